@@ -145,18 +145,6 @@ func Run(t *testing.T, h Harness) {
 			t.Errorf("List did not stop on callback error: err=%v calls=%d", err, n)
 		}
 	})
-	t.Run("Cancelled", func(t *testing.T) {
-		cctx, ccancel := context.WithCancel(ctx)
-		ccancel()
-		rc, err := p.Open(cctx, "dir/b.bin", 0, -1)
-		if err == nil {
-			_, err = io.Copy(io.Discard, rc)
-			rc.Close()
-		}
-		// Local reads may finish before noticing; remote ones must fail.
-		_ = err
-	})
-
 	w, ok := p.(backends.Writer)
 	if !ok {
 		return
