@@ -102,8 +102,16 @@ type Object struct {
 	Source  Location  // zero for pushed objects
 	State   State
 	Stores  []string // names of the stores holding a verified copy
+	// Version counts content changes under this ID (a re-crawl that finds
+	// the source changed bumps it), so caches key content by ID+Version.
+	Version uint32
 	// Created is when this version was indexed (register, put or re-crawl).
 	Created time.Time
+}
+
+// ContentKey names this version of the content, for caches.
+func (o *Object) ContentKey() string {
+	return fmt.Sprintf("%s-%d", o.ID, o.Version)
 }
 
 // Clone returns a deep copy, so callers may modify it freely.

@@ -1,0 +1,529 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/datagate/datagate/fs"
+)
+
+const (
+	pObject  = 0x01
+	pMeta    = 0x02
+	pSource  = 0x03
+	pExpiry  = 0x04
+	pDerived = 0x05
+)
+
+// Limits on what the index accepts, so keys stay well under Badger's limits
+// and separators stay unambiguous.
+const (
+	MaxMetaKey   = 128
+	MaxMetaValue = 4096
+	MaxName      = 4096
+)
+
+// Derived is one extra key an object implies, kept in the same transaction
+// as the object (views use it for their path entries).
+type Derived struct {
+	Key, Value []byte
+}
+
+// Deriver computes the derived keys of an object. It must be a pure
+// function of the object: the index calls it on the old version to delete
+// and on the new one to insert.
+type Deriver func(o *fs.Object) []Derived
+
+// Options configure Open.
+type Options struct {
+	Dir      string
+	InMemory bool // for tests: nothing on disk
+	// NoSync skips the fsync on commit. Only for benchmarks and tests.
+	NoSync bool
+	Derive Deriver
+	Logger *slog.Logger
+	// BlockCacheSize caps Badger's block cache (bytes); 0 = 64 MiB.
+	BlockCacheSize int64
+}
+
+// Index is the catalogue. It is safe for concurrent use.
+type Index struct {
+	// immutable after Open
+	db     *badger.DB
+	derive Deriver
+	log    *slog.Logger
+
+	mu   sync.Mutex // guards subs
+	subs map[*Subscription]struct{}
+}
+
+// Open opens (creating if needed) the index in opts.Dir.
+func Open(opts Options) (*Index, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	bo := badger.DefaultOptions(opts.Dir).
+		WithInMemory(opts.InMemory).
+		WithSyncWrites(!opts.NoSync && !opts.InMemory).
+		WithNumVersionsToKeep(1).
+		WithLogger(badgerLogger{log}).
+		WithMetricsEnabled(false)
+	if opts.BlockCacheSize > 0 {
+		bo = bo.WithBlockCacheSize(opts.BlockCacheSize)
+	} else {
+		bo = bo.WithBlockCacheSize(64 << 20)
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", opts.Dir, err)
+	}
+	derive := opts.Derive
+	if derive == nil {
+		derive = func(*fs.Object) []Derived { return nil }
+	}
+	return &Index{db: db, derive: derive, log: log, subs: map[*Subscription]struct{}{}}, nil
+}
+
+// Close closes the index and every subscription.
+func (ix *Index) Close() error {
+	ix.mu.Lock()
+	for s := range ix.subs {
+		s.closeLocked()
+	}
+	ix.subs = map[*Subscription]struct{}{}
+	ix.mu.Unlock()
+	return ix.db.Close()
+}
+
+// DB exposes the Badger handle to sibling packages that keep their own
+// prefixed records (queues, locks). Prefixes 0x01–0x0f belong to the index.
+func (ix *Index) DB() *badger.DB { return ix.db }
+
+func objectKey(id fs.ID) []byte {
+	k := make([]byte, 17)
+	k[0] = pObject
+	copy(k[1:], id[:])
+	return k
+}
+
+func metaPrefix(key, value string) []byte {
+	k := make([]byte, 0, 3+len(key)+len(value)+16)
+	k = append(k, pMeta)
+	k = append(k, key...)
+	k = append(k, 0)
+	k = append(k, value...)
+	return append(k, 0)
+}
+
+func sourceKey(l fs.Location) []byte {
+	k := make([]byte, 0, 3+len(l.Provider)+len(l.Path)+16)
+	k = append(k, pSource)
+	k = append(k, l.Provider...)
+	k = append(k, 0)
+	k = append(k, l.Path...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(l.Offset))
+	return binary.BigEndian.AppendUint64(k, uint64(l.Length))
+}
+
+func expiryKey(t time.Time, id fs.ID) []byte {
+	k := make([]byte, 0, 25)
+	k = append(k, pExpiry)
+	k = binary.BigEndian.AppendUint64(k, uint64(t.UnixNano()))
+	return append(k, id[:]...)
+}
+
+func derivedKey(k []byte) []byte {
+	return append([]byte{pDerived}, k...)
+}
+
+// validate checks what the key layout depends on.
+func validate(o *fs.Object) error {
+	if o.ID == (fs.ID{}) {
+		return fs.E(fs.Invalid, "index", o.Name, errors.New("object has no id"))
+	}
+	if len(o.Name) > MaxName {
+		return fs.E(fs.Invalid, "index", o.Name[:64]+"…", errors.New("name too long"))
+	}
+	for k, v := range o.Meta {
+		switch {
+		case k == "" || len(k) > MaxMetaKey:
+			return fs.E(fs.Invalid, "index", o.Name, fmt.Errorf("metadata key %.40q: empty or longer than %d bytes", k, MaxMetaKey))
+		case len(v) > MaxMetaValue:
+			return fs.E(fs.Invalid, "index", o.Name, fmt.Errorf("metadata %s: value longer than %d bytes", k, MaxMetaValue))
+		case bytes.IndexByte([]byte(k), 0) >= 0 || bytes.IndexByte([]byte(v), 0) >= 0:
+			return fs.E(fs.Invalid, "index", o.Name, fmt.Errorf("metadata %q: NUL byte", k))
+		}
+	}
+	if bytes.IndexByte([]byte(o.Source.Provider), 0) >= 0 || bytes.IndexByte([]byte(o.Source.Path), 0) >= 0 {
+		return fs.E(fs.Invalid, "index", o.Name, errors.New("source location has a NUL byte"))
+	}
+	return nil
+}
+
+// putKeys writes o and all its secondary keys into txn.
+func (ix *Index) putKeys(txn *badger.Txn, o *fs.Object) error {
+	if err := txn.Set(objectKey(o.ID), encodeObject(nil, o)); err != nil {
+		return err
+	}
+	for k, v := range o.Meta {
+		if err := txn.Set(append(metaPrefix(k, v), o.ID[:]...), nil); err != nil {
+			return err
+		}
+	}
+	if !o.Source.IsZero() {
+		if err := txn.Set(sourceKey(o.Source), o.ID[:]); err != nil {
+			return err
+		}
+	}
+	if !o.Expires.IsZero() {
+		if err := txn.Set(expiryKey(o.Expires, o.ID), nil); err != nil {
+			return err
+		}
+	}
+	for _, d := range ix.derive(o) {
+		if err := txn.Set(derivedKey(d.Key), d.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteKeys removes o and all its secondary keys from txn.
+func (ix *Index) deleteKeys(txn *badger.Txn, o *fs.Object) error {
+	if err := txn.Delete(objectKey(o.ID)); err != nil {
+		return err
+	}
+	for k, v := range o.Meta {
+		if err := txn.Delete(append(metaPrefix(k, v), o.ID[:]...)); err != nil {
+			return err
+		}
+	}
+	if !o.Source.IsZero() {
+		if err := txn.Delete(sourceKey(o.Source)); err != nil {
+			return err
+		}
+	}
+	if !o.Expires.IsZero() {
+		if err := txn.Delete(expiryKey(o.Expires, o.ID)); err != nil {
+			return err
+		}
+	}
+	for _, d := range ix.derive(o) {
+		if err := txn.Delete(derivedKey(d.Key)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replaceKeys turns old into new in txn. Deleting every old key and then
+// writing every new one is correct for keys both versions share: within a
+// transaction the last write to a key wins.
+func (ix *Index) replaceKeys(txn *badger.Txn, old, new *fs.Object) error {
+	if err := ix.deleteKeys(txn, old); err != nil {
+		return err
+	}
+	return ix.putKeys(txn, new)
+}
+
+func getObject(txn *badger.Txn, id fs.ID) (*fs.Object, error) {
+	item, err := txn.Get(objectKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fs.E(fs.NotExist, "get", id.String(), nil)
+	}
+	if err != nil {
+		return nil, fs.E(fs.Other, "get", id.String(), err)
+	}
+	var o *fs.Object
+	err = item.Value(func(v []byte) error {
+		var derr error
+		o, derr = decodeObject(v)
+		return derr
+	})
+	if err != nil {
+		return nil, fs.E(fs.Other, "get", id.String(), err)
+	}
+	return o, nil
+}
+
+// update runs fn in a read-write transaction, retrying on conflicts, and
+// publishes the changes fn reports once the commit is durable.
+func (ix *Index) update(ctx context.Context, op string, fn func(txn *badger.Txn) ([]Change, error)) error {
+	const maxAttempts = 10
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return fs.E(fs.Other, op, "", err)
+		}
+		txn := ix.db.NewTransaction(true)
+		changes, err := fn(txn)
+		if err == nil {
+			err = txn.Commit()
+		}
+		txn.Discard()
+		switch {
+		case err == nil:
+			ix.publish(changes)
+			return nil
+		case errors.Is(err, badger.ErrConflict) && attempt < maxAttempts:
+			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+			continue
+		case errors.Is(err, badger.ErrTxnTooBig):
+			return fs.E(fs.Invalid, op, "", fmt.Errorf("batch too large for one transaction: %w", err))
+		}
+		var fe *fs.Error
+		if errors.As(err, &fe) {
+			return err
+		}
+		return fs.E(fs.Other, op, "", err)
+	}
+}
+
+// Get returns the object with the given id, or a NotExist error.
+func (ix *Index) Get(ctx context.Context, id fs.ID) (*fs.Object, error) {
+	var o *fs.Object
+	err := ix.db.View(func(txn *badger.Txn) error {
+		var err error
+		o, err = getObject(txn, id)
+		return err
+	})
+	return o, err
+}
+
+// Insert adds new objects, all or none. An id already present is an Exist
+// error and nothing is written.
+func (ix *Index) Insert(ctx context.Context, objs ...*fs.Object) error {
+	for _, o := range objs {
+		if err := validate(o); err != nil {
+			return err
+		}
+	}
+	return ix.update(ctx, "insert", func(txn *badger.Txn) ([]Change, error) {
+		changes := make([]Change, 0, len(objs))
+		for _, o := range objs {
+			if _, err := txn.Get(objectKey(o.ID)); err == nil {
+				return nil, fs.E(fs.Exist, "insert", o.ID.String(), nil)
+			}
+			if err := ix.putKeys(txn, o); err != nil {
+				return nil, err
+			}
+			changes = append(changes, Change{Op: OpPut, New: o})
+		}
+		return changes, nil
+	})
+}
+
+// Outcome says what Register did with one record.
+type Outcome uint8
+
+const (
+	Added     Outcome = iota // a new object
+	Updated                  // the source changed: same id, Version+1, content state reset
+	Unchanged                // already registered with the same size, mtime, etag and checksums
+)
+
+func (o Outcome) String() string {
+	return [...]string{"added", "updated", "unchanged"}[o]
+}
+
+// sameSource reports whether a re-registration describes the content old
+// already has (fields the new record leaves unset are not compared).
+func sameSource(old, new *fs.Object) bool {
+	if new.Size >= 0 && new.Size != old.Size {
+		return false
+	}
+	if !new.ModTime.IsZero() && !new.ModTime.Equal(old.ModTime) {
+		return false
+	}
+	if new.ETag != "" && new.ETag != old.ETag {
+		return false
+	}
+	if len(new.SHA256) > 0 && !bytes.Equal(new.SHA256, old.SHA256) {
+		return false
+	}
+	if len(new.MD5) > 0 && !bytes.Equal(new.MD5, old.MD5) {
+		return false
+	}
+	return true
+}
+
+// Register adds registered objects in one atomic transaction. A record
+// whose source location is already known is Unchanged when the source
+// looks the same (its id is then set to the existing one), and Updated
+// otherwise: it keeps the existing id, its version is bumped and its
+// content state reset. Records without a source location are Added.
+// Either every record of the batch is applied or none is.
+func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, error) {
+	for _, o := range objs {
+		if err := validate(o); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Outcome, len(objs))
+	err := ix.update(ctx, "register", func(txn *badger.Txn) ([]Change, error) {
+		changes := make([]Change, 0, len(objs))
+		for i, o := range objs {
+			out[i] = Added
+			if !o.Source.IsZero() {
+				item, err := txn.Get(sourceKey(o.Source))
+				if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+					return nil, err
+				}
+				if err == nil {
+					var id fs.ID
+					if err := item.Value(func(v []byte) error { copy(id[:], v); return nil }); err != nil {
+						return nil, err
+					}
+					old, err := getObject(txn, id)
+					if err != nil {
+						return nil, err
+					}
+					o.ID = id
+					if sameSource(old, o) {
+						out[i] = Unchanged
+						continue
+					}
+					o.Version = old.Version + 1
+					o.State = fs.StateRegistered
+					o.Stores = nil
+					if err := ix.replaceKeys(txn, old, o); err != nil {
+						return nil, err
+					}
+					out[i] = Updated
+					changes = append(changes, Change{Op: OpPut, Old: old, New: o})
+					continue
+				}
+			}
+			if err := ix.putKeys(txn, o); err != nil {
+				return nil, err
+			}
+			changes = append(changes, Change{Op: OpPut, New: o})
+		}
+		return changes, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Update applies fn to the object with the given id in one transaction and
+// returns the new version. fn receives a copy it may modify; it must not
+// change the ID. An error from fn aborts the update and is returned.
+func (ix *Index) Update(ctx context.Context, id fs.ID, fn func(o *fs.Object) error) (*fs.Object, error) {
+	var res *fs.Object
+	err := ix.update(ctx, "update", func(txn *badger.Txn) ([]Change, error) {
+		old, err := getObject(txn, id)
+		if err != nil {
+			return nil, err
+		}
+		o := old.Clone()
+		if err := fn(o); err != nil {
+			return nil, err
+		}
+		o.ID = id
+		if err := validate(o); err != nil {
+			return nil, err
+		}
+		if err := ix.replaceKeys(txn, old, o); err != nil {
+			return nil, err
+		}
+		res = o
+		return []Change{{Op: OpPut, Old: old, New: o}}, nil
+	})
+	return res, err
+}
+
+// Delete removes the objects with the given ids, all or none, returning
+// the deleted records. A missing id is a NotExist error.
+func (ix *Index) Delete(ctx context.Context, ids ...fs.ID) ([]*fs.Object, error) {
+	var res []*fs.Object
+	err := ix.update(ctx, "delete", func(txn *badger.Txn) ([]Change, error) {
+		res = res[:0]
+		changes := make([]Change, 0, len(ids))
+		for _, id := range ids {
+			old, err := getObject(txn, id)
+			if err != nil {
+				return nil, err
+			}
+			if err := ix.deleteKeys(txn, old); err != nil {
+				return nil, err
+			}
+			res = append(res, old)
+			changes = append(changes, Change{Op: OpDelete, Old: old})
+		}
+		return changes, nil
+	})
+	return res, err
+}
+
+// Swap atomically deletes the objects in del and inserts the objects in
+// add (overwrite = new version at a new id replacing old ones).
+func (ix *Index) Swap(ctx context.Context, del []fs.ID, add []*fs.Object) error {
+	for _, o := range add {
+		if err := validate(o); err != nil {
+			return err
+		}
+	}
+	return ix.update(ctx, "swap", func(txn *badger.Txn) ([]Change, error) {
+		var changes []Change
+		for _, id := range del {
+			old, err := getObject(txn, id)
+			if fs.KindOf(err) == fs.NotExist {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if err := ix.deleteKeys(txn, old); err != nil {
+				return nil, err
+			}
+			changes = append(changes, Change{Op: OpDelete, Old: old})
+		}
+		for _, o := range add {
+			if err := ix.putKeys(txn, o); err != nil {
+				return nil, err
+			}
+			changes = append(changes, Change{Op: OpPut, New: o})
+		}
+		return changes, nil
+	})
+}
+
+// BySource returns the id of the object registered at l.
+func (ix *Index) BySource(ctx context.Context, l fs.Location) (fs.ID, error) {
+	var id fs.ID
+	err := ix.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(sourceKey(l))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return fs.E(fs.NotExist, "lookup source", l.Provider+":"+l.Path, nil)
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { copy(id[:], v); return nil })
+	})
+	return id, err
+}
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...), "component", "badger") }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...), "component", "badger") }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...), "component", "badger") }
+func (b badgerLogger) Debugf(f string, a ...any)   {}
+
+var (
+	errNoConds = errors.New("no conditions")
+	// ErrStop, returned by a walk callback, ends the walk without error.
+	ErrStop = errors.New("stop")
+)
