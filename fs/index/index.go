@@ -146,8 +146,9 @@ func derivedKey(k []byte) []byte {
 	return append([]byte{pDerived}, k...)
 }
 
-// validate checks what the key layout depends on.
-func validate(o *fs.Object) error {
+// Validate checks what the key layout depends on, so callers can refuse
+// bad input before doing expensive work (a put streams its content first).
+func Validate(o *fs.Object) error {
 	if o.ID == (fs.ID{}) {
 		return fs.E(fs.Invalid, "index", o.Name, errors.New("object has no id"))
 	}
@@ -303,7 +304,7 @@ func (ix *Index) Get(ctx context.Context, id fs.ID) (*fs.Object, error) {
 // error and nothing is written.
 func (ix *Index) Insert(ctx context.Context, objs ...*fs.Object) error {
 	for _, o := range objs {
-		if err := validate(o); err != nil {
+		if err := Validate(o); err != nil {
 			return err
 		}
 	}
@@ -364,7 +365,7 @@ func sameSource(old, new *fs.Object) bool {
 // Either every record of the batch is applied or none is.
 func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, error) {
 	for _, o := range objs {
-		if err := validate(o); err != nil {
+		if err := Validate(o); err != nil {
 			return nil, err
 		}
 	}
@@ -431,7 +432,7 @@ func (ix *Index) Update(ctx context.Context, id fs.ID, fn func(o *fs.Object) err
 			return nil, err
 		}
 		o.ID = id
-		if err := validate(o); err != nil {
+		if err := Validate(o); err != nil {
 			return nil, err
 		}
 		if err := ix.replaceKeys(txn, old, o); err != nil {
@@ -470,7 +471,7 @@ func (ix *Index) Delete(ctx context.Context, ids ...fs.ID) ([]*fs.Object, error)
 // add (overwrite = new version at a new id replacing old ones).
 func (ix *Index) Swap(ctx context.Context, del []fs.ID, add []*fs.Object) error {
 	for _, o := range add {
-		if err := validate(o); err != nil {
+		if err := Validate(o); err != nil {
 			return err
 		}
 	}
@@ -517,10 +518,16 @@ func (ix *Index) BySource(ctx context.Context, l fs.Location) (fs.ID, error) {
 
 type badgerLogger struct{ l *slog.Logger }
 
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...), "component", "badger") }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...), "component", "badger") }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...), "component", "badger") }
-func (b badgerLogger) Debugf(f string, a ...any)   {}
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Debugf(f string, a ...any) {}
 
 var (
 	errNoConds = errors.New("no conditions")
