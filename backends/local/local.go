@@ -1,0 +1,441 @@
+// Package local is a backends.Provider, Writer and Filer over a directory of
+// the local file system: a data provider's export or a store.
+//
+// Put is atomic and durable: content goes to a temporary file in the
+// ".tmp" directory under the root (same file system, so rename is atomic),
+// is fsynced, renamed into place, and the directory is fsynced, before Put
+// returns. ".tmp" is therefore reserved: paths under it are invalid and
+// List skips it.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/datagate/datagate/backends"
+)
+
+// tmpDir is the directory under the root that holds Put's temporary files.
+const tmpDir = ".tmp"
+
+// Config configures a local provider.
+type Config struct {
+	Root string `yaml:"root"`
+}
+
+// Provider serves the files under one directory.
+type Provider struct {
+	// immutable after New
+	name string
+	root string // absolute, cleaned
+}
+
+// New returns a provider over cfg.Root, creating the directory if missing.
+func New(name string, cfg Config) (*Provider, error) {
+	if cfg.Root == "" {
+		return nil, fmt.Errorf("local provider %q: no root directory configured", name)
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("local provider %q: root %s: %w", name, cfg.Root, err)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("local provider %q: create root %s: %w", name, root, err)
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("local provider %q: root %s: %w", name, root, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("local provider %q: root %s is not a directory", name, root)
+	}
+	return &Provider{name: name, root: root}, nil
+}
+
+// Name returns the configured name.
+func (p *Provider) Name() string { return p.name }
+
+// Root returns the absolute root directory.
+func (p *Provider) Root() string { return p.root }
+
+// checkPath validates a provider path: relative, slash-separated, with no
+// empty, "." or ".." segment, no NUL, and not under the reserved ".tmp".
+// Everything that turns a provider path into a file name goes through it,
+// so no path can reach outside the root.
+func checkPath(path string) error {
+	if path == "" || strings.HasPrefix(path, "/") || strings.IndexByte(path, 0) >= 0 {
+		return fmt.Errorf("path %q: %w", path, iofs.ErrInvalid)
+	}
+	for i, seg := range strings.Split(path, "/") {
+		if seg == "" || seg == "." || seg == ".." || (i == 0 && seg == tmpDir) {
+			return fmt.Errorf("path %q: %w", path, iofs.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// file returns the file name of a checked path.
+func (p *Provider) file(path string) string {
+	return filepath.Join(p.root, filepath.FromSlash(path))
+}
+
+// LocalPath returns the file that holds path, for sendfile and passthrough.
+func (p *Provider) LocalPath(path string) (string, error) {
+	if err := checkPath(path); err != nil {
+		return "", p.wrap("localpath", path, err)
+	}
+	return p.file(path), nil
+}
+
+// wrap names the provider, operation and path, and classifies err.
+func (p *Provider) wrap(op, path string, err error) error {
+	return fmt.Errorf("local provider %q: %s %s: %w", p.name, op, path, classify(err))
+}
+
+// classify maps file system errors the os package leaves unmapped onto the
+// backends vocabulary. The os errors already satisfy errors.Is for
+// ErrNotExist and ErrPermission.
+func classify(err error) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err
+	}
+	switch errno {
+	case syscall.ENOSPC, syscall.EDQUOT:
+		return fmt.Errorf("%w: %w", backends.ErrNoSpace, err)
+	case syscall.ENOTDIR:
+		// A file where the path expects a directory: "a.txt/b" is no file.
+		return fmt.Errorf("%w: %w", iofs.ErrNotExist, err)
+	case syscall.ENAMETOOLONG, syscall.EISDIR:
+		return fmt.Errorf("%w: %w", iofs.ErrInvalid, err)
+	case syscall.EROFS:
+		return fmt.Errorf("%w: %w", iofs.ErrPermission, err)
+	}
+	return err
+}
+
+// Open returns bytes [off, off+length) of the file, or [off, EOF) when
+// length < 0. off past the end is iofs.ErrInvalid; a file shorter than
+// off+length yields io.ErrUnexpectedEOF from the reader.
+func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, p.wrap("open", path, err)
+	}
+	if err := checkPath(path); err != nil {
+		return nil, p.wrap("open", path, err)
+	}
+	if off < 0 {
+		return nil, p.wrap("open", path, fmt.Errorf("negative offset %d: %w", off, iofs.ErrInvalid))
+	}
+	f, err := os.Open(p.file(path))
+	if err != nil {
+		return nil, p.wrap("open", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, p.wrap("open", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, p.wrap("open", path, fmt.Errorf("not a regular file: %w", iofs.ErrInvalid))
+	}
+	if off > fi.Size() {
+		f.Close()
+		return nil, p.wrap("open", path, fmt.Errorf("offset %d beyond size %d: %w", off, fi.Size(), iofs.ErrInvalid))
+	}
+	n := length
+	if n < 0 {
+		// To EOF as it is when read, should the file grow meanwhile.
+		n = 1<<63 - 1 - off
+	}
+	return &reader{p: p, path: path, f: f, sr: io.NewSectionReader(f, off, n), want: length}, nil
+}
+
+// reader reads a section of a file and reports a short file.
+type reader struct {
+	p    *Provider
+	path string
+	f    *os.File
+	sr   *io.SectionReader
+	want int64 // bytes asked for; < 0: to EOF
+	got  int64
+}
+
+func (r *reader) Read(b []byte) (int, error) {
+	n, err := r.sr.Read(b)
+	r.got += int64(n)
+	if err == io.EOF && r.want >= 0 && r.got < r.want {
+		err = fmt.Errorf("local provider %q: read %s: file ends after %d of %d bytes: %w",
+			r.p.name, r.path, r.got, r.want, io.ErrUnexpectedEOF)
+	} else if err != nil && err != io.EOF {
+		err = r.p.wrap("read", r.path, err)
+	}
+	return n, err
+}
+
+func (r *reader) Close() error { return r.f.Close() }
+
+// Stat describes the file at path.
+func (p *Provider) Stat(ctx context.Context, path string) (backends.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return backends.Entry{}, p.wrap("stat", path, err)
+	}
+	if err := checkPath(path); err != nil {
+		return backends.Entry{}, p.wrap("stat", path, err)
+	}
+	fi, err := os.Stat(p.file(path))
+	if err != nil {
+		return backends.Entry{}, p.wrap("stat", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return backends.Entry{}, p.wrap("stat", path, fmt.Errorf("not a regular file: %w", iofs.ErrInvalid))
+	}
+	return backends.Entry{Path: path, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// List calls fn for every regular file under prefix. Symbolic links to
+// files are listed; links to directories are not followed (no loops).
+// A missing prefix is iofs.ErrNotExist.
+func (p *Provider) List(ctx context.Context, prefix string, fn func(backends.Entry) error) error {
+	if len(prefix) > 1 {
+		prefix = strings.TrimSuffix(prefix, "/") // "dir/" means "dir"
+	}
+	dir := p.root
+	if prefix != "" {
+		if err := checkPath(prefix); err != nil {
+			return p.wrap("list", prefix, err)
+		}
+		dir = p.file(prefix)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return p.wrap("list", prefix, err)
+	}
+	if !fi.IsDir() {
+		return p.wrap("list", prefix, fmt.Errorf("not a directory: %w", iofs.ErrInvalid))
+	}
+	tmp := filepath.Join(p.root, tmpDir)
+	var fnErr error
+	err = filepath.WalkDir(dir, func(name string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if d.IsDir() {
+			if name == tmp {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		var info iofs.FileInfo
+		if d.Type()&iofs.ModeSymlink != 0 {
+			info, err = os.Stat(name)
+			if err != nil {
+				// A dangling link is no file.
+				return nil
+			}
+		} else if d.Type().IsRegular() {
+			info, err = d.Info()
+			if err != nil {
+				if errors.Is(err, iofs.ErrNotExist) {
+					return nil // removed since the directory was read
+				}
+				return err
+			}
+		}
+		if info == nil || !info.Mode().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(p.root, name)
+		if err != nil {
+			return err
+		}
+		if err := fn(backends.Entry{Path: filepath.ToSlash(rel), Size: info.Size(), ModTime: info.ModTime()}); err != nil {
+			fnErr = err
+			return err
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr // the caller's own error, unwrapped
+	}
+	if err != nil {
+		return p.wrap("list", prefix, err)
+	}
+	return nil
+}
+
+// Put writes the file atomically and durably; see the package comment.
+func (p *Provider) Put(ctx context.Context, path string, r io.Reader, size int64) (err error) {
+	if err := checkPath(path); err != nil {
+		return p.wrap("put", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return p.wrap("put", path, err)
+	}
+	tmp := filepath.Join(p.root, tmpDir)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return p.wrap("put", path, err)
+	}
+	f, err := createTemp(tmp)
+	if err != nil {
+		return p.wrap("put", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	src := &ctxReader{ctx: ctx, r: r}
+	if size >= 0 {
+		// One byte more than announced reveals an over-long reader.
+		n, err := io.Copy(f, io.LimitReader(src, size+1))
+		if err != nil {
+			return p.wrap("put", path, err)
+		}
+		if n != size {
+			return p.wrap("put", path, fmt.Errorf("reader gave %s bytes, announced %d: %w", countString(n, size), size, iofs.ErrInvalid))
+		}
+	} else if _, err := io.Copy(f, src); err != nil {
+		return p.wrap("put", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return p.wrap("put", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return p.wrap("put", path, err)
+	}
+	dst := p.file(path)
+	if err := mkdirAllSync(p.root, filepath.Dir(dst)); err != nil {
+		return p.wrap("put", path, err)
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		return p.wrap("put", path, err)
+	}
+	// The rename is done: from here on the temporary file is gone and an
+	// error only means the new name may not survive a crash.
+	if serr := syncDir(filepath.Dir(dst)); serr != nil {
+		return p.wrap("put", path, serr)
+	}
+	return nil
+}
+
+func countString(n, size int64) string {
+	if n > size {
+		return "more than"
+	}
+	return fmt.Sprint(n)
+}
+
+// createTemp creates a new file in dir, readable as umask allows (unlike
+// os.CreateTemp's 0600), because stores are read by other tools too.
+func createTemp(dir string) (*os.File, error) {
+	var b [12]byte
+	for range 10 {
+		rand.Read(b[:])
+		f, err := os.OpenFile(filepath.Join(dir, "put-"+hex.EncodeToString(b[:])), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if !errors.Is(err, iofs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("create temporary file in %s: too many collisions", dir)
+}
+
+// mkdirAllSync creates dir and its missing parents below root, fsyncing
+// each parent after creating a child in it, so the new path survives a
+// crash once the file's own directory is synced.
+func mkdirAllSync(root, dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return &iofs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	if !errors.Is(err, iofs.ErrNotExist) || dir == root {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if err := mkdirAllSync(root, parent); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+// syncDir fsyncs a directory, making the names in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ctxReader stops a copy when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
+}
+
+// Delete removes the file; an absent file is not an error. Directories
+// left empty are kept: removing them would race with a concurrent Put
+// into the same directory.
+func (p *Provider) Delete(ctx context.Context, path string) error {
+	if err := checkPath(path); err != nil {
+		return p.wrap("delete", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return p.wrap("delete", path, err)
+	}
+	name := p.file(path)
+	fi, err := os.Lstat(name)
+	if errors.Is(err, iofs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return p.wrap("delete", path, err)
+	}
+	if fi.IsDir() {
+		return p.wrap("delete", path, fmt.Errorf("is a directory: %w", iofs.ErrInvalid))
+	}
+	if err := os.Remove(name); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return p.wrap("delete", path, err)
+	}
+	if err := syncDir(filepath.Dir(name)); err != nil {
+		return p.wrap("delete", path, err)
+	}
+	return nil
+}
+
+var (
+	_ backends.Provider = (*Provider)(nil)
+	_ backends.Writer   = (*Provider)(nil)
+	_ backends.Filer    = (*Provider)(nil)
+)
