@@ -1,0 +1,351 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/datagate/datagate/backends/cache"
+	"github.com/datagate/datagate/fs"
+)
+
+// Reader reads one object's content: io.Reader, io.ReaderAt and io.Seeker,
+// safe for concurrent ReadAt. Close it.
+type Reader struct {
+	obj  *fs.Object
+	ra   io.ReaderAt
+	file *os.File    // the plain file, when the content is whole on local disk
+	cf   *cache.File // set for cached content
+	s    *Store
+
+	mu  sync.Mutex // guards off
+	off int64
+}
+
+// Object returns the object being read.
+func (r *Reader) Object() *fs.Object { return r.obj }
+
+// Size returns the content size.
+func (r *Reader) Size() int64 { return r.obj.Size }
+
+// File returns the plain local file holding the whole content, when there
+// is one (stored content, or a complete cache entry), so front-ends can use
+// sendfile or FUSE passthrough. The file belongs to the Reader.
+func (r *Reader) File() (*os.File, bool) {
+	if r.file != nil {
+		return r.file, true
+	}
+	if r.cf != nil {
+		return r.cf.DataFile()
+	}
+	return nil, false
+}
+
+// ReadAt reads len(p) bytes at off, fetching missing content as needed.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	return r.ra.ReadAt(p, off)
+}
+
+// ReadAtContext is ReadAt bounded by ctx for content not yet cached.
+func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if r.cf != nil {
+		return r.cf.ReadAtContext(ctx, p, off)
+	}
+	return r.ra.ReadAt(p, off)
+}
+
+func (r *Reader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.off >= r.obj.Size {
+		return 0, io.EOF
+	}
+	if rem := r.obj.Size - r.off; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := r.ra.ReadAt(p, r.off)
+	r.off += int64(n)
+	if errors.Is(err, io.EOF) && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Seek sets the offset of the next Read.
+func (r *Reader) Seek(off int64, whence int) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += r.off
+	case io.SeekEnd:
+		off += r.obj.Size
+	default:
+		return 0, fs.E(fs.Invalid, "seek", r.obj.ID.String(), errors.New("bad whence"))
+	}
+	if off < 0 {
+		return 0, fs.E(fs.Invalid, "seek", r.obj.ID.String(), errors.New("negative offset"))
+	}
+	r.off = off
+	return off, nil
+}
+
+// WriteTo copies the rest of the content to w (io.Copy uses it), in large
+// reads so cached content streams at disk speed.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	r.mu.Lock()
+	start := r.off
+	r.mu.Unlock()
+	if r.file != nil {
+		if _, err := r.file.Seek(start, io.SeekStart); err != nil {
+			return 0, err
+		}
+		n, err := io.Copy(w, io.LimitReader(r.file, r.obj.Size-start))
+		r.mu.Lock()
+		r.off = start + n
+		r.mu.Unlock()
+		return n, err
+	}
+	n, err := io.CopyBuffer(w, onlyReader{r}, make([]byte, 1<<20))
+	return n, err
+}
+
+// onlyReader hides WriteTo so io.CopyBuffer does not recurse.
+type onlyReader struct{ r *Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// Close releases the content. A registered object read for the first time
+// is marked partly cached.
+func (r *Reader) Close() error {
+	var err error
+	if r.file != nil {
+		err = r.file.Close()
+	}
+	if r.cf != nil {
+		if r.obj.State == fs.StateRegistered && !r.cf.Complete() {
+			if info, ok := r.s.cache.Lookup(r.obj.ContentKey()); ok && info.Present > 0 {
+				r.s.setState(r.obj, fs.StatePartial, nil, nil)
+			}
+		}
+		err = errors.Join(err, r.cf.Close())
+	}
+	return err
+}
+
+// Open opens an object's content for reading. Stored content is read from
+// the primary store's file; registered content lazily through the cache.
+func (s *Store) Open(ctx context.Context, id fs.ID) (*Reader, error) {
+	o, err := s.idx.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.OpenObject(ctx, o)
+}
+
+// OpenObject opens the content of an object record already looked up.
+func (s *Store) OpenObject(ctx context.Context, o *fs.Object) (*Reader, error) {
+	if o.State == fs.StateStored {
+		p, err := s.primaryFS.LocalPath(primaryPath(o.ID))
+		if err != nil {
+			return nil, fs.Wrap("open", o.ID.String(), err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fs.Wrap("open", o.ID.String(), err)
+		}
+		return &Reader{obj: o, ra: f, file: f, s: s}, nil
+	}
+	prov, ok := s.providers[o.Source.Provider]
+	if !ok {
+		return nil, fs.E(fs.Unavailable, "open", o.ID.String(), fmt.Errorf("unknown provider %q", o.Source.Provider))
+	}
+	if o.Size < 0 {
+		if o, err := s.learnSize(ctx, o); err != nil {
+			return nil, err
+		} else {
+			return s.OpenObject(ctx, o)
+		}
+	}
+	src := o.Source
+	obj := o
+	cf, err := s.cache.Open(ctx, cache.Source{
+		Key:  o.ContentKey(),
+		Size: o.Size,
+		Fetch: func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+			rc, err := prov.Open(ctx, src.Path, src.Offset+off, n)
+			if err != nil {
+				return nil, fs.E(fs.KindOf(err), "fetch", fmt.Sprintf("%s:%s@%d", src.Provider, src.Path, src.Offset+off), err)
+			}
+			return rc, nil
+		},
+		Verify: func(ctx context.Context, f *os.File) error { return s.verify(ctx, obj, f) },
+	})
+	if err != nil {
+		return nil, fs.Wrap("open", o.ID.String(), err)
+	}
+	return &Reader{obj: o, ra: cf, cf: cf, s: s}, nil
+}
+
+// learnSize asks the provider for the size of an object registered
+// without one, and records it.
+func (s *Store) learnSize(ctx context.Context, o *fs.Object) (*fs.Object, error) {
+	prov := s.providers[o.Source.Provider]
+	e, err := prov.Stat(ctx, o.Source.Path)
+	if err != nil {
+		return nil, fs.Wrap("stat", o.Source.Provider+":"+o.Source.Path, err)
+	}
+	size := e.Size - o.Source.Offset
+	if o.Source.Length > 0 {
+		size = o.Source.Length
+	}
+	if size < 0 || o.Source.Offset+size > e.Size {
+		return nil, fs.E(fs.Invalid, "open", o.ID.String(), fmt.Errorf("range [%d,+%d) beyond the end of %s (%d bytes)", o.Source.Offset, size, o.Source.Path, e.Size))
+	}
+	return s.idx.Update(ctx, o.ID, func(n *fs.Object) error {
+		if n.Version != o.Version {
+			return fs.E(fs.Unavailable, "open", o.ID.String(), errors.New("object changed while opening"))
+		}
+		n.Size = size
+		if n.ModTime.IsZero() {
+			n.ModTime = e.ModTime
+		}
+		if n.ETag == "" {
+			n.ETag = e.ETag
+		}
+		return nil
+	})
+}
+
+// verify checks whole content against the registered checksums. Checksums
+// that were not registered are computed in the background and recorded, so
+// a first read does not pay for hashing it did not need.
+func (s *Store) verify(ctx context.Context, o *fs.Object, f *os.File) error {
+	var hs []hash.Hash
+	var want [][]byte
+	if len(o.SHA256) > 0 {
+		hs, want = append(hs, sha256.New()), append(want, o.SHA256)
+	}
+	if len(o.MD5) > 0 {
+		hs, want = append(hs, md5.New()), append(want, o.MD5)
+	}
+	if len(hs) == 0 {
+		s.backgroundChecksums(o, f.Name())
+		return nil
+	}
+	if err := hashFile(ctx, f, o.Size, hs...); err != nil {
+		return fs.Wrap("verify", o.ID.String(), err)
+	}
+	for i, h := range hs {
+		if !bytes.Equal(h.Sum(nil), want[i]) {
+			return fs.E(fs.Unavailable, "verify", o.ID.String(), fmt.Errorf("content from %s:%s does not match its registered checksum", o.Source.Provider, o.Source.Path))
+		}
+	}
+	if len(o.MD5) == 0 || len(o.SHA256) == 0 {
+		s.backgroundChecksums(o, f.Name())
+		return nil
+	}
+	s.setState(o, fs.StateCached, nil, nil)
+	return nil
+}
+
+// backgroundChecksums hashes a complete cache file and records the sums and
+// the Cached state. One job at a time; it gives up if the store closes.
+func (s *Store) backgroundChecksums(o *fs.Object, name string) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		select {
+		case s.bgSem <- struct{}{}:
+		case <-s.closed:
+			return
+		}
+		defer func() { <-s.bgSem }()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		f, err := os.Open(name)
+		if err != nil {
+			// Evicted or removed meanwhile: the next complete read retries.
+			return
+		}
+		defer f.Close()
+		m, h := md5.New(), sha256.New()
+		if err := hashFile(ctx, f, o.Size, m, h); err != nil {
+			return
+		}
+		s.setState(o, fs.StateCached, m.Sum(nil), h.Sum(nil))
+	}()
+}
+
+// setState records a content state (and computed checksums) unless the
+// object changed version meanwhile.
+func (s *Store) setState(o *fs.Object, st fs.State, md5sum, sha []byte) {
+	_, err := s.idx.Update(context.Background(), o.ID, func(n *fs.Object) error {
+		if n.Version != o.Version || n.State == fs.StateStored {
+			return errSkip
+		}
+		if n.State < st {
+			n.State = st
+		}
+		if len(n.MD5) == 0 && md5sum != nil {
+			n.MD5 = md5sum
+		}
+		if len(n.SHA256) == 0 && sha != nil {
+			n.SHA256 = sha
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errSkip) && fs.KindOf(err) != fs.NotExist {
+		s.log.Warn("record content state", "id", o.ID, "state", st, "err", err)
+	}
+}
+
+var errSkip = errors.New("skip")
+
+// hashFile feeds size bytes of f to every hash, one goroutine per hash so
+// MD5 and SHA-256 run on separate cores.
+func hashFile(ctx context.Context, f *os.File, size int64, hs ...hash.Hash) error {
+	errs := make(chan error, len(hs))
+	for _, h := range hs {
+		go func(h hash.Hash) {
+			sr := io.NewSectionReader(f, 0, size)
+			buf := make([]byte, 1<<20)
+			for {
+				if err := ctx.Err(); err != nil {
+					errs <- err
+					return
+				}
+				n, err := sr.Read(buf)
+				h.Write(buf[:n])
+				if errors.Is(err, io.EOF) {
+					errs <- nil
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(h)
+	}
+	var err error
+	for range hs {
+		err = errors.Join(err, <-errs)
+	}
+	return err
+}
