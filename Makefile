@@ -1,0 +1,39 @@
+# datagate — see README.md.
+GO       ?= go
+BIN      := bin/datagate
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+DATA     ?= ./var
+
+.PHONY: all build run test vet lint bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/datagate
+
+# Set up a demo catalogue on the embedded default and serve it.
+run: build
+	$(BIN) --data $(DATA) demo
+	$(BIN) --data $(DATA) serve
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# staticcheck comes through the Go module proxy, pinned.
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+test: vet
+	$(GO) test -race -timeout 20m ./...
+
+# Figures quoted in the README. Long: not part of CI.
+bench:
+	$(GO) test ./fs/index -run '^$$' -bench . -benchtime 1x -timeout 60m
+	$(GO) test ./fs/index -run '^$$' -bench 'GetByID|Find' -timeout 60m
+	$(GO) test ./fs/store -run '^$$' -bench . -benchtime 3x -timeout 30m
+	$(GO) test ./backends/cache -run '^$$' -bench . -benchtime 3x -timeout 30m
+
+clean:
+	rm -rf bin
