@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/datagate/datagate/cmd/datagate/config"
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/index"
+	"github.com/datagate/datagate/fs/ingest"
+	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/gateway/admin"
+)
+
+// catalog is what the CLI commands need; it is a running server reached
+// through its socket (remote) or the store opened in-process (local), so a
+// command behaves the same either way.
+type catalog interface {
+	Register(ctx context.Context, r io.Reader, batch int, progress func(ingest.Result)) (ingest.Result, error)
+	Put(ctx context.Context, req store.PutRequest, r io.Reader) (*fs.Object, error)
+	Get(ctx context.Context, id fs.ID) (*fs.Object, error)
+	Read(ctx context.Context, id fs.ID, w io.Writer) (int64, error)
+	Find(ctx context.Context, conds []index.Cond, limit int, fn func(*fs.Object) error) error
+	Delete(ctx context.Context, id fs.ID) error
+	Crawl(ctx context.Context, req admin.CrawlRequest, progress func(ingest.CrawlStats)) (ingest.CrawlStats, error)
+	Close() error
+}
+
+func socketPath(cfg *config.Config) string { return filepath.Join(cfg.Data, "datagate.sock") }
+
+// openCatalog reaches the server owning the data directory, or opens the
+// store itself when no server runs.
+func openCatalog(ctx context.Context, cfg *config.Config, log *slog.Logger) (catalog, error) {
+	if c, err := admin.Dial(ctx, socketPath(cfg)); err == nil {
+		log.Debug("using the running server", "socket", socketPath(cfg))
+		return remote{c}, nil
+	}
+	a, err := openApp(ctx, cfg, log)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("%w\n(no server answers on %s: it may be starting, or another command holds the store)", err, socketPath(cfg))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return localCatalog{a}, nil
+}
+
+type remote struct{ *admin.Client }
+
+func (r remote) Register(ctx context.Context, rd io.Reader, batch int, _ func(ingest.Result)) (ingest.Result, error) {
+	return r.Client.Register(ctx, rd, batch)
+}
+
+type localCatalog struct{ a *app }
+
+func (l localCatalog) Close() error { return l.a.Close() }
+
+func (l localCatalog) Register(ctx context.Context, r io.Reader, batch int, progress func(ingest.Result)) (ingest.Result, error) {
+	return ingest.Register(ctx, l.a.store, r, batch, progress)
+}
+
+func (l localCatalog) Put(ctx context.Context, req store.PutRequest, r io.Reader) (*fs.Object, error) {
+	return l.a.store.Put(ctx, req, r)
+}
+
+func (l localCatalog) Get(ctx context.Context, id fs.ID) (*fs.Object, error) {
+	return l.a.store.Get(ctx, id)
+}
+
+func (l localCatalog) Read(ctx context.Context, id fs.ID, w io.Writer) (int64, error) {
+	rd, err := l.a.store.Open(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	defer rd.Close()
+	return io.Copy(w, rd)
+}
+
+func (l localCatalog) Find(ctx context.Context, conds []index.Cond, limit int, fn func(*fs.Object) error) error {
+	return l.a.store.Find(ctx, conds, index.FindOptions{Limit: limit}, fn)
+}
+
+func (l localCatalog) Delete(ctx context.Context, id fs.ID) error {
+	return l.a.store.Delete(ctx, id)
+}
+
+func (l localCatalog) Crawl(ctx context.Context, req admin.CrawlRequest, progress func(ingest.CrawlStats)) (ingest.CrawlStats, error) {
+	opts, p, err := admin.CrawlSetup(l.a.store, req)
+	if err != nil {
+		return ingest.CrawlStats{}, err
+	}
+	return ingest.Crawl(ctx, l.a.store, p, opts, progress)
+}

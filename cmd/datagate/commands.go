@@ -1,0 +1,296 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/index"
+	"github.com/datagate/datagate/fs/ingest"
+	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/gateway/admin"
+)
+
+// withCatalog runs fn with the catalog, closing it afterwards.
+func withCatalog(cmd *cobra.Command, g *globals, fn func(c catalog) error) error {
+	cfg, log, err := g.load()
+	if err != nil {
+		return err
+	}
+	c, err := openCatalog(cmd.Context(), cfg, log)
+	if err != nil {
+		return err
+	}
+	err = fn(c)
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+func newRegisterCmd(g *globals) *cobra.Command {
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "register [FILE]",
+		Short: "Register objects from NDJSON records (a file, or stdin)",
+		Long: `Register objects from NDJSON, one record a line:
+
+  {"name":"synop.bufr","meta":{"date":"2026-11-22","type":"obs"},
+   "location":{"provider":"local","path":"obs/synop.bufr","offset":0,"length":0},
+   "size":1234,"mtime":"2026-11-22T06:00:00Z","md5":"…","sha256":"…","expires":"2026-12-22T00:00:00Z"}
+
+Records are applied in atomic batches (--batch lines). A malformed line is
+reported with its number; its batch is not applied, earlier batches stay
+applied, and reading stops. Registering a location again is idempotent.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := io.Reader(cmd.InOrStdin())
+			if len(args) == 1 && args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in = f
+			}
+			return withCatalog(cmd, g, func(c catalog) error {
+				res, err := c.Register(cmd.Context(), in, batch, nil)
+				fmt.Fprintf(cmd.OutOrStdout(), "%d added, %d updated, %d unchanged\n", res.Added, res.Updated, res.Unchanged)
+				return err
+			})
+		},
+	}
+	cmd.Flags().IntVar(&batch, "batch", 1000, "records per atomic batch")
+	return cmd
+}
+
+func newPutCmd(g *globals) *cobra.Command {
+	var meta []string
+	var name, ctype string
+	cmd := &cobra.Command{
+		Use:   "put FILE",
+		Short: "Push a file into the store",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := admin.ParseMeta(meta)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				name = filepath.Base(args[0])
+			}
+			if ctype == "" {
+				ctype = mime.TypeByExtension(filepath.Ext(name))
+			}
+			req := store.PutRequest{Name: name, Meta: m, ContentType: ctype, ModTime: st.ModTime(), Size: st.Size()}
+			return withCatalog(cmd, g, func(c catalog) error {
+				o, err := c.Put(cmd.Context(), req, f)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %d bytes sha256:%s\n", o.ID, o.Name, o.Size, o.SHA256Hex())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
+	cmd.Flags().StringVar(&name, "name", "", "object name (default: the file's base name)")
+	cmd.Flags().StringVar(&ctype, "content-type", "", "content type (default: from the extension)")
+	return cmd
+}
+
+func parseID(s string) (fs.ID, error) { return fs.ParseID(s) }
+
+func newGetCmd(g *globals) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "get ID",
+		Short: "Write an object's content to stdout or a file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			return withCatalog(cmd, g, func(c catalog) error {
+				if out == "" || out == "-" {
+					_, err := c.Read(cmd.Context(), id, cmd.OutOrStdout())
+					return err
+				}
+				// Write beside the target and rename, so a failed get
+				// never leaves a truncated file under the wanted name.
+				tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+				if err != nil {
+					return err
+				}
+				defer os.Remove(tmp.Name())
+				if _, err := c.Read(cmd.Context(), id, tmp); err != nil {
+					tmp.Close()
+					return err
+				}
+				if err := tmp.Close(); err != nil {
+					return err
+				}
+				return os.Rename(tmp.Name(), out)
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout")
+	return cmd
+}
+
+func newStatCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stat ID",
+		Short: "Show an object's catalogue record as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			return withCatalog(cmd, g, func(c catalog) error {
+				o, err := c.Get(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(admin.ToJSON(o))
+			})
+		},
+	}
+}
+
+func newFindCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "find KEY=VALUE...",
+		Short: "List objects whose metadata has every KEY=VALUE",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := admin.ParseMeta(args)
+			if err != nil {
+				return err
+			}
+			conds := make([]index.Cond, 0, len(m))
+			for k, v := range m {
+				conds = append(conds, index.Cond{Key: k, Value: v})
+			}
+			sort.Slice(conds, func(i, j int) bool { return conds[i].Key < conds[j].Key })
+			return withCatalog(cmd, g, func(c catalog) error {
+				w := cmd.OutOrStdout()
+				enc := json.NewEncoder(w)
+				return c.Find(cmd.Context(), conds, limit, func(o *fs.Object) error {
+					if asJSON {
+						return enc.Encode(admin.ToJSON(o))
+					}
+					_, err := fmt.Fprintf(w, "%s %s\n", o.ID, o.Name)
+					return err
+				})
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print each object as a JSON line")
+	cmd.Flags().IntVar(&limit, "limit", 0, "stop after N objects")
+	return cmd
+}
+
+func newRmCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm ID...",
+		Short: "Delete objects",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids := make([]fs.ID, len(args))
+			for i, a := range args {
+				id, err := parseID(a)
+				if err != nil {
+					return err
+				}
+				ids[i] = id
+			}
+			return withCatalog(cmd, g, func(c catalog) error {
+				for _, id := range ids {
+					if err := c.Delete(cmd.Context(), id); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newCrawlCmd(g *globals) *cobra.Command {
+	var req admin.CrawlRequest
+	var meta []string
+	cmd := &cobra.Command{
+		Use:   "crawl PROVIDER",
+		Short: "List a provider and register what it holds (idempotent)",
+		Long: `List a provider and register every file found, taking metadata from the
+path with --path-template (e.g. '{date}/{type}/{name}': a {name} placeholder
+names the object). Files that do not fit the template or --match are
+skipped. Crawling again registers nothing twice and picks up changed files
+(by size, mtime and etag).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := admin.ParseMeta(meta)
+			if err != nil {
+				return err
+			}
+			req.Provider, req.Meta = args[0], m
+			return withCatalog(cmd, g, func(c catalog) error {
+				var bar *progressbar.ProgressBar
+				if isTerminal(os.Stderr) {
+					bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr),
+						progressbar.OptionSetDescription("crawling "+req.Provider),
+						progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond))
+				}
+				stats, err := c.Crawl(cmd.Context(), req, func(s ingest.CrawlStats) {
+					if bar != nil {
+						bar.Describe(fmt.Sprintf("crawling %s: %d listed, %d added, %d updated", req.Provider, s.Listed, s.Added, s.Updated))
+						bar.Set(s.Listed)
+					}
+				})
+				if bar != nil {
+					bar.Finish()
+					fmt.Fprintln(os.Stderr)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 1, ' ', 0)
+				fmt.Fprintf(tw, "listed\t%d\nskipped\t%d\nadded\t%d\nupdated\t%d\nunchanged\t%d\n", stats.Listed, stats.Skipped, stats.Added, stats.Updated, stats.Unchanged)
+				tw.Flush()
+				return err
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Prefix, "prefix", "", "directory of the provider to crawl")
+	f.StringVar(&req.Match, "match", "", "glob on the base name (or the relative path if it has a '/')")
+	f.StringArrayVar(&meta, "meta", nil, "metadata key=value added to every object (repeatable)")
+	f.StringVar(&req.PathTemplate, "path-template", "", "template turning the relative path into metadata")
+	return cmd
+}

@@ -1,0 +1,250 @@
+// Package config reads datagate's YAML configuration. Every setting has a
+// default, so no file is needed; with a file, an unknown key anywhere is
+// an error naming it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"gopkg.in/yaml.v3"
+
+	httpbackend "github.com/datagate/datagate/backends/http"
+	"github.com/datagate/datagate/backends/local"
+	s3backend "github.com/datagate/datagate/backends/s3"
+	sftpbackend "github.com/datagate/datagate/backends/sftp"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Data      string               `yaml:"data"`
+	Cache     Cache                `yaml:"cache"`
+	Providers map[string]*Provider `yaml:"providers"`
+	Listen    Listen               `yaml:"listen"`
+	Log       Log                  `yaml:"log"`
+}
+
+// Cache configures the chunk cache.
+type Cache struct {
+	MaxSize   Size `yaml:"max_size"`   // default 20GiB; 0 in the file means unlimited
+	ChunkSize Size `yaml:"chunk_size"` // default 4MiB
+	ReadAhead int  `yaml:"read_ahead"` // chunks; default 4
+}
+
+// Listen holds the listener addresses. An empty address disables one.
+type Listen struct {
+	Admin string `yaml:"admin"` // default 127.0.0.1:8081
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error; default info
+	Format string `yaml:"format"` // text or json; default text
+}
+
+// Provider is one provider's configuration: its type and that driver's
+// own settings.
+type Provider struct {
+	Type  string
+	Local *local.Config
+	HTTP  *httpbackend.Config
+	S3    *s3backend.Config
+	SFTP  *sftpbackend.Config
+}
+
+// DefaultProvider is the provider every configuration has unless it
+// defines one of that name: a local directory under the data directory
+// from which files can be crawled or registered.
+const DefaultProvider = "local"
+
+// Default returns the configuration used without a file.
+func Default() *Config {
+	return &Config{
+		Data:   "./var",
+		Cache:  Cache{MaxSize: 20 << 30, ChunkSize: 4 << 20, ReadAhead: 4},
+		Listen: Listen{Admin: "127.0.0.1:8081"},
+		Log:    Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads the file at path ("" = defaults only) and applies defaults.
+func Load(path string) (*Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := Parse(bytes.NewReader(b), cfg); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	return cfg, cfg.finish()
+}
+
+// Parse decodes YAML into cfg, refusing unknown keys.
+func Parse(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cleanYAMLError(err)
+	}
+	return nil
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+func (c *Config) finish() error {
+	if c.Data == "" {
+		c.Data = "./var"
+	}
+	if c.Cache.ChunkSize <= 0 {
+		c.Cache.ChunkSize = 4 << 20
+	}
+	if c.Cache.ChunkSize < 64<<10 || c.Cache.ChunkSize > 1<<30 {
+		return fmt.Errorf("config: cache.chunk_size %s: must be between 64KiB and 1GiB", humanize.IBytes(uint64(c.Cache.ChunkSize)))
+	}
+	if c.Cache.ReadAhead < 0 {
+		return errors.New("config: cache.read_ahead: must not be negative")
+	}
+	if c.Providers == nil {
+		c.Providers = map[string]*Provider{}
+	}
+	for name := range c.Providers {
+		if !nameRE.MatchString(name) {
+			return fmt.Errorf("config: providers.%s: a provider name is 1-64 letters, digits, '_', '.', '-'", name)
+		}
+	}
+	if _, ok := c.Providers[DefaultProvider]; !ok {
+		c.Providers[DefaultProvider] = &Provider{Type: "local", Local: &local.Config{Root: filepath.Join(c.Data, "import")}}
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("config: log.format %q: want text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// ProviderNames returns the provider names, sorted.
+func (c *Config) ProviderNames() []string {
+	names := make([]string, 0, len(c.Providers))
+	for n := range c.Providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// UnmarshalYAML decodes a provider by its type, refusing keys the driver
+// does not know.
+func (p *Provider) UnmarshalYAML(n *yaml.Node) error {
+	var head struct {
+		Type string `yaml:"type"`
+	}
+	if err := n.Decode(&head); err != nil {
+		return err
+	}
+	// Re-encode without "type" and decode strictly into the driver's config.
+	body := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value != "type" {
+			body.Content = append(body.Content, n.Content[i], n.Content[i+1])
+		}
+	}
+	strict := func(v any) error {
+		b, err := yaml.Marshal(body)
+		if err != nil {
+			return err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("line %d: %w", n.Line, cleanYAMLError(err))
+		}
+		return nil
+	}
+	p.Type = head.Type
+	switch head.Type {
+	case "local":
+		p.Local = &local.Config{}
+		return strict(p.Local)
+	case "http", "https":
+		p.HTTP = &httpbackend.Config{}
+		return strict(p.HTTP)
+	case "s3":
+		p.S3 = &s3backend.Config{}
+		return strict(p.S3)
+	case "sftp":
+		p.SFTP = &sftpbackend.Config{}
+		return strict(p.SFTP)
+	case "":
+		return fmt.Errorf("line %d: provider has no type (local, http, s3 or sftp)", n.Line)
+	}
+	return fmt.Errorf("line %d: unknown provider type %q (want local, http, s3 or sftp)", n.Line, head.Type)
+}
+
+// cleanYAMLError turns yaml.v3's "field x not found in type config.T"
+// into "unknown key x".
+func cleanYAMLError(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+	msg = regexp.MustCompile(`field (\S+) not found in type \S+`).ReplaceAllString(msg, "unknown key \"$1\"")
+	return errors.New(msg)
+}
+
+// Size is a byte count written like "20GiB", "4MiB" or "1000000".
+type Size int64
+
+// UnmarshalYAML parses human-readable sizes.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := humanize.ParseBytes(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: bad size %q: %w", n.Line, n.Value, err)
+	}
+	*s = Size(v)
+	return nil
+}
+
+// Duration is a time.Duration that also accepts days ("7d").
+type Duration time.Duration
+
+// UnmarshalYAML parses "90s", "12h", "7d".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration is time.ParseDuration plus a "d" (24h) suffix.
+func ParseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		var n float64
+		if _, err := fmt.Sscanf(d, "%g", &n); err != nil || n < 0 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad duration %q", s)
+	}
+	return v, nil
+}

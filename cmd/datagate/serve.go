@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/datagate/datagate/cmd/datagate/config"
+	"github.com/datagate/datagate/gateway/admin"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server: the store and every configured front-end",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := g.load()
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, log)
+		},
+	}
+}
+
+// serve runs until ctx is cancelled (SIGINT/SIGTERM), then shuts the
+// listeners down gracefully and closes the store.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	token, err := adminToken(cfg.Data)
+	if err != nil {
+		return err
+	}
+	var servers []*http.Server
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	start := func(l net.Listener, h http.Handler, what string) {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		servers = append(servers, srv)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", what, err)
+			}
+		}()
+	}
+
+	// The socket needs no token: only users who may enter the data
+	// directory reach it (0700 directory, 0600 socket).
+	sock := socketPath(cfg)
+	os.Remove(sock) // stale from a crash: we hold the data directory's lock
+	ul, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	os.Chmod(sock, 0o600)
+	defer os.Remove(sock)
+	start(ul, admin.NewServer(a.store, "", log).Handler(), "admin socket")
+
+	if cfg.Listen.Admin != "" {
+		tl, err := net.Listen("tcp", cfg.Listen.Admin)
+		if err != nil {
+			return fmt.Errorf("admin listener %s: %w", cfg.Listen.Admin, err)
+		}
+		if host, _, _ := net.SplitHostPort(tl.Addr().String()); !net.ParseIP(host).IsLoopback() {
+			log.Warn("admin API listens beyond loopback", "addr", tl.Addr())
+		}
+		start(tl, admin.NewServer(a.store, token, log).Handler(), "admin listener")
+		log.Info("admin API", "addr", "http://"+tl.Addr().String(), "token_file", filepath.Join(cfg.Data, "admin.token"))
+	}
+	log.Info("datagate serving", "data", cfg.Data, "socket", sock, "providers", strings.Join(cfg.ProviderNames(), ","))
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-errc:
+		log.Error("listener failed", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		s.Shutdown(sctx)
+	}
+	wg.Wait()
+	return err
+}
+
+// adminToken returns the admin API token kept in the data directory,
+// creating it on first start. The token itself is never logged.
+func adminToken(dir string) (string, error) {
+	p := filepath.Join(dir, "admin.token")
+	if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	tok := hex.EncodeToString(b)
+	if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return tok, nil
+}
