@@ -1,0 +1,64 @@
+// Package cache is datagate's chunked, lazily filled, verified, LRU-bounded
+// disk cache of object content.
+//
+// # Why a keyed component and not a Provider decorator
+//
+// Other cross-cutting backend behaviour (retry, concurrency limit, replica
+// set) wraps a Provider. The cache does not, because what it caches is an
+// object, not a provider path: one provider file may hold many objects (the
+// fields of a GRIB file), each a byte range with its own size and checksums,
+// and one object may be served from several locations (a store replica, then
+// the provider). Keying by object (fs/store uses id + version) and verifying
+// against the object's checksums needs the index's knowledge, which a
+// decorator keyed by (provider, path) does not have. So fs/store drives the
+// cache: per entry it says how big the content is, how to fetch a range and
+// how to verify the whole. The cache itself stays ignorant of the index, of
+// providers and of checksum kinds.
+//
+// # Model
+//
+// An entry is a key ([A-Za-z0-9._-]{1,128}) with a Source. Its content lives
+// in one sparse data file (truncated to Size) under a two-level fan-out of
+// 256×256 directories chosen by a hash of the key, next to a small state
+// sidecar: size, chunk size, a bitmap of present chunks and a complete flag.
+//
+// Reading a range fetches the missing chunks it overlaps, once each however
+// many readers wait for them; fetches stream straight into the data file
+// through a bounded copy buffer. A File read sequentially also fetches the
+// next ReadAhead chunks in the background. When the last chunk arrives
+// Verify is called once; success marks the entry complete, failure drops it
+// (data and state) and fails the read that completed it and every later read
+// of Files opened on it. A complete entry is read straight from its data
+// file, and File.DataFile hands out the plain file for sendfile or FUSE
+// passthrough. Reads of chunks present before verification are served
+// unverified: a chunked lazy cache cannot check a checksum of the whole
+// before it has the whole.
+//
+// # Durability
+//
+// State is persisted at most about once a second per entry, when an entry
+// becomes complete (promptly, in the background) and on Close. The data file
+// is fdatasync'ed before a sidecar claiming its chunks is written (to a
+// temporary file, then renamed; a CRC guards against torn writes), so after a
+// crash a bit is never set for data that is not on disk; at worst recently
+// fetched chunks are fetched again. Data files without a valid sidecar are
+// deleted when the cache starts.
+//
+// # Size cap
+//
+// Usage counts the bytes of present chunks. Above MaxSize, whole entries are
+// evicted least recently used first (use = Open and File.Close), but never
+// an entry with an open File; when every entry is open the cache overshoots
+// and logs once. A fetch still running for an evicted entry (read-ahead
+// outliving its File) completes into the unlinked file and is not counted.
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use; a File is safe for concurrent
+// ReadAt (Read and Seek share the File's cursor and are serialised). Lock
+// order: Cache.mu before entry.mu; Cache.dirtyMu and Cache.goMu are leaves.
+// Disk I/O under Cache.mu is limited to unlinking dropped entries (so that a
+// new entry of the same key never shares a path with a dying one) and to
+// reading one small sidecar at a time during the startup walk. Every
+// goroutine is owned by the Cache and stopped by Close.
+package cache

@@ -1,0 +1,459 @@
+package cache
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+)
+
+// entry is the cache's view of one key: its files, which chunks are present
+// and the fetches under way. One entry object per key lives in Cache.entries
+// at a time; a dropped one stays usable by the Files still open on it (its
+// files are unlinked, so a new entry of the key can take the paths).
+type entry struct {
+	// immutable after creation
+	key       string
+	dataPath  string
+	statePath string
+
+	// complete mirrors the complete state so reads of a whole entry need
+	// no lock. Set (under mu) only after Verify succeeded.
+	complete atomic.Bool
+
+	// guarded by Cache.mu
+	elem *list.Element // position in Cache.lru; nil when not in the map
+
+	mu sync.Mutex
+	// guarded by mu
+	loaded     bool // the sidecar was looked for (by the walk, Open or Lookup)
+	hasState   bool // size..bits describe a data file on disk
+	size       int64
+	chunkSize  int64
+	nchunks    int64
+	bits       []uint64
+	present    int64 // chunks present
+	presentB   int64 // bytes present; counted in Cache.usage unless dropped
+	refs       int   // Opens and Files (pins) + running fetches + flushes: keep f open
+	pins       int   // Opens in progress + open Files: no eviction
+	f          *os.File
+	src        Source // of the latest Open: whoever fetches next uses it
+	inflight   map[int64]*fetch
+	verifying  bool
+	verifyDone chan struct{} // closed when the running verification ends
+	dirty      bool          // bits or complete changed since the last persist
+	dropped    bool
+	dropErr    error // why reads of a dropped entry fail; nil after Remove/evict
+}
+
+// fetch is one chunk being fetched. Readers wait on done; err is set before
+// done is closed.
+type fetch struct {
+	idx    int64
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+	// guarded by entry.mu
+	waiters    int
+	background bool // read-ahead: not cancelled when its waiters leave
+}
+
+func (e *entry) has(i int64) bool { return e.bits[i>>6]&(1<<(uint(i)&63)) != 0 }
+
+func (e *entry) chunkLen(i int64) int64 { return min(e.chunkSize, e.size-i*e.chunkSize) }
+
+// setState installs a loaded or fresh state. Caller holds e.mu.
+func (c *Cache) setStateLocked(e *entry, s state) {
+	e.size, e.chunkSize, e.bits = s.size, s.chunkSize, s.bits
+	e.nchunks = chunkCount(s.size, s.chunkSize)
+	e.present, e.presentB = 0, 0
+	for i := int64(0); i < e.nchunks; i++ {
+		if e.has(i) {
+			e.present++
+			e.presentB += e.chunkLen(i)
+		}
+	}
+	e.hasState = true
+	// A sidecar claiming completion with bits missing is not trusted.
+	e.complete.Store(s.complete && e.present == e.nchunks)
+	if !e.dropped {
+		c.usage.Add(e.presentB)
+	}
+}
+
+// loadLocked reads e's sidecar once. A sidecar that does not parse, or was
+// written with another chunk size, is discarded with the data file.
+func (c *Cache) loadLocked(e *entry) {
+	if e.loaded {
+		return
+	}
+	e.loaded = true
+	s, ok, err := readState(e.statePath)
+	if err != nil || (ok && s.chunkSize != c.chunk) {
+		c.log.Warn("cache: discarding entry state", "key", e.key, "err", err, "chunk_size", s.chunkSize)
+		if err := removeFiles(e.dataPath, e.statePath); err != nil {
+			c.log.Warn("cache: removing entry", "key", e.key, "err", err)
+		}
+		return
+	}
+	if ok {
+		c.setStateLocked(e, s)
+	}
+}
+
+// resetLocked forgets the content of an entry whose data file vanished.
+func (c *Cache) resetLocked(e *entry) {
+	if e.f != nil {
+		e.f.Close()
+		e.f = nil
+	}
+	if err := removeFiles(e.dataPath, e.statePath); err != nil {
+		c.log.Warn("cache: removing entry", "key", e.key, "err", err)
+	}
+	if !e.dropped {
+		c.usage.Add(-e.presentB)
+	}
+	e.hasState, e.present, e.presentB, e.bits, e.dirty = false, 0, 0, nil, false
+	e.complete.Store(false)
+}
+
+// prepareLocked makes e, whose size matches src's (see Cache.Open), ready to
+// read: state loaded, data file open. Caller holds e.mu and one of e.refs; a
+// closed data file means that ref is the only one, so a missing or truncated
+// data file can be reset in place.
+func (c *Cache) prepareLocked(e *entry, src Source) error {
+	c.loadLocked(e)
+	if e.hasState && e.f == nil {
+		f, err := os.OpenFile(e.dataPath, os.O_RDWR, 0)
+		if err == nil {
+			var st os.FileInfo
+			if st, err = f.Stat(); err == nil && st.Size() != e.size {
+				err = os.ErrNotExist // truncated behind our back: refetch
+			}
+			if err != nil {
+				f.Close()
+			}
+		}
+		switch {
+		case err == nil:
+			e.f = f
+		case errors.Is(err, os.ErrNotExist):
+			c.resetLocked(e)
+		default:
+			return diskErr("open", e.dataPath, err)
+		}
+	}
+	if !e.hasState {
+		if err := os.MkdirAll(filepath.Dir(e.dataPath), 0o700); err != nil {
+			return diskErr("create", e.dataPath, err)
+		}
+		f, err := os.OpenFile(e.dataPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return diskErr("create", e.dataPath, err)
+		}
+		if err := f.Truncate(src.Size); err != nil {
+			f.Close()
+			os.Remove(e.dataPath)
+			return diskErr("create", e.dataPath, err)
+		}
+		e.f = f
+		c.setStateLocked(e, state{size: src.Size, chunkSize: c.chunk, bits: make([]uint64, bitWords(chunkCount(src.Size, c.chunk)))})
+	}
+	e.src = src
+	return nil
+}
+
+// dropLocked detaches e from the cache and unlinks its files; Files still
+// open on it keep reading through their descriptors. Caller holds c.mu and
+// e.mu. Unlinking under c.mu guarantees a new entry of the key never finds
+// the old files.
+func (c *Cache) dropLocked(e *entry, why error) {
+	if e.dropped {
+		return
+	}
+	e.dropped, e.dropErr = true, why
+	c.usage.Add(-e.presentB)
+	if c.entries[e.key] == e {
+		delete(c.entries, e.key)
+		c.lru.Remove(e.elem)
+		e.elem = nil
+	}
+	if err := removeFiles(e.dataPath, e.statePath); err != nil {
+		c.log.Warn("cache: removing entry", "key", e.key, "err", err)
+	}
+}
+
+// release drops a ref taken by a fetch or a flush.
+func (c *Cache) release(e *entry) { c.put(e, false, false) }
+
+// unpin drops the pin and ref of an Open or a File; touch moves the entry
+// to the front of the LRU (a File was used).
+func (c *Cache) unpin(e *entry, touch bool) { c.put(e, true, touch) }
+
+func (c *Cache) put(e *entry, pin, touch bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refs--
+	if pin {
+		e.pins--
+	}
+	if e.refs == 0 && e.f != nil {
+		e.f.Close()
+		e.f = nil
+	}
+	if e.dropped || c.entries[e.key] != e {
+		return
+	}
+	if e.refs == 0 && !e.hasState {
+		// An Open that failed before creating anything.
+		delete(c.entries, e.key)
+		c.lru.Remove(e.elem)
+		e.elem = nil
+		return
+	}
+	if touch {
+		c.lru.MoveToFront(e.elem)
+	}
+	if pin && e.pins == 0 && c.opts.MaxSize > 0 && c.usage.Load() > c.opts.MaxSize {
+		c.kickEvict() // it was skipped as pinned
+	}
+}
+
+// markDirtyLocked queues e for the flusher; urgent ones are persisted at
+// once rather than on the next tick. Caller holds e.mu.
+func (c *Cache) markDirtyLocked(e *entry, urgent bool) {
+	if e.dropped {
+		return
+	}
+	e.dirty = true
+	c.dirtyMu.Lock()
+	c.dirty[e] = struct{}{}
+	if urgent {
+		c.urgent[e] = struct{}{}
+	}
+	c.dirtyMu.Unlock()
+	if urgent {
+		select {
+		case c.flushc <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// startFetchLocked starts fetching chunk i of e in an owned goroutine.
+// Caller holds e.mu and a ref (so e.f is open).
+func (c *Cache) startFetchLocked(e *entry, i int64, background bool) *fetch {
+	ctx, cancel := context.WithCancel(c.ctx)
+	fe := &fetch{idx: i, done: make(chan struct{}), cancel: cancel, background: background}
+	src, f := e.src, e.f
+	e.refs++
+	if !c.goOwned(func() { c.runFetch(ctx, e, fe, src, f) }) {
+		e.refs--
+		cancel()
+		fe.err = fmt.Errorf("cache: fetch %s: %w", e.key, errClosed)
+		close(fe.done)
+		return fe
+	}
+	e.inflight[i] = fe
+	return fe
+}
+
+func (c *Cache) runFetch(ctx context.Context, e *entry, fe *fetch, src Source, f *os.File) {
+	defer fe.cancel()
+	off := fe.idx * c.chunk
+	n := min(c.chunk, src.Size-off)
+	err := c.acquireFetcher(ctx)
+	if err == nil {
+		err = c.copyChunk(ctx, src, f, off, n)
+		<-c.sem
+	}
+	if err != nil && ctx.Err() != nil && c.ctx.Err() != nil {
+		err = fmt.Errorf("cache: fetch %s: %w", src.Key, errClosed)
+	}
+
+	e.mu.Lock()
+	if e.inflight[fe.idx] == fe {
+		delete(e.inflight, fe.idx)
+	}
+	verify := false
+	if err == nil && !e.has(fe.idx) {
+		e.bits[fe.idx>>6] |= 1 << (uint(fe.idx) & 63)
+		e.present++
+		e.presentB += n
+		if !e.dropped {
+			c.usage.Add(n)
+		}
+		c.markDirtyLocked(e, false)
+		if e.present == e.nchunks && !e.complete.Load() && !e.verifying && e.dropErr == nil {
+			e.verifying, e.verifyDone, verify = true, make(chan struct{}), true
+		}
+	}
+	e.mu.Unlock()
+	if verify {
+		// The reader that completed the entry gets the verdict.
+		err = c.verify(ctx, e, src, f)
+	}
+	fe.err = err
+	close(fe.done)
+	c.release(e)
+	if c.opts.MaxSize > 0 && err == nil && c.usage.Load() > c.opts.MaxSize {
+		c.kickEvict()
+	}
+}
+
+func (c *Cache) kickEvict() {
+	select {
+	case c.evictc <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Cache) acquireFetcher(ctx context.Context) error {
+	select {
+	case c.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// copyChunk streams [off, off+n) of src into f through a pooled buffer.
+func (c *Cache) copyChunk(ctx context.Context, src Source, f *os.File, off, n int64) error {
+	rc, err := src.Fetch(ctx, off, n)
+	if err != nil {
+		return fmt.Errorf("cache: fetch %s [%d,+%d): %w", src.Key, off, n, err)
+	}
+	defer rc.Close()
+	bp := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(bp)
+	buf := *bp
+	var done int64
+	for done < n {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("cache: fetch %s [%d,+%d): %w", src.Key, off, n, err)
+		}
+		m, rerr := io.ReadFull(rc, buf[:min(int64(len(buf)), n-done)])
+		if m > 0 {
+			if _, werr := f.WriteAt(buf[:m], off+done); werr != nil {
+				return diskErr("write", f.Name(), werr)
+			}
+			done += int64(m)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("cache: fetch %s [%d,+%d): %w", src.Key, off, n, rerr)
+		}
+	}
+	if done < n {
+		return fmt.Errorf("cache: fetch %s [%d,+%d): source yielded %d bytes: %w", src.Key, off, n, done, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+// verify runs src.Verify on the whole entry, then marks it complete, or
+// drops it when the content is wrong. If ctx ended the verdict is unknown:
+// the entry stays whole but incomplete and the next Open verifies it.
+// Caller set e.verifying and holds a ref.
+func (c *Cache) verify(ctx context.Context, e *entry, src Source, f *os.File) error {
+	var err error
+	if src.Verify != nil {
+		err = src.Verify(ctx, f)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.verifying = false
+	close(e.verifyDone)
+	switch {
+	case err == nil:
+		e.complete.Store(true)
+		c.markDirtyLocked(e, true)
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("cache: verify %s: %w", e.key, err)
+	default:
+		err = fmt.Errorf("cache: verify %s: %w", e.key, err)
+		c.log.Warn("cache: content failed verification, dropped", "key", e.key, "err", err)
+		c.dropLocked(e, err)
+		e.dropErr = err // also when Remove dropped it first
+		return err
+	}
+}
+
+// verifyOnOpen completes an entry that is whole but not verified: a size-0
+// entry, or one whose verification was interrupted (by Close, or because
+// every reader waiting for it left). Caller holds a ref.
+func (c *Cache) verifyOnOpen(ctx context.Context, e *entry) error {
+	e.mu.Lock()
+	for e.verifying {
+		done := e.verifyDone
+		e.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		e.mu.Lock()
+	}
+	if e.dropErr != nil {
+		err := e.dropErr
+		e.mu.Unlock()
+		return err
+	}
+	if e.complete.Load() || e.present < e.nchunks {
+		e.mu.Unlock()
+		return nil
+	}
+	e.verifying, e.verifyDone = true, make(chan struct{})
+	src, f := e.src, e.f
+	e.mu.Unlock()
+	return c.verify(ctx, e, src, f)
+}
+
+// flush persists e's state if it changed: fdatasync the data first, then
+// write the sidecar, so the sidecar never claims unsynced chunks.
+func (c *Cache) flush(e *entry) error {
+	e.mu.Lock()
+	if e.dropped || !e.dirty || !e.hasState {
+		e.mu.Unlock()
+		return nil
+	}
+	if e.f == nil {
+		f, err := os.OpenFile(e.dataPath, os.O_RDWR, 0)
+		if err != nil {
+			e.mu.Unlock()
+			return diskErr("open", e.dataPath, err)
+		}
+		e.f = f
+	}
+	e.refs++
+	f := e.f
+	snap := state{size: e.size, chunkSize: e.chunkSize, complete: e.complete.Load(), bits: append([]uint64(nil), e.bits...)}
+	e.dirty = false
+	e.mu.Unlock()
+
+	err := datasync(f)
+	if err != nil {
+		err = diskErr("sync", e.dataPath, err)
+	}
+	e.mu.Lock()
+	if err == nil && !e.dropped && e.hasState {
+		err = writeState(e.statePath, &snap)
+	}
+	if err != nil {
+		c.markDirtyLocked(e, false)
+	}
+	e.mu.Unlock()
+	c.release(e)
+	return err
+}

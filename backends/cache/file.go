@@ -1,0 +1,231 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// File is one open handle on an entry. It is safe for concurrent ReadAt;
+// Read and Seek share its cursor.
+type File struct {
+	// immutable after Open
+	c    *Cache
+	e    *entry
+	fd   *os.File // read-only, this File's own open file description
+	size int64
+
+	closed atomic.Bool
+
+	seqMu sync.Mutex
+	// guarded by seqMu: the previous read, for read-ahead
+	lastStart, lastEnd int64
+	run                int // consecutive sequential reads
+
+	posMu sync.Mutex
+	pos   int64 // guarded by posMu
+}
+
+var (
+	_ io.ReaderAt   = (*File)(nil)
+	_ io.ReadSeeker = (*File)(nil)
+	_ io.Closer     = (*File)(nil)
+)
+
+// Size is the content size.
+func (f *File) Size() int64 { return f.size }
+
+// Complete reports whether the whole content is cached and verified.
+func (f *File) Complete() bool { return f.e.complete.Load() }
+
+// DataFile returns the plain data file once the entry is complete, for
+// sendfile or FUSE passthrough. It is this File's own open file description
+// (its offset is not shared), owned by the File and valid until Close.
+func (f *File) DataFile() (*os.File, bool) {
+	if f.closed.Load() || !f.e.complete.Load() {
+		return nil, false
+	}
+	return f.fd, true
+}
+
+// ReadAt reads len(p) bytes at off, fetching missing chunks. It uses a
+// context owned by the cache, cancelled by Cache.Close.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	return f.ReadAtContext(f.c.ctx, p, off)
+}
+
+// ReadAtContext is ReadAt bounded by ctx: when ctx ends it returns
+// ctx.Err(), while the fetches it waited for go on for other readers.
+func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if f.closed.Load() {
+		return 0, fmt.Errorf("cache: read %s: %w", f.e.key, errClosed)
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("cache: read %s at %d: %w", f.e.key, off, errInvalid)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if off >= f.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), f.size)
+	if !f.e.complete.Load() {
+		if err := f.ensure(ctx, off, end); err != nil {
+			return 0, err
+		}
+	}
+	n, err := f.fd.ReadAt(p[:end-off], off)
+	if err != nil {
+		return n, fmt.Errorf("cache: read %s: %w", f.e.key, err)
+	}
+	if end-off < int64(len(p)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// window returns how many chunks past end to read ahead, and records this
+// read. A read is sequential when it starts within a chunk of where the
+// previous one did or ended (FUSE and friends issue reads slightly out of
+// order); the window grows by one chunk per sequential read.
+func (f *File) window(off, end int64) int64 {
+	ra := int64(f.c.opts.ReadAhead)
+	if ra <= 0 {
+		return 0
+	}
+	f.seqMu.Lock()
+	defer f.seqMu.Unlock()
+	cs := f.c.chunk
+	if off+cs >= f.lastStart && off <= f.lastEnd+cs {
+		f.run++
+	} else {
+		f.run = 0
+	}
+	f.lastStart, f.lastEnd = off, end
+	return min(int64(f.run), ra)
+}
+
+// ensure makes the chunks of [off, end) present: it joins or starts their
+// fetches, starts read-ahead, and waits.
+func (f *File) ensure(ctx context.Context, off, end int64) error {
+	e, c := f.e, f.c
+	first, last := off/c.chunk, (end-1)/c.chunk
+	ahead := f.window(off, end)
+	var buf [4]*fetch
+	waits := buf[:0]
+
+	e.mu.Lock()
+	if e.dropErr != nil {
+		e.mu.Unlock()
+		return e.dropErr
+	}
+	for i := first; i <= last; i++ {
+		if e.has(i) {
+			continue
+		}
+		fe := e.inflight[i]
+		if fe == nil {
+			fe = c.startFetchLocked(e, i, false)
+		}
+		fe.waiters++
+		waits = append(waits, fe)
+	}
+	for i := last + 1; i <= last+ahead && i < e.nchunks; i++ {
+		if e.has(i) {
+			continue
+		}
+		if fe := e.inflight[i]; fe != nil {
+			fe.background = true
+			continue
+		}
+		c.startFetchLocked(e, i, true)
+	}
+	e.mu.Unlock()
+
+	for k, fe := range waits {
+		select {
+		case <-fe.done:
+			if fe.err != nil {
+				f.leave(waits[k+1:])
+				return fe.err
+			}
+		case <-ctx.Done():
+			f.leave(waits[k:])
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// leave gives up waiting on fetches. A fetch nobody waits for any more is
+// cancelled unless it is read-ahead, and forgotten at once so the next
+// reader starts afresh rather than joining a dying fetch.
+func (f *File) leave(fetches []*fetch) {
+	e := f.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, fe := range fetches {
+		fe.waiters--
+		if fe.waiters > 0 || fe.background {
+			continue
+		}
+		select {
+		case <-fe.done:
+		default:
+			fe.cancel()
+			if e.inflight[fe.idx] == fe {
+				delete(e.inflight, fe.idx)
+			}
+		}
+	}
+}
+
+// Read reads from the File's cursor.
+func (f *File) Read(p []byte) (int, error) {
+	f.posMu.Lock()
+	defer f.posMu.Unlock()
+	n, err := f.ReadAt(p, f.pos)
+	f.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Seek moves the File's cursor.
+func (f *File) Seek(off int64, whence int) (int64, error) {
+	f.posMu.Lock()
+	defer f.posMu.Unlock()
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += f.pos
+	case io.SeekEnd:
+		off += f.size
+	default:
+		return f.pos, fmt.Errorf("cache: seek %s: whence %d: %w", f.e.key, whence, errInvalid)
+	}
+	if off < 0 {
+		return f.pos, fmt.Errorf("cache: seek %s to %d: %w", f.e.key, off, errInvalid)
+	}
+	f.pos = off
+	return off, nil
+}
+
+// Close releases the File. The entry's last use is now (for the LRU, also
+// across restarts through the sidecar's mtime).
+func (f *File) Close() error {
+	if f.closed.Swap(true) {
+		return fmt.Errorf("cache: close %s: %w", f.e.key, errClosed)
+	}
+	err := f.fd.Close()
+	now := time.Now()
+	os.Chtimes(f.e.statePath, now, now) // best effort; absent before the first persist
+	f.c.unpin(f.e, true)
+	return err
+}

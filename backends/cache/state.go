@@ -1,0 +1,166 @@
+package cache
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/datagate/datagate/backends"
+)
+
+// The sidecar: magic, size, chunk size, flags, bitmap words, CRC-32C of all
+// that. Little endian. Small: 32 KiB of bitmap for 1 TiB at 4 MiB chunks.
+const (
+	stateMagic      = "DGCACHE1"
+	stateHeaderLen  = len(stateMagic) + 8 + 8 + 4
+	flagComplete    = 1
+	dataSuffix      = ".data"
+	stateSuffix     = ".state"
+	stateTmpSuffix  = ".state.tmp"
+	maxKeyLen       = 128
+	defaultChunk    = 4 << 20
+	copyBufSize     = 256 << 10
+	persistInterval = time.Second
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// state is the persisted part of an entry.
+type state struct {
+	size      int64
+	chunkSize int64
+	complete  bool
+	bits      []uint64
+}
+
+func chunkCount(size, chunkSize int64) int64 { return (size + chunkSize - 1) / chunkSize }
+
+func bitWords(n int64) int64 { return (n + 63) / 64 }
+
+func (s *state) marshal() []byte {
+	b := make([]byte, 0, stateHeaderLen+8*len(s.bits)+4)
+	b = append(b, stateMagic...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(s.size))
+	b = binary.LittleEndian.AppendUint64(b, uint64(s.chunkSize))
+	var flags uint32
+	if s.complete {
+		flags |= flagComplete
+	}
+	b = binary.LittleEndian.AppendUint32(b, flags)
+	for _, w := range s.bits {
+		b = binary.LittleEndian.AppendUint64(b, w)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+var errBadState = errors.New("corrupt cache state")
+
+func unmarshalState(b []byte) (state, error) {
+	var s state
+	if len(b) < stateHeaderLen+4 || string(b[:len(stateMagic)]) != stateMagic {
+		return s, errBadState
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return s, errBadState
+	}
+	p := body[len(stateMagic):]
+	s.size = int64(binary.LittleEndian.Uint64(p))
+	s.chunkSize = int64(binary.LittleEndian.Uint64(p[8:]))
+	s.complete = binary.LittleEndian.Uint32(p[16:])&flagComplete != 0
+	p = p[20:]
+	if s.size < 0 || s.chunkSize <= 0 || int64(len(p)) != 8*bitWords(chunkCount(s.size, s.chunkSize)) {
+		return s, errBadState
+	}
+	s.bits = make([]uint64, len(p)/8)
+	for i := range s.bits {
+		s.bits[i] = binary.LittleEndian.Uint64(p[8*i:])
+	}
+	return s, nil
+}
+
+// readState reads the sidecar at path. A missing sidecar is (state{}, false, nil).
+func readState(path string) (state, bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return state{}, false, nil
+	}
+	if err != nil {
+		return state{}, false, diskErr("read state", path, err)
+	}
+	s, err := unmarshalState(b)
+	if err != nil {
+		return state{}, false, fmt.Errorf("cache: %s: %w", path, err)
+	}
+	return s, true, nil
+}
+
+// writeState replaces the sidecar atomically. It is not fsynced: the CRC
+// turns a torn sidecar after a crash into "no state", which only costs
+// refetching, while the data it claims was synced before it was written.
+func writeState(path string, s *state) error {
+	tmp := path[:len(path)-len(stateSuffix)] + stateTmpSuffix
+	if err := os.WriteFile(tmp, s.marshal(), 0o600); err != nil {
+		os.Remove(tmp)
+		return diskErr("write state", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return diskErr("write state", path, err)
+	}
+	return nil
+}
+
+// validKey reports whether key is [A-Za-z0-9._-]{1,128}: safe as a file
+// name component, so no escaping is needed and the walk can recover it.
+func validKey(key string) bool {
+	if len(key) == 0 || len(key) > maxKeyLen {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// paths returns the data and state file paths of key: a 2-level fan-out by
+// FNV-1a of the key keeps directories small with millions of entries.
+func (c *Cache) paths(key string) (data, st string) {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	s := h.Sum32()
+	dir := filepath.Join(c.dir, fmt.Sprintf("%02x", s>>24), fmt.Sprintf("%02x", (s>>16)&0xff))
+	return filepath.Join(dir, key+dataSuffix), filepath.Join(dir, key+stateSuffix)
+}
+
+// diskErr wraps an error of the cache's own disk, classifying a full disk
+// as backends.ErrNoSpace.
+func diskErr(op, path string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("cache: %s %s: %w: %w", op, path, backends.ErrNoSpace, err)
+	}
+	return fmt.Errorf("cache: %s %s: %w", op, path, err)
+}
+
+// removeFiles unlinks an entry's files, state first so that a crash in
+// between leaves an orphan data file (deleted at start) rather than a
+// sidecar describing a missing file.
+func removeFiles(dataPath, statePath string) error {
+	var errs []error
+	for _, p := range []string{statePath, dataPath} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
