@@ -159,6 +159,8 @@ func TestFailedPutsLeaveNothing(t *testing.T) {
 	md := md5.Sum([]byte("other"))
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
+	midway, cancelMidway := context.WithCancel(ctx)
+	defer cancelMidway()
 	cases := []struct {
 		name string
 		ctx  context.Context
@@ -169,6 +171,7 @@ func TestFailedPutsLeaveNothing(t *testing.T) {
 		{"size mismatch", ctx, PutRequest{Name: "x", Size: int64(len(data)) + 1}, bytes.NewReader(data)},
 		{"md5 mismatch", ctx, PutRequest{Name: "x", Size: -1, MD5: md[:]}, bytes.NewReader(data)},
 		{"cancelled", cancelled, PutRequest{Name: "x", Size: -1}, bytes.NewReader(data)},
+		{"cancelled mid-put", midway, PutRequest{Name: "x", Size: int64(len(data))}, &cancelAfter{r: bytes.NewReader(data), n: 64 << 10, cancel: cancelMidway}},
 		{"bad metadata", ctx, PutRequest{Name: "x", Size: -1, Meta: map[string]string{"k": "nul\x00"}}, bytes.NewReader(data)},
 	}
 	for _, c := range cases {
@@ -186,6 +189,25 @@ func TestFailedPutsLeaveNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cancelAfter cancels a context once n bytes have been read.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel func()
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		c.cancel()
+	}
+	if len(p) > 4096 {
+		p = p[:4096]
+	}
+	n, err := c.r.Read(p)
+	c.n -= n
+	return n, err
 }
 
 func TestDiskFullDuringPut(t *testing.T) {
