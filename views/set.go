@@ -1,0 +1,268 @@
+package views
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/index"
+	"github.com/datagate/datagate/fs/store"
+)
+
+// Set is the set of views: those of the configuration plus those created
+// at run time. Its Derive method is the index's Deriver. Safe for
+// concurrent use; readers never block: the set is an immutable snapshot
+// behind an atomic pointer, replaced whole when a view is created.
+type Set struct {
+	cur atomic.Pointer[snapshot]
+	log *slog.Logger
+
+	mu sync.Mutex // serialises CreateView/DeleteView and Attach
+	// guarded by mu
+	st *store.Store
+}
+
+type snapshot struct {
+	views map[string]*View
+	list  []*View // by name
+}
+
+func newSnapshot(views map[string]*View) *snapshot {
+	s := &snapshot{views: views}
+	for _, n := range sortedNames(views) {
+		s.list = append(s.list, views[n])
+	}
+	return s
+}
+
+// runtimeKey is where a view created at run time is kept: a Badger key
+// outside the index's prefixes (0x01-0x0f belong to fs/index).
+const runtimePrefix = 0x10
+
+func runtimeKey(name string) []byte { return append([]byte{runtimePrefix}, name...) }
+
+// runtimeRecord is a persisted runtime view.
+type runtimeRecord struct {
+	Def   Def    `json:"def"`
+	Owner string `json:"owner,omitempty"`
+}
+
+// NewSet parses the configured views. Errors are Invalid and name the
+// view. log may be nil.
+func NewSet(defs map[string]Def, log *slog.Logger) (*Set, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	views := make(map[string]*View, len(defs))
+	for _, name := range sortedNames(defs) {
+		v, err := NewView(name, defs[name])
+		if err != nil {
+			return nil, err
+		}
+		views[name] = v
+	}
+	s := &Set{log: log}
+	s.cur.Store(newSnapshot(views))
+	return s, nil
+}
+
+// Attach gives the set the store whose index it derives keys for, and
+// loads the views created at run time in earlier runs. Call it once,
+// right after store.Open.
+func (s *Set) Attach(ctx context.Context, st *store.Store) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st = st
+	snap := s.cur.Load()
+	views := make(map[string]*View, len(snap.views))
+	for k, v := range snap.views {
+		views[k] = v
+	}
+	err := st.Index().DB().View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{runtimePrefix}, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			name := string(it.Item().Key()[1:])
+			var rec runtimeRecord
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &rec) }); err != nil {
+				return fmt.Errorf("runtime view %s: %w", name, err)
+			}
+			if _, ok := views[name]; ok {
+				s.log.Warn("a configured view hides the view of the same name created at run time", "view", name)
+				continue
+			}
+			v, err := NewView(name, rec.Def)
+			if err != nil {
+				s.log.Error("runtime view no longer parses; ignored", "view", name, "err", err)
+				continue
+			}
+			v.runtime, v.owner = true, rec.Owner
+			views[name] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return fs.E(fs.Other, "load views", "", err)
+	}
+	s.cur.Store(newSnapshot(views))
+	return nil
+}
+
+// View returns the view called name.
+func (s *Set) View(name string) (*View, bool) {
+	v, ok := s.cur.Load().views[name]
+	return v, ok
+}
+
+// Views returns every view, by name.
+func (s *Set) Views() []*View {
+	return append([]*View(nil), s.cur.Load().list...)
+}
+
+// Derive is the index's Deriver: the path index keys of o, one per view
+// o is in (see the package doc for the layout). A directory marker yields
+// one key, in its own view only.
+func (s *Set) Derive(o *fs.Object) []index.Derived {
+	snap := s.cur.Load()
+	if dir, ok := o.Meta[MetaDirPath]; ok {
+		v := snap.views[o.Meta[MetaDirView]]
+		if v == nil || dir == "" || !pathFits(dir) {
+			return nil
+		}
+		return []index.Derived{{Key: markerKey(v.name, dir, o.ID), Value: encodeEntry(entryOf(o, true))}}
+	}
+	var (
+		out  []index.Derived
+		meta map[string]string
+		val  []byte
+		get  = getter(o)
+	)
+	for _, v := range snap.list {
+		if !v.filter.Match(get) {
+			continue
+		}
+		if meta == nil {
+			meta = renderMeta(o)
+		}
+		p, ok := v.tmpl.Render(meta)
+		if !ok || !pathFits(p) {
+			continue
+		}
+		if val == nil {
+			val = encodeEntry(entryOf(o, false))
+		}
+		out = append(out, index.Derived{Key: fileKey(v.name, p, o.ID), Value: val})
+	}
+	return out
+}
+
+// CreateView adds a view at run time (an S3 CreateBucket) and keeps it in
+// the index, so it survives restarts; owner (may be "") gets every right
+// on it. Existing objects that fall in the view are re-indexed into it.
+// That needs an index lookup, so the filter must have at least one
+// equality condition (key = value); otherwise the error is Invalid. A
+// view of that name already existing is an Exist error.
+func (s *Set) CreateView(ctx context.Context, name string, d Def, owner string) (*View, error) {
+	v, err := NewView(name, d)
+	if err != nil {
+		return nil, err
+	}
+	conds := v.filter.Equalities()
+	if len(conds) == 0 {
+		return nil, fs.E(fs.Invalid, "create view", name, errors.New("a view created at run time needs an equality condition (key = value) in its filter"))
+	}
+	v.runtime, v.owner = true, owner
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st == nil {
+		return nil, fs.E(fs.Unavailable, "create view", name, errors.New("view set not attached to a store"))
+	}
+	snap := s.cur.Load()
+	if _, ok := snap.views[name]; ok {
+		return nil, fs.E(fs.Exist, "create view", name, nil)
+	}
+	rec, err := json.Marshal(runtimeRecord{Def: v.def, Owner: owner})
+	if err != nil {
+		return nil, fs.E(fs.Other, "create view", name, err)
+	}
+	if err := s.st.Index().DB().Update(func(txn *badger.Txn) error {
+		return txn.Set(runtimeKey(name), rec)
+	}); err != nil {
+		return nil, fs.E(fs.Other, "create view", name, err)
+	}
+	views := make(map[string]*View, len(snap.views)+1)
+	for k, x := range snap.views {
+		views[k] = x
+	}
+	views[name] = v
+	s.cur.Store(newSnapshot(views))
+	// From here new writes derive keys for the view; re-index what was
+	// there before. A no-op update re-derives an object's keys.
+	var ids []fs.ID
+	err = s.st.Find(ctx, conds, index.FindOptions{}, func(o *fs.Object) error {
+		if _, ok := v.PathOf(o); ok {
+			ids = append(ids, o.ID)
+		}
+		return nil
+	})
+	for _, id := range ids {
+		if err != nil {
+			break
+		}
+		_, err = s.st.Update(ctx, id, func(*fs.Object) error { return nil })
+		if fs.KindOf(err) == fs.NotExist {
+			err = nil // deleted meanwhile
+		}
+	}
+	if err != nil {
+		return nil, fs.Wrap("create view "+name, "re-index existing objects", err)
+	}
+	return v, nil
+}
+
+// DeleteView removes a view created at run time. It must be empty (no
+// object and no directory): otherwise the error is NotEmpty. A configured
+// view cannot be deleted (Permission); an unknown one is NotExist.
+func (s *Set) DeleteView(ctx context.Context, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := s.cur.Load()
+	v, ok := snap.views[name]
+	switch {
+	case !ok:
+		return fs.E(fs.NotExist, "delete view", name, nil)
+	case !v.runtime:
+		return fs.E(fs.Permission, "delete view", name, errors.New("a configured view is removed from the configuration"))
+	case s.st == nil:
+		return fs.E(fs.Unavailable, "delete view", name, errors.New("view set not attached to a store"))
+	}
+	empty := true
+	err := s.st.Index().Derived(ctx, index.DerivedOptions{Prefix: viewBase(name)}, func(_, _ []byte) error {
+		empty = false
+		return index.ErrStop
+	})
+	if err != nil {
+		return fs.Wrap("delete view", name, err)
+	}
+	if !empty {
+		return fs.E(fs.NotEmpty, "delete view", name, nil)
+	}
+	if err := s.st.Index().DB().Update(func(txn *badger.Txn) error { return txn.Delete(runtimeKey(name)) }); err != nil {
+		return fs.E(fs.Other, "delete view", name, err)
+	}
+	views := make(map[string]*View, len(snap.views))
+	for k, x := range snap.views {
+		if k != name {
+			views[k] = x
+		}
+	}
+	s.cur.Store(newSnapshot(views))
+	return nil
+}

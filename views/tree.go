@@ -1,0 +1,570 @@
+package views
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/pathtmpl"
+	"github.com/datagate/datagate/fs/store"
+)
+
+// TreeOptions configure NewTree.
+type TreeOptions struct {
+	Set     *Set
+	Store   *store.Store
+	User    string
+	Profile Profile
+	// ViewDirs makes the root always hold one directory per view, even
+	// when the user sees one view (the S3 front-end: buckets are views).
+	ViewDirs bool
+	// StatfsDir is the directory whose file system Statfs reports (the
+	// data directory); "" reports zeros.
+	StatfsDir string
+}
+
+// Tree is one user's virtual file system. It is safe for concurrent use
+// and cheap to make (one per session is fine). Every method cleans and
+// checks its paths (see cleanPath) and the user's rights, and returns
+// *fs.Error with the path as the user gave it.
+type Tree struct {
+	// immutable after NewTree
+	set      *Set
+	st       *store.Store
+	user     string
+	prof     Profile
+	viewDirs bool
+	statfs   string
+}
+
+// NewTree returns the tree of opts.User.
+func NewTree(opts TreeOptions) *Tree {
+	prof := opts.Profile
+	if prof.Views == nil {
+		prof.Views = map[string]Rights{}
+	}
+	return &Tree{set: opts.Set, st: opts.Store, user: opts.User, prof: prof, viewDirs: opts.ViewDirs, statfs: opts.StatfsDir}
+}
+
+// User returns the tree's user.
+func (t *Tree) User() string { return t.user }
+
+// visible returns the views the user sees with their rights, by name.
+func (t *Tree) visible() ([]*View, []Rights) {
+	var vs []*View
+	var rs []Rights
+	for _, v := range t.set.cur.Load().list {
+		r := t.prof.Views[v.name]
+		if v.runtime && v.owner != "" && v.owner == t.user {
+			r = All
+		}
+		if r != 0 {
+			vs = append(vs, v)
+			rs = append(rs, r)
+		}
+	}
+	return vs, rs
+}
+
+// Views returns the names of the views the user sees, with their rights.
+func (t *Tree) Views() map[string]Rights {
+	vs, rs := t.visible()
+	m := make(map[string]Rights, len(vs))
+	for i, v := range vs {
+		m[v.name] = rs[i]
+	}
+	return m
+}
+
+// CreateView creates a view at run time on behalf of the user (S3
+// CreateBucket), who then has every right on it. Permission unless the
+// profile allows it; see Set.CreateView for the rest.
+func (t *Tree) CreateView(ctx context.Context, name string, d Def) error {
+	if !t.prof.CreateViews {
+		return fs.E(fs.Permission, "create view", name, nil)
+	}
+	_, err := t.set.CreateView(ctx, name, d, t.user)
+	return err
+}
+
+// loc is a resolved path.
+type loc struct {
+	user   string // the path as given, for errors
+	root   bool   // the user's root, holding one directory per view
+	view   *View
+	rights Rights
+	vp     string // path within the view; "" is the view's root
+	dir    bool   // the path had a trailing slash
+	segs   []string
+	name   string // base name: the last segment, or "/" for the root
+}
+
+// resolve cleans p and finds its view. A view the user does not see is
+// NotExist, whether or not it exists, so as not to reveal it.
+func (t *Tree) resolve(op, p string) (loc, error) {
+	segs, dir, err := cleanPath(op, p)
+	if err != nil {
+		return loc{}, err
+	}
+	l := loc{user: p, dir: dir, name: "/"}
+	if len(segs) > 0 {
+		l.name = segs[len(segs)-1]
+	}
+	vs, rs := t.visible()
+	if len(vs) == 1 && !t.viewDirs {
+		l.view, l.rights = vs[0], rs[0]
+		l.vp = strings.Join(segs, "/")
+		l.segs = segs
+		return l, nil
+	}
+	if len(segs) == 0 {
+		l.root = true
+		return l, nil
+	}
+	for i, v := range vs {
+		if v.name == segs[0] {
+			l.view, l.rights = v, rs[i]
+			l.segs = segs[1:]
+			l.vp = strings.Join(l.segs, "/")
+			return l, nil
+		}
+	}
+	return loc{}, fs.E(fs.NotExist, op, p, nil)
+}
+
+func (t *Tree) need(op string, l loc, r Rights) error {
+	if l.root || l.rights&r != r {
+		return fs.E(fs.Permission, op, l.user, fmt.Errorf("needs right %q on view %s", r.String(), viewName(l)))
+	}
+	return nil
+}
+
+func viewName(l loc) string {
+	if l.view == nil {
+		return "(root)"
+	}
+	return l.view.name
+}
+
+// stat resolves l to what it is.
+func (t *Tree) stat(ctx context.Context, op string, l loc) (node, error) {
+	if l.root || l.vp == "" {
+		return node{dir: true}, nil
+	}
+	n, err := lookup(ctx, t.st.Index(), l.view.name, l.vp)
+	if err != nil {
+		return n, fs.Wrap(op, l.user, err)
+	}
+	if !n.file && !n.dir {
+		return n, fs.E(fs.NotExist, op, l.user, nil)
+	}
+	if n.file && l.dir {
+		return n, fs.E(fs.NotDir, op, l.user, nil)
+	}
+	return n, nil
+}
+
+// baseName is the name Stat reports for l.
+func baseName(l loc) string { return l.name }
+
+// Stat describes the file or directory at p. Any right on the view
+// allows it.
+func (t *Tree) Stat(ctx context.Context, p string) (*Info, error) {
+	l, err := t.resolve("stat", p)
+	if err != nil {
+		return nil, err
+	}
+	n, err := t.stat(ctx, "stat", l)
+	if err != nil {
+		return nil, err
+	}
+	return newInfo(baseName(l), n.dir, l.rights, n.id, n.ent), nil
+}
+
+// ReadDir lists directory p: at most n entries (n <= 0: 1000) whose names
+// sort after "after" (byte order), in name order. A page shorter than n
+// ends the listing; pass the last name as after to get the next page.
+// Cost: O(entries · log catalogue), whatever the directory's size. Needs
+// r on the view.
+func (t *Tree) ReadDir(ctx context.Context, p, after string, n int) ([]*Info, error) {
+	const op = "readdir"
+	if n <= 0 {
+		n = 1000
+	}
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return nil, err
+	}
+	if l.root {
+		vs, rs := t.visible()
+		var out []*Info
+		for i, v := range vs {
+			if v.name > after && len(out) < n {
+				out = append(out, newInfo(v.name, true, rs[i], fs.ID{}, entry{}))
+			}
+		}
+		return out, nil
+	}
+	if err := t.need(op, l, Read); err != nil {
+		return nil, err
+	}
+	nd, err := t.stat(ctx, op, l)
+	if err != nil {
+		return nil, err
+	}
+	if !nd.dir {
+		return nil, fs.E(fs.NotDir, op, l.user, nil)
+	}
+	out, err := listPage(ctx, t.st.Index(), l.view.name, l.vp, after, n, func(name string, dir bool, id fs.ID, e entry, _ bool) *Info {
+		return newInfo(name, dir, l.rights, id, e)
+	})
+	if err != nil {
+		return nil, fs.Wrap(op, l.user, err)
+	}
+	return out, nil
+}
+
+// File is an open file of a Tree: io.Reader, io.ReaderAt, io.Seeker,
+// io.WriterTo and io.Closer over the object's content, fetched lazily
+// through the store. File gives the plain local file when the content is
+// whole on disk (for sendfile or FUSE passthrough).
+type File struct {
+	*store.Reader
+	info *Info
+}
+
+// Stat describes the open file.
+func (f *File) Stat() *Info { return f.info }
+
+// File returns the plain local file holding the whole content, if any.
+func (f *File) File() (*os.File, bool) { return f.Reader.File() }
+
+// Open opens the file at p for reading. A directory is IsDir. Needs r.
+func (t *Tree) Open(ctx context.Context, p string) (*File, error) {
+	const op = "open"
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return nil, err
+	}
+	n, err := t.stat(ctx, op, l)
+	if err != nil {
+		return nil, err
+	}
+	if n.dir {
+		return nil, fs.E(fs.IsDir, op, l.user, nil)
+	}
+	if err := t.need(op, l, Read); err != nil {
+		return nil, err
+	}
+	r, err := t.st.Open(ctx, n.id)
+	if err != nil {
+		return nil, fs.Wrap(op, l.user, err)
+	}
+	o := r.Object()
+	info := newInfo(baseName(l), false, l.rights, o.ID, entryOf(o, false))
+	return &File{Reader: r, info: info}, nil
+}
+
+// CreateOptions describe an upload.
+type CreateOptions struct {
+	Size        int64 // expected size, or -1 when unknown
+	ContentType string
+	ModTime     time.Time // zero: now
+	MD5, SHA256 []byte    // expected checksums, if known
+	// Meta is extra metadata (S3 x-amz-meta-*). The path's metadata and
+	// the view's set: take precedence over it.
+	Meta map[string]string
+}
+
+// Create streams r into a new object at p. The path is matched with the
+// view's template into metadata (an error names the template), the view's
+// set: metadata is added, and the object must then pass the view's
+// filter. The content is durable before the object becomes visible, at
+// once at its paths in every view; what was at p before is replaced in the
+// same transaction (overwrite = new version). A failed upload leaves no
+// trace. Needs w.
+func (t *Tree) Create(ctx context.Context, p string, r io.Reader, opts CreateOptions) (*Info, error) {
+	const op = "create"
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return nil, err
+	}
+	if l.root || l.vp == "" || l.dir {
+		return nil, fs.E(fs.IsDir, op, p, nil)
+	}
+	if err := t.need(op, l, Write); err != nil {
+		return nil, err
+	}
+	name, meta, err := pathMeta(l.view, l.vp, opts.Meta, true)
+	if err != nil {
+		return nil, fs.E(fs.Invalid, op, p, err)
+	}
+	n, err := lookup(ctx, t.st.Index(), l.view.name, l.vp)
+	if err != nil {
+		return nil, fs.Wrap(op, p, err)
+	}
+	if n.dir {
+		return nil, fs.E(fs.IsDir, op, p, nil)
+	}
+	var replace []fs.ID
+	if n.file {
+		if replace, err = idsAt(ctx, t.st.Index(), l.view.name, l.vp); err != nil {
+			return nil, fs.Wrap(op, p, err)
+		}
+	}
+	o, err := t.st.Put(ctx, store.PutRequest{
+		Name: name, Meta: meta, ContentType: opts.ContentType, ModTime: opts.ModTime,
+		Size: opts.Size, MD5: opts.MD5, SHA256: opts.SHA256, Replace: replace,
+	}, r)
+	if err != nil {
+		return nil, fs.Wrap(op, p, err)
+	}
+	return newInfo(baseName(l), false, l.rights, o.ID, entryOf(o, false)), nil
+}
+
+// pathMeta turns a file path of view v into the object's name and
+// metadata: base (may be nil) overlaid with the view's set: (if applySet)
+// and then the keys the template takes from the path. It checks that the
+// object would be at exactly that path in v.
+func pathMeta(v *View, vp string, base map[string]string, applySet bool) (string, map[string]string, error) {
+	m, err := v.tmpl.Match(vp)
+	if err != nil {
+		return "", nil, err
+	}
+	meta := make(map[string]string, len(base)+len(v.def.Set)+len(m))
+	for k, x := range base {
+		if !strings.HasPrefix(k, reservedNS) {
+			meta[k] = x
+		}
+	}
+	if applySet {
+		for k, x := range v.def.Set {
+			meta[k] = x
+		}
+	}
+	name, hasName := m[NameKey]
+	for k, x := range m {
+		if k != NameKey {
+			meta[k] = x
+		}
+	}
+	if !hasName {
+		name = path.Base(vp)
+		if u, err := pathtmpl.UnescapeSegment(name); err == nil {
+			name = u
+		}
+	}
+	o := &fs.Object{Name: name, Meta: meta}
+	if got, ok := v.pathOf(o, nil); !ok || got != vp {
+		if !v.filter.Match(getter(o)) {
+			return "", nil, fmt.Errorf("the metadata of path %q does not pass view %s's filter %q", vp, v.name, v.filter.String())
+		}
+		return "", nil, fmt.Errorf("path %q does not render back through template %q of view %s (got %q)", vp, v.tmpl.String(), v.name, got)
+	}
+	return name, meta, nil
+}
+
+// Mkdir makes an empty directory at p, kept by a directory marker: an
+// empty object whose metadata records the view and the directory (dg.view,
+// dg.dir) plus the keys the directory's segments fix and the view's set:.
+// A marker appears in its own view only. Parents need not exist:
+// directories are implied by what is under them. Exist if p exists; the
+// directory must fit the template (Invalid otherwise). Needs w.
+func (t *Tree) Mkdir(ctx context.Context, p string) error {
+	const op = "mkdir"
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return err
+	}
+	if l.root || l.vp == "" {
+		return fs.E(fs.Exist, op, p, nil)
+	}
+	if err := t.need(op, l, Write); err != nil {
+		return err
+	}
+	meta, err := dirMeta(l.view, l.vp, nil)
+	if err != nil {
+		return fs.E(fs.Invalid, op, p, err)
+	}
+	n, err := lookup(ctx, t.st.Index(), l.view.name, l.vp)
+	if err != nil {
+		return fs.Wrap(op, p, err)
+	}
+	if n.file || n.dir {
+		return fs.E(fs.Exist, op, p, nil)
+	}
+	name := path.Base(l.vp)
+	if u, err := pathtmpl.UnescapeSegment(name); err == nil {
+		name = u
+	}
+	if _, err := t.st.Put(ctx, store.PutRequest{Name: name, Meta: meta, Size: 0}, strings.NewReader("")); err != nil {
+		return fs.Wrap(op, p, err)
+	}
+	return nil
+}
+
+// dirMeta is the metadata of a marker for directory dir of view v.
+func dirMeta(v *View, dir string, base map[string]string) (map[string]string, error) {
+	m, err := v.tmpl.MatchDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	meta := make(map[string]string, len(base)+len(m)+len(v.def.Set)+2)
+	for k, x := range base {
+		meta[k] = x
+	}
+	for k, x := range v.def.Set {
+		meta[k] = x
+	}
+	for k, x := range m {
+		if k != NameKey {
+			meta[k] = x
+		}
+	}
+	get := func(k string) (string, bool) { x, ok := m[k]; return x, ok }
+	if !v.filter.MatchPartial(get) {
+		return nil, fmt.Errorf("directory %q of view %s: its metadata contradicts the filter %q", dir, v.name, v.filter.String())
+	}
+	meta[MetaDirView] = v.name
+	meta[MetaDirPath] = dir
+	return meta, nil
+}
+
+// Remove removes the file at p: every object at that path (the visible
+// one and any older ones it hides), from every view. IsDir for a
+// directory. Needs d.
+func (t *Tree) Remove(ctx context.Context, p string) error {
+	const op = "remove"
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return err
+	}
+	n, err := t.stat(ctx, op, l)
+	if err != nil {
+		return err
+	}
+	if n.dir {
+		return fs.E(fs.IsDir, op, p, nil)
+	}
+	if err := t.need(op, l, Delete); err != nil {
+		return err
+	}
+	ids, err := idsAt(ctx, t.st.Index(), l.view.name, l.vp)
+	if err != nil {
+		return fs.Wrap(op, p, err)
+	}
+	if err := t.st.Delete(ctx, ids...); err != nil {
+		return fs.Wrap(op, p, err)
+	}
+	return nil
+}
+
+// Rmdir removes the empty directory at p (its markers). NotEmpty when
+// anything is under it; NotDir for a file. Needs d.
+func (t *Tree) Rmdir(ctx context.Context, p string) error {
+	const op = "rmdir"
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return err
+	}
+	n, err := t.stat(ctx, op, l)
+	if err != nil {
+		return err
+	}
+	if !n.dir {
+		return fs.E(fs.NotDir, op, p, nil)
+	}
+	if l.root || l.vp == "" {
+		return fs.E(fs.Permission, op, p, errors.New("a view's root cannot be removed"))
+	}
+	if err := t.need(op, l, Delete); err != nil {
+		return err
+	}
+	marks, err := t.markersOnly(ctx, op, l)
+	if err != nil {
+		return err
+	}
+	if err := t.st.Delete(ctx, marks...); err != nil {
+		return fs.Wrap(op, p, err)
+	}
+	return nil
+}
+
+// markersOnly returns the markers of directory l, or NotEmpty if anything
+// else is under it.
+func (t *Tree) markersOnly(ctx context.Context, op string, l loc) ([]fs.ID, error) {
+	ents, more, err := subtree(ctx, t.st.Index(), l.view.name, l.vp, 64)
+	if err != nil {
+		return nil, fs.Wrap(op, l.user, err)
+	}
+	var marks []fs.ID
+	for _, e := range ents {
+		if !e.marker || e.rel != "" {
+			return nil, fs.E(fs.NotEmpty, op, l.user, nil)
+		}
+		marks = append(marks, e.id)
+	}
+	if more {
+		return nil, fs.E(fs.NotEmpty, op, l.user, nil)
+	}
+	return marks, nil
+}
+
+// Chtimes sets the modification time of the file at p (every object at
+// the path), or of a directory's marker (a directory implied by objects
+// has no time of its own: nothing to do). Needs w.
+func (t *Tree) Chtimes(ctx context.Context, p string, mtime time.Time) error {
+	const op = "chtimes"
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return err
+	}
+	n, err := t.stat(ctx, op, l)
+	if err != nil {
+		return err
+	}
+	if err := t.need(op, l, Write); err != nil {
+		return err
+	}
+	var ids []fs.ID
+	switch {
+	case n.file:
+		ids, err = idsAt(ctx, t.st.Index(), l.view.name, l.vp)
+	case l.vp != "":
+		ents, _, serr := subtree(ctx, t.st.Index(), l.view.name, l.vp, 0)
+		err = serr
+		for _, e := range ents {
+			if e.marker && e.rel == "" {
+				ids = append(ids, e.id)
+			}
+		}
+	}
+	if err != nil {
+		return fs.Wrap(op, p, err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err = t.st.UpdateMany(ctx, ids, func(o *fs.Object) error { o.ModTime = mtime.UTC(); return nil }, nil)
+	return fs.Wrap(op, p, err)
+}
+
+// Statfs describes the space of the file system holding the data.
+type Statfs struct {
+	BlockSize          int64
+	Blocks, Free, Avail uint64 // in blocks
+}
+
+// Statfs reports the space of the data directory's file system.
+func (t *Tree) Statfs(ctx context.Context) (Statfs, error) {
+	if t.statfs == "" {
+		return Statfs{BlockSize: 4096}, nil
+	}
+	return statfs(t.statfs)
+}
