@@ -98,30 +98,43 @@ func (r *Reader) Seek(off int64, whence int) (int64, error) {
 	return off, nil
 }
 
-// WriteTo copies the rest of the content to w (io.Copy uses it), in large
-// reads so cached content streams at disk speed.
+// WriteTo copies the rest of the content to w (io.Copy uses it). Whole
+// local content is handed over as a limited *os.File, so a network
+// destination can use sendfile; anything else is read in 1 MiB steps rather
+// than through the destination's small ReadFrom buffer.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	r.mu.Lock()
-	start := r.off
-	r.mu.Unlock()
-	if r.file != nil {
-		if _, err := r.file.Seek(start, io.SeekStart); err != nil {
+	defer r.mu.Unlock()
+	if f, ok := r.File(); ok && r.off < r.obj.Size {
+		if _, err := f.Seek(r.off, io.SeekStart); err != nil {
 			return 0, err
 		}
-		n, err := io.Copy(w, io.LimitReader(r.file, r.obj.Size-start))
-		r.mu.Lock()
-		r.off = start + n
-		r.mu.Unlock()
+		n, err := io.Copy(w, io.LimitReader(f, r.obj.Size-r.off))
+		r.off += n
 		return n, err
 	}
-	n, err := io.CopyBuffer(w, onlyReader{r}, make([]byte, 1<<20))
-	return n, err
+	buf := make([]byte, 1<<20)
+	var total int64
+	for r.off < r.obj.Size {
+		p := buf
+		if rem := r.obj.Size - r.off; rem < int64(len(p)) {
+			p = p[:rem]
+		}
+		n, err := r.ra.ReadAt(p, r.off)
+		if n > 0 {
+			m, werr := w.Write(p[:n])
+			r.off += int64(m)
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err != nil && !(errors.Is(err, io.EOF) && r.off >= r.obj.Size) {
+			return total, err
+		}
+	}
+	return total, nil
 }
-
-// onlyReader hides WriteTo so io.CopyBuffer does not recurse.
-type onlyReader struct{ r *Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 // Close releases the content. A registered object read for the first time
 // is marked partly cached.

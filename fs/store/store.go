@@ -47,6 +47,9 @@ type Store struct {
 	now       func() time.Time
 	lock      *os.File
 
+	closeOnce sync.Once
+	closeErr  error
+
 	bg     sync.WaitGroup // background checksum jobs
 	bgSem  chan struct{}
 	closed chan struct{}
@@ -108,12 +111,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 // Close waits for background work and closes the cache and the index.
+// Calling it again is a no-op.
 func (s *Store) Close() error {
-	close(s.closed)
-	s.bg.Wait()
-	err := errors.Join(s.cache.Close(), s.idx.Close())
-	s.lock.Close()
-	return err
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.bg.Wait()
+		s.closeErr = errors.Join(s.cache.Close(), s.idx.Close())
+		s.lock.Close()
+	})
+	return s.closeErr
 }
 
 // Index gives the wiring access to the catalogue (subscriptions, derived
