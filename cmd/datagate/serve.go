@@ -86,6 +86,22 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		start(tl, admin.NewServer(a.store, token, log).Handler(), "admin listener")
 		log.Info("admin API", "addr", "http://"+tl.Addr().String(), "token_file", filepath.Join(cfg.Data, "admin.token"))
 	}
+	// Front-ends, each in its own serve_*.go file. A starter returns nil
+	// when its listener is not configured.
+	env := &serveEnv{app: a, cfg: cfg, log: log}
+	var stops []func(context.Context) error
+	for _, start := range frontends() {
+		stop, err := start(ctx, env)
+		if err != nil {
+			for _, s := range stops {
+				s(context.Background())
+			}
+			return err
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+	}
 	log.Info("datagate serving", "data", cfg.Data, "socket", sock, "providers", strings.Join(cfg.ProviderNames(), ","))
 
 	select {
@@ -99,8 +115,33 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	for _, s := range servers {
 		s.Shutdown(sctx)
 	}
+	for i := len(stops) - 1; i >= 0; i-- {
+		if serr := stops[i](sctx); serr != nil {
+			log.Warn("front-end shutdown", "err", serr)
+		}
+	}
 	wg.Wait()
 	return err
+}
+
+// serveEnv is what a front-end starter gets: the opened app (store, views,
+// users), the configuration and the logger.
+type serveEnv struct {
+	app *app
+	cfg *config.Config
+	log *slog.Logger
+}
+
+// frontendStarter starts one front-end's listener(s) in the background and
+// returns how to stop them gracefully, or nil, nil when not configured.
+// Errors (a port in use, a bad certificate) stop the server from starting.
+type frontendStarter func(ctx context.Context, env *serveEnv) (stop func(context.Context) error, err error)
+
+// frontends lists the front-ends serve starts, in order.
+func frontends() []frontendStarter {
+	return []frontendStarter{
+		// Each front-end adds its starter here (serve_<name>.go).
+	}
 }
 
 // adminToken returns the admin API token kept in the data directory,
