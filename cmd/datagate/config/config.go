@@ -31,6 +31,11 @@ type Config struct {
 	Providers map[string]*Provider `yaml:"providers"`
 	Listen    Listen               `yaml:"listen"`
 	Log       Log                  `yaml:"log"`
+	// Front-end settings beyond their listen address, one file each.
+	WebDAV WebDAV  `yaml:"webdav"`
+	SFTP   SFTP    `yaml:"sftp"`
+	S3     S3      `yaml:"s3"`
+	Mounts []Mount `yaml:"mounts"`
 }
 
 // Cache configures the chunk cache.
@@ -42,7 +47,10 @@ type Cache struct {
 
 // Listen holds the listener addresses. An empty address disables one.
 type Listen struct {
-	Admin string `yaml:"admin"` // default 127.0.0.1:8081
+	Admin  string `yaml:"admin"`  // default 127.0.0.1:8081
+	WebDAV string `yaml:"webdav"` // e.g. 127.0.0.1:8080; default off
+	SFTP   string `yaml:"sftp"`   // e.g. 127.0.0.1:2222; default off
+	S3     string `yaml:"s3"`     // e.g. 127.0.0.1:9000; default off
 }
 
 // Log configures logging.

@@ -1,0 +1,4 @@
+package config
+
+// SFTP configures the SFTP/SCP front-end (gateway/sftp).
+type SFTP struct{}
