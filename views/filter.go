@@ -352,4 +352,3 @@ func (p *fparser) cond() (cond, error) {
 	}
 	return cond{op: op, key: key, vals: []string{v}}, nil
 }
-

@@ -557,7 +557,7 @@ func (t *Tree) Chtimes(ctx context.Context, p string, mtime time.Time) error {
 
 // Statfs describes the space of the file system holding the data.
 type Statfs struct {
-	BlockSize          int64
+	BlockSize           int64
 	Blocks, Free, Avail uint64 // in blocks
 }
 
