@@ -209,4 +209,3 @@ func TestRuntimeViews(t *testing.T) {
 		t.Fatal("view still there")
 	}
 }
-
