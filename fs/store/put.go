@@ -46,6 +46,7 @@ func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Objec
 	if o.ModTime.IsZero() {
 		o.ModTime = now
 	}
+	s.applyRetention(o, now)
 	if o.Name == "" {
 		return nil, fs.E(fs.Invalid, "put", "", errors.New("object has no name"))
 	}

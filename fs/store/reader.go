@@ -25,6 +25,8 @@ type Reader struct {
 	cf   *cache.File // set for cached content
 	s    *Store
 
+	unpin sync.Once // releases the pin OpenObject took
+
 	mu  sync.Mutex // guards off
 	off int64
 }
@@ -150,6 +152,7 @@ func (r *Reader) Close() error {
 			}
 		}
 		err = errors.Join(err, r.cf.Close())
+		r.unpin.Do(func() { r.s.pins.release(r.obj.ID) })
 	}
 	return err
 }
@@ -190,6 +193,7 @@ func (s *Store) OpenObject(ctx context.Context, o *fs.Object) (*Reader, error) {
 	}
 	src := o.Source
 	obj := o
+	s.pins.hold(o.ID)
 	cf, err := s.cache.Open(ctx, cache.Source{
 		Key:  o.ContentKey(),
 		Size: o.Size,
@@ -203,6 +207,7 @@ func (s *Store) OpenObject(ctx context.Context, o *fs.Object) (*Reader, error) {
 		Verify: func(ctx context.Context, f *os.File) error { return s.verify(ctx, obj, f) },
 	})
 	if err != nil {
+		s.pins.release(o.ID)
 		return nil, fs.Wrap("open", o.ID.String(), err)
 	}
 	return &Reader{obj: o, ra: cf, cf: cf, s: s}, nil

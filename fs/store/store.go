@@ -31,6 +31,13 @@ type Options struct {
 	NoSync    bool                         // benchmarks only: skip fsync on index commits
 	Logger    *slog.Logger
 	Now       func() time.Time // for tests; default time.Now
+	// Retention, if set, gives the retention of an object registered or
+	// pushed without an expiry time (its Source is zero when pushed);
+	// the object then expires that long after it is indexed. 0 = never.
+	Retention func(o *fs.Object) time.Duration
+	// DeleteAtSource names the providers whose files the collector
+	// deletes when an object registered as a whole file expires.
+	DeleteAtSource map[string]bool
 }
 
 // Store is the object store. Safe for concurrent use.
@@ -46,6 +53,11 @@ type Store struct {
 	ids       *fs.IDGen
 	now       func() time.Time
 	lock      *os.File
+	retention func(o *fs.Object) time.Duration
+	atSource  map[string]bool
+	cacheDir  string
+
+	pins pins // readers open on registered content; see expire.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -82,6 +94,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		dir: opts.Dir, providers: opts.Providers, primary: opts.Primary, primaryFS: filer,
 		log: log, ids: fs.NewIDGen(), now: opts.Now, lock: lock,
 		bgSem: make(chan struct{}, 1), closed: make(chan struct{}),
+		retention: opts.Retention, atSource: opts.DeleteAtSource,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -101,6 +114,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if co.Logger == nil {
 		co.Logger = log
 	}
+	s.cacheDir = co.Dir
 	s.cache, err = cache.New(co)
 	if err != nil {
 		s.idx.Close()
@@ -239,6 +253,7 @@ func (s *Store) Register(ctx context.Context, objs []*fs.Object) ([]index.Outcom
 		o.State = fs.StateRegistered
 		o.Stores = nil
 		o.Created = now
+		s.applyRetention(o, now)
 	}
 	out, err := s.idx.Register(ctx, objs)
 	if err != nil {
