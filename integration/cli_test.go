@@ -224,9 +224,15 @@ func (s *syncBuffer) String() string {
 }
 
 func startServer(t *testing.T, dataDir string) *server {
+	return startServerWith(t, dataDir, "")
+}
+
+// startServerWith starts `datagate serve` with extra YAML appended to a
+// config that sets the data directory and a loopback admin listener.
+func startServerWith(t *testing.T, dataDir, extra string) *server {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "serve.yaml")
-	os.WriteFile(cfg, []byte("data: "+dataDir+"\nlisten: {admin: '127.0.0.1:0'}\n"), 0o644)
+	os.WriteFile(cfg, []byte("data: "+dataDir+"\nlisten: {admin: '127.0.0.1:0'}\n"+extra), 0o644)
 	cmd := exec.Command(datagateBin, "--config", cfg, "serve")
 	pr, pw := io.Pipe()
 	s := &server{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}

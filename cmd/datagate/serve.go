@@ -140,6 +140,7 @@ type frontendStarter func(ctx context.Context, env *serveEnv) (stop func(context
 // frontends lists the front-ends serve starts, in order.
 func frontends() []frontendStarter {
 	return []frontendStarter{
+		startAcquisition,
 		// Each front-end adds its starter here (serve_<name>.go).
 	}
 }

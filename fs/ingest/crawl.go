@@ -6,7 +6,9 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"path"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/datagate/datagate/backends"
 	"github.com/datagate/datagate/fs"
@@ -26,6 +28,14 @@ type CrawlOptions struct {
 	// A {name} placeholder names the object; otherwise the base name does.
 	Template  *pathtmpl.Template
 	BatchSize int // ≤ 0: 1000
+	// Regexp, when set, must match the path relative to Prefix.
+	Regexp *regexp.Regexp
+	// MinAge skips files modified less than this long ago (still being
+	// written by the provider); they are picked up by a later crawl.
+	MinAge time.Duration
+	// MinSize and MaxSize (0: no limit) bound the file sizes registered.
+	MinSize, MaxSize int64
+	Now              func() time.Time // for MinAge; default time.Now
 }
 
 // CrawlStats count a crawl's progress.
@@ -100,6 +110,21 @@ func Crawl(ctx context.Context, st Registrar, p backends.Provider, opts CrawlOpt
 }
 
 func crawlObject(provider string, e backends.Entry, rel string, opts CrawlOptions) (*fs.Object, bool) {
+	if e.Size < opts.MinSize || (opts.MaxSize > 0 && e.Size > opts.MaxSize) {
+		return nil, false
+	}
+	if opts.MinAge > 0 {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		if now().Sub(e.ModTime) < opts.MinAge {
+			return nil, false
+		}
+	}
+	if opts.Regexp != nil && !opts.Regexp.MatchString(rel) {
+		return nil, false
+	}
 	if opts.Match != "" {
 		subject := path.Base(rel)
 		if strings.Contains(opts.Match, "/") {

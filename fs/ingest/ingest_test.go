@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +157,29 @@ func TestCrawlIdempotentAndPicksUpChanges(t *testing.T) {
 	}
 	if _, err := ingest.Crawl(ctx, st, src, ingest.CrawlOptions{Match: "[", Template: opts.Template}, nil); fs.KindOf(err) != fs.Invalid {
 		t.Fatalf("bad glob: %v", err)
+	}
+}
+
+func TestCrawlRules(t *testing.T) {
+	st, src := newStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	for name, size := range map[string]int{"a/old.grib": 10, "a/new.grib": 10, "a/empty.grib": 0, "a/big.grib": 1000, "b/x.txt": 10} {
+		p := filepath.Join(src.Root(), name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, make([]byte, size), 0o644)
+		mt := now.Add(-time.Hour)
+		if name == "a/new.grib" {
+			mt = now
+		}
+		os.Chtimes(p, mt, mt)
+	}
+	opts := ingest.CrawlOptions{Regexp: regexp.MustCompile(`^a/.*\.grib$`), MinAge: time.Minute, MinSize: 1, MaxSize: 100}
+	stats, err := ingest.Crawl(ctx, st, src, opts, nil)
+	if err != nil || stats.Added != 1 || stats.Skipped != 4 {
+		t.Fatalf("crawl with rules: %+v %v", stats, err)
+	}
+	if _, err := st.Index().BySource(ctx, fs.Location{Provider: "disk", Path: "a/old.grib"}); err != nil {
+		t.Fatalf("a/old.grib not registered: %v", err)
 	}
 }

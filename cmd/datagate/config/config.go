@@ -36,6 +36,8 @@ type Config struct {
 	SFTP   SFTP    `yaml:"sftp"`
 	S3     S3      `yaml:"s3"`
 	Mounts []Mount `yaml:"mounts"`
+	// Scheduled acquisitions run by serve (acquire.go).
+	Acquire []Acquire `yaml:"acquire"`
 }
 
 // Cache configures the chunk cache.
@@ -134,6 +136,9 @@ func (c *Config) finish() error {
 	}
 	if _, ok := c.Providers[DefaultProvider]; !ok {
 		c.Providers[DefaultProvider] = &Provider{Type: "local", Local: &local.Config{Root: filepath.Join(c.Data, "import")}}
+	}
+	if err := c.checkAcquire(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
