@@ -266,3 +266,26 @@ func (s *Set) DeleteView(ctx context.Context, name string) error {
 	s.cur.Store(newSnapshot(views))
 	return nil
 }
+
+// Count returns how many objects are at a path of view name (paths
+// hidden by a newer object count too) and how many directory markers it
+// has. It walks the whole view: O(objects in the view), for operators
+// (datagate views), never for a request path.
+func (s *Set) Count(ctx context.Context, name string) (objects, markers int, err error) {
+	s.mu.Lock()
+	st := s.st
+	s.mu.Unlock()
+	if st == nil {
+		return 0, 0, fs.E(fs.Unavailable, "count view", name, errors.New("view set not attached to a store"))
+	}
+	base := viewBase(name)
+	err = st.Index().Derived(ctx, index.DerivedOptions{Prefix: base}, func(k, _ []byte) error {
+		if _, _, marker, ok := keyPath(base, k); ok && marker {
+			markers++
+		} else {
+			objects++
+		}
+		return nil
+	})
+	return objects, markers, err
+}

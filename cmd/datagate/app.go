@@ -17,11 +17,13 @@ import (
 	sftpbackend "github.com/datagate/datagate/backends/sftp"
 	"github.com/datagate/datagate/cmd/datagate/config"
 	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/views"
 )
 
 // app is an opened store with the providers it owns.
 type app struct {
 	store   *store.Store
+	views   *views.Set // the index's Deriver: every view's path entries
 	closers []io.Closer
 }
 
@@ -36,6 +38,10 @@ func (a *app) Close() error {
 // openApp builds the providers from the configuration and opens the store.
 func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
 	a := &app{}
+	var err error
+	if a.views, err = views.NewSet(cfg.Views, log); err != nil {
+		return nil, err
+	}
 	provs := make(map[string]backends.Provider, len(cfg.Providers))
 	for _, name := range cfg.ProviderNames() {
 		p, closer, err := buildProvider(name, cfg.Providers[name], log)
@@ -62,10 +68,15 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 			MaxSize:   int64(cfg.Cache.MaxSize),
 			ReadAhead: cfg.Cache.ReadAhead,
 		},
+		Derive: a.views.Derive,
 		Logger: log,
 	})
 	if err != nil {
 		a.closeProviders()
+		return nil, err
+	}
+	if err := a.views.Attach(ctx, a.store); err != nil {
+		a.Close()
 		return nil, err
 	}
 	return a, nil

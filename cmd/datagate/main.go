@@ -66,6 +66,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newServeCmd(g), newRegisterCmd(g), newPutCmd(g), newGetCmd(g), newStatCmd(g),
 		newFindCmd(g), newRmCmd(g), newCrawlCmd(g), newDemoCmd(g), newVersionCmd(),
+		newLsCmd(g), newViewsCmd(g), newPasswdCmd(),
 	)
 	return root
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/datagate/datagate/backends/local"
 	s3backend "github.com/datagate/datagate/backends/s3"
 	sftpbackend "github.com/datagate/datagate/backends/sftp"
+	"github.com/datagate/datagate/views"
 )
 
 // Config is the whole configuration.
@@ -38,6 +39,9 @@ type Config struct {
 	Mounts []Mount `yaml:"mounts"`
 	// Scheduled acquisitions run by serve (acquire.go).
 	Acquire []Acquire `yaml:"acquire"`
+	// Views and users (views.go).
+	Views map[string]views.Def `yaml:"views"`
+	Users map[string]*User     `yaml:"users"`
 }
 
 // Cache configures the chunk cache.
@@ -150,7 +154,7 @@ func (c *Config) finish() error {
 	default:
 		return fmt.Errorf("config: log.format %q: want text or json", c.Log.Format)
 	}
-	return nil
+	return c.checkViews()
 }
 
 // ProviderNames returns the provider names, sorted.
