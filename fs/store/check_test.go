@@ -76,9 +76,12 @@ func TestFsck(t *testing.T) {
 	if _, err := e.st.Index().Delete(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := e.st.Cache().Lookup(gone.ContentKey()); !ok {
+	info, ok := e.st.Cache().Lookup(gone.ContentKey())
+	if !ok {
 		t.Fatal("test setup: no cache entry")
 	}
+	// Fsck lists the cache from disk; the sidecar is written in the background.
+	waitFor(t, func() bool { return exists(t, strings.TrimSuffix(info.Path, ".data")+".state") })
 
 	rep, found := collectDamage(t, func(f func(Damage)) (CheckReport, error) { return e.st.Fsck(ctx, CheckOptions{}, f) })
 	if len(found["objects"]) != 2 || len(found["store"]) != 1 || len(found["index"]) != 2 || len(found["cache"]) != 1 {
