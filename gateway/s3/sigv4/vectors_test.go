@@ -126,7 +126,6 @@ func (c *suiteCase) request(t *testing.T, sig string) *http.Request {
 	return newReq(t, c.method, c.target, "example.amazonaws.com", h, c.body)
 }
 
-
 func TestAWSSuiteVectors(t *testing.T) {
 	v := suiteVerifier()
 	for i := range suiteCases {
