@@ -70,6 +70,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		},
 		Derive: a.views.Derive,
 		Logger: log,
+		// Expiry defaults and delete_at_source (lifecycle_cmd.go).
+		Retention:      retentionFunc(cfg),
+		DeleteAtSource: deleteAtSource(cfg),
 	})
 	if err != nil {
 		a.closeProviders()

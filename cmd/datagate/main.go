@@ -68,6 +68,7 @@ func newRoot() *cobra.Command {
 		newFindCmd(g), newRmCmd(g), newCrawlCmd(g), newDemoCmd(g), newVersionCmd(),
 		newLsCmd(g), newViewsCmd(g), newPasswdCmd(),
 	)
+	root.AddCommand(newVerifyCmd(g), newFsckCmd(g))
 	return root
 }
 

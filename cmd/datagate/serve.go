@@ -44,6 +44,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
+	defer startCollector(ctx, a.store, cfg, log)() // stopped before the store closes
 	token, err := adminToken(cfg.Data)
 	if err != nil {
 		return err

@@ -42,6 +42,9 @@ type Config struct {
 	// Views and users (views.go).
 	Views map[string]views.Def `yaml:"views"`
 	Users map[string]*User     `yaml:"users"`
+	// Expiry defaults and the collector (lifecycle.go).
+	Retention Retention `yaml:"retention"`
+	GC        GC        `yaml:"gc"`
 }
 
 // Cache configures the chunk cache.
@@ -142,6 +145,9 @@ func (c *Config) finish() error {
 		c.Providers[DefaultProvider] = &Provider{Type: "local", Local: &local.Config{Root: filepath.Join(c.Data, "import")}}
 	}
 	if err := c.checkAcquire(); err != nil {
+		return err
+	}
+	if err := c.checkLifecycle(); err != nil {
 		return err
 	}
 	switch c.Log.Level {

@@ -1,0 +1,79 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Retention says how long objects that arrive without an expiry time are
+// kept, counted from when they are indexed:
+//
+//	retention:
+//	  default: 7d      # pushed objects, and providers not listed
+//	  providers:
+//	    mars: 2d
+//	    archive: 0     # 0 = keep for ever (overrides the default)
+//
+// Without a default, objects are kept for ever. Objects that carry an
+// expiry time keep theirs. Per-view retention can join this section later.
+type Retention struct {
+	Default   Duration            `yaml:"default"`
+	Providers map[string]Duration `yaml:"providers"`
+}
+
+// For returns the retention of an object registered from provider
+// ("" for a pushed object); 0 means for ever.
+func (r Retention) For(provider string) time.Duration {
+	if provider != "" {
+		if d, ok := r.Providers[provider]; ok {
+			return time.Duration(d)
+		}
+	}
+	return time.Duration(r.Default)
+}
+
+// GC configures the collector that serve runs:
+//
+//	gc:
+//	  interval: 1m            # how often expired objects are collected
+//	  batch: 10000            # objects per index transaction
+//	  delete_at_source: [mars] # also delete the provider's file (whole-file objects only)
+type GC struct {
+	Interval       Duration `yaml:"interval"`
+	Batch          int      `yaml:"batch"`
+	DeleteAtSource []string `yaml:"delete_at_source"`
+}
+
+// checkLifecycle applies the defaults of retention and gc and checks that
+// they name configured providers.
+func (c *Config) checkLifecycle() error {
+	if c.Retention.Default < 0 {
+		return fmt.Errorf("config: retention.default: must not be negative")
+	}
+	for name, d := range c.Retention.Providers {
+		if _, ok := c.Providers[name]; !ok {
+			return fmt.Errorf("config: retention.providers.%s: no such provider", name)
+		}
+		if d < 0 {
+			return fmt.Errorf("config: retention.providers.%s: must not be negative", name)
+		}
+	}
+	if c.GC.Interval == 0 {
+		c.GC.Interval = Duration(time.Minute)
+	}
+	if c.GC.Interval < Duration(time.Second) {
+		return fmt.Errorf("config: gc.interval %v: must be at least 1s", time.Duration(c.GC.Interval))
+	}
+	if c.GC.Batch == 0 {
+		c.GC.Batch = 10000
+	}
+	if c.GC.Batch < 1 || c.GC.Batch > 100000 {
+		return fmt.Errorf("config: gc.batch %d: must be between 1 and 100000", c.GC.Batch)
+	}
+	for _, name := range c.GC.DeleteAtSource {
+		if _, ok := c.Providers[name]; !ok {
+			return fmt.Errorf("config: gc.delete_at_source: no such provider %q", name)
+		}
+	}
+	return nil
+}

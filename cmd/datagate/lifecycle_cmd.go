@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/datagate/datagate/cmd/datagate/config"
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/gateway/admin"
+)
+
+// retentionFunc turns the retention section into the store's hook; nil
+// when nothing is configured (keep for ever).
+func retentionFunc(cfg *config.Config) func(o *fs.Object) time.Duration {
+	r := cfg.Retention
+	if r.Default == 0 && len(r.Providers) == 0 {
+		return nil
+	}
+	return func(o *fs.Object) time.Duration { return r.For(o.Source.Provider) }
+}
+
+// deleteAtSource lists the providers whose files the collector deletes.
+func deleteAtSource(cfg *config.Config) map[string]bool {
+	if len(cfg.GC.DeleteAtSource) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(cfg.GC.DeleteAtSource))
+	for _, p := range cfg.GC.DeleteAtSource {
+		m[p] = true
+	}
+	return m
+}
+
+// startCollector runs the garbage collector beside the server; the
+// returned function stops it and waits for the round in progress.
+func startCollector(ctx context.Context, st *store.Store, cfg *config.Config, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st.RunCollector(ctx, time.Duration(cfg.GC.Interval), cfg.GC.Batch)
+	}()
+	log.Info("collector started", "interval", time.Duration(cfg.GC.Interval), "batch", cfg.GC.Batch)
+	return func() { cancel(); wg.Wait() }
+}
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var repair bool
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Re-hash cached and stored content against the recorded checksums",
+		Long: `Re-hash every complete cache entry and every stored file against the
+checksums recorded in the catalogue and report each mismatch. With --repair
+a bad cache entry is dropped (the next read fetches it again); a bad stored
+copy is repaired from a good copy when another store holds one (today the
+primary store is the only one, so stored damage is reported, not repaired).
+
+verify opens the data directory itself: stop the server first. It exits
+non-zero when damage remains.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCheck(cmd, g, "verify", repair, (*store.Store).Verify)
+		},
+	}
+	cmd.Flags().BoolVar(&repair, "repair", false, "drop bad cache entries (and repair from good copies when there are any)")
+	return cmd
+}
+
+func newFsckCmd(g *globals) *cobra.Command {
+	var repair bool
+	cmd := &cobra.Command{
+		Use:   "fsck",
+		Short: "Check that the catalogue, its indexes, the cache and the store agree",
+		Long: `Check that every catalogue record decodes, that every metadata posting,
+source, expiry and view-path key belongs to an object with that value (and
+every object has its keys), that every stored object has its file with the
+recorded size, that no file in objects/ is unreferenced, and that every
+cache entry belongs to a current object. With --repair, dangling keys are
+deleted, missing keys rewritten, unreferenced files and stray cache entries
+removed; undecodable records and missing stored content are reported only.
+
+fsck opens the data directory itself: stop the server first. It exits
+non-zero when damage remains.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCheck(cmd, g, "fsck", repair, (*store.Store).Fsck)
+		},
+	}
+	cmd.Flags().BoolVar(&repair, "repair", false, "fix what can be fixed")
+	return cmd
+}
+
+type checkFunc func(s *store.Store, ctx context.Context, opts store.CheckOptions, report func(store.Damage)) (store.CheckReport, error)
+
+// runCheck opens the store (refusing when a server owns it), runs check
+// with a progress bar on a terminal, prints each finding and a summary, and
+// fails when damage remains.
+func runCheck(cmd *cobra.Command, g *globals, what string, repair bool, check checkFunc) error {
+	ctx := cmd.Context()
+	cfg, log, err := g.load()
+	if err != nil {
+		return err
+	}
+	// These commands scan and repair the data directory as a whole; doing
+	// that beside a running server would race with its writers.
+	if c, err := admin.Dial(ctx, socketPath(cfg)); err == nil {
+		c.Close()
+		return fmt.Errorf("a server is running on %s: stop it first; %s opens the data directory itself", socketPath(cfg), what)
+	}
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	var bar *progressbar.ProgressBar
+	if isTerminal(os.Stderr) {
+		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription(what), progressbar.OptionThrottle(100*time.Millisecond))
+	}
+	var mu sync.Mutex // the bar and stdout are shared by report and progress
+	out := cmd.OutOrStdout()
+	opts := store.CheckOptions{Repair: repair, Progress: func(objects, bytes int64) {
+		if bar == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		desc := fmt.Sprintf("%s: %d objects", what, objects)
+		if bytes > 0 {
+			desc += ", " + humanize.IBytes(uint64(bytes))
+		}
+		bar.Describe(desc)
+		bar.Set64(objects)
+	}}
+	rep, err := check(a.store, ctx, opts, func(d store.Damage) {
+		mu.Lock()
+		defer mu.Unlock()
+		if bar != nil {
+			bar.Clear()
+		}
+		fmt.Fprintln(out, d)
+	})
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(os.Stderr)
+	}
+	summary := fmt.Sprintf("%s: %d objects", what, rep.Objects)
+	if rep.Bytes > 0 {
+		summary += ", " + humanize.IBytes(uint64(rep.Bytes)) + " hashed"
+	}
+	summary += fmt.Sprintf(", %d problems, %d repaired, %d not repaired", rep.Damaged, rep.Damaged-rep.Unrepaired, rep.Unrepaired)
+	fmt.Fprintln(out, summary)
+	if err != nil {
+		return err
+	}
+	if rep.Unrepaired > 0 {
+		hint := ""
+		if !repair {
+			hint = " (try --repair)"
+		}
+		return fmt.Errorf("%s: %d problems not repaired%s", what, rep.Unrepaired, hint)
+	}
+	return nil
+}
