@@ -1,0 +1,232 @@
+package sftp
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+func TestHostKeysPersistAcrossStarts(t *testing.T) {
+	dir := t.TempDir()
+	k1, created, err := loadHostKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != 2 || len(k1) != 2 {
+		t.Fatalf("first start: %d keys, %d created", len(k1), len(created))
+	}
+	if k1[0].PublicKey().Type() != gossh.KeyAlgoED25519 || k1[1].PublicKey().Type() != gossh.KeyAlgoRSA {
+		t.Fatalf("key types %s, %s", k1[0].PublicKey().Type(), k1[1].PublicKey().Type())
+	}
+	for _, f := range []string{ed25519KeyFile, rsaKeyFile} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s mode %v", f, fi.Mode())
+		}
+	}
+	k2, created, err := loadHostKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != 0 {
+		t.Fatalf("second start created %v", created)
+	}
+	for i := range k1 {
+		if !bytes.Equal(k1[i].PublicKey().Marshal(), k2[i].PublicKey().Marshal()) {
+			t.Fatalf("key %d changed across starts", i)
+		}
+	}
+	// A corrupt key file is an error naming it, not a silent new key.
+	os.WriteFile(filepath.Join(dir, ed25519KeyFile), []byte("garbage"), 0o600)
+	if _, _, err := loadHostKeys(dir); err == nil || !strings.Contains(err.Error(), ed25519KeyFile) {
+		t.Fatalf("corrupt key: %v", err)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	e := newTestEnv(t, func(o *Options) { o.PenaltyFailures = 100 })
+	for _, tc := range []struct {
+		name string
+		user string
+		auth gossh.AuthMethod
+	}{
+		{"key", "alice", gossh.PublicKeys(e.key)},
+		{"password", "alice", gossh.Password(testPassword)},
+		{"password only user", "bob", gossh.Password(testPassword)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := e.dial(tc.user, tc.auth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+		})
+	}
+
+	// A bcrypt comparison at the cost of users' hashes: every failure
+	// must take about that long, whatever failed.
+	t0 := time.Now()
+	bcrypt.CompareHashAndPassword(testHash, []byte("x"))
+	cost := time.Since(t0)
+	var msgs []string
+	for _, tc := range []struct {
+		name string
+		user string
+		auth gossh.AuthMethod
+	}{
+		{"wrong password", "alice", gossh.Password("wrong")},
+		{"unknown user", "mallory", gossh.Password(testPassword)},
+		{"wrong key", "alice", gossh.PublicKeys(e.other)},
+		{"unknown user key", "mallory", gossh.PublicKeys(e.key)},
+		{"key for password-only user", "bob", gossh.PublicKeys(e.key)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			c, err := e.dial(tc.user, tc.auth)
+			took := time.Since(start)
+			if err == nil {
+				c.Close()
+				t.Fatal("logged in")
+			}
+			if took < cost/2 {
+				t.Errorf("failure took %v, a bcrypt comparison %v: timing tells failures apart", took, cost)
+			}
+			msgs = append(msgs, strings.ReplaceAll(err.Error(), " publickey]", " password]"))
+		})
+	}
+	for _, m := range msgs[1:] {
+		if m != msgs[0] {
+			t.Errorf("different answers: %q vs %q", m, msgs[0])
+		}
+	}
+}
+
+func TestPenaltyAfterRepeatedFailures(t *testing.T) {
+	e := newTestEnv(t, func(o *Options) { o.PenaltyFailures = 2; o.PenaltyTime = 2 * time.Second })
+	for range 2 {
+		if c, err := e.dial("alice", gossh.Password("wrong")); err == nil {
+			c.Close()
+			t.Fatal("logged in")
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the server counts a failure when it closes the connection
+	if c, err := e.dial("alice", gossh.Password(testPassword)); err == nil {
+		c.Close()
+		t.Fatal("the right password got in during the penalty")
+	}
+	time.Sleep(2100 * time.Millisecond)
+	c, err := e.dial("alice", gossh.Password(testPassword))
+	if err != nil {
+		t.Fatalf("after the penalty: %v", err)
+	}
+	c.Close()
+}
+
+func TestLoginGraceTime(t *testing.T) {
+	e := newTestEnv(t, func(o *Options) { o.LoginGraceTime = 300 * time.Millisecond })
+	// A client that connects and never authenticates is cut off.
+	auth := gossh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) {
+		time.Sleep(2 * time.Second)
+		return nil, nil
+	})
+	start := time.Now()
+	c, err := e.dial("alice", auth)
+	if err == nil {
+		c.Close()
+		t.Fatal("logged in")
+	}
+	if d := time.Since(start); d > 1900*time.Millisecond {
+		t.Logf("cut off after %v", d)
+	}
+	// Once in, the grace time no longer applies.
+	c, err = e.dial("alice", gossh.PublicKeys(e.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(500 * time.Millisecond)
+	if _, err := c.NewSession(); err != nil {
+		t.Fatalf("session after the grace time: %v", err)
+	}
+}
+
+func TestNoShellPTYOrForwarding(t *testing.T) {
+	e := newTestEnv(t, nil)
+	c, err := e.dial("alice", gossh.PublicKeys(e.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, _ := c.NewSession()
+	if err := s.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err == nil {
+		t.Error("pty granted")
+	}
+	if err := s.Shell(); err == nil {
+		t.Error("shell granted")
+	}
+	s.Close()
+	s, _ = c.NewSession()
+	out, err := s.CombinedOutput("ls /")
+	if err == nil || !strings.Contains(string(out), "refused") {
+		t.Errorf("exec ls: %v %q", err, out)
+	}
+	if ok, _ := s.SendRequest("auth-agent-req@openssh.com", true, nil); ok {
+		t.Error("agent forwarding granted")
+	}
+	if _, err := c.Dial("tcp", "127.0.0.1:22"); err == nil {
+		t.Error("direct-tcpip granted")
+	}
+	if _, err := c.Listen("tcp", "127.0.0.1:0"); err == nil {
+		t.Error("tcpip-forward granted")
+	}
+	s, _ = c.NewSession()
+	if err := s.RequestSubsystem("not-sftp"); err == nil {
+		t.Error("unknown subsystem granted")
+	}
+}
+
+func TestMaxSessionsPerUser(t *testing.T) {
+	e := newTestEnv(t, func(o *Options) { o.MaxSessionsPerUser = 2 })
+	c, err := e.dial("alice", gossh.PublicKeys(e.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var open []*gossh.Session
+	for i := range 3 {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.RequestSubsystem("sftp")
+		if i < 2 && err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		if i == 2 && err == nil {
+			t.Fatal("third session admitted")
+		}
+		open = append(open, s)
+	}
+	// Ending one frees its slot.
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, _ := c.NewSession()
+		if err := s.RequestSubsystem("sftp"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slot was not freed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,338 @@
+package sftp
+
+import (
+	"context"
+	"errors"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pkgsftp "github.com/pkg/sftp"
+
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/views"
+)
+
+// handlers serve one SFTP session's requests from the user's Tree. pkg/sftp
+// calls them from its worker goroutines, possibly concurrently.
+type handlers struct {
+	// immutable after newHandlers
+	s    *Server
+	tree *views.Tree
+	log  *slog.Logger
+
+	handles atomic.Int64 // open files and directories
+
+	mu sync.Mutex
+	// guarded by mu
+	uploads map[string]*upload // open write handles by path, for setstat
+}
+
+func (s *Server) newHandlers(tree *views.Tree, log *slog.Logger) *handlers {
+	return &handlers{s: s, tree: tree, log: log, uploads: map[string]*upload{}}
+}
+
+func (h *handlers) pkgHandlers() pkgsftp.Handlers {
+	return pkgsftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
+}
+
+// guard turns a panic into an internal error with one log line, and any
+// error into the shape pkg/sftp reports (see status.go). Internal errors
+// are logged, since the client is not told what they were.
+func (h *handlers) guard(errp *error, op, p string) {
+	if v := recover(); v != nil {
+		h.log.Error("panic in SFTP handler", "op", op, "path", p, "panic", v, "stack", string(debug.Stack()))
+		*errp = failure(pkgsftp.ErrSSHFxFailure, "internal server error")
+		return
+	}
+	if *errp == nil || errors.Is(*errp, io.EOF) {
+		return
+	}
+	if fs.KindOf(*errp) == fs.Other && !isStatus(*errp) {
+		h.log.Warn("SFTP request failed", "op", op, "path", p, "err", *errp)
+	}
+	*errp = toStatus(*errp)
+}
+
+func isStatus(err error) bool {
+	var se *statusError
+	return errors.As(err, &se)
+}
+
+// acquire takes one of the session's handle slots.
+func (h *handlers) acquire() error {
+	if h.handles.Add(1) > int64(h.s.opts.MaxHandles) {
+		h.handles.Add(-1)
+		return failure(pkgsftp.ErrSSHFxFailure, "too many open handles (at most %d per session)", h.s.opts.MaxHandles)
+	}
+	return nil
+}
+
+func (h *handlers) releaseHandle() { h.handles.Add(-1) }
+
+// Fileread opens a file for reading. Reads are lazy: each ReadAt fetches
+// what it needs through the store, at any offset, many at once.
+func (h *handlers) Fileread(r *pkgsftp.Request) (_ io.ReaderAt, err error) {
+	defer h.guard(&err, "open", r.Filepath)
+	if err := h.acquire(); err != nil {
+		return nil, err
+	}
+	f, err := h.tree.Open(r.Context(), r.Filepath)
+	if err != nil {
+		h.releaseHandle()
+		return nil, err
+	}
+	return &download{h: h, f: f, ctx: r.Context(), path: r.Filepath}, nil
+}
+
+// download is an open file being read. It keeps the handle's context
+// (pkg/sftp gives ReadAt none); the context ends when the handle closes.
+type download struct {
+	h    *handlers
+	f    *views.File
+	ctx  context.Context
+	path string
+	once sync.Once
+}
+
+func (d *download) ReadAt(p []byte, off int64) (n int, err error) {
+	defer d.h.guard(&err, "read", d.path)
+	if off < 0 {
+		// The offset is a uint64 on the wire: 2^63 and beyond arrive here
+		// negative. Nothing is that large.
+		return 0, io.EOF
+	}
+	return d.f.ReadAtContext(d.ctx, p, off)
+}
+
+func (d *download) Close() (err error) {
+	defer d.h.guard(&err, "close", d.path)
+	d.once.Do(func() {
+		err = d.f.Close()
+		d.h.releaseHandle()
+	})
+	return err
+}
+
+// Filewrite opens a file for writing (see openUpload).
+func (h *handlers) Filewrite(r *pkgsftp.Request) (_ io.WriterAt, err error) {
+	defer h.guard(&err, "open", r.Filepath)
+	return h.openUpload(r)
+}
+
+// OpenFile opens a file for reading and writing (sshfs): the same spool.
+func (h *handlers) OpenFile(r *pkgsftp.Request) (_ pkgsftp.WriterAtReaderAt, err error) {
+	defer h.guard(&err, "open", r.Filepath)
+	return h.openUpload(r)
+}
+
+// Filecmd runs the path commands. chmod and chown (setstat of
+// permissions, uid, gid) are accepted and ignored: the Tree's modes
+// reflect the user's rights, not settable bits.
+func (h *handlers) Filecmd(r *pkgsftp.Request) (err error) {
+	defer h.guard(&err, r.Method, r.Filepath)
+	ctx := r.Context()
+	switch r.Method {
+	case "Setstat":
+		return h.setstat(r)
+	case "Rename":
+		// SFTP v3 rename does not replace: OpenSSH's client relies on it
+		// failing when the target exists.
+		if _, err := h.tree.Stat(ctx, r.Target); err == nil {
+			return failure(pkgsftp.ErrSSHFxFailure, "rename %s: %s exists", r.Filepath, r.Target)
+		} else if !errors.Is(err, iofs.ErrNotExist) {
+			return err
+		}
+		return h.tree.Rename(ctx, r.Filepath, r.Target)
+	case "Rmdir":
+		return h.tree.Rmdir(ctx, r.Filepath)
+	case "Remove":
+		return h.tree.Remove(ctx, r.Filepath)
+	case "Mkdir":
+		return h.tree.Mkdir(ctx, r.Filepath)
+	case "Link", "Symlink":
+		return failure(pkgsftp.ErrSSHFxOpUnsupported, "%s: links are not supported", r.Method)
+	}
+	return failure(pkgsftp.ErrSSHFxOpUnsupported, "%s: not supported", r.Method)
+}
+
+// PosixRename is rename replacing the target (posix-rename@openssh.com).
+func (h *handlers) PosixRename(r *pkgsftp.Request) (err error) {
+	defer h.guard(&err, "posix-rename", r.Filepath)
+	return h.tree.Rename(r.Context(), r.Filepath, r.Target)
+}
+
+// StatVFS reports the space of the data directory (statvfs@openssh.com).
+func (h *handlers) StatVFS(r *pkgsftp.Request) (_ *pkgsftp.StatVFS, err error) {
+	defer h.guard(&err, "statvfs", r.Filepath)
+	if _, err := h.tree.Stat(r.Context(), r.Filepath); err != nil {
+		return nil, err
+	}
+	st, err := h.tree.Statfs(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	bs := uint64(st.BlockSize)
+	return &pkgsftp.StatVFS{
+		Bsize: bs, Frsize: bs, Blocks: st.Blocks, Bfree: st.Free, Bavail: st.Avail,
+		Namemax: views.MaxName,
+	}, nil
+}
+
+// setstat sets the modification time (of the open upload of that path if
+// there is one, so "put -p" works, else of the stored file) and the size.
+func (h *handlers) setstat(r *pkgsftp.Request) error {
+	flags, attrs := r.AttrFlags(), r.Attributes()
+	h.mu.Lock()
+	up := h.uploads[r.Filepath]
+	h.mu.Unlock()
+	if flags.Size {
+		if up != nil {
+			if err := up.truncate(int64(attrs.Size)); err != nil {
+				return err
+			}
+		} else if err := h.truncate(r.Context(), r.Filepath, int64(attrs.Size)); err != nil {
+			return err
+		}
+	}
+	if flags.Acmodtime {
+		mt := time.Unix(int64(attrs.Mtime), 0)
+		if up != nil {
+			up.setModTime(mt)
+			return nil
+		}
+		return h.tree.Chtimes(r.Context(), r.Filepath, mt)
+	}
+	return nil
+}
+
+// Filelist lists directories and stats paths. Symbolic links do not
+// exist in a Tree: lstat is stat, readlink is unsupported.
+func (h *handlers) Filelist(r *pkgsftp.Request) (_ pkgsftp.ListerAt, err error) {
+	defer h.guard(&err, r.Method, r.Filepath)
+	switch r.Method {
+	case "List":
+		fi, err := h.tree.Stat(r.Context(), r.Filepath)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			return nil, fs.E(fs.NotDir, "opendir", r.Filepath, nil)
+		}
+		if err := h.acquire(); err != nil {
+			return nil, err
+		}
+		return &lister{h: h, ctx: r.Context(), path: r.Filepath}, nil
+	case "Stat", "Lstat":
+		fi, err := h.tree.Stat(r.Context(), r.Filepath)
+		if err != nil {
+			return nil, err
+		}
+		return oneInfo{fi}, nil
+	}
+	return nil, failure(pkgsftp.ErrSSHFxOpUnsupported, "%s: not supported (there are no symbolic links)", r.Method)
+}
+
+// info adapts views.Info for SFTP attributes: an unknown size (-1, a
+// registered object not read yet) is reported as 0.
+type info struct{ *views.Info }
+
+func (i info) Size() int64 { return max(i.Info.Size(), 0) }
+
+type oneInfo struct{ fi *views.Info }
+
+func (o oneInfo) ListAt(ls []os.FileInfo, off int64) (int, error) {
+	if off > 0 || len(ls) == 0 {
+		return 0, io.EOF
+	}
+	ls[0] = info{o.fi}
+	return 1, io.EOF
+}
+
+// listPage is how many entries a lister asks the Tree for at once.
+const listPage = 1000
+
+// lister pages a directory out of Tree.ReadDir. pkg/sftp asks for
+// consecutive offsets; an offset out of sequence restarts the listing.
+type lister struct {
+	h    *handlers
+	ctx  context.Context // the directory handle's
+	path string
+	once sync.Once
+
+	mu sync.Mutex
+	// guarded by mu
+	buf   []*views.Info // fetched, not yet returned
+	next  int64         // offset of buf[0]
+	after string        // last name fetched
+	done  bool          // the Tree has no more
+}
+
+func (l *lister) ListAt(ls []os.FileInfo, off int64) (n int, err error) {
+	defer l.h.guard(&err, "readdir", l.path)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if off != l.next {
+		// Only a client that seeks gets here: restart and skip.
+		l.buf, l.next, l.after, l.done = nil, 0, "", false
+		for l.next < off {
+			if len(l.buf) == 0 {
+				if l.done {
+					return 0, io.EOF
+				}
+				if err := l.fill(); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			skip := min(int64(len(l.buf)), off-l.next)
+			l.buf = l.buf[skip:]
+			l.next += skip
+		}
+	}
+	for n < len(ls) {
+		if len(l.buf) == 0 {
+			if l.done {
+				break
+			}
+			if err := l.fill(); err != nil {
+				return n, err
+			}
+			continue
+		}
+		ls[n] = info{l.buf[0]}
+		l.buf = l.buf[1:]
+		l.next++
+		n++
+	}
+	if n < len(ls) || (len(l.buf) == 0 && l.done) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// fill fetches the next page. Called with mu held.
+func (l *lister) fill() error {
+	page, err := l.h.tree.ReadDir(l.ctx, l.path, l.after, listPage)
+	if err != nil {
+		return err
+	}
+	if len(page) < listPage {
+		l.done = true
+	}
+	if len(page) > 0 {
+		l.after = page[len(page)-1].Name()
+	}
+	l.buf = append(l.buf, page...)
+	return nil
+}
+
+func (l *lister) Close() error {
+	l.once.Do(l.h.releaseHandle)
+	return nil
+}

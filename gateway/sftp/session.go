@@ -1,0 +1,28 @@
+package sftp
+
+import (
+	"errors"
+	"io"
+
+	"github.com/gliderlabs/ssh"
+	pkgsftp "github.com/pkg/sftp"
+)
+
+// sftpSubsystem serves one SFTP session over the user's Tree. gliderlabs
+// sends exit-status (0 unless we exit first) before closing the channel,
+// as OpenSSH 9's scp, which speaks SFTP, insists on.
+func (s *Server) sftpSubsystem(sess ssh.Session) {
+	defer s.release(sess.User())
+	defer s.recoverSession(sess)
+	log := s.log.With("user", sess.User(), "addr", sess.RemoteAddr().String())
+	h := s.newHandlers(s.opts.Tree(sess.User()), log)
+	rs := pkgsftp.NewRequestServer(sess, h.pkgHandlers(), pkgsftp.WithRSAllocator())
+	err := rs.Serve()
+	rs.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
+		log.Info("SFTP session ended", "err", err)
+		sess.Exit(1)
+		return
+	}
+	sess.Exit(0)
+}

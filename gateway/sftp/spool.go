@@ -1,0 +1,264 @@
+package sftp
+
+import (
+	"context"
+	"errors"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pkgsftp "github.com/pkg/sftp"
+
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/views"
+)
+
+// Uploads are spooled: SFTP clients write at offsets, in any order and
+// with many writes in flight, and the Tree takes a stream. The spool is a
+// file in the data directory; on close it is streamed through
+// Tree.Create, which makes the object visible only once it is durable.
+// A handle that ends with the connection (a dropped client) is discarded:
+// nothing becomes visible. Opening an existing file without truncating it
+// (reput, append, sshfs writes) first copies it into the spool: the new
+// version replaces it on close.
+
+const spoolPrefix = "upload-"
+
+// cleanSpool removes spool files left by a crash.
+func cleanSpool(dir string, log *slog.Logger) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), spoolPrefix) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+				log.Info("removed an upload spool file left by an earlier run", "file", e.Name())
+			}
+		}
+	}
+}
+
+// upload is an open write handle.
+type upload struct {
+	h    *handlers
+	path string
+	ctx  context.Context // the handle's: pkg/sftp gives WriteAt none
+	f    *os.File        // the spool, already unlinked
+
+	dirty   atomic.Bool // written, truncated or new: close creates a version
+	aborted atomic.Bool // the connection ended: close discards
+	once    sync.Once
+
+	mu sync.Mutex
+	// guarded by mu
+	modTime time.Time
+}
+
+func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
+	ctx, p := r.Context(), r.Filepath
+	pf := r.Pflags()
+	if err := h.acquire(); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			h.releaseHandle()
+		}
+	}()
+	fi, err := h.tree.Stat(ctx, p)
+	exists := err == nil
+	switch {
+	case err != nil && !errors.Is(err, iofs.ErrNotExist):
+		return nil, err
+	case exists && fi.IsDir():
+		return nil, fs.E(fs.IsDir, "open", p, nil)
+	case exists && pf.Excl:
+		return nil, failure(pkgsftp.ErrSSHFxFailure, "open %s: file exists", p)
+	case !exists && !pf.Creat:
+		return nil, fs.E(fs.NotExist, "open", p, nil)
+	case exists && fi.Mode()&0o200 == 0:
+		return nil, fs.E(fs.Permission, "open", p, errors.New("no write right"))
+	}
+	if err := h.checkParentWritable(ctx, p); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(h.s.spoolDir, spoolPrefix+"*")
+	if err != nil {
+		return nil, fs.Wrap("spool", p, err)
+	}
+	// Unlinked at once: the spool vanishes with the handle, however the
+	// session ends, even if the process dies.
+	os.Remove(f.Name())
+	u := &upload{h: h, path: p, ctx: ctx, f: f}
+	if exists && !pf.Trunc {
+		if err := u.copyIn(ctx); err != nil {
+			f.Close()
+			return nil, err
+		}
+	} else {
+		u.dirty.Store(true) // a new or truncated file: even an empty one is written
+	}
+	h.mu.Lock()
+	h.uploads[p] = u
+	h.mu.Unlock()
+	ok = true
+	return u, nil
+}
+
+// checkParentWritable fails early, rather than after the whole upload, when
+// the user may not write where the file would go. A missing parent is
+// left to Create: directories are implied by what is under them.
+func (h *handlers) checkParentWritable(ctx context.Context, p string) error {
+	dir := filepath.ToSlash(filepath.Dir(p))
+	fi, err := h.tree.Stat(ctx, dir)
+	if err != nil {
+		if errors.Is(err, iofs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if !fi.IsDir() {
+		return fs.E(fs.NotDir, "open", p, nil)
+	}
+	if fi.Mode()&0o200 == 0 {
+		return fs.E(fs.Permission, "open", p, errors.New("no write right here"))
+	}
+	return nil
+}
+
+// copyIn copies the current content into the spool (copy on write).
+func (u *upload) copyIn(ctx context.Context) error {
+	src, err := u.h.tree.Open(ctx, u.path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if _, err := io.Copy(u.f, src); err != nil {
+		return fs.Wrap("copy on write", u.path, err)
+	}
+	return nil
+}
+
+func (u *upload) WriteAt(p []byte, off int64) (n int, err error) {
+	defer u.h.guard(&err, "write", u.path)
+	if off < 0 {
+		return 0, failure(pkgsftp.ErrSSHFxFailure, "write %s: offset beyond 2^63", u.path)
+	}
+	u.dirty.Store(true)
+	n, err = u.f.WriteAt(p, off)
+	if err != nil {
+		return n, fs.Wrap("write spool", u.path, err)
+	}
+	return n, nil
+}
+
+func (u *upload) ReadAt(p []byte, off int64) (n int, err error) {
+	defer u.h.guard(&err, "read", u.path)
+	if off < 0 {
+		return 0, io.EOF
+	}
+	return u.f.ReadAt(p, off)
+}
+
+func (u *upload) truncate(size int64) error {
+	u.dirty.Store(true)
+	if err := u.f.Truncate(size); err != nil {
+		return fs.Wrap("truncate spool", u.path, err)
+	}
+	return nil
+}
+
+func (u *upload) setModTime(t time.Time) {
+	u.mu.Lock()
+	u.modTime = t
+	u.mu.Unlock()
+}
+
+// TransferError is pkg/sftp telling us the session ended with the handle
+// open: the upload is incomplete and must not become visible.
+func (u *upload) TransferError(err error) {
+	u.aborted.Store(true)
+	u.h.log.Info("upload abandoned: the connection ended before the file was closed", "path", u.path, "err", err)
+}
+
+// Close pushes the spool through Tree.Create, unless the upload was
+// abandoned or nothing changed; the spool is gone afterwards either way.
+// Its error is the CLOSE request's status: a client learns that the file
+// was not stored.
+func (u *upload) Close() (err error) {
+	defer u.h.guard(&err, "close", u.path)
+	u.once.Do(func() {
+		defer u.h.releaseHandle()
+		defer u.f.Close()
+		u.h.mu.Lock()
+		if u.h.uploads[u.path] == u {
+			delete(u.h.uploads, u.path)
+		}
+		u.h.mu.Unlock()
+		if u.aborted.Load() || !u.dirty.Load() {
+			return
+		}
+		err = u.push()
+	})
+	return err
+}
+
+func (u *upload) push() error {
+	st, err := u.f.Stat()
+	if err != nil {
+		return fs.Wrap("spool", u.path, err)
+	}
+	if _, err := u.f.Seek(0, io.SeekStart); err != nil {
+		return fs.Wrap("spool", u.path, err)
+	}
+	u.mu.Lock()
+	mt := u.modTime
+	u.mu.Unlock()
+	_, err = u.h.tree.Create(u.ctx, u.path, u.f, views.CreateOptions{Size: st.Size(), ModTime: mt})
+	return err
+}
+
+// truncate sets the size of a stored file (setstat without an open handle):
+// a new version holding the first size bytes, padded with zeros.
+func (h *handlers) truncate(ctx context.Context, p string, size int64) error {
+	if size < 0 {
+		return failure(pkgsftp.ErrSSHFxBadMessage, "truncate %s: size beyond 2^63", p)
+	}
+	fi, err := h.tree.Stat(ctx, p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fs.E(fs.IsDir, "truncate", p, nil)
+	}
+	if fi.Size() == size {
+		return nil
+	}
+	var r io.Reader = zeros{}
+	if size > 0 {
+		f, err := h.tree.Open(ctx, p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = io.MultiReader(io.LimitReader(f, size), zeros{})
+	}
+	r = io.LimitReader(r, size)
+	_, err = h.tree.Create(ctx, p, r, views.CreateOptions{Size: size, ModTime: fi.ModTime()})
+	return err
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
