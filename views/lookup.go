@@ -205,3 +205,16 @@ func listPage(ctx context.Context, ix *index.Index, view, dir, after string, n i
 	}
 	return out, nil
 }
+
+// markersOf returns the ids of directory dir's own markers: the keys
+// right under its prefix with an empty name.
+func markersOf(ctx context.Context, ix *index.Index, view, dir string) ([]fs.ID, error) {
+	var ids []fs.ID
+	err := ix.Derived(ctx, index.DerivedOptions{Prefix: append(dirPrefix(view, dir), sepEnd)}, func(k, _ []byte) error {
+		var id fs.ID
+		copy(id[:], k[len(k)-idLen:])
+		ids = append(ids, id)
+		return nil
+	})
+	return ids, err
+}

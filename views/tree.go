@@ -93,6 +93,16 @@ func (t *Tree) CreateView(ctx context.Context, name string, d Def) error {
 	return err
 }
 
+// DeleteView deletes a view created at run time (S3 DeleteBucket): the
+// user must have d on it (its creator has). A view they do not see is
+// NotExist; see Set.DeleteView for the rest.
+func (t *Tree) DeleteView(ctx context.Context, name string) error {
+	if t.Views()[name]&Delete == 0 {
+		return fs.E(fs.NotExist, "delete view", name, nil)
+	}
+	return t.set.DeleteView(ctx, name)
+}
+
 // loc is a resolved path.
 type loc struct {
 	user   string // the path as given, for errors
@@ -140,7 +150,7 @@ func (t *Tree) resolve(op, p string) (loc, error) {
 
 func (t *Tree) need(op string, l loc, r Rights) error {
 	if l.root || l.rights&r != r {
-		return fs.E(fs.Permission, op, l.user, fmt.Errorf("needs right %q on view %s", r.String(), viewName(l)))
+		return fs.E(fs.Permission, op, l.user, fmt.Errorf("permission denied: needs right %q on view %s", r.String(), viewName(l)))
 	}
 	return nil
 }
@@ -537,13 +547,7 @@ func (t *Tree) Chtimes(ctx context.Context, p string, mtime time.Time) error {
 	case n.file:
 		ids, err = idsAt(ctx, t.st.Index(), l.view.name, l.vp)
 	case l.vp != "":
-		ents, _, serr := subtree(ctx, t.st.Index(), l.view.name, l.vp, 0)
-		err = serr
-		for _, e := range ents {
-			if e.marker && e.rel == "" {
-				ids = append(ids, e.id)
-			}
-		}
+		ids, err = markersOf(ctx, t.st.Index(), l.view.name, l.vp)
 	}
 	if err != nil {
 		return fs.Wrap(op, p, err)
