@@ -107,6 +107,9 @@ func (d *download) ReadAt(p []byte, off int64) (n int, err error) {
 		// negative. Nothing is that large.
 		return 0, io.EOF
 	}
+	if size := d.f.Size(); size >= 0 && off >= size {
+		return 0, io.EOF
+	}
 	return d.f.ReadAtContext(d.ctx, p, off)
 }
 

@@ -158,7 +158,7 @@ func newKey(t *testing.T) gossh.Signer {
 func (e *testEnv) dial(user string, auth ...gossh.AuthMethod) (*gossh.Client, error) {
 	return gossh.Dial("tcp", e.addr, &gossh.ClientConfig{
 		User: user, Auth: auth, Timeout: 20 * time.Second,
-		HostKeyCallback: gossh.FixedHostKey(e.srv.HostKeys()[0]),
+		HostKeyCallback:   gossh.FixedHostKey(e.srv.HostKeys()[0]),
 		HostKeyAlgorithms: []string{gossh.KeyAlgoED25519},
 	})
 }

@@ -15,15 +15,15 @@ import (
 	"time"
 
 	"github.com/gliderlabs/ssh"
-	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/bcrypt"
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/datagate/datagate/views"
 )
 
 // Account is what the server needs to authenticate one user.
 type Account struct {
-	PasswordHash   []byte             // bcrypt; nil: no password login
+	PasswordHash   []byte            // bcrypt; nil: no password login
 	AuthorizedKeys []gossh.PublicKey // nil: no public-key login
 }
 
@@ -360,4 +360,11 @@ func (s *Server) recoverSession(sess ssh.Session) {
 		fmt.Fprintln(sess.Stderr(), "datagate: internal error")
 		sess.Exit(1)
 	}
+}
+
+// sessionCount is the number of sessions user has open.
+func (s *Server) sessionCount(user string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[user]
 }
