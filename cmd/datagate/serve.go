@@ -142,6 +142,7 @@ type frontendStarter func(ctx context.Context, env *serveEnv) (stop func(context
 func frontends() []frontendStarter {
 	return []frontendStarter{
 		startAcquisition,
+		startSFTP,
 		// Each front-end adds its starter here (serve_<name>.go).
 	}
 }
