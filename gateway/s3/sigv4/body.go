@@ -23,6 +23,10 @@ import (
 // this is also the most it buffers per upload. Clients use 8-64 KiB.
 const MaxChunkSize = 16 << 20
 
+// emptyHashLine sits between the previous signature and the chunk's hash
+// in a chunk's string to sign (the hash of its empty "headers").
+var emptyHashLine = []byte("\n" + emptySHA256 + "\n")
+
 const (
 	maxChunkLine   = 4096 // a chunk header or trailer line
 	maxTrailers    = 16
@@ -101,8 +105,8 @@ type chunkedReader struct {
 	signed      bool      // chunk signatures (STREAMING-AWS4-HMAC-SHA256-*)
 	hasTrailer  bool      // *-TRAILER: trailing headers after the last chunk
 	mac         hash.Hash // keyed with the signing key
-	chunkPrefix string    // "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n"
-	trailPrefix string    // "AWS4-HMAC-SHA256-TRAILER\n<date>\n<scope>\n"
+	chunkPrefix []byte    // "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n"
+	trailPrefix []byte    // "AWS4-HMAC-SHA256-TRAILER\n<date>\n<scope>\n"
 	checksum    string    // the x-amz-checksum-* trailer announced, or ""
 	limited     bool      // the decoded length is known
 
@@ -126,8 +130,8 @@ func newChunkedReader(body io.ReadCloser, res *Result) *chunkedReader {
 	}
 	if c.signed {
 		c.mac = hmac.New(sha256.New, res.signingKey)
-		c.chunkPrefix = "AWS4-HMAC-SHA256-PAYLOAD\n" + res.amzDate + "\n" + res.scope + "\n"
-		c.trailPrefix = "AWS4-HMAC-SHA256-TRAILER\n" + res.amzDate + "\n" + res.scope + "\n"
+		c.chunkPrefix = []byte("AWS4-HMAC-SHA256-PAYLOAD\n" + res.amzDate + "\n" + res.scope + "\n")
+		c.trailPrefix = []byte("AWS4-HMAC-SHA256-TRAILER\n" + res.amzDate + "\n" + res.scope + "\n")
 		hex.Encode(c.prev[:], res.seed[:])
 	}
 	if c.checksum != "" {
@@ -183,9 +187,9 @@ func (c *chunkedReader) next() error {
 	if c.signed {
 		dataSum := sha256.Sum256(c.buf)
 		c.mac.Reset()
-		c.mac.Write([]byte(c.chunkPrefix))
+		c.mac.Write(c.chunkPrefix)
 		c.mac.Write(c.prev[:])
-		c.mac.Write([]byte("\n" + emptySHA256 + "\n"))
+		c.mac.Write(emptyHashLine)
 		var hx [64]byte
 		hex.Encode(hx[:], dataSum[:])
 		c.mac.Write(hx[:])
@@ -269,7 +273,7 @@ func (c *chunkedReader) readTrailers() error {
 			}
 			h := sha256.Sum256(canon)
 			c.mac.Reset()
-			c.mac.Write([]byte(c.trailPrefix))
+			c.mac.Write(c.trailPrefix)
 			c.mac.Write(c.prev[:])
 			c.mac.Write([]byte{'\n'})
 			var hx [64]byte
