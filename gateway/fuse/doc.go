@@ -1,0 +1,56 @@
+// Package fuse mounts one user's views.Tree as a real file system with
+// go-fuse (its fs API): `datagate mount` and the server's mounts use it.
+//
+// # Model
+//
+// Every node is a file or directory of the tree; its path is computed
+// from go-fuse's inode tree (which go-fuse updates on rename), never
+// stored, so a node follows its object. A file's inode stands for one
+// object id: when a path comes to hold another object (an overwrite is a
+// new object), the next lookup gives a new inode, so the kernel never
+// serves the old object's pages under the new one's name.
+//
+// Reads: lookup and getattr are one Tree.Stat; a directory listing pages
+// through Tree.ReadDir (1,024 entries a call), so a directory of any size
+// streams in bounded memory, and READDIRPLUS fills attributes from the
+// page just listed. Open is Tree.Open; content is fetched lazily through
+// the store's cache. When the content is whole on local disk (stored, or
+// cached and verified) the kernel gets the file itself: FUSE passthrough
+// (kernel ≥ 6.9, root), else reads are spliced from it; otherwise reads
+// go through the cache, bounded by Options.OpTimeout.
+//
+// Writes (with the w right): create and open-for-write spool the content
+// to an unlinked file under Options.SpoolDir; random and sequential
+// writes, truncate and O_TRUNC act on the spool. Flush (every close) and
+// fsync push it whole through Tree.Create, which makes it visible at
+// once at its paths in every view, with the metadata its path implies. A
+// push that fails is the error of that close or fsync and leaves nothing
+// visible. mkdir, rmdir, unlink and rename map to the Tree's methods
+// (rename is a metadata change: the object moves in every view).
+//
+// Extended attributes: user.datagate.<key> for each metadata key, plus
+// user.datagate.id, .sha256 and .md5 (read-only).
+//
+// # Caching
+//
+// The kernel may trust names and attributes for EntryTimeout and
+// AttrTimeout (1 s by default) and keeps an object's pages across opens.
+// The change feed (Options.Events, from views.Watch) invalidates sooner:
+// a removed or replaced name is dropped, a modified object's pages and
+// attributes are flushed. Listings are not cached by the kernel, so a new
+// object shows in the next listing.
+//
+// # Errors
+//
+// Every operation returns a syscall.Errno (go-fuse turns anything else
+// into ENOSYS), mapped from the fs error kinds in errno.go; a provider
+// failure is EIO after the operation's bounded time; a panic is logged
+// and becomes EIO. Reads honour the kernel's interrupts; pushes and
+// metadata changes run to completion so a signal never half-reports one.
+//
+// # Concurrency
+//
+// go-fuse calls in parallel. A node's mutable fields are guarded by
+// node.mu, a write handle's by writeHandle.mu; the lock order is
+// writeHandle.mu then node.mu. Unmount cancels every call in flight.
+package fuse

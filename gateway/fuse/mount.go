@@ -1,0 +1,269 @@
+package fuse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	ffs "github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/datagate/datagate/views"
+)
+
+// Options configure Mount.
+type Options struct {
+	// Tree is the user's file system to mount. Required.
+	Tree *views.Tree
+	// Events is the change feed (views.Watch) that drives kernel cache
+	// invalidation; nil leaves it to the timeouts. The caller owns the
+	// Watcher and closes it after Unmount.
+	Events <-chan views.Event
+	// SpoolDir holds written files until they are pushed (unlinked at
+	// once: nothing is left there after a crash). Required unless ReadOnly.
+	SpoolDir string
+	// ReadOnly mounts read-only whatever the user's rights.
+	ReadOnly bool
+	// AllowOther lets other users than the mounting one in (FUSE
+	// allow_other; needs user_allow_other in /etc/fuse.conf unless root).
+	AllowOther bool
+	// EntryTimeout and AttrTimeout are how long the kernel may trust a
+	// name or an attribute (default 1s). The change feed invalidates
+	// sooner.
+	EntryTimeout, AttrTimeout time.Duration
+	// OpTimeout bounds each call into the store, so a stuck provider
+	// gives EIO, never a hung process (default 1 minute).
+	OpTimeout time.Duration
+	// UID and GID own every file (default: the mounting process's).
+	UID, GID uint32
+	// Debug logs every FUSE request.
+	Debug  bool
+	Logger *slog.Logger
+}
+
+// Mounted is a mounted tree.
+type Mounted struct {
+	// immutable after Mount
+	dir    string
+	srv    *gofuse.Server
+	fsys   *filesys
+	cancel context.CancelFunc // ends fsys.life: in-flight calls fail
+	wg     sync.WaitGroup     // the change feed goroutine
+
+	once sync.Once
+	uerr error
+}
+
+// filesys is what every node shares.
+type filesys struct {
+	// immutable after Mount
+	tree      *views.Tree
+	spool     string
+	ro        bool
+	uid, gid  uint32
+	opTimeout time.Duration
+	mounted   time.Time
+	log       *slog.Logger
+	life      context.Context // cancelled by Unmount
+	root      *node
+}
+
+// Mount mounts opts.Tree at dir and serves it until Unmount (or an
+// external fusermount -u). The mount point must be an existing directory.
+func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
+	if opts.Tree == nil {
+		return nil, errors.New("fuse: Options.Tree is required")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fuse: mount point %s: %w", dir, err)
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("fuse: mount point: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("fuse: mount point %s is not a directory", dir)
+	}
+	if !opts.ReadOnly {
+		if opts.SpoolDir == "" {
+			return nil, errors.New("fuse: Options.SpoolDir is required for a writable mount")
+		}
+		if err := os.MkdirAll(opts.SpoolDir, 0o700); err != nil {
+			return nil, fmt.Errorf("fuse: spool directory: %w", err)
+		}
+	}
+	if opts.EntryTimeout <= 0 {
+		opts.EntryTimeout = time.Second
+	}
+	if opts.AttrTimeout <= 0 {
+		opts.AttrTimeout = time.Second
+	}
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = time.Minute
+	}
+	if opts.UID == 0 && opts.GID == 0 {
+		opts.UID, opts.GID = uint32(os.Getuid()), uint32(os.Getgid())
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	fsys := &filesys{
+		tree: opts.Tree, spool: opts.SpoolDir, ro: opts.ReadOnly, uid: opts.UID, gid: opts.GID,
+		opTimeout: opts.OpTimeout, mounted: time.Now(), log: opts.Logger.With("mount", dir), life: life,
+	}
+	fsys.root = &node{fsys: fsys, dir: true}
+	mopts := gofuse.MountOptions{
+		FsName:       "datagate:" + opts.Tree.User(),
+		Name:         "datagate",
+		AllowOther:   opts.AllowOther,
+		MaxWrite:     1 << 20,
+		MaxReadAhead: 1 << 20,
+		// Root mounts without fusermount; others fall back to it.
+		DirectMount: true,
+		Debug:       opts.Debug,
+		Logger:      log.New(slogWriter{fsys.log}, "", 0),
+	}
+	if opts.ReadOnly {
+		mopts.Options = append(mopts.Options, "ro")
+	}
+	neg := time.Duration(0)
+	srv, err := ffs.Mount(dir, fsys.root, &ffs.Options{
+		MountOptions:    mopts,
+		EntryTimeout:    &opts.EntryTimeout,
+		AttrTimeout:     &opts.AttrTimeout,
+		NegativeTimeout: &neg,
+		UID:             opts.UID,
+		GID:             opts.GID,
+		Logger:          log.New(slogWriter{fsys.log}, "", 0),
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("fuse: mount %s: %w", dir, err)
+	}
+	m := &Mounted{dir: dir, srv: srv, fsys: fsys, cancel: cancel}
+	if opts.Events != nil {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			fsys.follow(opts.Events)
+		}()
+	}
+	fsys.log.Info("mounted", "user", opts.Tree.User(), "read_only", opts.ReadOnly)
+	return m, nil
+}
+
+// Dir returns the mount point.
+func (m *Mounted) Dir() string { return m.dir }
+
+// Wait blocks until the file system is unmounted.
+func (m *Mounted) Wait() { m.srv.Wait() }
+
+// Unmount unmounts. In-flight calls into the store are cancelled first
+// (they fail with EIO); a busy mount (open files, a shell inside) is
+// detached lazily, so the mount point is free at once and never left as
+// a dead "transport endpoint is not connected". If the last users do not
+// let go before ctx ends, the connection is aborted: their calls fail.
+func (m *Mounted) Unmount(ctx context.Context) error {
+	m.once.Do(func() { m.uerr = m.unmount(ctx) })
+	return m.uerr
+}
+
+func (m *Mounted) unmount(ctx context.Context) error {
+	conn := connectionID(m.dir)
+	m.cancel()
+	done := make(chan struct{})
+	go func() { m.srv.Wait(); close(done) }()
+	err := syscall.Unmount(m.dir, 0)
+	if err != nil && !errors.Is(err, syscall.EINVAL) {
+		// Busy, or not root: detach lazily.
+		if derr := syscall.Unmount(m.dir, syscall.MNT_DETACH); derr != nil {
+			if out, ferr := fusermount(m.dir); ferr != nil {
+				m.wg.Wait()
+				return fmt.Errorf("fuse: unmount %s: %v; lazy: %v; fusermount: %v %s", m.dir, err, derr, ferr, out)
+			}
+		}
+		m.fsys.log.Info("busy: detached lazily", "err", err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// Users still hold the detached file system: abort the
+		// connection so they get errors instead of waiting on us.
+		if conn != "" {
+			os.WriteFile(filepath.Join("/sys/fs/fuse/connections", conn, "abort"), []byte("1"), 0)
+		}
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	m.wg.Wait()
+	m.fsys.log.Info("unmounted")
+	return nil
+}
+
+// connectionID is the FUSE connection of the mount (its device minor),
+// the name of its directory under /sys/fs/fuse/connections.
+func connectionID(dir string) string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return ""
+	}
+	return fmt.Sprint(uint32(st.Dev&0xff) | uint32((st.Dev>>12)&0xfff00))
+}
+
+// guard turns a panic in an operation into EIO and one log line.
+func (f *filesys) guard(op string, e *syscall.Errno) {
+	if r := recover(); r != nil {
+		f.log.Error("panic in FUSE operation", "op", op, "panic", r, "stack", string(debug.Stack()))
+		*e = syscall.EIO
+	}
+}
+
+// opCtx bounds one call into the store by the operation timeout and the
+// mount's life. Interruptible calls (reads, which may wait on a slow
+// provider) also end when the kernel interrupts the request; others
+// complete, so a signal never leaves a push or a rename half-reported.
+func (f *filesys) opCtx(ctx context.Context, interruptible bool) (context.Context, context.CancelFunc) {
+	if !interruptible {
+		ctx = context.WithoutCancel(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.opTimeout)
+	stop := context.AfterFunc(f.life, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// errno maps err, with calls cut short by Unmount as EIO.
+func (f *filesys) errno(err error) syscall.Errno {
+	if err != nil && f.life.Err() != nil {
+		return syscall.EIO
+	}
+	return errno(err)
+}
+
+// slogWriter sends go-fuse's log lines to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug("go-fuse: " + string(p))
+	return len(p), nil
+}
+
+// fusermount detaches dir lazily through the setuid helper, for mounts
+// made without root.
+func fusermount(dir string) ([]byte, error) {
+	bin := "fusermount3"
+	if _, err := exec.LookPath(bin); err != nil {
+		bin = "fusermount"
+	}
+	return exec.Command(bin, "-u", "-z", dir).CombinedOutput()
+}

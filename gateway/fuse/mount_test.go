@@ -1,0 +1,364 @@
+package fuse
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/datagate/datagate/backends"
+	"github.com/datagate/datagate/backends/cache"
+	"github.com/datagate/datagate/backends/local"
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/views"
+)
+
+// needFuse skips when this machine cannot mount (CI installs fuse3 and
+// runs as root, so there it mounts).
+func needFuse(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse: cannot mount")
+	}
+	if _, err := exec.LookPath("fusermount3"); err != nil && os.Geteuid() != 0 {
+		t.Skip("no fusermount3 and not root: cannot mount")
+	}
+}
+
+// env is a real store with two views, mounted for one user.
+type env struct {
+	dir string
+	set *views.Set
+	st  *store.Store
+	mnt string
+	m   *Mounted
+	w   *views.Watcher
+}
+
+var testViews = map[string]views.Def{
+	"by-date": {Path: "{date}/{type}/{name}"},
+	"by-type": {Path: "{type}/{name}"},
+}
+
+func newEnv(t testing.TB, rights map[string]views.Rights, opts Options) *env {
+	t.Helper()
+	needFuse(t)
+	set, err := views.NewSet(testViews, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: t.TempDir(), set: set}
+	src, err := local.New("disk", local.Config{Root: filepath.Join(e.dir, "src")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary, err := local.New(store.PrimaryName, local.Config{Root: filepath.Join(e.dir, "objects")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st, err = store.Open(context.Background(), store.Options{
+		Dir: e.dir, Providers: map[string]backends.Provider{"disk": src}, Primary: primary,
+		Cache: cache.Options{ChunkSize: 64 << 10}, Derive: set.Derive, NoSync: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.st.Close() })
+	if err := set.Attach(context.Background(), e.st); err != nil {
+		t.Fatal(err)
+	}
+	e.mnt = filepath.Join(e.dir, "mnt")
+	os.Mkdir(e.mnt, 0o755)
+	e.w = views.Watch(set, e.st.Index(), 256)
+	opts.Tree = views.NewTree(views.TreeOptions{Set: set, Store: e.st, User: "alice", Profile: views.Profile{Views: rights}, StatfsDir: e.dir})
+	opts.Events = e.w.C
+	opts.SpoolDir = filepath.Join(e.dir, "spool")
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	e.m, err = Mount(context.Background(), e.mnt, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.m.Unmount(ctx); err != nil {
+			t.Error(err)
+		}
+		e.w.Close()
+	})
+	return e
+}
+
+// register adds an object whose content is a file of the "disk" provider.
+func (e *env) register(t testing.TB, name string, content []byte, meta map[string]string) *fs.Object {
+	t.Helper()
+	rel := fmt.Sprintf("p/%s-%d", name, time.Now().UnixNano())
+	full := filepath.Join(e.dir, "src", rel)
+	os.MkdirAll(filepath.Dir(full), 0o755)
+	if err := os.WriteFile(full, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := &fs.Object{Name: name, Meta: meta, Size: int64(len(content)), ModTime: time.Unix(1700000000, 0).UTC(),
+		Source: fs.Location{Provider: "disk", Path: rel}}
+	if _, err := e.st.Register(context.Background(), []*fs.Object{o}); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (e *env) path(p string) string { return filepath.Join(e.mnt, p) }
+
+func wantErrno(t testing.TB, err error, want syscall.Errno) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got %v, want %v", err, want)
+	}
+}
+
+func listNames(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestReadOnlyTree(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-date": views.Read, "by-type": views.Read}, Options{})
+	body := bytes.Repeat([]byte("0123456789abcdef"), 20000) // 320 KB, several chunks
+	e.register(t, "t2m.grib", body, map[string]string{"date": "2026-11-22", "type": "fc"})
+	e.register(t, "obs.bufr", []byte("obs"), map[string]string{"date": "2026-11-21", "type": "obs"})
+
+	if got := listNames(t, e.mnt); strings.Join(got, ",") != "by-date,by-type" {
+		t.Fatalf("root: %v", got)
+	}
+	if got := listNames(t, e.path("by-date")); strings.Join(got, ",") != "2026-11-21,2026-11-22" {
+		t.Fatalf("by-date: %v", got)
+	}
+	b, err := os.ReadFile(e.path("by-type/fc/t2m.grib"))
+	if err != nil || !bytes.Equal(b, body) {
+		t.Fatalf("read: %d bytes, %v", len(b), err)
+	}
+	st, err := os.Stat(e.path("by-date/2026-11-22/fc/t2m.grib"))
+	if err != nil || st.Size() != int64(len(body)) || st.Mode().Perm() != 0o444 || !st.ModTime().Equal(time.Unix(1700000000, 0)) {
+		t.Fatalf("stat: %v %v", st, err)
+	}
+	// random reads at odd offsets, then again once cached (passthrough
+	// or splice from the cache file)
+	for round := 0; round < 2; round++ {
+		f, err := os.Open(e.path("by-type/fc/t2m.grib"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, off := range []int64{0, 70000, 319990, 12345} {
+			buf := make([]byte, 100)
+			n, err := f.ReadAt(buf, off)
+			if (err != nil && err != io.EOF) || !bytes.Equal(buf[:n], body[off:min(off+100, int64(len(body)))]) {
+				t.Fatalf("round %d ReadAt %d: %d %v", round, off, n, err)
+			}
+		}
+		io.Copy(io.Discard, f)
+		f.Close()
+	}
+
+	_, err = os.Stat(e.path("by-type/nope"))
+	wantErrno(t, err, syscall.ENOENT)
+	_, err = os.Stat(e.path("by-type/" + strings.Repeat("x", 300)))
+	wantErrno(t, err, syscall.ENAMETOOLONG)
+	_, err = os.Open(e.path("by-type/fc/t2m.grib/x"))
+	wantErrno(t, err, syscall.ENOTDIR)
+	err = os.WriteFile(e.path("by-type/fc/new.grib"), []byte("x"), 0o644)
+	wantErrno(t, err, syscall.EACCES)
+	wantErrno(t, os.Remove(e.path("by-type/fc/t2m.grib")), syscall.EACCES)
+
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(e.mnt, &sfs); err != nil || sfs.Blocks == 0 || sfs.Namelen != 255 {
+		t.Fatalf("statfs: %+v %v", sfs, err)
+	}
+}
+
+func TestReadOnlyMount(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{ReadOnly: true})
+	e.register(t, "a", []byte("a"), map[string]string{"type": "fc"})
+	wantErrno(t, os.WriteFile(e.path("fc/b"), []byte("x"), 0o644), syscall.EROFS)
+	wantErrno(t, os.Mkdir(e.path("fc2"), 0o755), syscall.EROFS)
+	if b, err := os.ReadFile(e.path("fc/a")); err != nil || string(b) != "a" {
+		t.Fatalf("read: %q %v", b, err)
+	}
+}
+
+func TestWrites(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-date": views.All, "by-type": views.Read}, Options{})
+	ctx := context.Background()
+	tree := views.NewTree(views.TreeOptions{Set: e.set, Store: e.st, User: "bob", Profile: views.Profile{Views: map[string]views.Rights{"by-date": views.Read, "by-type": views.Read}}})
+
+	// sequential write: visible in the other view after close, same bytes
+	body := bytes.Repeat([]byte("datagate"), 300000) // 2.4 MB
+	p := e.path("by-date/2026-11-22/fc/t.grib")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := tree.Open(ctx, "/by-type/fc/t.grib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(body)
+	if got := f.Object().SHA256; !bytes.Equal(got, want[:]) {
+		t.Fatalf("sha256 %x, want %x", got, want)
+	}
+	f.Close()
+	if b, err := os.ReadFile(e.path("by-type/fc/t.grib")); err != nil || !bytes.Equal(b, body) {
+		t.Fatalf("read back: %d %v", len(b), err)
+	}
+
+	// random write into an existing file: the rest is kept
+	wf, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf.WriteAt([]byte("XYZ"), 1000000)
+	wf.WriteAt([]byte("END"), int64(len(body)))
+	if err := wf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copy(body[1000000:], "XYZ")
+	body = append(body, "END"...)
+	if b, err := os.ReadFile(e.path("by-type/fc/t.grib")); err != nil || !bytes.Equal(b, body) {
+		t.Fatalf("after random write: %d %v", len(b), err)
+	}
+
+	// truncate, O_TRUNC
+	if err := os.Truncate(p, 10); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); !bytes.Equal(b, body[:10]) {
+		t.Fatalf("after truncate: %q", b)
+	}
+	if err := os.WriteFile(p, []byte("short"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "short" {
+		t.Fatalf("after O_TRUNC: %q", b)
+	}
+
+	// nothing visible before close
+	nf, err := os.Create(e.path("by-date/2026-11-22/fc/new.grib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf.Write([]byte("half"))
+	if _, err := tree.Stat(ctx, "/by-type/fc/new.grib"); fs.KindOf(err) != fs.NotExist {
+		t.Fatalf("half-written file visible: %v", err)
+	}
+	if st, err := nf.Stat(); err != nil || st.Size() != 4 {
+		t.Fatalf("fstat while writing: %v %v", st, err)
+	}
+	if err := nf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.Stat(ctx, "/by-type/fc/new.grib"); err != nil {
+		t.Fatal(err)
+	}
+
+	// a path the view's template cannot take: the error comes at close
+	bad, err := os.Create(e.path("by-date/orphan.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Write([]byte("x"))
+	wantErrno(t, bad.Close(), syscall.EINVAL)
+	if _, err := os.Stat(e.path("by-date/orphan.txt")); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("failed push visible: %v", err)
+	}
+
+	// mkdir, rename (moves in the other view), unlink, rmdir
+	if err := os.Mkdir(e.path("by-date/2026-11-23"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(e.path("by-date/2026-11-23/obs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(e.path("by-date/2026-11-22/fc/new.grib"), e.path("by-date/2026-11-23/obs/new.grib")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(e.path("by-type/obs/new.grib")); err != nil || string(b) != "half" {
+		t.Fatalf("renamed file in the other view: %q %v", b, err)
+	}
+	wantErrno(t, os.Remove(e.path("by-date/2026-11-23/obs")), syscall.ENOTEMPTY)
+	if err := os.Remove(e.path("by-date/2026-11-23/obs/new.grib")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(e.path("by-date/2026-11-23/obs")); err != nil {
+		t.Fatal(err)
+	}
+	wantErrno(t, os.Mkdir(e.path("by-date/2026-11-22"), 0o755), syscall.EEXIST)
+	wantErrno(t, os.Mkdir(e.path("by-type/x"), 0o755), syscall.EACCES)
+}
+
+func TestChangeFeed(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{EntryTimeout: time.Hour, AttrTimeout: time.Hour})
+	e.register(t, "a", []byte("one"), map[string]string{"type": "fc"})
+	if b, err := os.ReadFile(e.path("fc/a")); err != nil || string(b) != "one" {
+		t.Fatalf("%q %v", b, err)
+	}
+	// a new object appears in a listing at once
+	e.register(t, "b", []byte("two"), map[string]string{"type": "fc"})
+	if got := listNames(t, e.path("fc")); strings.Join(got, ",") != "a,b" {
+		t.Fatalf("after register: %v", got)
+	}
+	// an object replaced through the store is not read stale, despite
+	// hour-long kernel timeouts
+	tree := views.NewTree(views.TreeOptions{Set: e.set, Store: e.st, User: "x", Profile: views.Profile{Views: map[string]views.Rights{"by-type": views.All}}})
+	if _, err := tree.Create(context.Background(), "/fc/a", strings.NewReader("replaced!"), views.CreateOptions{Size: 9}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		b, err := os.ReadFile(e.path("fc/a"))
+		if err == nil && string(b) == "replaced!" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stale after 1s: %q %v", b, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// removed through the store: gone
+	if err := tree.Remove(context.Background(), "/fc/b"); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(time.Second)
+	for {
+		_, err := os.Stat(e.path("fc/b"))
+		if errors.Is(err, syscall.ENOENT) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("removed file still there after 1s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,467 @@
+package fuse
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	ffs "github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/views"
+)
+
+// maxName is the longest file name the tree accepts (views' limit).
+const maxName = 255
+
+// node is a file or directory of the mounted tree. Its path is not kept:
+// it is computed from the go-fuse inode tree, which go-fuse updates on
+// rename, so a node follows its object when it moves.
+type node struct {
+	ffs.Inode
+
+	// immutable after creation
+	fsys *filesys
+	dir  bool
+
+	mu sync.Mutex
+	// guarded by mu
+	info     *views.Info           // last known attributes; nil for the root
+	writers  map[*writeHandle]bool // open write handles
+	wsize    int64                 // size of the newest write handle's spool
+	cachedID fs.ID                 // the object whose pages the kernel may keep
+	xattr    map[string]string     // extended attributes, read at xattrAt
+	xattrAt  time.Time
+}
+
+var (
+	_ ffs.InodeEmbedder      = (*node)(nil)
+	_ ffs.NodeLookuper       = (*node)(nil)
+	_ ffs.NodeGetattrer      = (*node)(nil)
+	_ ffs.NodeReaddirer      = (*node)(nil)
+	_ ffs.NodeOpendirHandler = (*node)(nil)
+	_ ffs.NodeOpener         = (*node)(nil)
+	_ ffs.NodeCreater        = (*node)(nil)
+	_ ffs.NodeSetattrer      = (*node)(nil)
+	_ ffs.NodeMkdirer        = (*node)(nil)
+	_ ffs.NodeRmdirer        = (*node)(nil)
+	_ ffs.NodeUnlinker       = (*node)(nil)
+	_ ffs.NodeRenamer        = (*node)(nil)
+	_ ffs.NodeStatfser       = (*node)(nil)
+	_ ffs.NodeGetxattrer     = (*node)(nil)
+	_ ffs.NodeListxattrer    = (*node)(nil)
+	_ ffs.NodeSetxattrer     = (*node)(nil)
+	_ ffs.NodeRemovexattrer  = (*node)(nil)
+)
+
+// path returns the node's path in the tree ("/"-rooted), or false for a
+// node no longer in the tree (removed while open).
+func (n *node) path() (string, bool) {
+	in := n.EmbeddedInode()
+	var segs []string
+	for !in.IsRoot() {
+		name, parent := in.Parent()
+		if parent == nil {
+			return "", false
+		}
+		segs = append(segs, name)
+		in = parent
+	}
+	if len(segs) == 0 {
+		return "/", true
+	}
+	var b strings.Builder
+	for i := len(segs) - 1; i >= 0; i-- {
+		b.WriteByte('/')
+		b.WriteString(segs[i])
+	}
+	return b.String(), true
+}
+
+// childPath is the path of name in directory n.
+func (n *node) childPath(name string) (string, syscall.Errno) {
+	if len(name) > maxName {
+		return "", syscall.ENAMETOOLONG
+	}
+	p, ok := n.path()
+	if !ok {
+		return "", syscall.ENOENT
+	}
+	if p == "/" {
+		return "/" + name, 0
+	}
+	return p + "/" + name, 0
+}
+
+func (n *node) setInfo(i *views.Info) {
+	n.mu.Lock()
+	n.info = i
+	n.mu.Unlock()
+}
+
+func (n *node) getInfo() *views.Info {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.info
+}
+
+// id is the object the node stands for (zero for directories).
+func (n *node) id() fs.ID {
+	if i := n.getInfo(); i != nil {
+		return i.ID()
+	}
+	return fs.ID{}
+}
+
+// writing reports whether the node has open write handles: this mount's
+// writer is then the truth about it.
+func (n *node) writing() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.writers) > 0
+}
+
+// openWriters returns the node's open write handles.
+func (n *node) openWriters() []*writeHandle {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ws := make([]*writeHandle, 0, len(n.writers))
+	for w := range n.writers {
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// pending reports whether the node is a file being written that the
+// store does not have yet (created, not yet closed).
+func (n *node) pending() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.writers) > 0 && (n.info == nil || n.info.ID() == (fs.ID{}))
+}
+
+// vanish drops a new file whose push failed from the kernel's caches
+// and from the tree. Called from FLUSH, where the kernel holds no
+// directory lock.
+func (n *node) vanish() {
+	name, parent := n.EmbeddedInode().Parent()
+	if parent == nil {
+		return
+	}
+	parent.NotifyDelete(name, n.EmbeddedInode())
+	parent.RmChild(name)
+}
+
+// fill sets out from what the node knows.
+func (n *node) fill(out *gofuse.Attr) {
+	n.mu.Lock()
+	info, writers, wsize := n.info, len(n.writers), n.wsize
+	n.mu.Unlock()
+	out.Owner = gofuse.Owner{Uid: n.fsys.uid, Gid: n.fsys.gid}
+	out.Nlink = 1
+	out.Blksize = 128 << 10
+	mtime := n.fsys.mounted
+	perm := uint32(0o555)
+	if !n.dir {
+		perm = 0o444
+	}
+	var size int64
+	if info != nil {
+		perm = uint32(info.Mode().Perm())
+		if t := info.ModTime(); !t.IsZero() {
+			mtime = t
+		}
+		size = info.Size()
+	}
+	if n.fsys.ro {
+		perm &^= 0o222
+	}
+	if writers > 0 {
+		size = wsize
+	}
+	if size < 0 {
+		size = 0 // learnt at open; such files are read with direct I/O
+	}
+	if n.dir {
+		out.Mode = syscall.S_IFDIR | perm
+	} else {
+		out.Mode = syscall.S_IFREG | perm
+		out.Size = uint64(size)
+		out.Blocks = (uint64(size) + 511) / 512
+	}
+	out.SetTimes(nil, &mtime, &mtime)
+}
+
+// child returns the inode for name in n described by info: the one the
+// kernel already has when it is the same object (or directory), else a
+// new one, so a replaced object never shows its predecessor's pages.
+func (n *node) child(ctx context.Context, name string, info *views.Info, out *gofuse.EntryOut) *ffs.Inode {
+	if ch := n.GetChild(name); ch != nil {
+		if cn, ok := ch.Operations().(*node); ok && cn.dir == info.IsDir() && (cn.dir || cn.id() == info.ID() || cn.pending()) {
+			if !cn.pending() {
+				cn.setInfo(info)
+			}
+			cn.fill(&out.Attr)
+			return ch
+		}
+	}
+	cn := &node{fsys: n.fsys, dir: info.IsDir(), info: info}
+	cn.fill(&out.Attr)
+	mode := uint32(syscall.S_IFREG)
+	if cn.dir {
+		mode = syscall.S_IFDIR
+	}
+	return n.NewInode(ctx, cn, ffs.StableAttr{Mode: mode})
+}
+
+// Lookup finds name in directory n.
+func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (_ *ffs.Inode, e syscall.Errno) {
+	defer n.fsys.guard("lookup", &e)
+	p, e := n.childPath(name)
+	if e != 0 {
+		return nil, e
+	}
+	ctx, cancel := n.fsys.opCtx(ctx, false)
+	defer cancel()
+	info, err := n.fsys.tree.Stat(ctx, p)
+	if err != nil {
+		// A file being written is not in the store until it is
+		// closed; its writer still sees it.
+		if ch := n.GetChild(name); ch != nil && fs.KindOf(err) == fs.NotExist {
+			if cn, ok := ch.Operations().(*node); ok && cn.pending() {
+				cn.fill(&out.Attr)
+				return ch, 0
+			}
+		}
+		return nil, n.fsys.errno(err)
+	}
+	return n.child(ctx, name, info, out), 0
+}
+
+// Getattr reports the node's attributes, refreshed from the store when
+// the path still holds the same object.
+func (n *node) Getattr(ctx context.Context, fh ffs.FileHandle, out *gofuse.AttrOut) (e syscall.Errno) {
+	defer n.fsys.guard("getattr", &e)
+	if w, ok := fh.(*writeHandle); ok {
+		w.fill(&out.Attr)
+		return 0
+	}
+	if !n.dir && n.id() == (fs.ID{}) && !n.writing() {
+		return syscall.ENOENT // created here, never pushed
+	}
+	if p, ok := n.path(); ok && !n.pending() {
+		ctx, cancel := n.fsys.opCtx(ctx, false)
+		defer cancel()
+		info, err := n.fsys.tree.Stat(ctx, p)
+		switch {
+		case err == nil && info.IsDir() == n.dir && (n.dir || info.ID() == n.id()):
+			n.setInfo(info)
+		case err != nil && fs.KindOf(err) != fs.NotExist:
+			return n.fsys.errno(err)
+		}
+		// Otherwise the path now holds something else (or nothing):
+		// this inode keeps describing its own object.
+	}
+	n.fill(&out.Attr)
+	return 0
+}
+
+// Statfs reports the space of the file system holding the data.
+func (n *node) Statfs(ctx context.Context, out *gofuse.StatfsOut) (e syscall.Errno) {
+	defer n.fsys.guard("statfs", &e)
+	ctx, cancel := n.fsys.opCtx(ctx, false)
+	defer cancel()
+	s, err := n.fsys.tree.Statfs(ctx)
+	if err != nil {
+		return n.fsys.errno(err)
+	}
+	out.Bsize = uint32(s.BlockSize)
+	out.Frsize = uint32(s.BlockSize)
+	out.Blocks, out.Bfree, out.Bavail = s.Blocks, s.Free, s.Avail
+	out.NameLen = maxName
+	return 0
+}
+
+// Mkdir makes a directory (a marker object, see views.Tree.Mkdir).
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.EntryOut) (_ *ffs.Inode, e syscall.Errno) {
+	defer n.fsys.guard("mkdir", &e)
+	if n.fsys.ro {
+		return nil, syscall.EROFS
+	}
+	p, e := n.childPath(name)
+	if e != 0 {
+		return nil, e
+	}
+	ctx, cancel := n.fsys.opCtx(ctx, false)
+	defer cancel()
+	if err := n.fsys.tree.Mkdir(ctx, p); err != nil {
+		return nil, n.fsys.errno(err)
+	}
+	info, err := n.fsys.tree.Stat(ctx, p)
+	if err != nil {
+		return nil, n.fsys.errno(err)
+	}
+	return n.child(ctx, name, info, out), 0
+}
+
+// Rmdir removes an empty directory.
+func (n *node) Rmdir(ctx context.Context, name string) (e syscall.Errno) {
+	defer n.fsys.guard("rmdir", &e)
+	if n.fsys.ro {
+		return syscall.EROFS
+	}
+	p, e := n.childPath(name)
+	if e != 0 {
+		return e
+	}
+	ctx, cancel := n.fsys.opCtx(ctx, false)
+	defer cancel()
+	return n.fsys.errno(n.fsys.tree.Rmdir(ctx, p))
+}
+
+// Unlink removes a file. A file still being written (not yet in the
+// store) is dropped: its writer's close then pushes nothing.
+func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
+	defer n.fsys.guard("unlink", &e)
+	if n.fsys.ro {
+		return syscall.EROFS
+	}
+	p, e := n.childPath(name)
+	if e != 0 {
+		return e
+	}
+	ctx, cancel := n.fsys.opCtx(ctx, false)
+	defer cancel()
+	err := n.fsys.tree.Remove(ctx, p)
+	if err != nil && fs.KindOf(err) == fs.NotExist {
+		if ch := n.GetChild(name); ch != nil {
+			if cn, ok := ch.Operations().(*node); ok && cn.pending() {
+				return 0
+			}
+		}
+	}
+	return n.fsys.errno(err)
+}
+
+// Rename moves a file or directory: a metadata change in the store. A
+// file still being written just takes its new name; it is pushed there.
+func (n *node) Rename(ctx context.Context, name string, newParent ffs.InodeEmbedder, newName string, flags uint32) (e syscall.Errno) {
+	defer n.fsys.guard("rename", &e)
+	if n.fsys.ro {
+		return syscall.EROFS
+	}
+	np, ok := newParent.(*node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	from, e := n.childPath(name)
+	if e != 0 {
+		return e
+	}
+	to, e := np.childPath(newName)
+	if e != 0 {
+		return e
+	}
+	const renameNoReplace, renameExchange = 1, 2
+	if flags&renameExchange != 0 {
+		return syscall.EINVAL
+	}
+	ctx, cancel := n.fsys.opCtx(ctx, false)
+	defer cancel()
+	if flags&renameNoReplace != 0 {
+		if _, err := n.fsys.tree.Stat(ctx, to); err == nil {
+			return syscall.EEXIST
+		} else if fs.KindOf(err) != fs.NotExist {
+			return n.fsys.errno(err)
+		}
+	}
+	err := n.fsys.tree.Rename(ctx, from, to)
+	if err != nil && fs.KindOf(err) == fs.NotExist {
+		if ch := n.GetChild(name); ch != nil {
+			if cn, ok := ch.Operations().(*node); ok && cn.pending() {
+				return 0
+			}
+		}
+	}
+	return n.fsys.errno(err)
+}
+
+// Setattr handles truncate (size) and utimes (mtime); mode and owner
+// changes are accepted and ignored: rights come from the user's profile.
+func (n *node) Setattr(ctx context.Context, fh ffs.FileHandle, in *gofuse.SetAttrIn, out *gofuse.AttrOut) (e syscall.Errno) {
+	defer n.fsys.guard("setattr", &e)
+	size, hasSize := in.GetSize()
+	mtime, hasMtime := in.GetMTime()
+	if (hasSize || hasMtime) && n.fsys.ro {
+		return syscall.EROFS
+	}
+	w, _ := fh.(*writeHandle)
+	if hasSize {
+		if n.dir {
+			return syscall.EISDIR
+		}
+		ws := n.openWriters()
+		if w != nil {
+			ws = []*writeHandle{w}
+		}
+		// truncate(2) or O_TRUNC (the kernel sends it apart from the
+		// open) while open for writing: the writers push it at close.
+		for _, w := range ws {
+			if e := w.truncate(int64(size)); e != 0 {
+				return e
+			}
+		}
+		if len(ws) == 0 {
+			if e := n.truncate(ctx, int64(size)); e != 0 {
+				return e
+			}
+		}
+	}
+	if hasMtime {
+		switch {
+		case w != nil:
+			w.setMtime(mtime)
+		case n.pending():
+			// Its writer pushes it with its own time.
+		default:
+			p, ok := n.path()
+			if !ok {
+				return syscall.ENOENT
+			}
+			ctx, cancel := n.fsys.opCtx(ctx, false)
+			defer cancel()
+			if err := n.fsys.tree.Chtimes(ctx, p, mtime); err != nil {
+				return n.fsys.errno(err)
+			}
+			if info, err := n.fsys.tree.Stat(ctx, p); err == nil && info.IsDir() == n.dir {
+				n.setInfo(info)
+			}
+		}
+	}
+	if w != nil {
+		w.fill(&out.Attr)
+	} else {
+		n.fill(&out.Attr)
+	}
+	return 0
+}
+
+// truncate sets the size of a file not open for writing: its content, cut
+// or zero-extended, is pushed as a new version.
+func (n *node) truncate(ctx context.Context, size int64) syscall.Errno {
+	if size < 0 {
+		return syscall.EINVAL
+	}
+	w, e := n.openWriter(ctx, size == 0)
+	if e != 0 {
+		return e
+	}
+	defer w.Release(ctx)
+	if e := w.truncate(size); e != 0 {
+		return e
+	}
+	return w.Flush(ctx)
+}

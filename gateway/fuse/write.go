@@ -1,0 +1,276 @@
+package fuse
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	ffs "github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/views"
+)
+
+// writeHandle is a file open for writing. Writes (sequential or random)
+// go to a spool file in the data directory, unlinked at once; the whole
+// content is pushed through Tree.Create at flush (every close) or fsync,
+// and only then becomes visible, as a new version, at the file's path at
+// that moment. A push that fails is the error of that close or fsync, and
+// nothing of it is visible.
+type writeHandle struct {
+	// immutable after openWriter
+	n    *node
+	fsys *filesys
+
+	mu sync.Mutex
+	// guarded by mu
+	spool    *os.File
+	size     int64
+	dirty    bool      // written since the last push
+	failed   bool      // the last push failed and was reported
+	mtime    time.Time // set by utimes while open; zero: now
+	released bool
+}
+
+var (
+	_ ffs.FileReader   = (*writeHandle)(nil)
+	_ ffs.FileWriter   = (*writeHandle)(nil)
+	_ ffs.FileFlusher  = (*writeHandle)(nil)
+	_ ffs.FileFsyncer  = (*writeHandle)(nil)
+	_ ffs.FileReleaser = (*writeHandle)(nil)
+)
+
+func (f *filesys) newSpool() (*os.File, error) {
+	sp, err := os.CreateTemp(f.spool, "write-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(sp.Name())
+	return sp, nil
+}
+
+// openWriter opens file n for writing: empty when trunc, else holding a
+// copy of the current content (so a partial overwrite keeps the rest).
+func (n *node) openWriter(ctx context.Context, trunc bool) (*writeHandle, syscall.Errno) {
+	sp, err := n.fsys.newSpool()
+	if err != nil {
+		n.fsys.log.Error("spool", "err", err)
+		return nil, errno(err)
+	}
+	w := &writeHandle{n: n, fsys: n.fsys, spool: sp, dirty: trunc}
+	if !trunc && !n.pending() {
+		if e := w.copyCurrent(ctx); e != 0 {
+			sp.Close()
+			return nil, e
+		}
+	}
+	n.mu.Lock()
+	if n.writers == nil {
+		n.writers = map[*writeHandle]bool{}
+	}
+	n.writers[w] = true
+	n.wsize = w.size
+	n.mu.Unlock()
+	return w, 0
+}
+
+// copyCurrent fills the spool with the file's current content.
+func (w *writeHandle) copyCurrent(ctx context.Context) syscall.Errno {
+	p, ok := w.n.path()
+	if !ok {
+		return syscall.ENOENT
+	}
+	ctx, cancel := w.fsys.opCtx(ctx, true)
+	defer cancel()
+	f, err := w.fsys.tree.Open(ctx, p)
+	if err != nil {
+		return w.fsys.errno(err)
+	}
+	defer f.Close()
+	sr := io.NewSectionReader(readerAtCtx{ctx, f}, 0, f.Stat().Size())
+	n, err := io.Copy(w.spool, sr)
+	if err != nil {
+		return w.fsys.errno(err)
+	}
+	w.size = n
+	return 0
+}
+
+type readerAtCtx struct {
+	ctx context.Context
+	f   *views.File
+}
+
+func (r readerAtCtx) ReadAt(p []byte, off int64) (int, error) {
+	return r.f.ReadAtContext(r.ctx, p, off)
+}
+
+// Create makes a new file open for writing. It is in the store only once
+// closed (or fsynced); until then only this mount sees it.
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *gofuse.EntryOut) (_ *ffs.Inode, _ ffs.FileHandle, _ uint32, e syscall.Errno) {
+	defer n.fsys.guard("create", &e)
+	if n.fsys.ro {
+		return nil, nil, 0, syscall.EROFS
+	}
+	p, e := n.childPath(name)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	octx, cancel := n.fsys.opCtx(ctx, false)
+	defer cancel()
+	if dinfo := n.getInfo(); dinfo != nil && dinfo.Mode().Perm()&0o200 == 0 {
+		return nil, nil, 0, syscall.EACCES
+	}
+	if info, err := n.fsys.tree.Stat(octx, p); err == nil {
+		switch {
+		case info.IsDir():
+			return nil, nil, 0, syscall.EISDIR
+		case flags&syscall.O_EXCL != 0:
+			return nil, nil, 0, syscall.EEXIST
+		}
+	} else if fs.KindOf(err) != fs.NotExist {
+		return nil, nil, 0, n.fsys.errno(err)
+	}
+	cn := &node{fsys: n.fsys}
+	w, e := cn.openWriter(ctx, true)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	cn.fill(&out.Attr)
+	in := n.NewInode(ctx, cn, ffs.StableAttr{Mode: syscall.S_IFREG})
+	return in, w, gofuse.FOPEN_DIRECT_IO, 0
+}
+
+// fill reports the attributes of the file as written so far.
+func (w *writeHandle) fill(out *gofuse.Attr) {
+	w.mu.Lock()
+	size := w.size
+	w.mu.Unlock()
+	w.n.mu.Lock()
+	w.n.wsize = size
+	w.n.mu.Unlock()
+	w.n.fill(out)
+	out.Size = uint64(size)
+	out.Blocks = (uint64(size) + 511) / 512
+}
+
+func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint32, e syscall.Errno) {
+	defer w.fsys.guard("write", &e)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.spool.WriteAt(data, off)
+	if end := off + int64(n); end > w.size {
+		w.size = end
+	}
+	w.dirty, w.failed = true, false
+	w.n.mu.Lock()
+	w.n.wsize = w.size
+	w.n.mu.Unlock()
+	if err != nil {
+		return uint32(n), errno(err)
+	}
+	return uint32(n), 0
+}
+
+func (w *writeHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
+	defer w.fsys.guard("read", &e)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.spool.ReadAt(dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, errno(err)
+	}
+	return gofuse.ReadResultData(dest[:n]), 0
+}
+
+func (w *writeHandle) truncate(size int64) syscall.Errno {
+	if size < 0 {
+		return syscall.EINVAL
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.spool.Truncate(size); err != nil {
+		return errno(err)
+	}
+	w.size, w.dirty, w.failed = size, true, false
+	w.n.mu.Lock()
+	w.n.wsize = size
+	w.n.mu.Unlock()
+	return 0
+}
+
+func (w *writeHandle) setMtime(t time.Time) {
+	w.mu.Lock()
+	w.mtime = t
+	w.dirty = true
+	w.mu.Unlock()
+}
+
+// Flush pushes on close(2). Every close of a duplicated descriptor
+// flushes; only the first after a write pushes.
+func (w *writeHandle) Flush(ctx context.Context) (e syscall.Errno) {
+	defer w.fsys.guard("flush", &e)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.push(ctx)
+}
+
+func (w *writeHandle) Fsync(ctx context.Context, flags uint32) (e syscall.Errno) {
+	defer w.fsys.guard("fsync", &e)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.push(ctx)
+}
+
+// push sends the spool to the store if it changed. Called with w.mu held.
+func (w *writeHandle) push(ctx context.Context) syscall.Errno {
+	if !w.dirty {
+		return 0
+	}
+	p, ok := w.n.path()
+	if !ok {
+		// Unlinked while open: the content goes nowhere, as on a
+		// local file system.
+		w.dirty = false
+		return 0
+	}
+	ctx, cancel := w.fsys.opCtx(ctx, false)
+	defer cancel()
+	info, err := w.fsys.tree.Create(ctx, p, io.NewSectionReader(w.spool, 0, w.size), views.CreateOptions{Size: w.size, ModTime: w.mtime})
+	if err != nil {
+		w.failed = true
+		w.fsys.log.Warn("push failed", "path", p, "size", w.size, "err", err)
+		if w.n.id() == (fs.ID{}) {
+			w.n.vanish() // a new file that never reached the store
+		}
+		return w.fsys.errno(err)
+	}
+	w.dirty, w.failed = false, false
+	w.n.setInfo(info)
+	return 0
+}
+
+// Release closes the handle. Content written after the last flush (rare:
+// through a mapping) is pushed, unless a push failed and was reported.
+func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
+	defer w.fsys.guard("release", &e)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.released {
+		return 0
+	}
+	w.released = true
+	if w.dirty && !w.failed {
+		w.push(ctx)
+	}
+	w.spool.Close()
+	w.n.mu.Lock()
+	delete(w.n.writers, w)
+	w.n.mu.Unlock()
+	return 0
+}
