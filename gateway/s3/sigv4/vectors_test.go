@@ -84,6 +84,7 @@ var suiteCases = []suiteCase{
 	{"get-vanilla-query-order-key-case", "GET", "/?Param2=value2&Param1=value1", nil, "", "host;x-amz-date", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"},
 	{"get-vanilla-query-unreserved", "GET", "/?-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", nil, "", "host;x-amz-date", "9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197"},
 	{"get-vanilla-utf8-query", "GET", "/?%E1%88%B4=bar", nil, "", "host;x-amz-date", "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04"},
+	{"get-vanilla-query-order-encoded", "GET", "/?Param-3=Value3&Param=Value2&%E1%88%B4=Value1", nil, "", "host;x-amz-date", "371d3713e185cc334048618a97f809c9ffe339c62934c032af5a0e595648fcac"},
 	{"get-unreserved", "GET", "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", nil, "", "host;x-amz-date", "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f"},
 	{"get-utf8", "GET", "/%E1%88%B4", nil, "", "host;x-amz-date", "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85"},
 	{"get-space-unnormalized", "GET", "/example%20space/", nil, "", "host;x-amz-date", "652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741"},
@@ -100,6 +101,11 @@ var suiteCases = []suiteCase{
 	{"post-vanilla-query", "POST", "/?Param1=value1", nil, "", "host;x-amz-date", "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"},
 	{"post-header-key-sort", "POST", "/", [][2]string{{"My-Header1", "value1"}}, "", "host;my-header1;x-amz-date", "c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c"},
 	{"post-header-value-case", "POST", "/", [][2]string{{"My-Header1", "VALUE1"}}, "", "host;my-header1;x-amz-date", "cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d"},
+	{"post-x-www-form-urlencoded-parameters", "POST", "/", [][2]string{
+		{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
+		{"Content-Length", "13"},
+		{"X-Amz-Content-Sha256", "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e"},
+	}, "Param1=value1", "content-length;content-type;host;x-amz-content-sha256;x-amz-date", "328d1b9eaadca9f5818ef05e8392801e091653bafec24fcab71e7344e7f51422"},
 	// This one sends x-amz-content-sha256 and signs Content-Length: it goes
 	// through the public Verify unchanged.
 	{"post-x-www-form-urlencoded", "POST", "/", [][2]string{
@@ -374,5 +380,31 @@ func TestS3DocChunkedUpload(t *testing.T) {
 	data, err = io.ReadAll(v.Body(r, res))
 	if !errors.Is(err, ErrSignatureDoesNotMatch) || len(data) != 65536 {
 		t.Fatalf("tampered chunk: %d bytes, %v", len(data), err)
+	}
+}
+
+// The signed-trailer continuation of the chunked example, from the AWS
+// Common Runtime's chunk signer tests (aws-crt-swift ChunkSignerTests,
+// same key, date and chunks): trailers first:1st, second:2nd, third:3rd
+// signed after the final chunk.
+func TestAWSCRTSignedTrailerVector(t *testing.T) {
+	v := s3Verifier("20130524T000000Z")
+	r := exampleChunked(t, func(b []byte) []byte {
+		b = bytes.TrimSuffix(b, []byte("\r\n")) // no empty-data CRLF before trailers
+		return append(b, "first:1st\r\nsecond:2nd\r\nthird:3rd\r\nx-amz-trailer-signature:df5735bd9f3295cd9386572292562fefc93ba94e80a0a1ddcbd652c4e0a75e6c\r\n\r\n"...)
+	})
+	res := exampleResult(66560)
+	res.PayloadHash = StreamingPayloadTrailer
+	data, err := io.ReadAll(v.Body(r, res))
+	if err != nil || len(data) != 66560 {
+		t.Fatalf("decoded %d bytes, %v", len(data), err)
+	}
+
+	r = exampleChunked(t, func(b []byte) []byte {
+		b = bytes.TrimSuffix(b, []byte("\r\n"))
+		return append(b, "first:1st\r\nsecond:2nd\r\nthird:4th\r\nx-amz-trailer-signature:df5735bd9f3295cd9386572292562fefc93ba94e80a0a1ddcbd652c4e0a75e6c\r\n\r\n"...)
+	})
+	if _, err := io.ReadAll(v.Body(r, res)); !errors.Is(err, ErrSignatureDoesNotMatch) {
+		t.Fatalf("altered trailer: %v", err)
 	}
 }
