@@ -19,6 +19,11 @@
 // run time (Set.CreateView, for S3 CreateBucket), which are kept in the
 // index under the Badger prefix 0x10 and survive restarts. The set is an
 // immutable snapshot behind an atomic pointer: readers never lock.
+// Because path entries are derived with the definitions current at each
+// write, Set.Attach compares the configured definitions with those the
+// index was built with (kept under prefix 0x11) and, when a view was
+// edited, added or removed, rebuilds the path index at start with the
+// index's repairing check (a full scan, only then).
 //
 // # The path index
 //

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -75,8 +77,99 @@ func NewSet(defs map[string]Def, log *slog.Logger) (*Set, error) {
 
 // Attach gives the set the store whose index it derives keys for, and
 // loads the views created at run time in earlier runs. Call it once,
-// right after store.Open.
+// right after store.Open, before anything else writes.
+//
+// The index derives path entries with the view definitions current at
+// each write, so entries made under an older definition (a template or
+// filter edited in the configuration, a view added or removed) would be
+// wrong. Attach keeps the configured definitions in the index (prefix
+// 0x11) and, when they differ from the last run's, rebuilds the path
+// index with the index's repairing check: a full scan, O(catalogue),
+// logged, only at such a start.
 func (s *Set) Attach(ctx context.Context, st *store.Store) error {
+	if err := s.attach(ctx, st); err != nil {
+		return err
+	}
+	return s.syncDefs(ctx, st)
+}
+
+// defsPrefix keys the configured definitions the path index was built
+// with.
+const defsPrefix = 0x11
+
+func (s *Set) syncDefs(ctx context.Context, st *store.Store) error {
+	want := map[string]string{}
+	for _, v := range s.cur.Load().list {
+		if !v.runtime {
+			b, _ := json.Marshal(v.def)
+			want[v.name] = string(b)
+		}
+	}
+	have := map[string]string{}
+	db := st.Index().DB()
+	err := db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{defsPrefix}, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			b, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			have[string(it.Item().Key()[1:])] = string(b)
+		}
+		return nil
+	})
+	if err != nil {
+		return fs.E(fs.Other, "load view definitions", "", err)
+	}
+	var changed []string
+	for n, d := range want {
+		if have[n] != d {
+			changed = append(changed, n)
+		}
+	}
+	for n := range have {
+		if _, ok := want[n]; !ok {
+			changed = append(changed, n)
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	sort.Strings(changed)
+	s.log.Info("view definitions changed since the path index was built: rebuilding it", "views", changed)
+	fixed := 0
+	err = st.Index().Check(ctx, index.CheckOptions{Repair: true}, func(p index.Problem) {
+		if p.Repaired {
+			fixed++
+		}
+	})
+	if err != nil {
+		return fs.Wrap("rebuild path index", strings.Join(changed, ","), err)
+	}
+	s.log.Info("path index rebuilt", "views", changed, "repairs", fixed)
+	err = db.Update(func(txn *badger.Txn) error {
+		for n := range have {
+			if _, ok := want[n]; !ok {
+				if err := txn.Delete(append([]byte{defsPrefix}, n...)); err != nil {
+					return err
+				}
+			}
+		}
+		for n, d := range want {
+			if err := txn.Set(append([]byte{defsPrefix}, n...), []byte(d)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fs.E(fs.Other, "save view definitions", "", err)
+	}
+	return nil
+}
+
+func (s *Set) attach(ctx context.Context, st *store.Store) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st = st
