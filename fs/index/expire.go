@@ -39,69 +39,205 @@ func (ix *Index) DeleteExpired(ctx context.Context, now time.Time, limit int) (d
 }
 
 func (ix *Index) deleteExpired(ctx context.Context, now time.Time, limit int) (deleted []*fs.Object, more bool, err error) {
-	type entry struct {
-		key []byte
-		id  fs.ID
-		ns  uint64
-	}
-	lim := uint64(now.UnixNano())
 	err = ix.update(ctx, "expire", func(txn *badger.Txn) ([]Change, error) {
-		deleted, more = deleted[:0], false
-		var found []entry
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pExpiry}})
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) != 25 {
-				continue // not ours to judge here; fsck reports it
-			}
-			ns := binary.BigEndian.Uint64(k[1:9])
-			if ns > lim {
-				break
-			}
-			if len(found) == limit {
-				more = true
-				break
-			}
-			e := entry{key: append([]byte(nil), k...), ns: ns}
-			copy(e.id[:], k[9:])
-			found = append(found, e)
+		b, err := ix.prepareExpired(ctx, txn, now, []byte{pExpiry}, limit)
+		if err != nil {
+			return nil, err
 		}
-		it.Close()
-		changes := make([]Change, 0, len(found))
-		for _, e := range found {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			o, err := getObject(txn, e.id)
-			if fs.KindOf(err) == fs.NotExist {
-				ix.log.Warn("index: removing stale expiry key", "id", e.id)
-				if err := txn.Delete(e.key); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			if o.Expires.IsZero() || uint64(o.Expires.UnixNano()) != e.ns {
-				ix.log.Warn("index: removing stale expiry key", "id", e.id, "expires", o.Expires)
-				if err := txn.Delete(e.key); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if err := ix.deleteKeys(txn, o); err != nil {
-				return nil, err
-			}
-			deleted = append(deleted, o)
-			changes = append(changes, Change{Op: OpDelete, Old: o})
-		}
-		return changes, nil
+		deleted, more = b.deleted, b.more
+		return b.changes, nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
 	return deleted, more, nil
+}
+
+// expiredBatch is one transaction's worth of expired objects.
+type expiredBatch struct {
+	deleted []*fs.Object
+	changes []Change
+	next    []byte // seek key after the last expiry key taken
+	more    bool   // expired entries remain from next on
+}
+
+// prepareExpired deletes, in txn, up to limit expired objects whose expiry
+// keys sort at or after from, and stale expiry keys (see DeleteExpired).
+func (ix *Index) prepareExpired(ctx context.Context, txn *badger.Txn, now time.Time, from []byte, limit int) (expiredBatch, error) {
+	type entry struct {
+		key []byte
+		id  fs.ID
+		ns  uint64
+	}
+	var b expiredBatch
+	lim := uint64(now.UnixNano())
+	var found []entry
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pExpiry}})
+	for it.Seek(from); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if len(k) != 25 {
+			continue // not ours to judge here; fsck reports it
+		}
+		ns := binary.BigEndian.Uint64(k[1:9])
+		if ns > lim {
+			break
+		}
+		if len(found) == limit {
+			b.more = true
+			break
+		}
+		e := entry{key: append([]byte(nil), k...), ns: ns}
+		copy(e.id[:], k[9:])
+		found = append(found, e)
+	}
+	it.Close()
+	if len(found) > 0 {
+		// The successor of the last key: the next batch must not even
+		// read it, or a pipelined commit of this batch would conflict.
+		b.next = append(found[len(found)-1].key, 0)
+	}
+	b.changes = make([]Change, 0, len(found))
+	for _, e := range found {
+		if err := ctx.Err(); err != nil {
+			return b, err
+		}
+		o, err := getObject(txn, e.id)
+		if fs.KindOf(err) == fs.NotExist {
+			ix.log.Warn("index: removing stale expiry key", "id", e.id)
+			if err := txn.Delete(e.key); err != nil {
+				return b, err
+			}
+			continue
+		}
+		if err != nil {
+			return b, err
+		}
+		if o.Expires.IsZero() || uint64(o.Expires.UnixNano()) != e.ns {
+			ix.log.Warn("index: removing stale expiry key", "id", e.id, "expires", o.Expires)
+			if err := txn.Delete(e.key); err != nil {
+				return b, err
+			}
+			continue
+		}
+		if err := ix.deleteKeys(txn, o); err != nil {
+			return b, err
+		}
+		b.deleted = append(b.deleted, o)
+		b.changes = append(b.changes, Change{Op: OpDelete, Old: o})
+	}
+	return b, nil
+}
+
+// CollectExpired deletes every object expired at or before now, as
+// DeleteExpired does, in transactions of at most limit objects, and calls
+// fn with the records of each batch once it is committed (and published).
+// It returns the number of committed batches. While one batch commits (the
+// write and its fsync) the next is prepared in a transaction opened before
+// that commit; batches touch disjoint keys, so they do not conflict with
+// each other. A batch that conflicts with another writer (an object's
+// expiry moved meanwhile) is prepared again, a bounded number of times.
+// On error or cancellation, batches already committed stay committed.
+func (ix *Index) CollectExpired(ctx context.Context, now time.Time, limit int, fn func(deleted []*fs.Object)) (batches int, err error) {
+	if limit <= 0 {
+		limit = 10000
+	}
+	type inflight struct {
+		done  chan error
+		from  []byte
+		batch expiredBatch
+	}
+	var prev *inflight
+	conflicts := 0 // in a row, for the batch being retried
+	// wait finishes prev; on a conflict it returns the key to resume at.
+	wait := func() (resume []byte, err error) {
+		p := prev
+		prev = nil
+		if p == nil {
+			return nil, nil
+		}
+		if err := <-p.done; err != nil {
+			if errors.Is(err, badger.ErrConflict) {
+				return p.from, nil
+			}
+			return nil, fs.E(fs.Other, "expire", "", err)
+		}
+		ix.publish(p.batch.changes)
+		batches++
+		conflicts = 0
+		if len(p.batch.deleted) > 0 {
+			fn(p.batch.deleted)
+		}
+		return nil, nil
+	}
+	// backoff bounds the retries of one batch that keeps conflicting.
+	backoff := func() error {
+		if conflicts++; conflicts > 10 {
+			return fs.E(fs.Unavailable, "expire", "", errors.New("too many conflicts with other writers"))
+		}
+		time.Sleep(time.Duration(conflicts) * time.Millisecond)
+		return nil
+	}
+	from := []byte{pExpiry}
+	txn := ix.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	for {
+		if err := ctx.Err(); err != nil {
+			wait()
+			return batches, fs.E(fs.Other, "expire", "", err)
+		}
+		b, err := ix.prepareExpired(ctx, txn, now, from, limit)
+		if errors.Is(err, badger.ErrTxnTooBig) && limit > 1 {
+			limit /= 2
+			txn.Discard()
+			resume, err := wait()
+			if err != nil {
+				return batches, err
+			}
+			if resume != nil {
+				from = resume
+			}
+			txn = ix.db.NewTransaction(true)
+			continue
+		}
+		if err != nil {
+			wait()
+			return batches, fs.E(fs.Other, "expire", "", err)
+		}
+		// Open the next transaction before this one commits, so that its
+		// reads do not wait for this commit to be applied.
+		next := ix.db.NewTransaction(true)
+		resume, err := wait()
+		if err != nil {
+			next.Discard()
+			return batches, err
+		}
+		if resume != nil {
+			// The previous batch lost a conflict: this one was prepared
+			// after it; drop it and redo both from the previous start.
+			if err := backoff(); err != nil {
+				next.Discard()
+				return batches, err
+			}
+			txn.Discard()
+			txn, from = next, resume
+			continue
+		}
+		cur := &inflight{done: make(chan error, 1), from: from, batch: b}
+		txn.CommitWith(func(err error) { cur.done <- err })
+		prev, txn = cur, next
+		if !b.more {
+			resume, err := wait()
+			if err != nil || resume == nil {
+				return batches, err
+			}
+			if err := backoff(); err != nil {
+				return batches, err
+			}
+			from = resume
+			continue
+		}
+		from = b.next
+	}
 }
 
 // SourceRefs counts the objects registered at any byte range of the file

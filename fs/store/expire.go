@@ -130,29 +130,16 @@ func (s *Store) Collect(ctx context.Context, now time.Time, batch int) (CollectS
 	for id, l := range s.pins.takeReleased() {
 		s.deleteSource(ctx, id, l, -1, &st)
 	}
+	// Content is dropped batch by batch after each commit, while the next
+	// batch commits.
 	var err error
-	for {
-		var objs []*fs.Object
-		var more bool
-		objs, more, err = s.idx.DeleteExpired(ctx, now, batch)
-		if err != nil {
-			break
-		}
-		st.Batches++
+	st.Batches, err = s.idx.CollectExpired(ctx, now, batch, func(objs []*fs.Object) {
 		for _, o := range objs {
 			st.Objects++
 			s.dropExpired(ctx, o, &st)
 		}
-		if len(objs) > 0 {
-			s.log.Debug("gc: batch", "objects", len(objs), "total", st.Objects)
-		}
-		if !more {
-			break
-		}
-		if err = ctx.Err(); err != nil {
-			break
-		}
-	}
+		s.log.Debug("gc: batch", "objects", len(objs), "total", st.Objects)
+	})
 	st.Duration = time.Since(start)
 	if st.Objects > 0 || st.SourceFiles > 0 || err != nil {
 		s.log.Info("gc: removed expired objects", "objects", st.Objects, "bytes_freed", st.Bytes,
