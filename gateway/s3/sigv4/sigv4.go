@@ -1,12 +1,10 @@
 package sigv4
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -309,8 +307,7 @@ func (v *Verifier) check(r *http.Request, s *signed, payload string, presigned b
 	var err error
 	b, err = appendCanonicalQuery(b, r.URL.RawQuery, presigned)
 	if err != nil {
-		*bp = b
-		bufPool.Put(bp)
+		putBuf(bp, b)
 		return nil, errorf(malformed, "%v", err)
 	}
 	b = append(b, '\n')
@@ -338,8 +335,7 @@ func (v *Verifier) check(r *http.Request, s *signed, payload string, presigned b
 	if payload != UnsignedPayload && strings.HasPrefix(payload, "STREAMING-") {
 		scope = string(b[scopeStart:scopeEnd])
 	}
-	*bp = b
-	bufPool.Put(bp)
+	putBuf(bp, b)
 
 	if !hmac.Equal(sum[:], s.signature[:]) {
 		return nil, ErrSignatureDoesNotMatch
@@ -358,7 +354,17 @@ func (v *Verifier) check(r *http.Request, s *signed, payload string, presigned b
 	return res, nil
 }
 
+// bufPool holds canonical-request buffers, so a verification allocates
+// none in the common case.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func putBuf(bp *[]byte, b []byte) {
+	if cap(b) > 64<<10 {
+		return // a request with huge headers: let its buffer go
+	}
+	*bp = b
+	bufPool.Put(bp)
+}
 
 func appendScope(b []byte, s *signed) []byte {
 	b = append(b, s.date...)
@@ -569,323 +575,9 @@ func listHas(list, name string) bool {
 	return false
 }
 
-// appendCanonicalURI appends the path, each segment URI-encoded once, not
-// normalised: S3 signs the key as it is.
-func appendCanonicalURI(b []byte, r *http.Request) []byte {
-	if r.URL.RawPath == "" {
-		// Path's default encoding round-trips: encode it.
-		p := r.URL.Path
-		if p == "" {
-			return append(b, '/')
-		}
-		return appendEncoded(b, p, false)
-	}
-	// The client escaped something the default would not (e.g. %2F
-	// inside a key): decode segment by segment so an escaped slash stays
-	// escaped.
-	raw := r.URL.RawPath
-	first := true
-	for {
-		seg, rest, more := strings.Cut(raw, "/")
-		if !first {
-			b = append(b, '/')
-		}
-		first = false
-		b = appendEncoded(b, unescape(seg, false), true)
-		if !more {
-			return b
-		}
-		raw = rest
-	}
-}
-
-// appendEncoded appends s URI-encoded the AWS way: everything but the
-// RFC 3986 unreserved characters as %XX (uppercase); '/' kept unless
-// encodeSlash.
-func appendEncoded(b []byte, s string, encodeSlash bool) []byte {
-	const hexUpper = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '_' || c == '.' || c == '~' || c == '/' && !encodeSlash {
-			b = append(b, c)
-			continue
-		}
-		b = append(b, '%', hexUpper[c>>4], hexUpper[c&15])
-	}
-	return b
-}
-
-// unescape decodes %XX (and '+' as space when plus). Malformed escapes
-// are kept literally: the signature then simply does not match.
-func unescape(s string, plus bool) string {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' || plus && s[i] == '+' {
-			n++
-		}
-	}
-	if n == 0 {
-		return s
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]):
-			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
-			i += 2
-		case c == '+' && plus:
-			b = append(b, ' ')
-		default:
-			b = append(b, c)
-		}
-	}
-	return string(b)
-}
-
-func ishex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
-}
-
-type queryParam struct{ key, value string }
-
-// parseQuery decodes a raw query into its parameters, in order.
-func parseQuery(raw string) ([]queryParam, error) {
-	if raw == "" {
-		return nil, nil
-	}
-	q := make([]queryParam, 0, 8)
-	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
-		if kv == "" {
-			continue
-		}
-		if strings.IndexByte(kv, ';') >= 0 {
-			return nil, errStr("semicolons are not allowed in the query")
-		}
-		k, val, _ := strings.Cut(kv, "=")
-		q = append(q, queryParam{unescape(k, true), unescape(val, true)})
-		if len(q) > 1000 {
-			return nil, errStr("too many query parameters")
-		}
-	}
-	return q, nil
-}
-
-type errStr string
-
-func (e errStr) Error() string { return string(e) }
-
-// queryHas reports whether the raw query has a parameter named key
-// (unescaped names only: the X-Amz-* names need no escaping).
-func queryHas(raw, key string) bool {
-	for raw != "" {
-		i := strings.Index(raw, key)
-		if i < 0 {
-			return false
-		}
-		if (i == 0 || raw[i-1] == '&') && (i+len(key) == len(raw) || raw[i+len(key)] == '=' || raw[i+len(key)] == '&') {
-			return true
-		}
-		raw = raw[i+len(key):]
-	}
-	return false
-}
-
-// appendCanonicalQuery appends the canonical query string: parameters
-// decoded, re-encoded the AWS way, sorted by name then value; for a
-// presigned request without X-Amz-Signature.
-func appendCanonicalQuery(b []byte, raw string, presigned bool) ([]byte, error) {
-	if raw == "" {
-		return b, nil
-	}
-	q, err := parseQuery(raw)
-	if err != nil {
-		return b, err
-	}
-	// Encode every parameter into one buffer and sort offsets into it.
-	enc := make([]byte, 0, len(raw)+16)
-	type span struct{ k0, k1, v1 int } // key enc[k0:k1], value enc[k1:v1]
-	spans := make([]span, 0, len(q))
-	for _, p := range q {
-		if presigned && p.key == "X-Amz-Signature" {
-			continue
-		}
-		k0 := len(enc)
-		enc = appendEncoded(enc, p.key, true)
-		k1 := len(enc)
-		enc = appendEncoded(enc, p.value, true)
-		spans = append(spans, span{k0, k1, len(enc)})
-	}
-	slices.SortFunc(spans, func(a, c span) int {
-		if x := bytes.Compare(enc[a.k0:a.k1], enc[c.k0:c.k1]); x != 0 {
-			return x
-		}
-		return bytes.Compare(enc[a.k1:a.v1], enc[c.k1:c.v1])
-	})
-	for i, s := range spans {
-		if i > 0 {
-			b = append(b, '&')
-		}
-		b = append(b, enc[s.k0:s.k1]...)
-		b = append(b, '=')
-		b = append(b, enc[s.k1:s.v1]...)
-	}
-	return b, nil
-}
-
-// appendCanonicalHeaders appends "name:value\n" for each signed header:
-// values trimmed, inner runs of spaces collapsed, repeated headers joined
-// with ',' in the order received.
-func appendCanonicalHeaders(b []byte, r *http.Request, signedHeaders string) []byte {
-	sh := signedHeaders
-	for sh != "" {
-		var name string
-		name, sh, _ = strings.Cut(sh, ";")
-		b = append(b, name...)
-		b = append(b, ':')
-		switch name {
-		case "host":
-			b = appendTrimmed(b, r.Host)
-		case "content-length":
-			if vs := r.Header.Values("Content-Length"); len(vs) > 0 {
-				b = appendValues(b, vs)
-			} else if r.ContentLength >= 0 {
-				b = strconv.AppendInt(b, r.ContentLength, 10)
-			}
-		case "transfer-encoding":
-			if vs := r.Header.Values("Transfer-Encoding"); len(vs) > 0 {
-				b = appendValues(b, vs)
-			} else {
-				b = appendValues(b, r.TransferEncoding)
-			}
-		default:
-			b = appendValues(b, headerValues(r.Header, name))
-		}
-		b = append(b, '\n')
-	}
-	return b
-}
-
-// headerValues finds a header by its lowercase name without allocating
-// in the common case of a canonically keyed map.
-func headerValues(h http.Header, lower string) []string {
-	var buf [64]byte
-	if len(lower) <= len(buf) {
-		k := buf[:len(lower)]
-		upper := true
-		for i := 0; i < len(lower); i++ {
-			c := lower[i]
-			if upper && c >= 'a' && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			k[i] = c
-			upper = c == '-'
-		}
-		if vs, ok := h[string(k)]; ok {
-			return vs
-		}
-	}
-	for k, vs := range h {
-		if strings.EqualFold(k, lower) {
-			return vs
-		}
-	}
-	return nil
-}
-
-func appendValues(b []byte, vs []string) []byte {
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendTrimmed(b, v)
-	}
-	return b
-}
-
-// appendTrimmed appends v without leading and trailing whitespace and with
-// every run of spaces inside collapsed to one.
-func appendTrimmed(b []byte, v string) []byte {
-	v = strings.TrimSpace(v)
-	space := false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == ' ' || c == '\t' {
-			space = true
-			continue
-		}
-		if space {
-			b = append(b, ' ')
-			space = false
-		}
-		b = append(b, c)
-	}
-	return b
-}
-
 func absDuration(d time.Duration) time.Duration {
 	if d < 0 {
 		return -d
 	}
 	return d
-}
-
-// keyCache holds derived signing keys: deriving one is four HMACs, more
-// than the rest of a verification. Keyed by the secret itself so a rotated
-// secret never meets a stale key.
-type keyCache struct {
-	mu sync.RWMutex
-	m  map[keyCacheKey][]byte // guarded by mu
-}
-
-type keyCacheKey struct{ secret, date, region, service string }
-
-const keyCacheMax = 4096
-
-func (c *keyCache) get(secret, date, region, service string) []byte {
-	k := keyCacheKey{secret, date, region, service}
-	c.mu.RLock()
-	key, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
-		return key
-	}
-	key = signingKey(secret, date, region, service)
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= keyCacheMax {
-		// Dates roll over daily; dropping everything at the bound is
-		// simpler than LRU and costs one derivation per active key.
-		c.m = make(map[keyCacheKey][]byte)
-	}
-	c.m[keyCacheKey{strings.Clone(secret), strings.Clone(date), strings.Clone(region), strings.Clone(service)}] = key
-	c.mu.Unlock()
-	return key
-}
-
-// signingKey derives HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request").
-func signingKey(secret, date, region, service string) []byte {
-	k := hmacSum([]byte("AWS4"+secret), date)
-	k = hmacSum(k, region)
-	k = hmacSum(k, service)
-	return hmacSum(k, terminator)
-}
-
-func hmacSum(key []byte, data string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(data))
-	return m.Sum(nil)
 }
