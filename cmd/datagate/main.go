@@ -69,6 +69,7 @@ func newRoot() *cobra.Command {
 		newLsCmd(g), newViewsCmd(g), newPasswdCmd(),
 	)
 	root.AddCommand(newVerifyCmd(g), newFsckCmd(g))
+	root.AddCommand(newMountCmd(g))
 	return root
 }
 

@@ -22,7 +22,8 @@ import (
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var mounts []string
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: the store and every configured front-end",
 		Args:  cobra.NoArgs,
@@ -31,9 +32,14 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := mountFlags(cfg, mounts); err != nil {
+				return err
+			}
 			return serve(cmd.Context(), cfg, log)
 		},
 	}
+	cmd.Flags().StringArrayVar(&mounts, "mount", nil, "mount a user's tree with FUSE: NAME:MOUNTPOINT (repeatable; or mounts: in the config)")
+	return cmd
 }
 
 // serve runs until ctx is cancelled (SIGINT/SIGTERM), then shuts the
@@ -143,6 +149,7 @@ func frontends() []frontendStarter {
 	return []frontendStarter{
 		startAcquisition,
 		startSFTP,
+		startFUSE,
 		// Each front-end adds its starter here (serve_<name>.go).
 	}
 }
