@@ -137,17 +137,23 @@ func (s *Set) syncDefs(ctx context.Context, st *store.Store) error {
 		return nil
 	}
 	sort.Strings(changed)
-	s.log.Info("view definitions changed since the path index was built: rebuilding it", "views", changed)
-	fixed := 0
-	err = st.Index().Check(ctx, index.CheckOptions{Repair: true}, func(p index.Problem) {
-		if p.Repaired {
-			fixed++
-		}
-	})
-	if err != nil {
-		return fs.Wrap("rebuild path index", strings.Join(changed, ","), err)
+	empty := true
+	if err := st.Index().Walk(ctx, fs.ID{}, func(*fs.Object) error { empty = false; return index.ErrStop }); err != nil {
+		return fs.Wrap("load view definitions", "", err)
 	}
-	s.log.Info("path index rebuilt", "views", changed, "repairs", fixed)
+	if !empty {
+		s.log.Info("view definitions changed since the path index was built: rebuilding it", "views", changed)
+		fixed := 0
+		err = st.Index().Check(ctx, index.CheckOptions{Repair: true}, func(p index.Problem) {
+			if p.Repaired {
+				fixed++
+			}
+		})
+		if err != nil {
+			return fs.Wrap("rebuild path index", strings.Join(changed, ","), err)
+		}
+		s.log.Info("path index rebuilt", "views", changed, "repairs", fixed)
+	}
 	err = db.Update(func(txn *badger.Txn) error {
 		for n := range have {
 			if _, ok := want[n]; !ok {

@@ -40,10 +40,11 @@ type Event struct {
 type Watcher struct {
 	C <-chan Event
 
-	sub  *index.Subscription
-	out  chan Event
-	done chan struct{}
-	wg   sync.WaitGroup
+	sub   *index.Subscription
+	out   chan Event
+	done  chan struct{}
+	close sync.Once
+	wg    sync.WaitGroup
 }
 
 // Watch subscribes to ix's change feed and translates every change into
@@ -62,21 +63,35 @@ func Watch(set *Set, ix *index.Index, buf int) *Watcher {
 
 // Close stops the watcher and closes C.
 func (w *Watcher) Close() {
-	select {
-	case <-w.done:
-		return
-	default:
-	}
-	close(w.done)
-	w.sub.Close()
-	w.wg.Wait()
+	w.close.Do(func() {
+		close(w.done)
+		w.sub.Close()
+		w.wg.Wait()
+	})
 }
 
 func (w *Watcher) run(set *Set) {
 	defer w.wg.Done()
 	defer close(w.out)
+	// behind: an event was dropped because C was full. Until a Resync is
+	// delivered, changes are drained and discarded (the resync covers
+	// them), so the index feed never backs up and the order is never
+	// lost even when no further change comes.
 	behind := false
 	for {
+		if behind {
+			select {
+			case w.out <- Event{Resync: true}:
+				behind = false
+			case _, ok := <-w.sub.C:
+				if !ok {
+					return
+				}
+			case <-w.done:
+				return
+			}
+			continue
+		}
 		var ch index.Change
 		var ok bool
 		select {
@@ -94,12 +109,8 @@ func (w *Watcher) run(set *Set) {
 				continue
 			}
 		}
-		if behind {
-			ev = Event{Resync: true}
-		}
 		select {
 		case w.out <- ev:
-			behind = false
 		default:
 			behind = true
 		}
