@@ -1,0 +1,623 @@
+package s3
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/datagate/datagate/views"
+)
+
+// Multipart limits (S3's).
+const (
+	MaxParts    = 10000
+	MinPartSize = 5 << 20 // every part but the last
+	MaxPartSize = 5 << 30
+	// maxCompleteBody caps a CompleteMultipartUpload body: 10,000 parts
+	// take about 1 MB.
+	maxCompleteBody = 2 << 20
+)
+
+// multipart keeps unfinished uploads as directories under dir: info.json
+// (who, where, metadata) and one file per part named
+// "<number:05d>-<md5 hex>", written to a temporary name first, so a part
+// is either whole or absent. Completing renames the directory first, so a
+// part that arrives meanwhile finds no upload.
+type multipart struct {
+	// immutable after newMultipart
+	dir    string
+	maxAge time.Duration
+	log    *slog.Logger
+}
+
+type uploadInfo struct {
+	Bucket      string            `json:"bucket"`
+	Key         string            `json:"key"`
+	User        string            `json:"user"`
+	ContentType string            `json:"content_type,omitempty"`
+	Meta        map[string]string `json:"meta,omitempty"`
+	Created     time.Time         `json:"created"`
+}
+
+type partFile struct {
+	n    int
+	etag string // hex MD5
+	size int64
+	mod  time.Time
+	name string
+}
+
+func newMultipart(dir string, maxAge time.Duration, log *slog.Logger) (*multipart, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("s3: multipart upload directory: %w", err)
+	}
+	return &multipart{dir: dir, maxAge: maxAge, log: log}, nil
+}
+
+// cleanLoop removes stale uploads until ctx ends.
+func (m *multipart) cleanLoop(ctx context.Context) {
+	every := min(max(m.maxAge/4, time.Second), 10*time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		m.clean(time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// clean removes the uploads (and leftovers of interrupted completions)
+// older than maxAge.
+func (m *multipart) clean(now time.Time) {
+	ents, err := os.ReadDir(m.dir)
+	if err != nil {
+		m.log.Warn("s3: listing multipart uploads", "dir", m.dir, "err", err)
+		return
+	}
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || now.Sub(fi.ModTime()) < m.maxAge {
+			continue
+		}
+		id := strings.TrimSuffix(e.Name(), ".completing")
+		if info, err := m.info(id); err == nil && now.Sub(info.Created) < m.maxAge {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
+			m.log.Warn("s3: removing stale multipart upload", "upload", e.Name(), "err", err)
+			continue
+		}
+		m.log.Info("s3: removed stale multipart upload", "upload", e.Name(), "age", now.Sub(fi.ModTime()).Round(time.Second))
+	}
+}
+
+func validUploadID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+func (m *multipart) info(id string) (*uploadInfo, error) {
+	if !validUploadID(id) {
+		return nil, ErrNoSuchUpload
+	}
+	b, err := os.ReadFile(filepath.Join(m.dir, id, "info.json"))
+	if err != nil {
+		return nil, ErrNoSuchUpload
+	}
+	var info uploadInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("s3: upload %s: info.json: %w", id, err)
+	}
+	return &info, nil
+}
+
+// upload returns an upload of the user, for that bucket and key.
+func (m *multipart) upload(q *req, id string) (*uploadInfo, error) {
+	info, err := m.info(id)
+	if err != nil {
+		return nil, err
+	}
+	if info.User != q.user || info.Bucket != q.bucket || info.Key != q.key {
+		return nil, ErrNoSuchUpload
+	}
+	return info, nil
+}
+
+func (m *multipart) parts(dir string) ([]partFile, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, ErrNoSuchUpload
+	}
+	var out []partFile
+	for _, e := range ents {
+		num, sum, ok := strings.Cut(e.Name(), "-")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || len(num) != 5 || len(sum) != 32 {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		out = append(out, partFile{n: n, etag: sum, size: fi.Size(), mod: fi.ModTime(), name: filepath.Join(dir, e.Name())})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].n != out[j].n {
+			return out[i].n < out[j].n
+		}
+		return out[i].mod.After(out[j].mod) // newest first: it wins
+	})
+	// A part uploaded twice concurrently may briefly have two files.
+	uniq := out[:0]
+	for _, p := range out {
+		if len(uniq) == 0 || uniq[len(uniq)-1].n != p.n {
+			uniq = append(uniq, p)
+		}
+	}
+	return uniq, nil
+}
+
+type initiateResult struct {
+	XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	UploadID string   `xml:"UploadId"`
+}
+
+func (s *Server) createUpload(q *req) {
+	rights, err := s.bucketRights(q, q.bucket)
+	if err == nil && rights&views.Write == 0 {
+		err = ErrAccessDenied
+	}
+	if err == nil && strings.HasSuffix(q.key, "/") {
+		err = withMessage(ErrInvalidArgument, "a key ending in '/' is a directory")
+	}
+	var meta map[string]string
+	if err == nil {
+		meta, err = requestMeta(q.r.Header)
+	}
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	info := uploadInfo{Bucket: q.bucket, Key: q.key, User: q.user, ContentType: q.r.Header.Get("Content-Type"), Meta: meta, Created: time.Now().UTC()}
+	js, _ := json.Marshal(info)
+	dir := filepath.Join(s.mp.dir, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		q.fail(s, fmt.Errorf("s3: create upload %s: %w", id, err))
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, "info.json"), js, 0o600); err != nil {
+		os.RemoveAll(dir)
+		q.fail(s, fmt.Errorf("s3: create upload %s: %w", id, err))
+		return
+	}
+	writeXML(q.w, initiateResult{NS: s3NS, Bucket: q.bucket, Key: q.key, UploadID: id})
+}
+
+func partNumber(q *req) (int, error) {
+	n, err := strconv.Atoi(q.r.URL.Query().Get("partNumber"))
+	if err != nil || n < 1 || n > MaxParts {
+		return 0, ErrInvalidPartNumber
+	}
+	return n, nil
+}
+
+type copyPartResult struct {
+	XMLName      xml.Name `xml:"CopyPartResult"`
+	NS           string   `xml:"xmlns,attr"`
+	LastModified string   `xml:"LastModified"`
+	ETag         string   `xml:"ETag"`
+}
+
+// uploadPart spools a part (UploadPart, or UploadPartCopy with
+// x-amz-copy-source) into the upload's directory.
+func (s *Server) uploadPart(q *req, id string) {
+	n, err := partNumber(q)
+	if err == nil {
+		_, err = s.mp.upload(q, id)
+	}
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	var src io.Reader
+	var size int64
+	var want []byte
+	copying := q.r.Header.Get("x-amz-copy-source") != ""
+	if copying {
+		f, o, err := s.openSource(q)
+		if err != nil {
+			q.fail(s, err)
+			return
+		}
+		defer f.Close()
+		off, cnt := int64(0), max(o.Size, 0)
+		if rg := q.r.Header.Get("x-amz-copy-source-range"); rg != "" {
+			var ok bool
+			off, cnt, ok, err = parseRange(rg, cnt)
+			if err != nil || !ok {
+				q.fail(s, withMessage(ErrInvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"))
+				return
+			}
+		}
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			q.fail(s, err)
+			return
+		}
+		src, size = contextReader{q.r.Context(), io.LimitReader(f, cnt)}, cnt
+	} else {
+		body := s.verify.Body(q.r, q.auth)
+		defer body.Close()
+		if want, err = contentMD5(q.r.Header); err != nil {
+			q.fail(s, err)
+			return
+		}
+		src, size = body, q.uploadSize()
+	}
+	if size > MaxPartSize {
+		q.fail(s, ErrEntityTooLarge)
+		return
+	}
+	dir := filepath.Join(s.mp.dir, id)
+	tmp, err := os.CreateTemp(dir, "tmp-")
+	if err != nil {
+		q.fail(s, ErrNoSuchUpload)
+		return
+	}
+	h := md5.New()
+	got, err := io.Copy(io.MultiWriter(tmp, h), src)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	sum := h.Sum(nil)
+	switch {
+	case err != nil:
+	case size >= 0 && got != size:
+		err = ErrIncompleteBody
+	case want != nil && !equalBytes(want, sum):
+		err = ErrBadDigest
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		q.fail(s, err)
+		return
+	}
+	etag := hex.EncodeToString(sum)
+	name := filepath.Join(dir, fmt.Sprintf("%05d-%s", n, etag))
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		os.Remove(tmp.Name())
+		q.fail(s, ErrNoSuchUpload) // completed or aborted meanwhile
+		return
+	}
+	// Drop earlier uploads of this part number.
+	if olds, err := filepath.Glob(filepath.Join(dir, fmt.Sprintf("%05d-*", n))); err == nil {
+		for _, o := range olds {
+			if o != name {
+				os.Remove(o)
+			}
+		}
+	}
+	if copying {
+		writeXML(q.w, copyPartResult{NS: s3NS, LastModified: s3Time(time.Now()), ETag: `"` + etag + `"`})
+		return
+	}
+	q.w.Header().Set("ETag", `"`+etag+`"`)
+	q.w.WriteHeader(http.StatusOK)
+}
+
+func equalBytes(a, b []byte) bool { return string(a) == string(b) }
+
+type completeRequest struct {
+	XMLName xml.Name `xml:"CompleteMultipartUpload"`
+	Parts   []struct {
+		PartNumber int    `xml:"PartNumber"`
+		ETag       string `xml:"ETag"`
+	} `xml:"Part"`
+}
+
+type completeResult struct {
+	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Location string   `xml:"Location"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	ETag     string   `xml:"ETag"`
+}
+
+// completeUpload joins the named parts into the object, streaming them
+// into Tree.Create one file at a time.
+func (s *Server) completeUpload(q *req, id string) {
+	info, err := s.mp.upload(q, id)
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	b, err := s.readSmallBody(q, maxCompleteBody)
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	var cr completeRequest
+	if err := xml.Unmarshal(b, &cr); err != nil || len(cr.Parts) == 0 {
+		q.fail(s, ErrMalformedXML)
+		return
+	}
+	if len(cr.Parts) > MaxParts {
+		q.fail(s, withMessage(ErrInvalidArgument, "Part number must be an integer between 1 and %d, inclusive: %d parts given", MaxParts, len(cr.Parts)))
+		return
+	}
+	dir := filepath.Join(s.mp.dir, id)
+	have, err := s.mp.parts(dir)
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	byN := make(map[int]partFile, len(have))
+	for _, p := range have {
+		byN[p.n] = p
+	}
+	var files []partFile
+	var total int64
+	sums := md5.New()
+	for i, p := range cr.Parts {
+		if i > 0 && p.PartNumber <= cr.Parts[i-1].PartNumber {
+			q.fail(s, ErrInvalidPartOrder)
+			return
+		}
+	}
+	for i, p := range cr.Parts {
+		f, ok := byN[p.PartNumber]
+		if !ok || strings.Trim(p.ETag, `" `) != f.etag {
+			q.fail(s, withMessage(ErrInvalidPart, "part %d: not uploaded, or its ETag differs", p.PartNumber))
+			return
+		}
+		if i < len(cr.Parts)-1 && f.size < MinPartSize {
+			q.fail(s, withMessage(ErrEntityTooSmall, "part %d is %d bytes: every part but the last must be at least %d", p.PartNumber, f.size, MinPartSize))
+			return
+		}
+		raw, _ := hex.DecodeString(f.etag)
+		sums.Write(raw)
+		files = append(files, f)
+		total += f.size
+	}
+	// Take the upload away from concurrent part uploads and completions.
+	busy := dir + ".completing"
+	if err := os.Rename(dir, busy); err != nil {
+		q.fail(s, ErrNoSuchUpload)
+		return
+	}
+	for i := range files {
+		files[i].name = filepath.Join(busy, filepath.Base(files[i].name))
+	}
+	ctx := q.r.Context()
+	_, err = q.tree.Create(ctx, treePath(q.bucket, q.key), &partsReader{ctx: ctx, parts: files}, views.CreateOptions{
+		Size: total, ContentType: info.ContentType, Meta: info.Meta,
+	})
+	if err != nil {
+		os.Rename(busy, dir) // the client may retry or abort
+		q.fail(s, err)
+		return
+	}
+	os.RemoveAll(busy)
+	etag := fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(sums.Sum(nil)), len(files))
+	writeXML(q.w, completeResult{NS: s3NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: etag})
+}
+
+// partsReader reads part files in turn, one open at a time.
+type partsReader struct {
+	ctx   context.Context
+	parts []partFile
+	cur   *os.File
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	for {
+		if err := p.ctx.Err(); err != nil {
+			return 0, err
+		}
+		if p.cur == nil {
+			if len(p.parts) == 0 {
+				return 0, io.EOF
+			}
+			f, err := os.Open(p.parts[0].name)
+			if err != nil {
+				return 0, fmt.Errorf("s3: reading part %d: %w", p.parts[0].n, err)
+			}
+			p.cur, p.parts = f, p.parts[1:]
+		}
+		n, err := p.cur.Read(b)
+		if errors.Is(err, io.EOF) {
+			p.cur.Close()
+			p.cur = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (s *Server) abortUpload(q *req, id string) {
+	if _, err := s.mp.upload(q, id); err != nil {
+		q.fail(s, err)
+		return
+	}
+	if err := os.RemoveAll(filepath.Join(s.mp.dir, id)); err != nil {
+		q.fail(s, err)
+		return
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+}
+
+type partXML struct {
+	PartNumber   int    `xml:"PartNumber"`
+	LastModified string `xml:"LastModified"`
+	ETag         string `xml:"ETag"`
+	Size         int64  `xml:"Size"`
+}
+
+type listPartsResult struct {
+	XMLName              xml.Name  `xml:"ListPartsResult"`
+	NS                   string    `xml:"xmlns,attr"`
+	Bucket               string    `xml:"Bucket"`
+	Key                  string    `xml:"Key"`
+	UploadID             string    `xml:"UploadId"`
+	Initiator            owner     `xml:"Initiator"`
+	Owner                owner     `xml:"Owner"`
+	StorageClass         string    `xml:"StorageClass"`
+	PartNumberMarker     int       `xml:"PartNumberMarker"`
+	NextPartNumberMarker int       `xml:"NextPartNumberMarker"`
+	MaxParts             int       `xml:"MaxParts"`
+	IsTruncated          bool      `xml:"IsTruncated"`
+	Parts                []partXML `xml:"Part"`
+}
+
+func (s *Server) listParts(q *req, id string) {
+	if _, err := s.mp.upload(q, id); err != nil {
+		q.fail(s, err)
+		return
+	}
+	qs := q.r.URL.Query()
+	maxParts, marker := 1000, 0
+	if v := qs.Get("max-parts"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			q.fail(s, withMessage(ErrInvalidArgument, "max-parts must be a non-negative integer"))
+			return
+		}
+		maxParts = min(n, 1000)
+	}
+	if v := qs.Get("part-number-marker"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			q.fail(s, withMessage(ErrInvalidArgument, "part-number-marker must be a non-negative integer"))
+			return
+		}
+		marker = n
+	}
+	parts, err := s.mp.parts(filepath.Join(s.mp.dir, id))
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	res := listPartsResult{NS: s3NS, Bucket: q.bucket, Key: q.key, UploadID: id, Initiator: owner{q.user, q.user}, Owner: owner{q.user, q.user}, StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: maxParts}
+	for _, p := range parts {
+		if p.n <= marker {
+			continue
+		}
+		if len(res.Parts) == maxParts {
+			res.IsTruncated = true
+			break
+		}
+		res.Parts = append(res.Parts, partXML{PartNumber: p.n, LastModified: s3Time(p.mod), ETag: `"` + p.etag + `"`, Size: p.size})
+		res.NextPartNumberMarker = p.n
+	}
+	writeXML(q.w, res)
+}
+
+type uploadXML struct {
+	Key          string `xml:"Key"`
+	UploadID     string `xml:"UploadId"`
+	Initiator    owner  `xml:"Initiator"`
+	Owner        owner  `xml:"Owner"`
+	StorageClass string `xml:"StorageClass"`
+	Initiated    string `xml:"Initiated"`
+}
+
+type listUploadsResult struct {
+	XMLName            xml.Name    `xml:"ListMultipartUploadsResult"`
+	NS                 string      `xml:"xmlns,attr"`
+	Bucket             string      `xml:"Bucket"`
+	KeyMarker          string      `xml:"KeyMarker"`
+	UploadIDMarker     string      `xml:"UploadIdMarker"`
+	NextKeyMarker      string      `xml:"NextKeyMarker"`
+	NextUploadIDMarker string      `xml:"NextUploadIdMarker"`
+	Prefix             string      `xml:"Prefix"`
+	Delimiter          string      `xml:"Delimiter,omitempty"`
+	MaxUploads         int         `xml:"MaxUploads"`
+	IsTruncated        bool        `xml:"IsTruncated"`
+	Uploads            []uploadXML `xml:"Upload"`
+	CommonPrefixes     []prefixXML `xml:"CommonPrefixes"`
+}
+
+// listUploads lists the user's unfinished uploads in the bucket, by key
+// then upload id. Delimiters are not supported (ignored).
+func (s *Server) listUploads(q *req) {
+	if _, err := s.bucketRights(q, q.bucket); err != nil {
+		q.fail(s, err)
+		return
+	}
+	qs := q.r.URL.Query()
+	maxUp := 1000
+	if v := qs.Get("max-uploads"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			q.fail(s, withMessage(ErrInvalidArgument, "max-uploads must be a non-negative integer"))
+			return
+		}
+		maxUp = min(n, 1000)
+	}
+	prefix, km, um := qs.Get("prefix"), qs.Get("key-marker"), qs.Get("upload-id-marker")
+	ents, err := os.ReadDir(s.mp.dir)
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	type up struct {
+		id   string
+		info *uploadInfo
+	}
+	var ups []up
+	for _, e := range ents {
+		info, err := s.mp.info(e.Name())
+		if err != nil || info.User != q.user || info.Bucket != q.bucket || !strings.HasPrefix(info.Key, prefix) {
+			continue
+		}
+		if info.Key < km || info.Key == km && (um == "" || e.Name() <= um) {
+			continue
+		}
+		ups = append(ups, up{e.Name(), info})
+	}
+	sort.Slice(ups, func(i, j int) bool {
+		if ups[i].info.Key != ups[j].info.Key {
+			return ups[i].info.Key < ups[j].info.Key
+		}
+		return ups[i].id < ups[j].id
+	})
+	res := listUploadsResult{NS: s3NS, Bucket: q.bucket, KeyMarker: km, UploadIDMarker: um, Prefix: prefix, MaxUploads: maxUp}
+	for _, u := range ups {
+		if len(res.Uploads) == maxUp {
+			res.IsTruncated = true
+			break
+		}
+		res.Uploads = append(res.Uploads, uploadXML{Key: u.info.Key, UploadID: u.id, Initiator: owner{q.user, q.user}, Owner: owner{q.user, q.user}, StorageClass: "STANDARD", Initiated: s3Time(u.info.Created)})
+		res.NextKeyMarker, res.NextUploadIDMarker = u.info.Key, u.id
+	}
+	writeXML(q.w, res)
+}

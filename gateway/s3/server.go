@@ -1,0 +1,318 @@
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/gateway/s3/sigv4"
+	"github.com/datagate/datagate/views"
+)
+
+// Defaults.
+const (
+	DefaultRegion       = "us-east-1"
+	DefaultUploadMaxAge = 24 * time.Hour
+	// MaxKeyLength is S3's limit on a key, in bytes.
+	MaxKeyLength = 1024
+	// MaxPutSize is S3's limit on a single PUT (5 GiB).
+	MaxPutSize = 5 << 30
+)
+
+// Key is one S3 access key: its secret and the user it authenticates.
+type Key struct {
+	Secret string
+	User   string
+}
+
+// Options configure New.
+type Options struct {
+	Store *store.Store
+	Views *views.Set
+	// Users are the profiles by user name; Keys the access keys by id.
+	Users map[string]views.Profile
+	Keys  map[string]Key
+	// Region is what GetBucketLocation answers and the credential scope
+	// must name; default DefaultRegion.
+	Region string
+	// Domain enables virtual-hosted-style addressing: a request to host
+	// "<bucket>.<Domain>" addresses that bucket. Path style always works.
+	Domain string
+	// UploadDir is where multipart parts are spooled (created if needed).
+	UploadDir string
+	// UploadMaxAge is how long an unfinished multipart upload is kept;
+	// default DefaultUploadMaxAge.
+	UploadMaxAge time.Duration
+	// StatfsDir is the data directory (for the trees' Statfs).
+	StatfsDir string
+	Logger    *slog.Logger
+	// Now is the clock for signatures; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the S3 API as an http.Handler. Close stops the cleaner of
+// stale multipart uploads.
+type Server struct {
+	// immutable after New
+	opts   Options
+	log    *slog.Logger
+	verify *sigv4.Verifier
+	trees  map[string]*views.Tree
+	mp     *multipart
+	idPfx  string
+
+	reqN   atomic.Uint64
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New makes the server and starts the cleaner of stale uploads.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.Views == nil {
+		return nil, errors.New("s3: Store and Views are required")
+	}
+	if opts.UploadDir == "" {
+		return nil, errors.New("s3: UploadDir is required")
+	}
+	if opts.Region == "" {
+		opts.Region = DefaultRegion
+	}
+	if opts.UploadMaxAge <= 0 {
+		opts.UploadMaxAge = DefaultUploadMaxAge
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts.Domain = strings.ToLower(strings.TrimPrefix(opts.Domain, "."))
+	s := &Server{opts: opts, log: opts.Logger, trees: map[string]*views.Tree{}}
+	for u, p := range opts.Users {
+		s.trees[u] = views.NewTree(views.TreeOptions{Set: opts.Views, Store: opts.Store, User: u, Profile: p, ViewDirs: true, StatfsDir: opts.StatfsDir})
+	}
+	keys := opts.Keys
+	s.verify = &sigv4.Verifier{Region: opts.Region, Now: opts.Now, Creds: sigv4.CredentialsFunc(func(id string) (string, string, bool) {
+		k, ok := keys[id]
+		return k.Secret, k.User, ok
+	})}
+	var b [4]byte
+	rand.Read(b[:])
+	s.idPfx = strings.ToUpper(hex.EncodeToString(b[:]))
+	mp, err := newMultipart(opts.UploadDir, opts.UploadMaxAge, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.mp = mp
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); mp.cleanLoop(ctx) }()
+	return s, nil
+}
+
+// Close stops the background cleaner. In-flight requests are the HTTP
+// server's to drain.
+func (s *Server) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// req is one request being served.
+type req struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	id     string
+	bucket string
+	key    string
+	user   string
+	tree   *views.Tree
+	auth   *sigv4.Result
+}
+
+func (q *req) fail(s *Server, err error) {
+	ae := toAPI(err)
+	if ae.Status >= 500 {
+		s.log.Error("s3 request failed", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "user", q.user, "err", err)
+	} else {
+		s.log.Debug("s3 request refused", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "user", q.user, "err", err)
+	}
+	writeError(q.w, q.r, ae, q.id, q.bucket, q.key)
+}
+
+// ServeHTTP authenticates and dispatches one S3 request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := &req{w: w, r: r, id: fmt.Sprintf("%s%012X", s.idPfx, s.reqN.Add(1))}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("s3 handler panic", "method", r.Method, "url", r.URL.String(), "panic", p, "stack", string(debug.Stack()))
+			writeError(w, r, ErrInternal, q.id, q.bucket, q.key)
+		}
+	}()
+	w.Header().Set("x-amz-request-id", q.id)
+	w.Header().Set("Server", "datagate")
+	q.bucket, q.key = s.address(r)
+	res, err := s.verify.Verify(r)
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	q.auth, q.user = res, res.User
+	if q.tree = s.trees[res.User]; q.tree == nil {
+		q.fail(s, ErrAccessDenied)
+		return
+	}
+	if len(q.key) > MaxKeyLength {
+		q.fail(s, ErrKeyTooLong)
+		return
+	}
+	s.route(q)
+}
+
+// address finds the bucket and key: virtual-hosted style when the host
+// is a subdomain of Domain, path style otherwise. The key is the
+// decoded path, taken as is (no cleaning: the Tree refuses unclean paths).
+func (s *Server) address(r *http.Request) (bucket, key string) {
+	p := strings.TrimPrefix(r.URL.Path, "/")
+	if s.opts.Domain != "" {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.ToLower(host)
+		if b, ok := strings.CutSuffix(host, "."+s.opts.Domain); ok && b != "" {
+			return b, p
+		}
+	}
+	bucket, key, _ = strings.Cut(p, "/")
+	return bucket, key
+}
+
+// route dispatches by method, addressing and sub-resource.
+func (s *Server) route(q *req) {
+	r := q.r
+	qs := r.URL.Query()
+	has := func(k string) bool { _, ok := qs[k]; return ok }
+	m := r.Method
+	switch {
+	case q.bucket == "":
+		if m == http.MethodGet {
+			s.listBuckets(q)
+			return
+		}
+		q.fail(s, ErrMethodNotAllowed)
+		return
+	case q.key == "":
+		switch {
+		case m == http.MethodGet && has("location"):
+			s.bucketLocation(q)
+		case m == http.MethodGet && has("uploads"):
+			s.listUploads(q)
+		case m == http.MethodGet && has("versions"):
+			s.listObjects(q, listVersions)
+		case m == http.MethodGet && has("versioning"):
+			s.bucketVersioning(q)
+		case m == http.MethodGet && (has("acl") || has("policy") || has("cors") || has("lifecycle") || has("tagging") || has("encryption") || has("website") || has("logging") || has("notification") || has("replication") || has("object-lock") || has("ownershipControls") || has("publicAccessBlock") || has("accelerate") || has("requestPayment")):
+			s.bucketSubresource(q, qs)
+		case m == http.MethodGet && qs.Get("list-type") == "2":
+			s.listObjects(q, listV2)
+		case m == http.MethodGet:
+			s.listObjects(q, listV1)
+		case m == http.MethodHead:
+			s.headBucket(q)
+		case m == http.MethodPut && has("acl"):
+			s.putBucketACL(q)
+		case m == http.MethodPut && len(qs) == 0:
+			s.createBucket(q)
+		case m == http.MethodDelete && len(qs) == 0:
+			s.deleteBucket(q)
+		case m == http.MethodPost && has("delete"):
+			s.deleteObjects(q)
+		case m == http.MethodPut || m == http.MethodDelete || m == http.MethodPost:
+			q.fail(s, ErrNotImplemented)
+		default:
+			q.fail(s, ErrMethodNotAllowed)
+		}
+		return
+	}
+	if v, ok := qs["versionId"]; ok && (len(v) != 1 || v[0] != "null") {
+		q.fail(s, withMessage(ErrInvalidArgument, "Invalid version id specified: buckets are unversioned; only versionId=null exists"))
+		return
+	}
+	uploadID := qs.Get("uploadId")
+	switch {
+	case m == http.MethodPost && has("uploads"):
+		s.createUpload(q)
+	case m == http.MethodPut && uploadID != "" && has("partNumber"):
+		s.uploadPart(q, uploadID)
+	case m == http.MethodPost && uploadID != "":
+		s.completeUpload(q, uploadID)
+	case m == http.MethodDelete && uploadID != "":
+		s.abortUpload(q, uploadID)
+	case m == http.MethodGet && uploadID != "":
+		s.listParts(q, uploadID)
+	case (m == http.MethodGet || m == http.MethodPut) && (has("tagging") || has("retention") || has("legal-hold") || has("torrent") || has("restore") || has("attributes")):
+		q.fail(s, ErrNotImplemented)
+	case m == http.MethodGet && has("acl"):
+		s.objectACL(q)
+	case m == http.MethodPut && has("acl"):
+		s.putObjectACL(q)
+	case m == http.MethodGet:
+		s.getObject(q, false)
+	case m == http.MethodHead:
+		s.getObject(q, true)
+	case m == http.MethodPut && r.Header.Get("x-amz-copy-source") != "":
+		s.copyObject(q)
+	case m == http.MethodPut:
+		s.putObject(q)
+	case m == http.MethodDelete:
+		s.deleteObject(q)
+	case m == http.MethodPost:
+		q.fail(s, ErrNotImplemented)
+	default:
+		q.fail(s, ErrMethodNotAllowed)
+	}
+}
+
+// treePath is the Tree path of a key in a bucket: the root holds one
+// directory per view (ViewDirs), so "<bucket>/<key>".
+func treePath(bucket, key string) string { return "/" + bucket + "/" + key }
+
+// bucketRights returns the user's rights on bucket, or NoSuchBucket when
+// they do not see it (another user's bucket is not revealed).
+func (s *Server) bucketRights(q *req, bucket string) (views.Rights, error) {
+	if bucket == "" {
+		return 0, ErrNoSuchBucket
+	}
+	r, ok := q.tree.Views()[bucket]
+	if !ok {
+		return 0, withMessage(ErrNoSuchBucket, "The specified bucket does not exist: %s", bucket)
+	}
+	return r, nil
+}
+
+// objectErr refines an error of an object operation: NotExist of the
+// key is NoSuchKey.
+func objectErr(err error) error {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return err
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return ErrNoSuchKey
+	}
+	return err
+}
