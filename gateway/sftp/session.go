@@ -17,8 +17,8 @@ func (s *Server) sftpSubsystem(sess ssh.Session) {
 	log := s.log.With("user", sess.User(), "addr", sess.RemoteAddr().String())
 	h := s.newHandlers(s.opts.Tree(sess.User()), log)
 	rs := pkgsftp.NewRequestServer(sess, h.pkgHandlers(), pkgsftp.WithRSAllocator())
+	// Not rs.Close: it would close the channel before the exit-status.
 	err := rs.Serve()
-	rs.Close()
 	if err != nil && !errors.Is(err, io.EOF) {
 		log.Info("SFTP session ended", "err", err)
 		sess.Exit(1)
