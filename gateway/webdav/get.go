@@ -1,0 +1,157 @@
+package webdav
+
+import (
+	"bufio"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/datagate/datagate/views"
+)
+
+// serveGet answers GET and HEAD itself rather than through x/net/webdav:
+// whole local content goes to http.ServeContent as the plain *os.File, so
+// the kernel sends it (sendfile) and Range, If-Match, If-None-Match,
+// If-Modified-Since and multipart ranges are the standard library's; the
+// ETag is the content's SHA-256. A collection gets an HTML listing.
+func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, tree *views.Tree) {
+	ctx := r.Context()
+	p := clean(r.URL.Path)
+	info, err := tree.Stat(ctx, p)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	if info.IsDir() {
+		s.serveListing(w, r, tree, p)
+		return
+	}
+	f, err := tree.Open(ctx, p)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	defer f.Close()
+	o := f.Object()
+	h := w.Header()
+	h.Set("ETag", etagOf(o))
+	h.Set("Content-Type", contentType(o, info.Name()))
+	if len(o.SHA256) == 32 {
+		// What ownCloud clients (and rclone for them) read to verify.
+		h.Set("OC-Checksum", "SHA256:"+fmt.Sprintf("%x", o.SHA256))
+	}
+	var content io.ReadSeeker = f
+	if osf, ok := f.File(); ok && sizeIs(osf, o.Size) {
+		content = osf
+	}
+	http.ServeContent(w, r, info.Name(), o.ModTime, content)
+}
+
+// sizeIs reports whether f holds exactly size bytes, so ServeContent,
+// which takes the size from Seek(0, io.SeekEnd), sends exactly the object.
+func sizeIs(f *os.File, size int64) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular() && st.Size() == size
+}
+
+// httpError writes the status of a failed lookup.
+func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	if code >= 500 {
+		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+// serveListing writes an HTML page listing collection p, streamed in the
+// Tree's pages, so a browser can walk the tree without a WebDAV client.
+func (s *Server) serveListing(w http.ResponseWriter, r *http.Request, tree *views.Tree, p string) {
+	ctx := r.Context()
+	first, err := tree.ReadDir(ctx, p, "", listPage)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	if r.Method == "HEAD" {
+		return
+	}
+	bw := bufio.NewWriterSize(w, 32<<10)
+	defer bw.Flush()
+	base := (&url.URL{Path: p}).EscapedPath()
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	title := html.EscapeString(p)
+	fmt.Fprintf(bw, `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>%s</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:.2em 1em;text-align:left}td.n{text-align:right}tr:nth-child(even){background:#f4f4f4}</style>
+</head><body><h1>%s</h1><table><tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr>
+`, title, title)
+	if p != "/" {
+		up := path.Dir(p)
+		if up != "/" {
+			up += "/"
+		}
+		fmt.Fprintf(bw, "<tr><td><a href=\"%s\">../</a></td><td></td><td></td></tr>\n", html.EscapeString((&url.URL{Path: up}).EscapedPath()))
+	}
+	ents := first
+	for {
+		for _, e := range ents {
+			writeRow(bw, base, e)
+		}
+		if len(ents) < listPage || ctx.Err() != nil {
+			break
+		}
+		if ents, err = tree.ReadDir(ctx, p, ents[len(ents)-1].Name(), listPage); err != nil {
+			// Headers are gone: say so in the page and in the log.
+			fmt.Fprintf(bw, "<tr><td colspan=3>listing failed: %s</td></tr>\n", html.EscapeString(err.Error()))
+			s.log.Warn("listing failed", "path", p, "err", err)
+			break
+		}
+	}
+	fmt.Fprint(bw, "</table></body></html>\n")
+}
+
+const listPage = 1000
+
+func writeRow(w io.Writer, base string, e *views.Info) {
+	name := e.Name()
+	href := base + url.PathEscape(name)
+	size := ""
+	if e.IsDir() {
+		name += "/"
+		href += "/"
+	} else {
+		size = humanSize(e.Size())
+	}
+	mt := ""
+	if !e.ModTime().IsZero() {
+		mt = e.ModTime().UTC().Format(time.DateTime)
+	}
+	fmt.Fprintf(w, "<tr><td><a href=\"%s\">%s</a></td><td class=n>%s</td><td>%s</td></tr>\n",
+		html.EscapeString(href), html.EscapeString(name), size, mt)
+}
+
+func humanSize(n int64) string {
+	if n < 0 {
+		return "?"
+	}
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

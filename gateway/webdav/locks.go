@@ -1,0 +1,432 @@
+package webdav
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/net/webdav"
+
+	"github.com/datagate/datagate/views"
+)
+
+// lockPrefix is the Badger key prefix of persisted locks: 0x57 ('W')
+// token → lockRecord (JSON).
+const lockPrefix = 0x57
+
+// LockOptions configure NewLockStore.
+type LockOptions struct {
+	// MaxTimeout caps the timeout of a lock taken with LOCK (Infinite
+	// included), so a lock a client forgot cannot stay forever; default
+	// 24h. Clients keep a lock by refreshing it.
+	MaxTimeout time.Duration
+	Logger     *slog.Logger
+}
+
+// LockStore holds the WebDAV locks of every user. Locks are named by view
+// path ("/view/dir/file"), not by a user's path, so two users whose trees
+// show one view differently still see each other's locks. The locks
+// clients take with LOCK are also written to Badger and reloaded by
+// NewLockStore, so they survive a restart until they expire; the
+// short-lived locks x/net/webdav takes around each write request stay in
+// memory. Safe for concurrent use.
+type LockStore struct {
+	// immutable after NewLockStore
+	db   *badger.DB // nil: memory only
+	max  time.Duration
+	log  *slog.Logger
+	rand func([]byte) (int, error)
+
+	mu sync.Mutex
+	// guarded by mu
+	byToken map[string]*lock
+	byRoot  map[string]*lock // LOCK locks
+	below   map[string]int   // LOCK locks at or under each path
+	// x/net/webdav takes a zero-depth lock around each write request
+	// that names none: such request locks conflict with LOCK locks, not
+	// with each other, so concurrent PUTs to one path all proceed (the
+	// store lets the newest win) instead of failing with 423.
+	reqAt    map[string]int // request locks on each path
+	reqBelow map[string]int // request locks at or under each path
+	next     time.Time      // earliest expiry; zero: none
+}
+
+type lock struct {
+	token     string
+	user      string
+	root      string // view path
+	zeroDepth bool
+	owner     string // the <owner> XML
+	duration  time.Duration
+	expiry    time.Time // zero: never
+	persisted bool
+	request   bool // taken around one request, not by LOCK
+	held      bool // by a request that Confirmed it
+}
+
+// lockRecord is a persisted lock.
+type lockRecord struct {
+	User      string    `json:"user"`
+	Root      string    `json:"root"`
+	ZeroDepth bool      `json:"zero_depth,omitempty"`
+	Owner     string    `json:"owner,omitempty"`
+	Timeout   int64     `json:"timeout_s"`
+	Expires   time.Time `json:"expires"`
+}
+
+// NewLockStore loads the locks persisted in db (nil: keep locks in memory
+// only), dropping those that expired while the server was down.
+func NewLockStore(db *badger.DB, opts LockOptions) (*LockStore, error) {
+	if opts.MaxTimeout <= 0 {
+		opts.MaxTimeout = 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ls := &LockStore{
+		db: db, max: opts.MaxTimeout, log: opts.Logger, rand: rand.Read,
+		byToken: map[string]*lock{}, byRoot: map[string]*lock{}, below: map[string]int{},
+		reqAt: map[string]int{}, reqBelow: map[string]int{},
+	}
+	if db == nil {
+		return ls, nil
+	}
+	now := time.Now()
+	var stale [][]byte
+	err := db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{lockPrefix}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			key := item.KeyCopy(nil)
+			var rec lockRecord
+			err := item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) })
+			if err != nil || !now.Before(rec.Expires) || ls.byRoot[rec.Root] != nil {
+				stale = append(stale, key)
+				continue
+			}
+			ls.add(&lock{
+				token: string(key[1:]), user: rec.User, root: rec.Root, zeroDepth: rec.ZeroDepth, owner: rec.Owner,
+				duration: time.Duration(rec.Timeout) * time.Second, expiry: rec.Expires, persisted: true,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webdav: load locks: %w", err)
+	}
+	if len(stale) > 0 {
+		err := db.Update(func(txn *badger.Txn) error {
+			for _, k := range stale {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("webdav: drop expired locks: %w", err)
+		}
+	}
+	if n := len(ls.byToken); n > 0 || len(stale) > 0 {
+		ls.log.Info("webdav locks loaded", "active", n, "expired", len(stale))
+	}
+	return ls, nil
+}
+
+// ancestors calls fn on p and each of its ancestors up to "/".
+func ancestors(p string, fn func(string)) {
+	for {
+		fn(p)
+		if p == "/" {
+			return
+		}
+		p = path.Dir(p)
+	}
+}
+
+func under(name, root string) bool {
+	return root == "/" || strings.HasPrefix(name, root+"/")
+}
+
+func (ls *LockStore) add(l *lock) {
+	ls.byToken[l.token] = l
+	if l.request {
+		ls.reqAt[l.root]++
+		ancestors(l.root, func(a string) { ls.reqBelow[a]++ })
+	} else {
+		ls.byRoot[l.root] = l
+		ancestors(l.root, func(a string) { ls.below[a]++ })
+	}
+	if !l.expiry.IsZero() && (ls.next.IsZero() || l.expiry.Before(ls.next)) {
+		ls.next = l.expiry
+	}
+}
+
+func (ls *LockStore) remove(l *lock) error {
+	delete(ls.byToken, l.token)
+	dec := func(m map[string]int, k string) {
+		if m[k]--; m[k] <= 0 {
+			delete(m, k)
+		}
+	}
+	if l.request {
+		dec(ls.reqAt, l.root)
+		ancestors(l.root, func(a string) { dec(ls.reqBelow, a) })
+	} else {
+		delete(ls.byRoot, l.root)
+		ancestors(l.root, func(a string) { dec(ls.below, a) })
+	}
+	if l.persisted {
+		return ls.db.Update(func(txn *badger.Txn) error { return txn.Delete(lockKey(l.token)) })
+	}
+	return nil
+}
+
+func lockKey(token string) []byte { return append([]byte{lockPrefix}, token...) }
+
+func (ls *LockStore) persist(l *lock) error {
+	if !l.persisted {
+		return nil
+	}
+	v, err := json.Marshal(lockRecord{User: l.user, Root: l.root, ZeroDepth: l.zeroDepth, Owner: l.owner,
+		Timeout: int64(l.duration / time.Second), Expires: l.expiry})
+	if err != nil {
+		return err
+	}
+	return ls.db.Update(func(txn *badger.Txn) error { return txn.Set(lockKey(l.token), v) })
+}
+
+// expire drops the locks whose time is up; held ones wait for release.
+func (ls *LockStore) expire(now time.Time) {
+	if ls.next.IsZero() || now.Before(ls.next) {
+		return
+	}
+	ls.next = time.Time{}
+	for _, l := range ls.byToken {
+		if l.expiry.IsZero() {
+			continue
+		}
+		if !l.held && !now.Before(l.expiry) {
+			if err := ls.remove(l); err != nil {
+				ls.log.Warn("drop expired lock", "root", l.root, "err", err)
+			}
+			continue
+		}
+		if ls.next.IsZero() || l.expiry.Before(ls.next) {
+			ls.next = l.expiry
+		}
+	}
+}
+
+// canCreate reports whether a lock on root conflicts with none: no lock
+// on root itself, none under it for an infinite-depth lock, and no
+// infinite-depth lock above it. Only exclusive locks exist (x/net/webdav
+// refuses shared ones); request locks conflict only with LOCK locks.
+func (ls *LockStore) canCreate(root string, zeroDepth, request bool) bool {
+	if ls.byRoot[root] != nil || (!zeroDepth && ls.below[root] > 0) {
+		return false
+	}
+	if !request && (ls.reqAt[root] > 0 || (!zeroDepth && ls.reqBelow[root] > 0)) {
+		return false
+	}
+	ok := true
+	ancestors(root, func(a string) {
+		if l := ls.byRoot[a]; a != root && l != nil && !l.zeroDepth {
+			ok = false
+		}
+	})
+	return ok
+}
+
+func (ls *LockStore) newToken() (string, error) {
+	var b [16]byte
+	if _, err := ls.rand(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
+}
+
+// forTree returns the webdav.LockSystem of one request of tree's user.
+// persist is for LOCK requests: their locks are written to Badger.
+func (ls *LockStore) forTree(tree *views.Tree, persist bool) webdav.LockSystem {
+	tl := &treeLocks{ls: ls, user: tree.User(), persist: persist}
+	for v := range tree.Views() {
+		if up, ok := tree.UserPath(v, ""); ok && up == "/" {
+			tl.prefix = "/" + v // one view, shown as the root
+		}
+	}
+	return tl
+}
+
+// treeLocks adapts the LockStore to one user's paths.
+type treeLocks struct {
+	ls      *LockStore
+	user    string
+	prefix  string // "/view" when the user's root is that view
+	persist bool
+}
+
+// viewPath turns a user path into a lock name.
+func (t *treeLocks) viewPath(name string) string {
+	p := path.Clean("/" + name)
+	if t.prefix == "" {
+		return p
+	}
+	if p == "/" {
+		return t.prefix
+	}
+	return t.prefix + p
+}
+
+// userPath turns a lock name back into the user's path.
+func (t *treeLocks) userPath(root string) string {
+	if t.prefix == "" {
+		return root
+	}
+	if root == t.prefix {
+		return "/"
+	}
+	if r, ok := strings.CutPrefix(root, t.prefix+"/"); ok {
+		return "/" + r
+	}
+	return root
+}
+
+func (t *treeLocks) lookup(name string, conds []webdav.Condition) *lock {
+	for _, c := range conds {
+		l := t.ls.byToken[c.Token]
+		if c.Token == "" || c.Not || l == nil || l.held || l.user != t.user {
+			continue
+		}
+		if l.root == name || (!l.zeroDepth && under(name, l.root)) {
+			return l
+		}
+	}
+	return nil
+}
+
+// Confirm holds the locks the conditions name for the named resources.
+func (t *treeLocks) Confirm(now time.Time, name0, name1 string, conds ...webdav.Condition) (func(), error) {
+	ls := t.ls
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	var l0, l1 *lock
+	if name0 != "" {
+		if l0 = t.lookup(t.viewPath(name0), conds); l0 == nil {
+			return nil, webdav.ErrConfirmationFailed
+		}
+	}
+	if name1 != "" {
+		if l1 = t.lookup(t.viewPath(name1), conds); l1 == nil {
+			return nil, webdav.ErrConfirmationFailed
+		}
+	}
+	if l1 == l0 {
+		l1 = nil
+	}
+	for _, l := range []*lock{l0, l1} {
+		if l != nil {
+			l.held = true
+		}
+	}
+	return func() {
+		ls.mu.Lock()
+		defer ls.mu.Unlock()
+		for _, l := range []*lock{l0, l1} {
+			if l != nil {
+				l.held = false
+			}
+		}
+	}, nil
+}
+
+// Create takes a lock.
+func (t *treeLocks) Create(now time.Time, d webdav.LockDetails) (string, error) {
+	ls := t.ls
+	token, err := ls.newToken()
+	if err != nil {
+		return "", err
+	}
+	root := t.viewPath(d.Root)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	if !ls.canCreate(root, d.ZeroDepth, !t.persist) {
+		return "", webdav.ErrLocked
+	}
+	l := &lock{token: token, user: t.user, root: root, zeroDepth: d.ZeroDepth, owner: d.OwnerXML, duration: d.Duration,
+		persisted: t.persist && ls.db != nil, request: !t.persist}
+	if t.persist && (l.duration < 0 || l.duration > ls.max) {
+		l.duration = ls.max
+	}
+	if l.duration >= 0 {
+		l.expiry = now.Add(l.duration)
+	}
+	if err := ls.persist(l); err != nil {
+		return "", fmt.Errorf("webdav: persist lock on %s: %w", root, err)
+	}
+	ls.add(l)
+	return token, nil
+}
+
+// Refresh extends a lock's timeout.
+func (t *treeLocks) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {
+	ls := t.ls
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	l := ls.byToken[token]
+	if l == nil || l.user != t.user {
+		return webdav.LockDetails{}, webdav.ErrNoSuchLock
+	}
+	if l.held {
+		return webdav.LockDetails{}, webdav.ErrLocked
+	}
+	if l.persisted && (d < 0 || d > ls.max) {
+		d = ls.max
+	}
+	l.duration, l.expiry = d, time.Time{}
+	if d >= 0 {
+		l.expiry = now.Add(d)
+		if ls.next.IsZero() || l.expiry.Before(ls.next) {
+			ls.next = l.expiry
+		}
+	}
+	if err := ls.persist(l); err != nil {
+		return webdav.LockDetails{}, fmt.Errorf("webdav: persist lock on %s: %w", l.root, err)
+	}
+	return webdav.LockDetails{Root: t.userPath(l.root), Duration: l.duration, OwnerXML: l.owner, ZeroDepth: l.zeroDepth}, nil
+}
+
+// Unlock removes a lock; only its owner may.
+func (t *treeLocks) Unlock(now time.Time, token string) error {
+	ls := t.ls
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	l := ls.byToken[token]
+	switch {
+	case l == nil:
+		return webdav.ErrNoSuchLock
+	case l.user != t.user:
+		return webdav.ErrForbidden
+	case l.held:
+		return webdav.ErrLocked
+	}
+	if err := ls.remove(l); err != nil {
+		return fmt.Errorf("webdav: remove lock on %s: %w", l.root, err)
+	}
+	return nil
+}
+
+var _ webdav.LockSystem = (*treeLocks)(nil)

@@ -1,0 +1,135 @@
+package webdav
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/webdav"
+
+	"github.com/datagate/datagate/views"
+)
+
+const lockBody = `<?xml version="1.0"?><lockinfo xmlns="DAV:"><lockscope><exclusive/></lockscope><locktype><write/></locktype><owner>t</owner></lockinfo>`
+
+func TestLockHTTP(t *testing.T) {
+	e := newEnv(t)
+	e.users["carol"] = e.users["alice"]
+	e.want(t, 201, req{method: "PUT", path: "/files/doc", body: "v1"})
+	_, h := e.want(t, 200, req{method: "LOCK", path: "/files/doc", body: lockBody, hdr: map[string]string{"Timeout": "Second-600"}})
+	tok := h.Get("Lock-Token")
+	if !strings.HasPrefix(tok, "<urn:uuid:") {
+		t.Fatalf("Lock-Token %q", tok)
+	}
+	e.want(t, 423, req{method: "PUT", path: "/files/doc", body: "other"})
+	e.want(t, 423, req{method: "PUT", path: "/files/doc", body: "other", user: "carol"})
+	e.want(t, 201, req{method: "PUT", path: "/files/doc", body: "v2", hdr: map[string]string{"If": "(" + tok + ")"}})
+	// another user cannot use or remove alice's lock
+	e.want(t, 412, req{method: "PUT", path: "/files/doc", body: "x", user: "carol", hdr: map[string]string{"If": "(" + tok + ")"}})
+	e.want(t, 403, req{method: "UNLOCK", path: "/files/doc", user: "carol", hdr: map[string]string{"Lock-Token": tok}})
+
+	// a restart: a new LockStore on the same database still has the lock
+	ls2, err := NewLockStore(e.st.Index().DB(), LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.opts.Locks = ls2
+	e.want(t, 423, req{method: "DELETE", path: "/files/doc"})
+	e.want(t, 204, req{method: "UNLOCK", path: "/files/doc", hdr: map[string]string{"Lock-Token": tok}})
+	e.want(t, 204, req{method: "DELETE", path: "/files/doc"})
+	ls3, err := NewLockStore(e.st.Index().DB(), LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls3.byToken) != 0 {
+		t.Fatalf("unlocked lock reloaded: %v", ls3.byToken)
+	}
+
+	// LOCK on an unmapped URL makes an empty file
+	e.want(t, 201, req{method: "LOCK", path: "/files/new", body: lockBody})
+	if body, _ := e.want(t, 200, req{method: "GET", path: "/files/new"}); body != "" {
+		t.Fatalf("lock-null resource: %q", body)
+	}
+}
+
+func TestLockExpiry(t *testing.T) {
+	e := newEnv(t)
+	tree := e.tree("alice")
+	now := time.Now()
+	ls := e.locks
+	tok, err := ls.forTree(tree, true).Create(now, webdav.LockDetails{Root: "/files/a", Duration: 2 * time.Second, ZeroDepth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a request lock on the same path is refused while the lock lives...
+	if _, err := ls.forTree(tree, false).Create(now.Add(time.Second), webdav.LockDetails{Root: "/files/a", Duration: -1, ZeroDepth: true}); err != webdav.ErrLocked {
+		t.Fatalf("request lock over a LOCK lock: %v", err)
+	}
+	// ...and request locks do not conflict with each other
+	r1, err1 := ls.forTree(tree, false).Create(now, webdav.LockDetails{Root: "/files/b", Duration: -1, ZeroDepth: true})
+	r2, err2 := ls.forTree(tree, false).Create(now, webdav.LockDetails{Root: "/files/b", Duration: -1, ZeroDepth: true})
+	if err1 != nil || err2 != nil {
+		t.Fatalf("request locks conflict: %v %v", err1, err2)
+	}
+	// but LOCK waits for them
+	if _, err := ls.forTree(tree, true).Create(now, webdav.LockDetails{Root: "/files", Duration: time.Minute}); err != webdav.ErrLocked {
+		t.Fatalf("infinite LOCK over request locks below: %v", err)
+	}
+	ls.forTree(tree, false).Unlock(now, r1)
+	ls.forTree(tree, false).Unlock(now, r2)
+
+	// expired: gone in memory and, at the next load, in Badger
+	later := now.Add(3 * time.Second)
+	if _, err := ls.forTree(tree, false).Create(later, webdav.LockDetails{Root: "/files/a", Duration: -1, ZeroDepth: true}); err != nil {
+		t.Fatalf("lock did not expire: %v", err)
+	}
+	if err := ls.forTree(tree, false).Unlock(later, tok); err != webdav.ErrNoSuchLock {
+		t.Fatalf("unlock of an expired lock: %v", err)
+	}
+	tok2, err := ls.forTree(tree, true).Create(now, webdav.LockDetails{Root: "/files/c", Duration: time.Millisecond, ZeroDepth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	ls2, err := NewLockStore(e.st.Index().DB(), LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls2.byToken[tok2] != nil {
+		t.Fatal("an expired lock came back after a restart")
+	}
+
+	// Infinite is capped
+	ls3, _ := NewLockStore(nil, LockOptions{MaxTimeout: time.Hour})
+	tok3, _ := ls3.forTree(tree, true).Create(now, webdav.LockDetails{Root: "/files/d", Duration: -1})
+	if l := ls3.byToken[tok3]; l == nil || !l.expiry.Equal(now.Add(time.Hour)) {
+		t.Fatalf("infinite lock not capped: %+v", l)
+	}
+	// depth: an infinite lock on a collection covers what is under it
+	if _, err := ls3.forTree(tree, true).Create(now, webdav.LockDetails{Root: "/files/d/x", Duration: time.Minute, ZeroDepth: true}); err != webdav.ErrLocked {
+		t.Fatalf("lock under an infinite lock: %v", err)
+	}
+	rel, err := ls3.forTree(tree, false).Confirm(now, "/files/d/x", "", webdav.Condition{Token: tok3})
+	if err != nil {
+		t.Fatalf("confirm under an infinite lock: %v", err)
+	}
+	if _, err := ls3.forTree(tree, false).Confirm(now, "/files/d/y", "", webdav.Condition{Token: tok3}); err != webdav.ErrConfirmationFailed {
+		t.Fatalf("confirm of a held lock: %v", err)
+	}
+	rel()
+}
+
+// Locks are named by view path: bob (one view, shown as his root) and a
+// user who sees the same view as a directory share its locks.
+func TestLockViewPaths(t *testing.T) {
+	e := newEnv(t)
+	e.users["dave"] = views.Profile{Views: map[string]views.Rights{"secret": views.All, "files": views.Read}} // two views: /secret/... for dave
+	bob, dave := e.tree("bob"), e.tree("dave")
+	now := time.Now()
+	if _, err := e.locks.forTree(bob, true).Create(now, webdav.LockDetails{Root: "/doc", Duration: time.Minute, ZeroDepth: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.locks.forTree(dave, false).Create(now, webdav.LockDetails{Root: "/secret/doc", Duration: -1, ZeroDepth: true}); err != webdav.ErrLocked {
+		t.Fatalf("dave's /secret/doc is bob's /doc: %v", err)
+	}
+}

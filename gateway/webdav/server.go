@@ -1,0 +1,270 @@
+package webdav
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/net/webdav"
+
+	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/views"
+)
+
+// Options configure New. Zero values take the defaults given.
+type Options struct {
+	// PasswordHash returns a user's bcrypt password hash; false (or an
+	// empty hash) for a user who cannot log in with a password. Required.
+	PasswordHash func(user string) ([]byte, bool)
+	// Tree returns the file system of an authenticated user. Required.
+	Tree func(user string) *views.Tree
+	// Store gives the object records behind a Tree's entries (checksums
+	// for ETags, content types, metadata properties). Required.
+	Store *store.Store
+	// Locks keeps the WebDAV locks. Required (NewLockStore).
+	Locks *LockStore
+	// Realm is the Basic authentication realm; default "datagate".
+	Realm string
+	// CreateParents lets PUT, MKCOL, COPY and MOVE create missing parent
+	// collections, as the views allow; by default they are refused with
+	// 409 Conflict as RFC 4918 requires.
+	CreateParents bool
+	// MaxXMLBody caps the body of PROPFIND, PROPPATCH and LOCK; default
+	// 1 MiB.
+	MaxXMLBody int64
+	// AuthCacheTTL is how long a successful password check is remembered;
+	// default 30s. Negative disables the cache.
+	AuthCacheTTL time.Duration
+	Logger       *slog.Logger
+}
+
+// Server is the WebDAV handler. Safe for concurrent use.
+type Server struct {
+	// immutable after New
+	opts      Options
+	log       *slog.Logger
+	auth      *authCache
+	dummyHash []byte // compared against for unknown users
+}
+
+// New checks opts and returns the server.
+func New(opts Options) (*Server, error) {
+	if opts.PasswordHash == nil || opts.Tree == nil || opts.Store == nil || opts.Locks == nil {
+		return nil, errors.New("webdav: Options.PasswordHash, Tree, Store and Locks are required")
+	}
+	if opts.Realm == "" {
+		opts.Realm = "datagate"
+	}
+	if opts.MaxXMLBody <= 0 {
+		opts.MaxXMLBody = 1 << 20
+	}
+	if opts.AuthCacheTTL == 0 {
+		opts.AuthCacheTTL = 30 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		opts: opts, log: log.With("frontend", "webdav"), dummyHash: dummy,
+		auth: newAuthCache(max(opts.AuthCacheTTL, 0), 10000),
+	}, nil
+}
+
+// ServeHTTP authenticates the request and serves it from the user's tree.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler { //nolint:errorlint // a sentinel value, not an error chain
+				panic(v)
+			}
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			http.Error(w, "internal server error", http.StatusInternalServerError)
+		}
+	}()
+	user, ok := s.authenticate(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm=`+strconv.Quote(s.opts.Realm)+`, charset="UTF-8"`)
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+		return
+	}
+	tree := s.opts.Tree(user)
+	if tree == nil {
+		http.Error(w, "no such user", http.StatusForbidden)
+		return
+	}
+	if why := badPath(r.URL.Path); why != "" {
+		http.Error(w, "bad path: "+why, http.StatusBadRequest)
+		return
+	}
+	switch r.Method {
+	case "GET", "HEAD":
+		s.serveGet(w, r, tree)
+		return
+	case "POST":
+		w.Header().Set("Allow", "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	case "PROPFIND":
+		// Depth infinity (also the default) would walk a whole view:
+		// refused as RFC 4918 9.1 allows.
+		if d := r.Header.Get("Depth"); d != "0" && d != "1" && d != "" && d != "infinity" {
+			http.Error(w, "bad Depth header", http.StatusBadRequest)
+			return
+		} else if d != "0" && d != "1" {
+			w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+`<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>`)
+			return
+		}
+	case "COPY", "MOVE":
+		if code, why := s.checkDestination(r); code != 0 {
+			http.Error(w, why, code)
+			return
+		}
+		// RFC 4918 10.6: no Overwrite header means T; x/net/webdav's
+		// MOVE takes it as F.
+		if r.Header.Get("Overwrite") == "" {
+			r.Header.Set("Overwrite", "T")
+		}
+	}
+	rfs := &reqFS{s: s, tree: tree}
+	switch r.Method {
+	case "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "MKCOL", "OPTIONS":
+		if r.ContentLength > s.opts.MaxXMLBody {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxXMLBody)
+		if r.Method == "PROPFIND" {
+			rfs.cache = map[string]*fileInfo{}
+		}
+	case "PUT":
+		tb := &trackedBody{ReadCloser: r.Body}
+		r.Body = tb
+		rfs.put = putInfo{path: r.URL.Path, body: tb, opts: putOptions(r)}
+	}
+	h := &webdav.Handler{
+		FileSystem: rfs,
+		LockSystem: s.opts.Locks.forTree(tree, r.Method == "LOCK"),
+		Logger: func(r *http.Request, err error) {
+			if err != nil {
+				s.log.Debug("request", "user", user, "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+		},
+	}
+	h.ServeHTTP(&statusWriter{ResponseWriter: w, fs: rfs}, r)
+}
+
+// putOptions reads what a PUT says about its body.
+func putOptions(r *http.Request) views.CreateOptions {
+	o := views.CreateOptions{Size: r.ContentLength, ContentType: r.Header.Get("Content-Type")}
+	if r.ContentLength < 0 {
+		o.Size = -1
+	}
+	// ownCloud/Nextcloud clients (and rclone for those vendors) send the
+	// modification time as Unix seconds.
+	if v := r.Header.Get("X-OC-Mtime"); v != "" {
+		if sec, err := strconv.ParseInt(v, 10, 64); err == nil && sec > 0 {
+			o.ModTime = time.Unix(sec, 0)
+		}
+	}
+	return o
+}
+
+// badPath refuses what no Tree path can be, before any lookup: NUL,
+// "." and ".." segments (also when they came percent-encoded), and empty
+// segments other than a trailing slash.
+func badPath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return "not absolute"
+	}
+	if strings.IndexByte(p, 0) >= 0 {
+		return "NUL byte"
+	}
+	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
+	if len(segs) == 1 && segs[0] == "" {
+		return ""
+	}
+	for _, s := range segs {
+		switch s {
+		case "":
+			return "empty segment"
+		case ".", "..":
+			return "dot segment"
+		}
+	}
+	return ""
+}
+
+// checkDestination refuses a COPY or MOVE whose Destination is on another
+// server (502, RFC 4918 9.8.5) or is not a clean path of this tree (403).
+func (s *Server) checkDestination(r *http.Request) (int, string) {
+	d := r.Header.Get("Destination")
+	if d == "" {
+		return http.StatusBadRequest, "Destination header required"
+	}
+	u, err := url.Parse(d)
+	if err != nil {
+		return http.StatusBadRequest, "malformed Destination header"
+	}
+	if u.Host != "" && !strings.EqualFold(u.Host, r.Host) {
+		return http.StatusBadGateway, "Destination is on another server"
+	}
+	if why := badPath(u.Path); why != "" {
+		return http.StatusForbidden, "Destination outside the tree: " + why
+	}
+	return 0, ""
+}
+
+// statusWriter corrects the error status x/net/webdav writes with the kind
+// of the error the file system returned (see overrideStatus), and then
+// writes its own text for it.
+type statusWriter struct {
+	http.ResponseWriter
+	fs       *reqFS
+	replaced bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if code >= 400 {
+		if err := w.fs.last(); err != nil {
+			if c := overrideStatus(code, err); c != code {
+				w.replaced = true
+				w.ResponseWriter.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.ResponseWriter.WriteHeader(c)
+				fmt.Fprintln(w.ResponseWriter, webdav.StatusText(c))
+				return
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.replaced {
+		return len(p), nil // x/net/webdav's text for the status it chose
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes on, so PROPFIND's multistatus streams.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
