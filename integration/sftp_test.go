@@ -258,9 +258,6 @@ func TestSCPWithOpenSSH(t *testing.T) {
 	s := startSFTPServer(t, "")
 	for _, legacy := range []bool{false, true} {
 		t.Run(map[bool]string{false: "sftp", true: "legacy"}[legacy], func(t *testing.T) {
-			if legacy {
-				t.Skip("legacy scp: not yet")
-			}
 			dir := t.TempDir()
 			day := "2026-02-03"
 			if legacy {
