@@ -462,3 +462,64 @@ func TestRcloneOverSFTP(t *testing.T) {
 		t.Fatalf("rclone md5sum:\n%s", out)
 	}
 }
+
+func TestSSHFSMount(t *testing.T) {
+	needTool(t, "sshfs", "fusermount")
+	if os.Geteuid() != 0 {
+		t.Skip("sshfs mount test runs as root (CI does)")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	s := startSFTPServer(t, "")
+	mnt := t.TempDir()
+	out, code := run(t, "", "", "sshfs", "alice@127.0.0.1:/", mnt, "-p", s.port, "-F", "/dev/null",
+		"-o", "UserKnownHostsFile="+s.knownHosts, "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+		"-o", "IdentityFile="+s.key, "-o", "BatchMode=yes")
+	if code != 0 {
+		t.Fatalf("sshfs: exit %d\n%s", code, out)
+	}
+	t.Cleanup(func() { exec.Command("fusermount", "-u", "-z", mnt).Run() })
+	dir := filepath.Join(mnt, "by-date", "2026-08-08", "obs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3<<20+17)
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(dir, "f.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, filepath.Join(mnt, "by-type", "obs", "2026-08-08", "f.bin"), data)
+	// Append: the object is copied on write, the new version replaces it
+	// when the file is closed.
+	f, err := os.OpenFile(filepath.Join(dir, "f.bin"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("tail")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Through a fresh SFTP session: no sshfs cache in the way.
+	dl := t.TempDir()
+	out, code = s.sftpBatch(t, dl, "get /by-type/obs/2026-08-08/f.bin f.bin\n")
+	if code != 0 {
+		t.Fatalf("sftp get: %s", out)
+	}
+	sameFile(t, filepath.Join(dl, "f.bin"), append(data, "tail"...))
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 || ents[0].Name() != "f.bin" {
+		t.Fatalf("readdir through the mount: %v %v", ents, err)
+	}
+	if err := os.Rename(filepath.Join(dir, "f.bin"), filepath.Join(dir, "g.bin")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "g.bin")); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("fusermount", "-u", mnt).Run(); err != nil {
+		t.Fatalf("unmount: %v", err)
+	}
+}

@@ -232,6 +232,14 @@ func (h *handlers) Filelist(r *pkgsftp.Request) (_ pkgsftp.ListerAt, err error) 
 		}
 		return &lister{h: h, ctx: r.Context(), path: r.Filepath}, nil
 	case "Stat", "Lstat":
+		// A file this session is writing exists for it already (sshfs
+		// stats what it just created), though no one else sees it yet.
+		h.mu.Lock()
+		up := h.uploads[r.Filepath]
+		h.mu.Unlock()
+		if up != nil {
+			return up.listerAt()
+		}
 		fi, err := h.tree.Stat(r.Context(), r.Filepath)
 		if err != nil {
 			return nil, err

@@ -336,8 +336,16 @@ func TestDroppedUploadLeavesNothing(t *testing.T) {
 	if _, err := f.Write(randBytes(t, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
-	conn.Close() // the connection drops with the file open
+	// The writer's session sees its open file (sshfs relies on it);
+	// nobody else does.
+	if fi, err := c.Stat("/by-date/2026-01-01/obs/half.bin"); err != nil || fi.Size() != 1<<20 {
+		t.Fatalf("stat of the open upload in its session: %v %v", fi, err)
+	}
 	c2, _ := e.client(t)
+	if _, err := c2.Stat("/by-date/2026-01-01/obs/half.bin"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("another session sees the open upload: %v", err)
+	}
+	conn.Close() // the connection drops with the file open
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ents, _ := os.ReadDir(e.srv.spoolDir)

@@ -7,6 +7,7 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -261,4 +262,41 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// listerAt describes the file being written, from its spool.
+func (u *upload) listerAt() (pkgsftp.ListerAt, error) {
+	st, err := u.f.Stat()
+	if err != nil {
+		return nil, fs.Wrap("spool", u.path, err)
+	}
+	u.mu.Lock()
+	mt := u.modTime
+	u.mu.Unlock()
+	if mt.IsZero() {
+		mt = st.ModTime()
+	}
+	return spoolInfo{name: path.Base(u.path), size: st.Size(), mtime: mt}, nil
+}
+
+// spoolInfo describes an open upload.
+type spoolInfo struct {
+	name  string
+	size  int64
+	mtime time.Time
+}
+
+func (i spoolInfo) Name() string        { return i.name }
+func (i spoolInfo) Size() int64         { return i.size }
+func (i spoolInfo) Mode() iofs.FileMode { return 0o644 }
+func (i spoolInfo) ModTime() time.Time  { return i.mtime }
+func (i spoolInfo) IsDir() bool         { return false }
+func (i spoolInfo) Sys() any            { return nil }
+
+func (i spoolInfo) ListAt(ls []os.FileInfo, off int64) (int, error) {
+	if off > 0 || len(ls) == 0 {
+		return 0, io.EOF
+	}
+	ls[0] = i
+	return 1, io.EOF
 }
