@@ -1,0 +1,56 @@
+// Package sftp is datagate's SSH front-end: SFTP (protocol v3 as OpenSSH
+// speaks it), legacy SCP and two checksum commands, over each user's
+// views.Tree. Remote sites use sftp, scp (either protocol), sshfs or
+// rclone's sftp backend.
+//
+// # Sessions
+//
+// The SSH server (gliderlabs/ssh on x/crypto/ssh) authenticates users by
+// public key or bcrypt password (Options.Account); every failure costs one
+// bcrypt comparison and gets the same answer, whether the user, the key or
+// the password was wrong. Limits: MaxAuthTries per connection, a
+// per-address penalty after PenaltyFailures failed logins, a login grace
+// time, an idle timeout, MaxSessionsPerUser sessions at once and
+// MaxHandles open files per SFTP session. There is no shell, PTY, agent,
+// X11 or port forwarding: each request is refused. An exec runs "scp -t",
+// "scp -f", "md5sum PATH..." or "sha256sum PATH..." (answered from the
+// stored checksums, in coreutils' format) and nothing else. Every session
+// ends with an exit-status before its channel closes.
+//
+// Host keys (ed25519, and RSA for old clients) are generated in the data
+// directory on first start and their fingerprints logged on every start.
+//
+// # Files
+//
+// Reads are lazy: a read request at any offset fetches just that range
+// through the store, with many requests in flight. Writes arrive at
+// offsets, in any order; they are spooled to an unlinked file under
+// Dir/spool/sftp and streamed through Tree.Create when the handle closes,
+// so an object appears whole and durable or not at all: a client that
+// disconnects mid-upload leaves nothing. Opening an existing file without
+// truncating it (reput, append, sshfs writes) copies it into the spool
+// first; the new version replaces it on close. Until then the writing
+// session alone sees the file (stat), as sshfs expects.
+//
+// setstat honours the modification time and the size (a truncated or
+// zero-extended new version); permissions and ownership are accepted and
+// ignored, since modes reflect the user's rights. Rename does not replace
+// an existing target (SFTP v3); posix-rename@openssh.com does. Directory
+// listings are paged out of Tree.ReadDir, so a directory of any size
+// lists in bounded memory. There are no symbolic or hard links:
+// symlink, hardlink and readlink answer "operation unsupported", as do
+// unknown extended requests and fsync@openssh.com (pkg/sftp's request
+// server does not pass it on; a file is durable once closed anyway).
+//
+// # Errors
+//
+// status.go maps fs error kinds to SFTP status codes in one table; an
+// internal error is logged and the client told only "internal server
+// error". Panics in handlers are recovered into that error.
+//
+// # Concurrency
+//
+// pkg/sftp calls the handlers of one session from several goroutines.
+// Lock order: Server.mu and handlers.mu are leaves, never held across I/O
+// or each other; upload.mu and lister.mu guard their own fields only.
+package sftp
