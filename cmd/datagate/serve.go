@@ -148,6 +148,7 @@ type frontendStarter func(ctx context.Context, env *serveEnv) (stop func(context
 func frontends() []frontendStarter {
 	return []frontendStarter{
 		startAcquisition,
+		startS3,
 		startSFTP,
 		startFUSE,
 		// Each front-end adds its starter here (serve_<name>.go).
