@@ -103,9 +103,15 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse
 	return gofuse.ReadResultData(dest[:n]), 0
 }
 
+// passthroughMin is the smallest object handed to the kernel for
+// passthrough: below it, registering the backing file (two ioctls per
+// open and close) costs more than the reads it saves, and the page cache
+// (KEEP_CACHE) serves repeated reads without asking us at all.
+const passthroughMin = 1 << 20
+
 // PassthroughFd gives the kernel the cached file to read directly.
 func (h *readHandle) PassthroughFd() (int, bool) {
-	if h.local == nil {
+	if h.local == nil || h.f.Stat().Size() < passthroughMin {
 		return -1, false
 	}
 	return int(h.local.Fd()), true

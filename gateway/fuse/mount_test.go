@@ -54,6 +54,13 @@ var testViews = map[string]views.Def{
 
 func newEnv(t testing.TB, rights map[string]views.Rights, opts Options) *env {
 	t.Helper()
+	return newEnvSync(t, rights, opts, false)
+}
+
+// newEnvSync is newEnv with index commits fsynced when sync (benchmarks
+// compare with a local file system that syncs).
+func newEnvSync(t testing.TB, rights map[string]views.Rights, opts Options, sync bool) *env {
+	t.Helper()
 	needFuse(t)
 	set, err := views.NewSet(testViews, nil)
 	if err != nil {
@@ -70,7 +77,7 @@ func newEnv(t testing.TB, rights map[string]views.Rights, opts Options) *env {
 	}
 	e.st, err = store.Open(context.Background(), store.Options{
 		Dir: e.dir, Providers: map[string]backends.Provider{"disk": src}, Primary: primary,
-		Cache: cache.Options{ChunkSize: 64 << 10}, Derive: set.Derive, NoSync: true,
+		Cache: cache.Options{ChunkSize: 64 << 10}, Derive: set.Derive, NoSync: !sync,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +91,7 @@ func newEnv(t testing.TB, rights map[string]views.Rights, opts Options) *env {
 	e.w = views.Watch(set, e.st.Index(), 256)
 	opts.Tree = views.NewTree(views.TreeOptions{Set: set, Store: e.st, User: "alice", Profile: views.Profile{Views: rights}, StatfsDir: e.dir})
 	opts.Events = e.w.C
+	opts.Set = set
 	opts.SpoolDir = filepath.Join(e.dir, "spool")
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -101,6 +109,18 @@ func newEnv(t testing.TB, rights map[string]views.Rights, opts Options) *env {
 		e.w.Close()
 	})
 	return e
+}
+
+// registerAt registers an object whose content is the disk provider's
+// file rel.
+func (e *env) registerAt(t testing.TB, name, rel string, size int64, meta map[string]string) *fs.Object {
+	t.Helper()
+	o := &fs.Object{Name: name, Meta: meta, Size: size, ModTime: time.Unix(1700000000, 0).UTC(),
+		Source: fs.Location{Provider: "disk", Path: rel}}
+	if _, err := e.st.Register(context.Background(), []*fs.Object{o}); err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 // register adds an object whose content is a file of the "disk" provider.
@@ -315,6 +335,23 @@ func TestWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErrno(t, os.Mkdir(e.path("by-date/2026-11-22"), 0o755), syscall.EEXIST)
+
+	// xattrs: the store's checksum; a path key moves the file
+	xp := e.path("by-date/2026-11-22/fc/t.grib")
+	buf := make([]byte, 128)
+	n, err := syscall.Getxattr(xp, "user.datagate.sha256", buf)
+	if sum := sha256.Sum256([]byte("short")); err != nil || string(buf[:n]) != fmt.Sprintf("%x", sum) {
+		t.Fatalf("user.datagate.sha256: %q %v", buf[:n], err)
+	}
+	wantErrno(t, syscall.Setxattr(xp, "user.datagate.id", []byte("x"), 0), syscall.EACCES)
+	wantErrno(t, syscall.Setxattr(xp, "user.datagate.param", []byte("t2m"), 0), syscall.ENOTSUP)
+	wantErrno(t, syscall.Setxattr(e.path("by-type/fc/t.grib"), "user.datagate.type", []byte("obs"), 0), syscall.EACCES)
+	if err := syscall.Setxattr(xp, "user.datagate.type", []byte("an"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(e.path("by-type/an/t.grib")); err != nil || string(b) != "short" {
+		t.Fatalf("after setxattr type=an: %q %v", b, err)
+	}
 	wantErrno(t, os.Mkdir(e.path("by-type/x"), 0o755), syscall.EACCES)
 }
 

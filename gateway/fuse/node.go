@@ -224,9 +224,9 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (_
 	if e != 0 {
 		return nil, e
 	}
-	ctx, cancel := n.fsys.opCtx(ctx, false)
-	defer cancel()
-	info, err := n.fsys.tree.Stat(ctx, p)
+	// Stat reads the index only (no provider): bounded by the mount's
+	// life, without a timer per lookup.
+	info, err := n.fsys.tree.Stat(n.fsys.life, p)
 	if err != nil {
 		// A file being written is not in the store until it is
 		// closed; its writer still sees it.
@@ -253,9 +253,7 @@ func (n *node) Getattr(ctx context.Context, fh ffs.FileHandle, out *gofuse.AttrO
 		return syscall.ENOENT // created here, never pushed
 	}
 	if p, ok := n.path(); ok && !n.pending() {
-		ctx, cancel := n.fsys.opCtx(ctx, false)
-		defer cancel()
-		info, err := n.fsys.tree.Stat(ctx, p)
+		info, err := n.fsys.tree.Stat(n.fsys.life, p)
 		switch {
 		case err == nil && info.IsDir() == n.dir && (n.dir || info.ID() == n.id()):
 			n.setInfo(info)

@@ -109,26 +109,100 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (_ uint32, e syscall.
 	return uint32(copy(dest, b)), 0
 }
 
-// Setxattr and Removexattr: the attributes are the object's metadata.
-// Without the write right they are read-only (EACCES); with it, changing
-// metadata needs a views.Tree operation that does not exist yet
-// (ENOTSUP).
+// Setxattr and Removexattr change the object's metadata, which needs the
+// write right (EACCES without it). A key the view's path template uses
+// moves the file: it is renamed to the path the new metadata renders to,
+// and so moves in every view. id, sha256 and md5 are read-only; other
+// keys would need a views.Tree operation that changes metadata in place,
+// which does not exist yet (ENOTSUP).
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) (e syscall.Errno) {
 	defer n.fsys.guard("setxattr", &e)
-	return n.xattrWrite()
+	return n.setMeta(ctx, attr, string(data), false)
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) (e syscall.Errno) {
 	defer n.fsys.guard("removexattr", &e)
-	return n.xattrWrite()
+	return n.setMeta(ctx, attr, "", true)
 }
 
-func (n *node) xattrWrite() syscall.Errno {
+func (n *node) setMeta(ctx context.Context, attr, value string, remove bool) syscall.Errno {
+	key, ok := strings.CutPrefix(attr, xattrPrefix)
+	if !ok {
+		return syscall.ENOTSUP
+	}
 	if n.fsys.ro {
 		return syscall.EROFS
 	}
-	if i := n.getInfo(); i == nil || i.Mode().Perm()&0o200 == 0 {
+	if i := n.getInfo(); n.dir || i == nil || i.Mode().Perm()&0o200 == 0 {
 		return syscall.EACCES
 	}
-	return syscall.ENOTSUP
+	switch {
+	case key == "id" || key == "sha256" || key == "md5" || strings.HasPrefix(key, "dg."):
+		return syscall.EACCES
+	case key == "" || n.fsys.set == nil:
+		return syscall.ENOTSUP
+	}
+	p, ok := n.path()
+	if !ok || n.pending() {
+		return syscall.ENOENT
+	}
+	view, vp, ok := n.fsys.viewOf(p)
+	if !ok {
+		return syscall.ENOTSUP
+	}
+	v, ok := n.fsys.set.View(view)
+	if !ok {
+		return syscall.ENOENT
+	}
+	ctx, cancel := n.fsys.opCtx(ctx, false)
+	defer cancel()
+	f, err := n.fsys.tree.Open(ctx, p)
+	if err != nil {
+		return n.fsys.errno(err)
+	}
+	o := f.Object().Clone()
+	f.Close()
+	if o.Meta == nil {
+		o.Meta = map[string]string{}
+	}
+	if remove {
+		delete(o.Meta, key)
+	} else {
+		o.Meta[key] = value
+	}
+	np, ok := v.PathOf(o)
+	switch {
+	case !ok:
+		return syscall.EINVAL // the view would no longer hold it
+	case np == vp:
+		return syscall.ENOTSUP // not a path key: see above
+	}
+	to, ok := n.fsys.tree.UserPath(view, np)
+	if !ok {
+		return syscall.ENOTSUP
+	}
+	if err := n.fsys.tree.Rename(ctx, p, to); err != nil {
+		return n.fsys.errno(err)
+	}
+	n.mu.Lock()
+	n.xattr = nil
+	n.mu.Unlock()
+	return 0
+}
+
+// viewOf splits a tree path into its view and the path within it.
+func (f *filesys) viewOf(p string) (view, vp string, ok bool) {
+	for name := range f.tree.Views() {
+		root, ok := f.tree.UserPath(name, "")
+		if !ok {
+			continue
+		}
+		if root == "/" {
+			return name, strings.TrimPrefix(p, "/"), true
+		}
+		if rest, ok := strings.CutPrefix(p, root+"/"); ok {
+			return name, rest, true
+		}
+	}
+	return "", "", false
 }

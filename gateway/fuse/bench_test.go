@@ -1,0 +1,297 @@
+package fuse
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	ffs "github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/datagate/datagate/views"
+)
+
+// The benchmarks compare the mount with the same work on a plain local
+// directory (or the cache file itself) in the same run, and report the
+// ratio: the machine is shared and noisy, ratios are what count. Run
+// them with make bench-fuse (-benchtime 1x: each is one long measurement).
+
+func timeIt(b *testing.B, f func()) time.Duration {
+	b.Helper()
+	start := time.Now()
+	f()
+	return time.Since(start)
+}
+
+// bestOf runs native and mount alternately n times and returns the best
+// time of each.
+func bestOf(n int, native, mount func() time.Duration) (time.Duration, time.Duration) {
+	bn, bm := time.Duration(1<<62), time.Duration(1<<62)
+	for i := 0; i < n; i++ {
+		bn, bm = min(bn, native()), min(bm, mount())
+	}
+	return bn, bm
+}
+
+func readAll(b *testing.B, p string, buf []byte) int64 {
+	b.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var n int64
+	for {
+		m, err := f.Read(buf)
+		n += int64(m)
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// cachedObject registers a size-byte object and reads it once through the
+// mount, so it is whole in the cache; it returns its mount path and the
+// cache file's path.
+func cachedObject(b *testing.B, e *env, size int64) (string, string) {
+	b.Helper()
+	rel := "p/big.bin"
+	full := filepath.Join(e.dir, "src", rel)
+	os.MkdirAll(filepath.Dir(full), 0o755)
+	f, err := os.Create(full)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	e.registerAt(b, "big.bin", rel, size, map[string]string{"type": "fc", "date": "2026-11-22"})
+	mp := e.path("fc/big.bin")
+	readAll(b, mp, make([]byte, 1<<20)) // cold: fills and verifies the cache
+	tree := views.NewTree(views.TreeOptions{Set: e.set, Store: e.st, User: "x", Profile: views.Profile{Views: map[string]views.Rights{"by-type": views.Read}}})
+	vf, err := tree.Open(context.Background(), "/fc/big.bin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer vf.Close()
+	lf, ok := vf.File()
+	if !ok {
+		b.Fatal("the object is not whole in the cache after a full read")
+	}
+	return mp, lf.Name()
+}
+
+func BenchmarkSeqRead1GiB(b *testing.B) {
+	e := newEnvSync(b, map[string]views.Rights{"by-type": views.Read}, Options{}, true)
+	mp, cp := cachedObject(b, e, 1<<30)
+	buf := make([]byte, 1<<20)
+	for i := 0; i < b.N; i++ {
+		readAll(b, cp, buf) // warm the page cache for both
+		// best of 3, alternating: the machine is shared
+		native, mount := time.Hour, time.Hour
+		for r := 0; r < 3; r++ {
+			native = min(native, timeIt(b, func() { readAll(b, cp, buf) }))
+			mount = min(mount, timeIt(b, func() { readAll(b, mp, buf) }))
+		}
+		b.ReportMetric(float64(1<<30)/native.Seconds()/1e6, "native-MB/s")
+		b.ReportMetric(float64(1<<30)/mount.Seconds()/1e6, "mount-MB/s")
+		b.ReportMetric(native.Seconds()/mount.Seconds(), "x-native")
+	}
+}
+
+func BenchmarkRandRead4K(b *testing.B) {
+	e := newEnvSync(b, map[string]views.Rights{"by-type": views.Read}, Options{}, true)
+	const size = 256 << 20
+	mp, cp := cachedObject(b, e, size)
+	const reads = 50000
+	offs := make([]int64, reads)
+	for i := range offs {
+		offs[i] = mrand.Int64N(size/4096) * 4096
+	}
+	pread := func(p string) time.Duration {
+		f, err := os.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		buf := make([]byte, 4096)
+		return timeIt(b, func() {
+			for _, off := range offs {
+				if _, err := f.ReadAt(buf, off); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for i := 0; i < b.N; i++ {
+		pread(cp)
+		native, mount := bestOf(3, func() time.Duration { return pread(cp) }, func() time.Duration { return pread(mp) })
+		b.ReportMetric(reads/native.Seconds(), "native-IOPS")
+		b.ReportMetric(reads/mount.Seconds(), "mount-IOPS")
+		b.ReportMetric(native.Seconds()/mount.Seconds(), "x-native")
+	}
+}
+
+// loopback mounts go-fuse's own loopback file system over dir: the floor
+// of what any go-fuse file system costs here (same timeouts as ours).
+func loopback(b *testing.B, dir string) string {
+	b.Helper()
+	root, err := ffs.NewLoopbackRoot(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mnt := b.TempDir()
+	sec := time.Second
+	srv, err := ffs.Mount(mnt, root, &ffs.Options{EntryTimeout: &sec, AttrTimeout: &sec,
+		MountOptions: gofuse.MountOptions{DirectMount: true, MaxWrite: 1 << 20}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Unmount() })
+	return mnt
+}
+
+// plainDir makes n empty files in a new local directory.
+func plainDir(b *testing.B, n int, content []byte) string {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "plain")
+	os.Mkdir(dir, 0o755)
+	for i := 0; i < n; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%07d", i)), content, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func run(b *testing.B, name string, args ...string) time.Duration {
+	b.Helper()
+	return timeIt(b, func() {
+		cmd := exec.Command(name, args...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s %v: %v %s", name, args, err, out)
+		}
+	})
+}
+
+func BenchmarkListDir100k(b *testing.B) {
+	e := newEnv(b, map[string]views.Rights{"by-type": views.Read}, Options{})
+	const n = 100_000
+	e.registerMany(b, "big", n)
+	plain := plainDir(b, n, nil)
+	for i := 0; i < b.N; i++ {
+		run(b, "ls", "-f", plain) // warm
+		nls, mls := bestOf(3, func() time.Duration { return run(b, "ls", "-f", plain) }, func() time.Duration { return run(b, "ls", "-f", e.path("big")) })
+		lb := loopback(b, plain)
+		_, fls := bestOf(3, func() time.Duration { return 0 }, func() time.Duration { return run(b, "ls", "-f", lb) })
+		b.ReportMetric(fls.Seconds()/nls.Seconds(), "loopback-ls-x-slower")
+		nfind, mfind := bestOf(3, func() time.Duration { return run(b, "find", plain) }, func() time.Duration { return run(b, "find", e.path("big")) })
+		b.ReportMetric(mls.Seconds(), "mount-ls-s")
+		b.ReportMetric(mls.Seconds()/nls.Seconds(), "ls-x-slower")
+		b.ReportMetric(mfind.Seconds()/nfind.Seconds(), "find-x-slower")
+	}
+}
+
+func BenchmarkStat10k(b *testing.B) {
+	e := newEnv(b, map[string]views.Rights{"by-type": views.Read}, Options{})
+	const n = 10_000
+	e.registerMany(b, "many", n)
+	plain := plainDir(b, n, []byte("abc"))
+	stat := func(dir string) time.Duration {
+		return timeIt(b, func() {
+			for j := 0; j < n; j++ {
+				if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("f%07d", j))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for i := 0; i < b.N; i++ {
+		stat(plain)
+		// The mount's first pass: every name is a LOOKUP (later passes
+		// within the 1 s timeouts are kernel cache hits).
+		mount := stat(e.path("many"))
+		floor := stat(loopback(b, plain))
+		native, _ := bestOf(3, func() time.Duration { return stat(plain) }, func() time.Duration { return 0 })
+		b.ReportMetric(floor.Seconds()/native.Seconds(), "loopback-x-slower")
+		b.ReportMetric(mount.Seconds(), "mount-s")
+		b.ReportMetric(mount.Seconds()/native.Seconds(), "x-slower")
+	}
+}
+
+func BenchmarkCatSmall10k(b *testing.B) {
+	e := newEnv(b, map[string]views.Rights{"by-type": views.All}, Options{})
+	const n = 10_000
+	content := bytes.Repeat([]byte("x"), 2000)
+	tree := views.NewTree(views.TreeOptions{Set: e.set, Store: e.st, User: "x", Profile: views.Profile{Views: map[string]views.Rights{"by-type": views.All}}})
+	for j := 0; j < n; j++ { // stored objects: whole on local disk
+		if _, err := tree.Create(context.Background(), fmt.Sprintf("/small/f%07d", j), bytes.NewReader(content), views.CreateOptions{Size: int64(len(content))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	plain := plainDir(b, n, content)
+	buf := make([]byte, 128<<10)
+	cat := func(dir string) time.Duration {
+		return timeIt(b, func() {
+			for j := 0; j < n; j++ {
+				readAll(b, filepath.Join(dir, fmt.Sprintf("f%07d", j)), buf)
+			}
+		})
+	}
+	for i := 0; i < b.N; i++ {
+		cat(plain)
+		native, mount := bestOf(3, func() time.Duration { return cat(plain) }, func() time.Duration { return cat(e.path("small")) })
+		lb := loopback(b, plain)
+		_, floor := bestOf(3, func() time.Duration { return 0 }, func() time.Duration { return cat(lb) })
+		b.ReportMetric(native.Seconds()/floor.Seconds(), "loopback-x-native")
+		b.ReportMetric(n/mount.Seconds(), "mount-files/s")
+		b.ReportMetric(native.Seconds()/mount.Seconds(), "x-native")
+	}
+}
+
+func BenchmarkWrite256MiB(b *testing.B) {
+	e := newEnvSync(b, map[string]views.Rights{"by-type": views.All}, Options{}, true)
+	const size = 256 << 20
+	chunk := make([]byte, 1<<20)
+	rand.Read(chunk)
+	write := func(p string) time.Duration {
+		return timeIt(b, func() {
+			f, err := os.Create(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for w := 0; w < size; w += len(chunk) {
+				if _, err := f.Write(chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	plain := b.TempDir()
+	os.Mkdir(e.path("w"), 0o755)
+	for i := 0; i < b.N; i++ {
+		k := 0
+		native, mount := bestOf(2, func() time.Duration { k++; return write(filepath.Join(plain, fmt.Sprintf("w%d", k))) },
+			func() time.Duration { k++; return write(e.path(fmt.Sprintf("w/w%d", k))) })
+		b.ReportMetric(size/mount.Seconds()/1e6, "mount-MB/s")
+		b.ReportMetric(native.Seconds()/mount.Seconds(), "x-native")
+	}
+}
