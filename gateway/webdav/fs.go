@@ -92,6 +92,19 @@ func (f *reqFS) stat(ctx context.Context, name string) (*fileInfo, error) {
 	return fi, nil
 }
 
+// etag is the ETag of the file at name, "" for a collection or nothing.
+func (f *reqFS) etag(ctx context.Context, name string) string {
+	fi, err := f.stat(ctx, name)
+	if err != nil || fi.IsDir() {
+		return ""
+	}
+	et, err := fi.ETag(ctx)
+	if err != nil {
+		return ""
+	}
+	return et
+}
+
 // Stat describes name.
 func (f *reqFS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	fi, err := f.stat(ctx, name)

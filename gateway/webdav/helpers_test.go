@@ -20,8 +20,9 @@ import (
 )
 
 // env is a real store with views, a WebDAV server on loopback and two
-// users: alice sees "files" (rwd, any path) and "ro" (read only), so her
-// root holds one directory per view; bob sees only "secret", as his root.
+// users: alice sees "files" (rwd, any path), "ro" (read only) and "dated"
+// (rw, {date}/{name}), so her root holds one directory per view; bob sees
+// only "secret", as his root.
 type env struct {
 	dir   string
 	set   *views.Set
@@ -40,12 +41,13 @@ func newEnv(t testing.TB, opts ...func(*Options)) *env {
 		"files":  {Path: "{path...}"},
 		"ro":     {Path: "{name}"},
 		"secret": {Path: "{name}"},
+		"dated":  {Path: "{date}/{name}"},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{dir: t.TempDir(), set: set, users: map[string]views.Profile{
-		"alice": {Views: map[string]views.Rights{"files": views.All, "ro": views.Read}},
+		"alice": {Views: map[string]views.Rights{"files": views.All, "ro": views.Read, "dated": views.Read | views.Write}},
 		"bob":   {Views: map[string]views.Rights{"secret": views.All}},
 	}}
 	src, err := local.New("disk", local.Config{Root: filepath.Join(e.dir, "src")})
@@ -82,6 +84,7 @@ func newEnv(t testing.TB, opts ...func(*Options)) *env {
 		Tree:  e.tree,
 		Store: e.st,
 		Locks: e.locks,
+		Views: set,
 	}
 	for _, f := range opts {
 		f(&o)

@@ -257,14 +257,33 @@ func (ls *LockStore) newToken() (string, error) {
 
 // forTree returns the webdav.LockSystem of one request of tree's user.
 // persist is for LOCK requests: their locks are written to Badger.
-func (ls *LockStore) forTree(tree *views.Tree, persist bool) webdav.LockSystem {
-	tl := &treeLocks{ls: ls, user: tree.User(), persist: persist}
+func (ls *LockStore) forTree(tree *views.Tree, persist bool) *treeLocks {
+	return &treeLocks{ls: ls, user: tree.User(), persist: persist, prefix: viewPrefix(tree)}
+}
+
+// viewPrefix is "/view" when the user's root is that one view, else ""
+// (the root holds one directory per view).
+func viewPrefix(tree *views.Tree) string {
 	for v := range tree.Views() {
 		if up, ok := tree.UserPath(v, ""); ok && up == "/" {
-			tl.prefix = "/" + v // one view, shown as the root
+			return "/" + v
 		}
 	}
-	return tl
+	return ""
+}
+
+// viewPath turns a user path into "/view/path".
+func viewPath(tree *views.Tree, p string) string { return prefixed(viewPrefix(tree), p) }
+
+func prefixed(prefix, name string) string {
+	p := path.Clean("/" + name)
+	if prefix == "" {
+		return p
+	}
+	if p == "/" {
+		return prefix
+	}
+	return prefix + p
 }
 
 // treeLocks adapts the LockStore to one user's paths.
@@ -273,19 +292,13 @@ type treeLocks struct {
 	user    string
 	prefix  string // "/view" when the user's root is that view
 	persist bool
+	// etag gives a resource's ETag ("" if none) for If-header ETag
+	// conditions; nil: they never match.
+	etag func(name string) string
 }
 
 // viewPath turns a user path into a lock name.
-func (t *treeLocks) viewPath(name string) string {
-	p := path.Clean("/" + name)
-	if t.prefix == "" {
-		return p
-	}
-	if p == "/" {
-		return t.prefix
-	}
-	return t.prefix + p
-}
+func (t *treeLocks) viewPath(name string) string { return prefixed(t.prefix, name) }
 
 // userPath turns a lock name back into the user's path.
 func (t *treeLocks) userPath(root string) string {
@@ -301,35 +314,79 @@ func (t *treeLocks) userPath(root string) string {
 	return root
 }
 
-func (t *treeLocks) lookup(name string, conds []webdav.Condition) *lock {
+// match evaluates one If-header list for name: every condition must hold
+// (a token: a lock of this user covering name, unless Not; an ETag: the
+// resource's, unless Not), and a LOCK lock covering name must be one the
+// list names. It returns the lock to hold, if any.
+func (t *treeLocks) match(name string, etag string, conds []webdav.Condition) (*lock, bool) {
+	var claimed *lock
 	for _, c := range conds {
-		l := t.ls.byToken[c.Token]
-		if c.Token == "" || c.Not || l == nil || l.held || l.user != t.user {
+		if c.Token == "" {
+			if (etag != "" && etag == c.ETag) == c.Not {
+				return nil, false
+			}
 			continue
 		}
-		if l.root == name || (!l.zeroDepth && under(name, l.root)) {
-			return l
+		l := t.ls.byToken[c.Token]
+		holds := l != nil && !l.held && l.user == t.user && !l.request &&
+			(l.root == name || (!l.zeroDepth && under(name, l.root)))
+		if holds == c.Not {
+			return nil, false
+		}
+		if holds {
+			claimed = l
 		}
 	}
-	return nil
+	if cover := t.ls.covering(name); cover != nil && cover != claimed {
+		return nil, false
+	}
+	return claimed, true
 }
 
-// Confirm holds the locks the conditions name for the named resources.
+// covering returns the LOCK lock on name or an infinite one above it.
+func (ls *LockStore) covering(name string) *lock {
+	var found *lock
+	ancestors(name, func(a string) {
+		if l := ls.byRoot[a]; l != nil && found == nil && (a == name || !l.zeroDepth) {
+			found = l
+		}
+	})
+	return found
+}
+
+// Confirm evaluates one list of an If header for up to two resources and
+// holds the locks it names until release.
 func (t *treeLocks) Confirm(now time.Time, name0, name1 string, conds ...webdav.Condition) (func(), error) {
+	var etag0, etag1 string
+	for _, c := range conds {
+		if c.ETag != "" && t.etag != nil {
+			if name0 != "" {
+				etag0 = t.etag(name0)
+			}
+			if name1 != "" {
+				etag1 = t.etag(name1)
+			}
+			break
+		}
+	}
 	ls := t.ls
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
 	var l0, l1 *lock
 	if name0 != "" {
-		if l0 = t.lookup(t.viewPath(name0), conds); l0 == nil {
+		l, ok := t.match(t.viewPath(name0), etag0, conds)
+		if !ok {
 			return nil, webdav.ErrConfirmationFailed
 		}
+		l0 = l
 	}
 	if name1 != "" {
-		if l1 = t.lookup(t.viewPath(name1), conds); l1 == nil {
+		l, ok := t.match(t.viewPath(name1), etag1, conds)
+		if !ok {
 			return nil, webdav.ErrConfirmationFailed
 		}
+		l1 = l
 	}
 	if l1 == l0 {
 		l1 = nil

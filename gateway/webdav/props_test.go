@@ -1,0 +1,81 @@
+package webdav
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"strings"
+	"testing"
+)
+
+func proppatch(set string) string {
+	return `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:m="urn:datagate:meta" xmlns:x="urn:example">` + set + `</D:propertyupdate>`
+}
+
+func TestMetadataProps(t *testing.T) {
+	e := newEnv(t)
+	d0 := map[string]string{"Depth": "0"}
+	e.want(t, 201, req{method: "MKCOL", path: "/dated/2026-11-22"})
+	e.want(t, 201, req{method: "PUT", path: "/dated/2026-11-22/t2m.grib", body: "grib"})
+	body, _ := e.want(t, 207, req{method: "PROPFIND", path: "/dated/2026-11-22/t2m.grib", hdr: d0})
+	sum := md5.Sum([]byte("grib"))
+	for _, want := range []string{`2026-11-22</date>`, "urn:datagate:meta", "MD5:" + hex.EncodeToString(sum[:]), "http://owncloud.org/ns"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("PROPFIND lacks %q:\n%s", want, body)
+		}
+	}
+	// set metadata and a dead property; both come back, the metadata is
+	// the object's
+	body, _ = e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2026-11-22/t2m.grib",
+		body: proppatch(`<D:set><D:prop><m:param>t2m</m:param><x:colour>blue &amp; <x:b>bold</x:b></x:colour></D:prop></D:set>`)})
+	if !strings.Contains(body, "200 OK") {
+		t.Fatalf("PROPPATCH: %s", body)
+	}
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/dated/2026-11-22/t2m.grib", hdr: d0})
+	if !strings.Contains(body, ">t2m</param>") || !strings.Contains(body, "colour") || !strings.Contains(body, "bold") {
+		t.Fatalf("after PROPPATCH:\n%s", body)
+	}
+	info, err := e.tree("alice").Stat(ctxT(t), "/dated/2026-11-22/t2m.grib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.st.Get(ctxT(t), info.ID())
+	if err != nil || o.Meta["param"] != "t2m" {
+		t.Fatalf("metadata after PROPPATCH: %v %v", o, err)
+	}
+	// it follows a MOVE
+	e.want(t, 201, req{method: "MOVE", path: "/dated/2026-11-22/t2m.grib", hdr: map[string]string{"Destination": e.ts.URL + "/dated/2026-11-22/t2m-v2.grib"}})
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/dated/2026-11-22/t2m-v2.grib", hdr: d0})
+	if !strings.Contains(body, ">t2m</param>") || !strings.Contains(body, "colour") {
+		t.Fatalf("after MOVE:\n%s", body)
+	}
+	// a key of the template would move the file: 409, nothing changes
+	body, _ = e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2026-11-22/t2m-v2.grib",
+		body: proppatch(`<D:set><D:prop><m:date>2030-01-01</m:date><m:other>x</m:other></D:prop></D:set>`)})
+	if !strings.Contains(body, "409") || !strings.Contains(body, "424") {
+		t.Fatalf("PROPPATCH of a template key:\n%s", body)
+	}
+	// protected and reserved names: 403
+	for _, p := range []string{`<x:checksums xmlns:x="http://owncloud.org/ns">MD5:00</x:checksums>`, `<m:dg.view>x</m:dg.view>`, `<D:getetag>"x"</D:getetag>`} {
+		body, _ = e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2026-11-22/t2m-v2.grib", body: proppatch(`<D:set><D:prop>` + p + `</D:prop></D:set>`)})
+		if !strings.Contains(body, "403") {
+			t.Errorf("PROPPATCH %s:\n%s", p, body)
+		}
+	}
+	// remove
+	e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2026-11-22/t2m-v2.grib",
+		body: proppatch(`<D:remove><D:prop><m:param/><x:colour/></D:prop></D:remove>`)})
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/dated/2026-11-22/t2m-v2.grib", hdr: d0})
+	if strings.Contains(body, "param") || strings.Contains(body, "colour") {
+		t.Fatalf("after remove:\n%s", body)
+	}
+	// read-only view: 403
+	e.want(t, 201, req{method: "PUT", path: "/s", body: "s", user: "bob"})
+	e.users["bob"].Views["secret"] = 1 // read only now
+	body, _ = e.want(t, 207, req{method: "PROPPATCH", path: "/s", user: "bob", body: proppatch(`<D:set><D:prop><m:a>b</m:a></D:prop></D:set>`)})
+	if !strings.Contains(body, "403") {
+		t.Fatalf("PROPPATCH in a read-only view:\n%s", body)
+	}
+	// an empty namespace prefix declaration is malformed
+	e.want(t, 400, req{method: "PROPFIND", path: "/s", user: "bob", hdr: d0,
+		body: `<?xml version="1.0"?><propfind xmlns="DAV:" xmlns:bar=""><prop><bar:x/></prop></propfind>`})
+}
