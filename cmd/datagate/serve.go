@@ -151,6 +151,7 @@ func frontends() []frontendStarter {
 		startS3,
 		startSFTP,
 		startFUSE,
+		startWebDAV,
 		// Each front-end adds its starter here (serve_<name>.go).
 	}
 }
