@@ -58,8 +58,12 @@ func newTestEnv(t testing.TB, mod ...func(*Options)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	disk, err := local.New("disk", local.Config{Root: filepath.Join(dir, "src")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := store.Open(context.Background(), store.Options{
-		Dir: dir, Providers: map[string]backends.Provider{}, Primary: primary,
+		Dir: dir, Providers: map[string]backends.Provider{"disk": disk}, Primary: primary,
 		Cache: cache.Options{ChunkSize: 64 << 10}, Derive: set.Derive, NoSync: true,
 	})
 	if err != nil {
