@@ -57,6 +57,7 @@ func startSFTP(ctx context.Context, env *serveEnv) (func(context.Context) error,
 		MaxHandles:         sc.MaxHandles,
 		PenaltyFailures:    sc.PenaltyFailures,
 		PenaltyTime:        time.Duration(sc.PenaltyTime),
+		Ciphers:            sc.Ciphers,
 	})
 	if err != nil {
 		return nil, err

@@ -42,13 +42,24 @@ type Options struct {
 	MaxAuthTries       int           // per connection; default 6
 	LoginGraceTime     time.Duration // from connect to authenticated; default 30s
 	IdleTimeout        time.Duration // no traffic at all; default 15m
-	MaxSessionsPerUser int           // sftp/exec sessions at once; default 64
+	MaxSessionsPerUser int           // sftp/exec sessions at once; default 128
 	MaxHandles         int           // open files and directories per SFTP session; default 256
 	// PenaltyFailures failed logins from one address make it wait
 	// PenaltyTime before it may connect again. Defaults 10 and 30s.
 	PenaltyFailures int
 	PenaltyTime     time.Duration
+	// Ciphers offered; nil: DefaultCiphers.
+	Ciphers []string
 }
+
+// DefaultCiphers are AES in GCM and CTR modes, which Go runs with the
+// CPU's AES instructions. chacha20-poly1305, OpenSSH's first choice, is
+// left out: x/crypto has no amd64 assembly for it, and it costs about
+// twice the server CPU per byte (1 GiB sftp get: 6.5 s with it, 5.1 s
+// with aes128-ctr, 3.5 s with aes128-gcm@openssh.com on the test
+// machine). The client's order decides among these: OpenSSH then picks
+// aes128-ctr unless told "-c aes128-gcm@openssh.com".
+var DefaultCiphers = []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"}
 
 // Server is the SSH server. Safe for concurrent use.
 type Server struct {
@@ -83,12 +94,15 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	def(&opts.MaxAuthTries, 6)
-	def(&opts.MaxSessionsPerUser, 64)
+	def(&opts.MaxSessionsPerUser, 128)
 	def(&opts.MaxHandles, 256)
 	def(&opts.PenaltyFailures, 10)
 	defd(&opts.LoginGraceTime, 30*time.Second)
 	defd(&opts.IdleTimeout, 15*time.Minute)
 	defd(&opts.PenaltyTime, 30*time.Second)
+	if len(opts.Ciphers) == 0 {
+		opts.Ciphers = DefaultCiphers
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -138,7 +152,7 @@ func New(opts Options) (*Server, error) {
 		ConnCallback:           s.onConnect,
 		IdleTimeout:            opts.IdleTimeout,
 		ServerConfigCallback: func(ssh.Context) *gossh.ServerConfig {
-			return &gossh.ServerConfig{MaxAuthTries: opts.MaxAuthTries}
+			return &gossh.ServerConfig{MaxAuthTries: opts.MaxAuthTries, Config: gossh.Config{Ciphers: opts.Ciphers}}
 		},
 	}
 	for _, k := range keys {
