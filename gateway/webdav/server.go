@@ -2,6 +2,9 @@ package webdav
 
 import (
 	"bytes"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -195,6 +198,18 @@ func putOptions(r *http.Request) views.CreateOptions {
 	if v := r.Header.Get("X-OC-Mtime"); v != "" {
 		if sec, err := strconv.ParseInt(v, 10, 64); err == nil && sec > 0 {
 			o.ModTime = time.Unix(sec, 0)
+		}
+	}
+	// ... and may send checksums to verify the upload against.
+	for _, f := range strings.Fields(r.Header.Get("OC-Checksum")) {
+		alg, sum, _ := strings.Cut(f, ":")
+		b, err := hex.DecodeString(sum)
+		switch {
+		case err != nil:
+		case strings.EqualFold(alg, "MD5") && len(b) == md5.Size:
+			o.MD5 = b
+		case strings.EqualFold(alg, "SHA256") && len(b) == sha256.Size:
+			o.SHA256 = b
 		}
 	}
 	return o

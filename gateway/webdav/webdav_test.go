@@ -2,6 +2,7 @@ package webdav
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -201,5 +202,19 @@ func TestOptions(t *testing.T) {
 	_, h := e.want(t, 200, req{method: "OPTIONS", path: "/"})
 	if !strings.Contains(h.Get("DAV"), "2") {
 		t.Fatalf("DAV header %q", h.Get("DAV"))
+	}
+}
+
+// OC-Checksum on a PUT is checked: a mismatch stores nothing.
+func TestPutChecksum(t *testing.T) {
+	e := newEnv(t)
+	sum := md5.Sum([]byte("right"))
+	e.want(t, 201, req{method: "PUT", path: "/files/ok", body: "right", hdr: map[string]string{"OC-Checksum": "MD5:" + hex.EncodeToString(sum[:])}})
+	e.want(t, 400, req{method: "PUT", path: "/files/bad", body: "wrong", hdr: map[string]string{"OC-Checksum": "MD5:" + hex.EncodeToString(sum[:])}})
+	e.want(t, 404, req{method: "GET", path: "/files/bad"})
+	_, h := e.want(t, 201, req{method: "PUT", path: "/files/mt", body: "m", hdr: map[string]string{"X-OC-Mtime": "1577934245"}})
+	_, h = e.want(t, 200, req{method: "HEAD", path: "/files/mt"})
+	if h.Get("Last-Modified") != "Thu, 02 Jan 2020 03:04:05 GMT" {
+		t.Fatalf("X-OC-Mtime: Last-Modified %q", h.Get("Last-Modified"))
 	}
 }

@@ -1,0 +1,387 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// davServer is a `datagate serve` with the WebDAV listener on.
+type davServer struct {
+	cmd  *exec.Cmd
+	url  string // http://127.0.0.1:port
+	log  *lockedBuf
+	done chan error
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func davFreePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+const davPassword = "s3cret-pw"
+
+// davConfig: alice has "files" (rwd, any path) and "ro" (read only);
+// bob has "secret" only.
+func davConfig(t *testing.T, dataDir string, port int) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(davPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`data: %s
+listen: {admin: '127.0.0.1:0', webdav: '127.0.0.1:%d'}
+views:
+  files: {path: "{path...}"}
+  ro: {path: "{name}"}
+  secret: {path: "{name}"}
+users:
+  alice: {password_hash: '%s', views: {files: rwd, ro: r}}
+  bob: {password_hash: '%s', views: {secret: rwd}}
+`, dataDir, port, h, h)
+	p := filepath.Join(t.TempDir(), "dav.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startDAV runs `datagate serve` with cfg and waits until WebDAV answers.
+func startDAV(t *testing.T, cfg string, port int) *davServer {
+	t.Helper()
+	s := &davServer{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &lockedBuf{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(datagateBin, "--config", cfg, "serve")
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() { s.cmd.Process.Kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 401 {
+				return s
+			}
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("serve exited: %v\n%s", err, s.log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("WebDAV did not come up\n%s", s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *davServer) stop(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("serve exit after SIGTERM: %v\n%s", err, s.log)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
+
+func davNeed(t *testing.T, tool string) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (CI installs it: see .ci/run)", tool)
+		}
+		t.Skipf("%s is not installed", tool)
+	}
+}
+
+// run runs a tool with a time bound and returns its combined output.
+func davRun(t *testing.T, env []string, stdin string, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// curl returns the HTTP status and the body of one request.
+func davCurl(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	out, err := davRun(t, nil, "", "curl", append([]string{"-sS", "--path-as-is", "-w", "\n%{http_code}"}, args...)...)
+	if err != nil {
+		t.Fatalf("curl %v: %v\n%s", args, err, out)
+	}
+	i := strings.LastIndexByte(out, '\n')
+	var code int
+	fmt.Sscan(out[i+1:], &code)
+	return code, out[:i]
+}
+
+func TestWebDAVClients(t *testing.T) {
+	davNeed(t, "curl")
+	dataDir := t.TempDir()
+	port := davFreePort(t)
+	s := startDAV(t, davConfig(t, dataDir, port), port)
+	u := s.url
+	alice := "alice:" + davPassword
+
+	// curl: the HTTP side
+	src := filepath.Join(t.TempDir(), "payload.bin")
+	payload := make([]byte, 5<<20+123)
+	rand.Read(payload)
+	os.WriteFile(src, payload, 0o644)
+	if code, _ := davCurl(t, "-u", alice, "-X", "MKCOL", u+"/files/curl"); code != 201 {
+		t.Fatalf("MKCOL: %d", code)
+	}
+	if code, _ := davCurl(t, "-u", alice, "-T", src, u+"/files/curl/payload.bin"); code != 201 {
+		t.Fatalf("PUT: %d", code)
+	}
+	out := filepath.Join(t.TempDir(), "out.bin")
+	if code, _ := davCurl(t, "-u", alice, "-o", out, u+"/files/curl/payload.bin"); code != 200 {
+		t.Fatalf("GET: %d", code)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, payload) {
+		t.Fatal("GET returned other bytes")
+	}
+	if code, body := davCurl(t, "-u", alice, "-r", "100-109", u+"/files/curl/payload.bin"); code != 206 || body != string(payload[100:110]) {
+		t.Fatalf("range: %d %q", code, body)
+	}
+	if code, _ := davCurl(t, "-u", alice, "-r", "999999999-", u+"/files/curl/payload.bin"); code != 416 {
+		t.Fatalf("unsatisfiable range: %d", code)
+	}
+	if code, body := davCurl(t, "-u", alice, "-X", "PROPFIND", "-H", "Depth: 1", u+"/files/curl/"); code != 207 || !strings.Contains(body, "payload.bin") {
+		t.Fatalf("PROPFIND: %d %s", code, body)
+	}
+	if code, body := davCurl(t, "-u", alice, u+"/files/curl/"); code != 200 || !strings.Contains(body, `href="/files/curl/payload.bin"`) {
+		t.Fatalf("HTML listing: %d %s", code, body)
+	}
+	if code, _ := davCurl(t, u+"/files/curl/payload.bin"); code != 401 {
+		t.Fatalf("no credentials: %d", code)
+	}
+	// bad input through the real binary
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"-u", alice, u + "/files/../secret/x"}, 400},
+		{[]string{"-u", alice, u + "/files/%2e%2e%2fsecret"}, 400},
+		{[]string{"-u", alice, u + "/secret/"}, 404},
+		{[]string{"-u", alice, "-T", src, u + "/ro/new"}, 403},
+		{[]string{"-u", alice, "-X", "MOVE", "-H", "Destination: http://elsewhere.example/files/x", u + "/files/curl/payload.bin"}, 502},
+		{[]string{"-u", alice, "-X", "PROPFIND", "-H", "Depth: 0", "--data", "<propfind", u + "/files/"}, 400},
+	} {
+		if code, body := davCurl(t, c.args...); code != c.code {
+			t.Errorf("curl %v: %d, want %d (%s)", c.args, code, c.code, body)
+		}
+	}
+
+	t.Run("rclone", func(t *testing.T) {
+		davNeed(t, "rclone")
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, "sub dir"), 0o755)
+		for i := range 5 {
+			b := make([]byte, 1000*(i+1)*(i+1))
+			rand.Read(b)
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.bin", i)), b, 0o644)
+		}
+		os.WriteFile(filepath.Join(dir, "sub dir", "ünï cödé.txt"), []byte("text\n"), 0o644)
+		obscured, err := davRun(t, nil, "", "rclone", "obscure", davPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, vendor := range []string{"owncloud", "other"} {
+			env := []string{"RCLONE_CONFIG_DAV_TYPE=webdav", "RCLONE_CONFIG_DAV_URL=" + u + "/files", "RCLONE_CONFIG_DAV_VENDOR=" + vendor,
+				"RCLONE_CONFIG_DAV_USER=alice", "RCLONE_CONFIG_DAV_PASS=" + strings.TrimSpace(obscured), "RCLONE_CONFIG=/dev/null"}
+			dst := "dav:rclone-" + vendor
+			if out, err := davRun(t, env, "", "rclone", "copy", dir, dst); err != nil {
+				t.Fatalf("rclone copy (%s): %v\n%s", vendor, err, out)
+			}
+			// owncloud: checksums from oc:checksums; other: sizes, and
+			// the content downloaded and compared
+			args := []string{"check", dir, dst}
+			if vendor == "other" {
+				args = append(args, "--download")
+			}
+			if out, err := davRun(t, env, "", "rclone", args...); err != nil {
+				t.Fatalf("rclone check (%s): %v\n%s", vendor, err, out)
+			}
+			if vendor == "owncloud" {
+				out, err := davRun(t, env, "", "rclone", "md5sum", dst)
+				if err != nil || strings.Count(out, "\n") < 6 || strings.Contains(out, "UNSUPPORTED") {
+					t.Fatalf("rclone md5sum: %v\n%s", err, out)
+				}
+			}
+		}
+	})
+
+	t.Run("cadaver", func(t *testing.T) {
+		davNeed(t, "cadaver")
+		home := t.TempDir()
+		os.WriteFile(filepath.Join(home, ".netrc"), []byte("machine 127.0.0.1\nlogin alice\npassword "+davPassword+"\n"), 0o600)
+		local := filepath.Join(t.TempDir(), "cad.txt")
+		os.WriteFile(local, []byte("from cadaver\n"), 0o644)
+		got := filepath.Join(t.TempDir(), "back.txt")
+		script := fmt.Sprintf("mkcol cad\nput %s cad/a.txt\nmove cad/a.txt cad/b.txt\nget cad/b.txt %s\nls cad\npropget cad/b.txt\nquit\n", local, got)
+		out, err := davRun(t, []string{"HOME=" + home}, script, "cadaver", u+"/files/")
+		if err != nil {
+			t.Fatalf("cadaver: %v\n%s", err, out)
+		}
+		if b, _ := os.ReadFile(got); string(b) != "from cadaver\n" || strings.Contains(out, "failed") || !strings.Contains(out, "b.txt") {
+			t.Fatalf("cadaver session:\n%s\ngot %q", out, b)
+		}
+	})
+
+	// A PUT abandoned halfway leaves nothing.
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := "PUT /files/curl/half HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + davBasic("alice", davPassword) + "\r\nContent-Length: 4000000\r\n\r\n"
+	io.WriteString(conn, req)
+	conn.Write(payload[:2000000])
+	time.Sleep(200 * time.Millisecond)
+	conn.Close()
+	time.Sleep(300 * time.Millisecond)
+	if code, _ := davCurl(t, "-u", alice, u+"/files/curl/half"); code != 404 {
+		t.Fatalf("abandoned PUT visible: %d", code)
+	}
+	s.stop(t)
+}
+
+func davBasic(user, pw string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pw))
+}
+
+// Locks taken with LOCK survive a restart of the server.
+func TestWebDAVLocksSurviveRestart(t *testing.T) {
+	davNeed(t, "curl")
+	dataDir := t.TempDir()
+	port := davFreePort(t)
+	cfg := davConfig(t, dataDir, port)
+	s := startDAV(t, cfg, port)
+	alice := "alice:" + davPassword
+	u := s.url + "/files/doc.txt"
+	if code, _ := davCurl(t, "-u", alice, "-X", "PUT", "--data-binary", "v1", u); code != 201 {
+		t.Fatalf("PUT: %d", code)
+	}
+	out, err := davRun(t, nil, "", "curl", "-sS", "-D", "-", "-o", "/dev/null", "-u", alice, "-X", "LOCK", "-H", "Timeout: Second-3600",
+		"--data", `<?xml version="1.0"?><lockinfo xmlns="DAV:"><lockscope><exclusive/></lockscope><locktype><write/></locktype><owner>it</owner></lockinfo>`, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var token string
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.ToLower(l), "lock-token: "); ok {
+			token = strings.TrimSpace(l[len(l)-len(v):])
+		}
+	}
+	if !strings.HasPrefix(token, "<urn:uuid:") {
+		t.Fatalf("no lock token:\n%s", out)
+	}
+	s.stop(t)
+	s = startDAV(t, cfg, port)
+	if code, _ := davCurl(t, "-u", alice, "-X", "PUT", "--data-binary", "v2", u); code != 423 {
+		t.Fatalf("PUT without the token after a restart: %d, want 423", code)
+	}
+	if code, _ := davCurl(t, "-u", alice, "-X", "PUT", "-H", "If: ("+token+")", "--data-binary", "v3", u); code != 201 {
+		t.Fatalf("PUT with the token: %d", code)
+	}
+	if code, _ := davCurl(t, "-u", alice, "-X", "UNLOCK", "-H", "Lock-Token: "+token, u); code != 204 {
+		t.Fatalf("UNLOCK: %d", code)
+	}
+	if code, body := davCurl(t, "-u", alice, u); code != 200 || body != "v3" {
+		t.Fatalf("GET: %d %q", code, body)
+	}
+	s.stop(t)
+}
+
+// litmusKnown are the litmus tests that cannot pass, with the reason (also
+// in the README).
+var litmusKnown = map[string]string{
+	"lock_shared": "golang.org/x/net/webdav supports exclusive write locks only (501 for shared)",
+}
+
+// TestWebDAVLitmus runs the litmus suites (basic, copymove, props, locks,
+// http) against a freshly started server (`make litmus` shows the report).
+func TestWebDAVLitmus(t *testing.T) {
+	davNeed(t, "litmus")
+	dataDir := t.TempDir()
+	port := davFreePort(t)
+	s := startDAV(t, davConfig(t, dataDir, port), port)
+	if code, _ := davCurl(t, "-u", "alice:"+davPassword, "-X", "MKCOL", s.url+"/files/litmus"); code != 201 {
+		t.Fatalf("MKCOL: %d", code)
+	}
+	for _, suite := range []string{"basic", "copymove", "props", "locks", "http"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		cmd := exec.CommandContext(ctx, "litmus", s.url+"/files/litmus/", "alice", davPassword)
+		cmd.Dir = t.TempDir() // its debug.log
+		cmd.Env = append(os.Environ(), "TESTS="+suite)
+		out, _ := cmd.CombinedOutput()
+		cancel()
+		t.Logf("litmus %s:\n%s", suite, out)
+		if !strings.Contains(string(out), "<- summary for `"+suite+"'") {
+			t.Errorf("litmus %s did not finish", suite)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			i := strings.Index(line, "FAIL")
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			name := strings.TrimRight(f[1], ".")
+			if _, ok := litmusKnown[name]; !ok {
+				t.Errorf("litmus %s: %s", suite, strings.TrimSpace(line))
+			}
+		}
+	}
+	s.stop(t)
+}
