@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/datagate/datagate/fs"
@@ -272,9 +273,26 @@ func (s *Server) getObject(q *req, head bool) {
 	}
 }
 
+// smallObject is the size up to which content is copied through a
+// pooled buffer rather than sent with sendfile.
+const smallObject = 64 << 10
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallObject); return &b }}
+
 // sendContent copies n bytes at off of f. Whole local content goes as
 // the plain file so net/http can use sendfile.
 func sendContent(w io.Writer, f *views.File, off, n int64, partial bool) error {
+	if n <= smallObject {
+		// One read and one write beat sendfile's extra system calls.
+		bp := smallBufs.Get().(*[]byte)
+		defer smallBufs.Put(bp)
+		buf := (*bp)[:n]
+		if _, err := f.ReadAt(buf, off); err != nil && !(errors.Is(err, io.EOF) && int64(len(buf)) == n) {
+			return err
+		}
+		_, err := w.Write(buf)
+		return err
+	}
 	if osf, ok := f.File(); ok {
 		if _, err := osf.Seek(off, io.SeekStart); err != nil {
 			return err
