@@ -13,9 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"net/http"
+	"net/http/httptest"
+
 	ffs "github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/datagate/datagate/backends"
+	httpbackend "github.com/datagate/datagate/backends/http"
+	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/views"
 )
 
@@ -293,5 +299,45 @@ func BenchmarkWrite256MiB(b *testing.B) {
 			func() time.Duration { k++; return write(e.path(fmt.Sprintf("w/w%d", k))) })
 		b.ReportMetric(size/mount.Seconds()/1e6, "mount-MB/s")
 		b.ReportMetric(native.Seconds()/mount.Seconds(), "x-native")
+	}
+}
+
+func BenchmarkColdHTTP256MiB(b *testing.B) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		b.Skip("curl is not installed")
+	}
+	const size = 256 << 20
+	src := filepath.Join(b.TempDir(), "cold.bin")
+	f, _ := os.Create(src)
+	io.CopyN(f, rand.Reader, size)
+	f.Close()
+	// Every path serves the same file: each round registers a new
+	// location, so each is a new object, cold.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, src) }))
+	defer srv.Close()
+	web, err := httpbackend.New("web", httpbackend.Config{URL: srv.URL + "/"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The production cache geometry: 4 MiB chunks, read-ahead 4.
+	e := newEnvWith(b, map[string]views.Rights{"by-type": views.Read}, Options{}, envConfig{sync: true, chunk: 4 << 20, providers: map[string]backends.Provider{"web": web}})
+	buf := make([]byte, 1<<20)
+	for i := 0; i < b.N; i++ {
+		curl := time.Duration(1 << 62)
+		for r := 0; r < 3; r++ {
+			curl = min(curl, run(b, "curl", "-sSf", "-o", "/dev/null", srv.URL+"/cold.bin"))
+		}
+		mount := time.Duration(1 << 62)
+		for r := 0; r < 3; r++ {
+			name := fmt.Sprintf("cold%d-%d.bin", i, r)
+			o := &fs.Object{Name: name, Meta: map[string]string{"type": "web"}, Size: size, Source: fs.Location{Provider: "web", Path: name}}
+			if _, err := e.st.Register(context.Background(), []*fs.Object{o}); err != nil {
+				b.Fatal(err)
+			}
+			mount = min(mount, timeIt(b, func() { readAll(b, e.path("web/"+name), buf) }))
+		}
+		b.ReportMetric(size/mount.Seconds()/1e6, "mount-MB/s")
+		b.ReportMetric(size/curl.Seconds()/1e6, "curl-MB/s")
+		b.ReportMetric(curl.Seconds()/mount.Seconds(), "x-curl")
 	}
 }

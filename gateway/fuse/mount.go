@@ -139,6 +139,11 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 	if opts.ReadOnly {
 		mopts.Options = append(mopts.Options, "ro")
 	}
+	if opts.AllowOther {
+		// Other local users get the mode bits (files are the mounting
+		// user's, writable only with the w right) checked by the kernel.
+		mopts.Options = append(mopts.Options, "default_permissions")
+	}
 	neg := time.Duration(0)
 	srv, err := ffs.Mount(dir, fsys.root, &ffs.Options{
 		MountOptions:    mopts,

@@ -54,12 +54,24 @@ var testViews = map[string]views.Def{
 
 func newEnv(t testing.TB, rights map[string]views.Rights, opts Options) *env {
 	t.Helper()
-	return newEnvSync(t, rights, opts, false)
+	return newEnvWith(t, rights, opts, envConfig{})
 }
 
-// newEnvSync is newEnv with index commits fsynced when sync (benchmarks
-// compare with a local file system that syncs).
+// newEnvSync is newEnv with index commits fsynced (benchmarks compare
+// with a local file system that syncs).
 func newEnvSync(t testing.TB, rights map[string]views.Rights, opts Options, sync bool) *env {
+	t.Helper()
+	return newEnvWith(t, rights, opts, envConfig{sync: sync})
+}
+
+// envConfig is what the benchmarks vary.
+type envConfig struct {
+	sync      bool
+	providers map[string]backends.Provider // besides "disk"
+	chunk     int64                        // cache chunk size; default 64 KiB
+}
+
+func newEnvWith(t testing.TB, rights map[string]views.Rights, opts Options, ec envConfig) *env {
 	t.Helper()
 	needFuse(t)
 	set, err := views.NewSet(testViews, nil)
@@ -75,9 +87,16 @@ func newEnvSync(t testing.TB, rights map[string]views.Rights, opts Options, sync
 	if err != nil {
 		t.Fatal(err)
 	}
+	provs := map[string]backends.Provider{"disk": src}
+	for k, p := range ec.providers {
+		provs[k] = p
+	}
+	if ec.chunk == 0 {
+		ec.chunk = 64 << 10
+	}
 	e.st, err = store.Open(context.Background(), store.Options{
-		Dir: e.dir, Providers: map[string]backends.Provider{"disk": src}, Primary: primary,
-		Cache: cache.Options{ChunkSize: 64 << 10}, Derive: set.Derive, NoSync: !sync,
+		Dir: e.dir, Providers: provs, Primary: primary,
+		Cache: cache.Options{ChunkSize: ec.chunk, ReadAhead: 4}, Derive: set.Derive, NoSync: !ec.sync,
 	})
 	if err != nil {
 		t.Fatal(err)
