@@ -5,7 +5,7 @@ VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 DATA     ?= ./var
 
-.PHONY: all build run test vet lint bench litmus clean
+.PHONY: all build run test vet lint bench bench-fuse clean
 
 all: build
 
@@ -35,10 +35,10 @@ bench:
 	$(GO) test ./fs/store -run '^$$' -bench . -benchtime 3x -timeout 30m
 	$(GO) test ./backends/cache -run '^$$' -bench . -benchtime 3x -timeout 30m
 
-# WebDAV conformance: litmus (Debian package) against a freshly started
-# server; known failures are listed in the README ("WebDAV").
-litmus:
-	$(GO) test ./integration -count=1 -run 'TestWebDAVLitmus' -v -timeout 10m
+# FUSE front-end beside a plain directory and go-fuse's own loopback, in the
+# same run (README "FUSE mount"). Needs /dev/fuse and root, curl; ~5 min.
+bench-fuse:
+	$(GO) test ./gateway/fuse -run '^$$' -bench . -benchtime 1x -timeout 60m
 
 clean:
 	rm -rf bin
