@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,7 @@ type sftpServer struct {
 	tmp        string
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +51,7 @@ func freePort(t *testing.T) string {
 	return p
 }
 
-func needTool(t *testing.T, names ...string) {
+func needTool(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
@@ -65,7 +66,7 @@ func needTool(t *testing.T, names ...string) {
 // startSFTPServer starts a server with two views and two users: alice
 // (key and password; rwd on both views) and bob (password; r on by-type).
 // extra is appended to the sftp: section.
-func startSFTPServer(t *testing.T, extra string) *sftpServer {
+func startSFTPServer(t testing.TB, extra string) *sftpServer {
 	t.Helper()
 	s := &sftpServer{data: t.TempDir(), tmp: t.TempDir(), host: "127.0.0.1", port: freePort(t)}
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
@@ -157,7 +158,7 @@ func (s *sftpServer) sshOpts() []string {
 
 // run runs a client program with a time bound, returning its output and
 // exit code.
-func run(t *testing.T, dir string, stdin string, name string, args ...string) (string, int) {
+func run(t testing.TB, dir string, stdin string, name string, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -174,7 +175,7 @@ func run(t *testing.T, dir string, stdin string, name string, args ...string) (s
 	return string(out), code
 }
 
-func (s *sftpServer) sftpBatch(t *testing.T, dir, batch string) (string, int) {
+func (s *sftpServer) sftpBatch(t testing.TB, dir, batch string) (string, int) {
 	t.Helper()
 	args := append(s.sshOpts(), "-P", s.port, "-b", "-", "alice@127.0.0.1")
 	return run(t, dir, batch, "sftp", args...)
@@ -522,4 +523,351 @@ func TestSSHFSMount(t *testing.T) {
 	if err := exec.Command("fusermount", "-u", mnt).Run(); err != nil {
 		t.Fatalf("unmount: %v", err)
 	}
+}
+
+// ---- Figures: make bench-sftp ----
+
+// benchTarget is one SFTP server under measurement, with the remote paths
+// of the same files.
+type benchTarget struct {
+	name       string
+	port, user string
+	pid        int    // whose CPU time (with reaped children) is counted
+	get, small string // a 1 GiB and a 1 MiB file
+	putDir     string // where uploads go
+	lsDir      string // a 10,000-entry directory
+	knownHosts string // "" = do not check
+}
+
+// cpuSeconds is the CPU time of pid and its reaped children.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var ticks float64
+	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+		var v float64
+		fmt.Sscan(f[i], &v)
+		ticks += v
+	}
+	return ticks / 100 // USER_HZ
+}
+
+// BenchmarkSFTPServers measures datagate, OpenSSH's sshd + sftp-server and
+// rclone serve sftp serving the same files to the same OpenSSH clients.
+// Long (GiB transfers): run with make bench-sftp, not in tests.
+func BenchmarkSFTPServers(b *testing.B) {
+	needTool(b, "sftp", "scp", "ssh-keygen")
+	work := b.TempDir()
+	plain := filepath.Join(work, "plain")
+	os.MkdirAll(filepath.Join(plain, "d10k"), 0o755)
+	os.MkdirAll(filepath.Join(plain, "up"), 0o755)
+	big := filepath.Join(plain, "big.bin")
+	writePattern(b, big, 1<<30)
+	small := filepath.Join(plain, "small.bin")
+	writePattern(b, small, 1<<20)
+	up := filepath.Join(work, "up256.bin")
+	writePattern(b, up, 256<<20)
+	for i := range 10000 {
+		os.WriteFile(filepath.Join(plain, "d10k", fmt.Sprintf("f%05d", i)), nil, 0o644)
+	}
+
+	s := startSFTPServer(b, "  max_sessions_per_user: 200\n")
+	// The same files in datagate: the big one pushed over SFTP (so it is
+	// stored whole on disk, like a cached object), the directory registered.
+	out, code := s.sftpBatch(b, plain, "put big.bin /by-date/2026-01-01/bench/big.bin\nput small.bin /by-date/2026-01-01/bench/small.bin\n")
+	if code != 0 {
+		b.Fatalf("seeding datagate: %s", out)
+	}
+	seedDirectory(b, s)
+	pid := s.cmd.Process.Pid
+	targets := []benchTarget{{
+		name: "datagate", port: s.port, user: "alice", pid: pid, knownHosts: s.knownHosts,
+		get: "/by-date/2026-01-01/bench/big.bin", small: "/by-date/2026-01-01/bench/small.bin",
+		putDir: "/by-date/2026-01-02/bench", lsDir: "/by-date/2026-09-09/ls",
+	}}
+	pub := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(s.signer.PublicKey())))
+	if t, ok := startSSHD(b, work, plain, pub); ok {
+		targets = append(targets, t)
+	}
+	if t, ok := startRcloneSFTP(b, work, plain, pub); ok {
+		targets = append(targets, t)
+	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "| server | connect s | get 1 GiB MiB/s | server CPU-s/GiB | put 256 MiB MiB/s | scp get 1 GiB MiB/s | ls 10k s | 100 sessions × 1 MiB p50/p99 ms (ok) |\n|---|---|---|---|---|---|---|---|\n")
+	for _, tg := range targets {
+		b.Run(tg.name, func(b *testing.B) {
+			m := measureSFTP(b, s, tg, up)
+			scp := "fails"
+			if m.scp > 0 {
+				scp = fmt.Sprintf("%.0f", m.scp)
+			}
+			fmt.Fprintf(&table, "| %s | %.3f | %.0f | %.2f | %.0f | %s | %.3f | %.0f / %.0f (%d/100) |\n",
+				tg.name, m.connect, m.get, m.cpuPerGiB, m.put, scp, m.ls, m.p50, m.p99, m.ok)
+			b.ReportMetric(m.connect, "connect-s")
+			b.ReportMetric(m.get, "get-MiB/s")
+			b.ReportMetric(m.cpuPerGiB, "cpu-s/GiB")
+			b.ReportMetric(m.put, "put-MiB/s")
+			b.ReportMetric(m.scp, "scp-MiB/s")
+			b.ReportMetric(m.ls, "ls10k-s")
+			b.ReportMetric(m.p99, "p99-ms")
+		})
+	}
+	fmt.Print("\n" + table.String())
+}
+
+// writePattern writes n pseudo-random bytes (incompressible) to p.
+func writePattern(t testing.TB, p string, n int64) {
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < n; off += int64(len(buf)) {
+		rand.Read(buf)
+		if _, err := f.Write(buf[:min(int64(len(buf)), n-off)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// seedDirectory registers 10,000 objects in one directory of the by-date
+// view (ranges of one provider file: registration moves no content).
+func seedDirectory(t testing.TB, s *sftpServer) {
+	os.MkdirAll(filepath.Join(s.data, "import"), 0o755)
+	os.WriteFile(filepath.Join(s.data, "import", "ls.bin"), bytes.Repeat([]byte{'x'}, 10000), 0o644)
+	var nd strings.Builder
+	for i := range 10000 {
+		fmt.Fprintf(&nd, `{"name":"f%05d","meta":{"date":"2026-09-09","type":"ls"},"location":{"provider":"local","path":"ls.bin","offset":%d,"length":1},"size":1}`+"\n", i, i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, datagateBin, "--config", filepath.Join(s.tmp, "serve.yaml"), "register")
+	cmd.Stdin = strings.NewReader(nd.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("register: %v\n%s", err, out)
+	}
+}
+
+func startSSHD(t testing.TB, work, root, pub string) (benchTarget, bool) {
+	if _, err := os.Stat("/usr/sbin/sshd"); err != nil || os.Geteuid() != 0 {
+		t.Logf("OpenSSH sshd not measured: needs /usr/sbin/sshd (openssh-server) and root")
+		return benchTarget{}, false
+	}
+	key := filepath.Join(work, "sshd_host_ed25519")
+	exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).Run()
+	auth := filepath.Join(work, "authorized_keys")
+	os.WriteFile(auth, []byte(pub+"\n"), 0o600)
+	os.MkdirAll("/run/sshd", 0o755)
+	port := freePort(t)
+	cfg := filepath.Join(work, "sshd_config")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`Port %s
+ListenAddress 127.0.0.1
+HostKey %s
+AuthorizedKeysFile %s
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+StrictModes no
+MaxStartups 200
+MaxSessions 200
+PidFile none
+Subsystem sftp /usr/lib/openssh/sftp-server
+`, port, key, auth)), 0o600)
+	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", cfg)
+	if err := cmd.Start(); err != nil {
+		t.Logf("sshd: %v", err)
+		return benchTarget{}, false
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitPort(t, port)
+	return benchTarget{
+		name: "OpenSSH sshd + sftp-server", port: port, user: "root", pid: cmd.Process.Pid,
+		get: filepath.Join(root, "big.bin"), small: filepath.Join(root, "small.bin"),
+		putDir: filepath.Join(root, "up"), lsDir: filepath.Join(root, "d10k"),
+	}, true
+}
+
+func startRcloneSFTP(t testing.TB, work, root, pub string) (benchTarget, bool) {
+	if _, err := exec.LookPath("rclone"); err != nil {
+		t.Logf("rclone serve sftp not measured: rclone not installed")
+		return benchTarget{}, false
+	}
+	key := filepath.Join(work, "rclone_host_ed25519")
+	exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).Run()
+	auth := filepath.Join(work, "authorized_keys_rclone")
+	os.WriteFile(auth, []byte(pub+"\n"), 0o600)
+	port := freePort(t)
+	cmd := exec.Command("rclone", "serve", "sftp", root, "--addr", "127.0.0.1:"+port, "--key", key, "--authorized-keys", auth)
+	cmd.Env = append(os.Environ(), "RCLONE_CONFIG=/dev/null")
+	if err := cmd.Start(); err != nil {
+		t.Logf("rclone: %v", err)
+		return benchTarget{}, false
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitPort(t, port)
+	return benchTarget{
+		name: "rclone serve sftp", port: port, user: "bench", pid: cmd.Process.Pid,
+		get: "/big.bin", small: "/small.bin", putDir: "/up", lsDir: "/d10k",
+	}, true
+}
+
+func waitPort(t testing.TB, port string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s", port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type sftpFigures struct {
+	connect, get, cpuPerGiB, put, scp, ls, p50, p99 float64
+	ok                                              int
+}
+
+func measureSFTP(t testing.TB, s *sftpServer, tg benchTarget, up string) sftpFigures {
+	opts := []string{"-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=" + s.key, "-o", "BatchMode=yes"}
+	if tg.knownHosts != "" {
+		opts = append(opts, "-o", "UserKnownHostsFile="+tg.knownHosts, "-o", "StrictHostKeyChecking=yes")
+	} else {
+		opts = append(opts, "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR")
+	}
+	dest := tg.user + "@127.0.0.1"
+	timed := func(name string, stdin string, args ...string) float64 {
+		t.Helper()
+		start := time.Now()
+		out, code := run(t, "", stdin, name, args...)
+		if code != 0 {
+			t.Fatalf("%s %v: exit %d\n%s", name, args, code, out)
+		}
+		return time.Since(start).Seconds()
+	}
+	sftpArgs := append(append([]string{}, opts...), "-P", tg.port, "-b", "-", dest)
+	var m sftpFigures
+	// Connect + authenticate + start SFTP, with the Go client (OpenSSH's
+	// client adds its own process start and teardown).
+	dial := func() (*gossh.Client, *pkgsftp.Client, error) {
+		c, err := gossh.Dial("tcp", "127.0.0.1:"+tg.port, &gossh.ClientConfig{
+			User: tg.user, Auth: []gossh.AuthMethod{gossh.PublicKeys(s.signer)},
+			HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: time.Minute,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		sc, err := pkgsftp.NewClient(c)
+		if err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+		return c, sc, nil
+	}
+	var conns, overheads []float64
+	for range 5 {
+		start := time.Now()
+		c, sc, err := dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, time.Since(start).Seconds())
+		sc.Close()
+		c.Close()
+	}
+	// What an OpenSSH sftp run costs beyond its transfer: subtracted from
+	// the transfer times below.
+	for range 3 {
+		overheads = append(overheads, timed("sftp", "bye\n", sftpArgs...))
+	}
+	slices.Sort(conns)
+	slices.Sort(overheads)
+	m.connect = conns[2]
+	overhead := overheads[1]
+	cpu0 := cpuSeconds(tg.pid)
+	d := timed("sftp", "get "+tg.get+" /dev/null\n", sftpArgs...)
+	time.Sleep(time.Second) // let the server reap what it forked
+	m.cpuPerGiB = cpuSeconds(tg.pid) - cpu0
+	m.get = 1024 / (d - overhead)
+	d = timed("sftp", "put "+up+" "+tg.putDir+"/up256.bin\n", sftpArgs...)
+	m.put = 256 / (d - overhead)
+	local := filepath.Join(filepath.Dir(up), "scp.out")
+	start := time.Now()
+	out, code := run(t, "", "", "scp", append(append([]string{}, opts...), "-P", tg.port, dest+":"+tg.get, local)...)
+	if code == 0 {
+		m.scp = 1024 / (time.Since(start).Seconds() - overhead)
+	} else {
+		t.Logf("%s: scp get failed: %s", tg.name, out)
+	}
+	os.Remove(local)
+	// ls of 10,000 entries in an open session.
+	c, sc, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	ents, err := sc.ReadDir(tg.lsDir)
+	m.ls = time.Since(start).Seconds()
+	if err != nil || len(ents) != 10000 {
+		t.Fatalf("%s: ls: %d entries, %v", tg.name, len(ents), err)
+	}
+	sc.Close()
+	c.Close()
+
+	// 100 sessions at once, each connecting and fetching 1 MiB.
+	lat := make([]float64, 100)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			c, sc, err := dial()
+			if err != nil {
+				t.Logf("%s session %d: %v", tg.name, i, err)
+				return
+			}
+			defer c.Close()
+			defer sc.Close()
+			f, err := sc.Open(tg.small)
+			if err != nil {
+				t.Logf("%s session %d: %v", tg.name, i, err)
+				return
+			}
+			n, err := f.WriteTo(io.Discard)
+			f.Close()
+			if err != nil || n != 1<<20 {
+				t.Logf("%s session %d: %d bytes, %v", tg.name, i, n, err)
+				return
+			}
+			mu.Lock()
+			lat[i] = time.Since(start).Seconds() * 1000
+			m.ok++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	var got []float64
+	for _, l := range lat {
+		if l > 0 {
+			got = append(got, l)
+		}
+	}
+	slices.Sort(got)
+	if len(got) > 0 {
+		m.p50 = got[len(got)/2]
+		m.p99 = got[min(len(got)-1, len(got)*99/100)]
+	}
+	return m
 }

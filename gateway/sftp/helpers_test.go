@@ -51,7 +51,7 @@ type testEnv struct {
 	rights map[string]map[string]views.Rights
 }
 
-func newTestEnv(t *testing.T, tweak func(*Options)) *testEnv {
+func newTestEnv(t testing.TB, tweak func(*Options)) *testEnv {
 	t.Helper()
 	hostKeyOnce.Do(func() {
 		d, err := os.MkdirTemp("", "sftp-hostkeys-")
@@ -142,7 +142,7 @@ func newTestEnv(t *testing.T, tweak func(*Options)) *testEnv {
 	return e
 }
 
-func newKey(t *testing.T) gossh.Signer {
+func newKey(t testing.TB) gossh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -164,7 +164,7 @@ func (e *testEnv) dial(user string, auth ...gossh.AuthMethod) (*gossh.Client, er
 }
 
 // client logs alice in with her key and opens an SFTP session.
-func (e *testEnv) client(t *testing.T) (*pkgsftp.Client, *gossh.Client) {
+func (e *testEnv) client(t testing.TB) (*pkgsftp.Client, *gossh.Client) {
 	t.Helper()
 	c, err := e.dial("alice", gossh.PublicKeys(e.key))
 	if err != nil {

@@ -1,0 +1,46 @@
+package sftp
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"testing"
+)
+
+// Server-side cost of SFTP transfers through the pkg/sftp client (client
+// and server in one process: for profiles, not for the README's figures,
+// which make bench-sftp measures with OpenSSH's clients).
+func BenchmarkTransfers(b *testing.B) {
+	e := newTestEnv(b, nil)
+	c, _ := e.client(b)
+	data := make([]byte, 64<<20)
+	rand.Read(data)
+	b.Run("put64MiB", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for range b.N {
+			f, err := c.Create("/by-date/2026-01-01/obs/bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.ReadFrom(bytes.NewReader(data)); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get64MiB", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for range b.N {
+			f, err := c.Open("/by-date/2026-01-01/obs/bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n, err := f.WriteTo(io.Discard); err != nil || n != int64(len(data)) {
+				b.Fatal(n, err)
+			}
+			f.Close()
+		}
+	})
+}
