@@ -2,6 +2,8 @@ package sftp
 
 import (
 	"bytes"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +64,10 @@ func TestAuthentication(t *testing.T) {
 		{"key", "alice", gossh.PublicKeys(e.key)},
 		{"password", "alice", gossh.Password(testPassword)},
 		{"password only user", "bob", gossh.Password(testPassword)},
+		{"ecdsa key", "alice", gossh.PublicKeys(e.more[0])},
+		{"rsa-sha2-256 key", "alice", gossh.PublicKeys(mustAlgo(t, e.more[1], gossh.KeyAlgoRSASHA256))},
+		{"rsa-sha2-512 key", "alice", gossh.PublicKeys(mustAlgo(t, e.more[1], gossh.KeyAlgoRSASHA512))},
+		{"second key offered", "alice", gossh.PublicKeys(e.other, e.key)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := e.dial(tc.user, tc.auth)
@@ -131,31 +137,64 @@ func TestPenaltyAfterRepeatedFailures(t *testing.T) {
 	c.Close()
 }
 
-func TestLoginGraceTime(t *testing.T) {
-	e := newTestEnv(t, func(o *Options) { o.LoginGraceTime = 300 * time.Millisecond })
-	// A client that connects and never authenticates is cut off.
-	auth := gossh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) {
-		time.Sleep(2 * time.Second)
-		return nil, nil
-	})
-	start := time.Now()
-	c, err := e.dial("alice", auth)
-	if err == nil {
+func mustAlgo(t *testing.T, s gossh.Signer, algo string) gossh.Signer {
+	as, err := gossh.NewSignerWithAlgorithms(s.(gossh.AlgorithmSigner), []string{algo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as
+}
+
+func TestMaxAuthTries(t *testing.T) {
+	e := newTestEnv(t, func(o *Options) { o.MaxAuthTries = 2; o.PenaltyFailures = 100 })
+	tries := 0
+	pw := gossh.RetryableAuthMethod(gossh.PasswordCallback(func() (string, error) {
+		tries++
+		return "wrong", nil
+	}), 10)
+	if c, err := e.dial("alice", pw); err == nil {
 		c.Close()
 		t.Fatal("logged in")
 	}
-	if d := time.Since(start); d > 1900*time.Millisecond {
-		t.Logf("cut off after %v", d)
+	if tries > 2 {
+		t.Fatalf("%d password tries on one connection, max 2", tries)
 	}
-	// Once in, the grace time no longer applies.
-	c, err = e.dial("alice", gossh.PublicKeys(e.key))
+}
+
+func TestLoginGraceAndIdleTimeouts(t *testing.T) {
+	e := newTestEnv(t, func(o *Options) {
+		o.LoginGraceTime = 300 * time.Millisecond
+		o.IdleTimeout = 700 * time.Millisecond
+	})
+	// A client that connects and never authenticates is cut off.
+	nc, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	if _, err := io.Copy(io.Discard, nc); err != nil {
+		t.Fatalf("the server did not close the silent connection: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("closed after %v", d)
+	}
+	// Once in, the grace time no longer applies, but the idle timeout does.
+	c, err := e.dial("alice", gossh.PublicKeys(e.key))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	time.Sleep(500 * time.Millisecond)
-	if _, err := c.NewSession(); err != nil {
-		t.Fatalf("session after the grace time: %v", err)
+	for range 4 { // busy past the grace time
+		time.Sleep(200 * time.Millisecond)
+		if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+			t.Fatalf("active connection dropped: %v", err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := c.NewSession(); err == nil {
+		t.Fatal("idle connection still open")
 	}
 }
 

@@ -2,8 +2,11 @@ package sftp
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"io"
 	"log/slog"
 	"net"
@@ -46,8 +49,9 @@ type testEnv struct {
 	set    *views.Set
 	srv    *Server
 	addr   string
-	key    gossh.Signer // alice's
-	other  gossh.Signer // a key nobody has
+	key    gossh.Signer   // alice's
+	more   []gossh.Signer // alice's too: ECDSA and RSA
+	other  gossh.Signer   // a key nobody has
 	rights map[string]map[string]views.Rights
 }
 
@@ -95,6 +99,11 @@ func newTestEnv(t testing.TB, tweak func(*Options)) *testEnv {
 	}
 	e.key = newKey(t)
 	e.other = newKey(t)
+	e.more = moreKeys(t)
+	alicePubs := []gossh.PublicKey{e.key.PublicKey()}
+	for _, k := range e.more {
+		alicePubs = append(alicePubs, k.PublicKey())
+	}
 	e.rights = map[string]map[string]views.Rights{
 		"alice": {"by-date": views.All, "by-type": views.All},
 		"bob":   {"by-type": views.Read},
@@ -104,7 +113,7 @@ func newTestEnv(t testing.TB, tweak func(*Options)) *testEnv {
 		Account: func(user string) (Account, bool) {
 			switch user {
 			case "alice":
-				return Account{PasswordHash: testHash, AuthorizedKeys: []gossh.PublicKey{e.key.PublicKey()}}, true
+				return Account{PasswordHash: testHash, AuthorizedKeys: alicePubs}, true
 			case "bob":
 				return Account{PasswordHash: testHash}, true
 			}
@@ -153,6 +162,33 @@ func newKey(t testing.TB) gossh.Signer {
 		t.Fatal(err)
 	}
 	return s
+}
+
+var (
+	moreOnce sync.Once
+	moreKeyS []gossh.Signer
+)
+
+// moreKeys are an ECDSA and an RSA key, made once (RSA is slow to make).
+func moreKeys(t testing.TB) []gossh.Signer {
+	moreOnce.Do(func() {
+		ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(err)
+		}
+		rk, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		for _, k := range []any{ek, rk} {
+			s, err := gossh.NewSignerFromKey(k)
+			if err != nil {
+				panic(err)
+			}
+			moreKeyS = append(moreKeyS, s)
+		}
+	})
+	return moreKeyS
 }
 
 func (e *testEnv) dial(user string, auth ...gossh.AuthMethod) (*gossh.Client, error) {
