@@ -55,7 +55,7 @@ type s3Server struct {
 	done   chan error
 }
 
-func s3FreePort(t *testing.T) string {
+func s3FreePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -67,7 +67,7 @@ func s3FreePort(t *testing.T) string {
 
 // startS3Server runs `datagate serve` with cfg and waits for its S3
 // listener.
-func startS3Server(t *testing.T, cfg string) *s3Server {
+func startS3Server(t testing.TB, cfg string) *s3Server {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "s3.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -103,7 +103,7 @@ func startS3Server(t *testing.T, cfg string) *s3Server {
 	return s
 }
 
-func (s *s3Server) stop(t *testing.T) {
+func (s *s3Server) stop(t testing.TB) {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
