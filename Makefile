@@ -5,7 +5,7 @@ VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 DATA     ?= ./var
 
-.PHONY: all build run test vet lint bench bench-s3 clean
+.PHONY: all build run test vet lint bench bench-fuse bench-sftp bench-s3 litmus clean
 
 all: build
 
@@ -35,6 +35,16 @@ bench:
 	$(GO) test ./fs/store -run '^$$' -bench . -benchtime 3x -timeout 30m
 	$(GO) test ./backends/cache -run '^$$' -bench . -benchtime 3x -timeout 30m
 
+# SFTP front-end beside OpenSSH's sshd + sftp-server and rclone serve sftp
+# (README "SFTP and SCP"). Needs openssh-client, openssh-server, rclone; root.
+bench-sftp:
+	$(GO) test ./integration -run '^$$' -bench SFTPServers -benchtime 1x -timeout 30m
+
+# FUSE front-end beside a plain directory and go-fuse's own loopback, in the
+# same run (README "FUSE mount"). Needs /dev/fuse and root, curl; ~5 min.
+bench-fuse:
+	$(GO) test ./gateway/fuse -run '^$$' -bench . -benchtime 1x -timeout 60m
+
 # S3 front-end (README "S3 API"): 4 KiB GET/HEAD at 32 connections, a
 # 100,000-object ListObjectsV2 (in process); big PUT/GET through the real
 # binary with its CPU time from /proc (S3_BENCH_MIB, default 256).
@@ -42,6 +52,11 @@ bench-s3:
 	$(GO) test ./gateway/s3 -run '^$$' -bench 'Small4KiB' -benchtime 20000x -timeout 30m
 	$(GO) test ./gateway/s3 -run '^$$' -bench 'List100k' -benchtime 3x -timeout 30m
 	$(GO) test ./integration -run '^$$' -bench 'S3Server' -benchtime 3x -timeout 30m
+
+# WebDAV conformance: litmus (Debian package) against a freshly started
+# server; known failures are listed in the README ("WebDAV").
+litmus:
+	$(GO) test ./integration -count=1 -run 'TestWebDAVLitmus' -v -timeout 10m
 
 clean:
 	rm -rf bin
