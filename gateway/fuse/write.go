@@ -22,6 +22,14 @@ import (
 // and only then becomes visible, as a new version, at the file's path at
 // that moment. A push that fails is the error of that close or fsync, and
 // nothing of it is visible.
+//
+// The common case, a new or truncated file written from start to end (cp,
+// dd, a program saving its output), is also streamed into Tree.Create as
+// it is written, so hashing and storing overlap the writing and close
+// only waits for the tail. The upload commits when the stream ends, at
+// flush; any other write pattern (a seek, a rewrite, truncate, utimes, a
+// rename) abandons it — a cancelled upload leaves nothing — and the spool
+// is pushed instead.
 type writeHandle struct {
 	// immutable after openWriter
 	n    *node
@@ -35,7 +43,24 @@ type writeHandle struct {
 	failed   bool      // the last push failed and was reported
 	mtime    time.Time // set by utimes while open; zero: now
 	released bool
+	// streamable: written from offset 0 only, so far (see above)
+	streamable bool
+	stream     *stream // the upload being streamed, if any
 }
+
+// stream is an upload fed by sequential writes.
+type stream struct {
+	path   string
+	pw     *io.PipeWriter
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Create returned
+	sent   int64
+	// set before done is closed
+	info *views.Info
+	err  error
+}
+
+var errStreamAbandoned = errors.New("fuse: streamed upload abandoned")
 
 var (
 	_ ffs.FileReader   = (*writeHandle)(nil)
@@ -62,7 +87,7 @@ func (n *node) openWriter(ctx context.Context, trunc bool) (*writeHandle, syscal
 		n.fsys.log.Error("spool", "err", err)
 		return nil, errno(err)
 	}
-	w := &writeHandle{n: n, fsys: n.fsys, spool: sp, dirty: trunc}
+	w := &writeHandle{n: n, fsys: n.fsys, spool: sp, dirty: trunc, streamable: trunc}
 	if !trunc && !n.pending() {
 		if e := w.copyCurrent(ctx); e != 0 {
 			sp.Close()
@@ -167,6 +192,9 @@ func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint
 	if end := off + int64(n); end > w.size {
 		w.size = end
 	}
+	if err == nil {
+		w.feed(data, off)
+	}
 	w.dirty, w.failed = true, false
 	w.n.mu.Lock()
 	w.n.wsize = w.size
@@ -197,6 +225,10 @@ func (w *writeHandle) truncate(size int64) syscall.Errno {
 	if err := w.spool.Truncate(size); err != nil {
 		return errno(err)
 	}
+	w.abandon()
+	// Emptied (O_TRUNC arrives as a separate truncate): a fresh stream
+	// from offset 0 may start.
+	w.streamable = size == 0
 	w.size, w.dirty, w.failed = size, true, false
 	w.n.mu.Lock()
 	w.n.wsize = size
@@ -208,6 +240,7 @@ func (w *writeHandle) setMtime(t time.Time) {
 	w.mu.Lock()
 	w.mtime = t
 	w.dirty = true
+	w.abandon()
 	w.mu.Unlock()
 }
 
@@ -236,11 +269,20 @@ func (w *writeHandle) push(ctx context.Context) syscall.Errno {
 	if !ok {
 		// Unlinked while open: the content goes nowhere, as on a
 		// local file system.
+		w.abandon()
 		w.dirty = false
 		return 0
 	}
-	ctx, cancel := w.fsys.opCtx(ctx, false)
+	if info, ok := w.finishStream(p); ok {
+		w.dirty, w.failed = false, false
+		w.n.setInfo(info)
+		return 0
+	}
+	// A push reads the local spool: bounded by the mount's life, not by
+	// the per-call timeout meant for providers (a big file takes time).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	defer context.AfterFunc(w.fsys.life, cancel)()
 	info, err := w.fsys.tree.Create(ctx, p, io.NewSectionReader(w.spool, 0, w.size), views.CreateOptions{Size: w.size, ModTime: w.mtime})
 	if err != nil {
 		w.failed = true
@@ -268,9 +310,83 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 	if w.dirty && !w.failed {
 		w.push(ctx)
 	}
+	w.abandon()
 	w.spool.Close()
 	w.n.mu.Lock()
 	delete(w.n.writers, w)
 	w.n.mu.Unlock()
 	return 0
+}
+
+// feed sends a write that continues the stream to the upload, starting
+// it at the first write at offset 0. Called with w.mu held, after the
+// spool has the data.
+func (w *writeHandle) feed(data []byte, off int64) {
+	if !w.streamable {
+		return
+	}
+	if w.stream == nil {
+		p, ok := w.n.path()
+		if off != 0 || !ok {
+			w.abandon()
+			return
+		}
+		w.startStream(p)
+	}
+	if off != w.stream.sent {
+		w.abandon()
+		return
+	}
+	if _, err := w.stream.pw.Write(data); err != nil {
+		w.abandon() // Create gave up (e.g. a bad path): the spool push reports why
+		return
+	}
+	w.stream.sent += int64(len(data))
+}
+
+func (w *writeHandle) startStream(p string) {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(w.fsys.life)
+	s := &stream{path: p, pw: pw, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.info, s.err = w.fsys.tree.Create(ctx, p, pr, views.CreateOptions{Size: -1})
+		pr.CloseWithError(errStreamAbandoned) // a writer blocked on a Create that returned early
+	}()
+	w.stream = s
+}
+
+// abandon cancels the streamed upload, if any (it leaves nothing), and
+// stops streaming for this handle. Called with w.mu held.
+func (w *writeHandle) abandon() {
+	w.streamable = false
+	if s := w.stream; s != nil {
+		w.stream = nil
+		s.cancel()
+		s.pw.CloseWithError(errStreamAbandoned)
+		<-s.done
+	}
+}
+
+// finishStream ends the stream and waits for its upload to commit. false
+// when there is no stream, it does not hold exactly the file at path p,
+// or it failed: the caller pushes the spool. Called with w.mu held.
+func (w *writeHandle) finishStream(p string) (*views.Info, bool) {
+	s := w.stream
+	if s == nil {
+		return nil, false
+	}
+	if s.path != p || s.sent != w.size || w.mtime != (time.Time{}) {
+		w.abandon()
+		return nil, false
+	}
+	w.stream, w.streamable = nil, false
+	s.pw.Close()
+	<-s.done
+	s.cancel()
+	if s.err != nil {
+		w.fsys.log.Debug("streamed upload failed; pushing the spool", "path", p, "err", s.err)
+		return nil, false
+	}
+	return s.info, true
 }
