@@ -99,11 +99,8 @@ func newTestEnv(t testing.TB, tweak func(*Options)) *testEnv {
 	}
 	e.key = newKey(t)
 	e.other = newKey(t)
-	e.more = moreKeys(t)
-	alicePubs := []gossh.PublicKey{e.key.PublicKey()}
-	for _, k := range e.more {
-		alicePubs = append(alicePubs, k.PublicKey())
-	}
+	e.more = append([]gossh.Signer(nil), moreKeys(t)...)
+
 	e.rights = map[string]map[string]views.Rights{
 		"alice": {"by-date": views.All, "by-type": views.All},
 		"bob":   {"by-type": views.Read},
@@ -113,7 +110,11 @@ func newTestEnv(t testing.TB, tweak func(*Options)) *testEnv {
 		Account: func(user string) (Account, bool) {
 			switch user {
 			case "alice":
-				return Account{PasswordHash: testHash, AuthorizedKeys: alicePubs}, true
+				pubs := []gossh.PublicKey{e.key.PublicKey()}
+				for _, k := range e.more {
+					pubs = append(pubs, k.PublicKey())
+				}
+				return Account{PasswordHash: testHash, AuthorizedKeys: pubs}, true
 			case "bob":
 				return Account{PasswordHash: testHash}, true
 			}
