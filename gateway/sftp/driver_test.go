@@ -90,4 +90,3 @@ func TestProviderDriverAgainstGateway(t *testing.T) {
 		t.Fatalf("after delete: %v", err)
 	}
 }
-
