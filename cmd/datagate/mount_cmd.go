@@ -56,7 +56,7 @@ mounts: in its configuration).`,
 			w := views.Watch(a.views, a.store.Index(), 4096)
 			defer w.Close()
 			m, err := gwfuse.Mount(ctx, mc.Path, gwfuse.Options{
-				Tree: tree, Events: w.C, SpoolDir: filepath.Join(cfg.Data, "spool", "fuse"),
+				Tree: tree, Set: a.views, Events: w.C, SpoolDir: filepath.Join(cfg.Data, "spool", "fuse"),
 				ReadOnly: mc.ReadOnly, AllowOther: mc.AllowOther, OpTimeout: timeout, Logger: log,
 			})
 			if err != nil {

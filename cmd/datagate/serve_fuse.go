@@ -51,6 +51,7 @@ func mountTree(ctx context.Context, a *app, cfg *config.Config, mc config.Mount,
 	w := views.Watch(a.views, a.store.Index(), 4096)
 	m, err := gwfuse.Mount(ctx, mc.Path, gwfuse.Options{
 		Tree:       tree,
+		Set:        a.views,
 		Events:     w.C,
 		SpoolDir:   filepath.Join(cfg.Data, "spool", "fuse"),
 		ReadOnly:   mc.ReadOnly,
