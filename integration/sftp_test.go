@@ -871,3 +871,39 @@ func measureSFTP(t testing.TB, s *sftpServer, tg benchTarget, up string) sftpFig
 	}
 	return m
 }
+
+func TestSFTPKilledUploadLeavesNothing(t *testing.T) {
+	needTool(t, "sftp")
+	s := startSFTPServer(t, "")
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "big.bin"), 512<<20)
+	args := append(s.sshOpts(), "-P", s.port, "-b", "-", "alice@127.0.0.1")
+	cmd := exec.Command("sftp", args...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader("put big.bin /by-date/2026-10-10/obs/big.bin\n")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill the client mid-transfer: 300 ms is well inside a 512 MiB
+	// transfer (the server sees the connection drop with the file open).
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Kill()
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("the upload finished within 300 ms: nothing was interrupted")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.stderr.String(), "upload abandoned") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not abandon the upload\n%s", s.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, code := s.sftpBatch(t, dir, "ls /by-type/obs\n")
+	if code == 0 || !strings.Contains(out, "not found") {
+		t.Fatalf("something is visible after the killed upload: exit %d\n%s", code, out)
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.data, "spool", "sftp"))
+	if len(ents) != 0 {
+		t.Fatalf("spool not empty: %v", ents)
+	}
+}

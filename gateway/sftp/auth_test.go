@@ -186,6 +186,13 @@ func TestLoginGraceAndIdleTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// Logged in means a session channel was opened (the key's signature
+	// was checked by then).
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Close()
 	for range 4 { // busy past the grace time
 		time.Sleep(200 * time.Millisecond)
 		if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err != nil {

@@ -299,15 +299,23 @@ func (s *Server) checkKey(ctx ssh.Context, key ssh.PublicKey) bool {
 		s.log.Debug("public key refused", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key))
 		return false
 	}
-	if c != nil {
-		c.authed.Store(true)
-	}
+	// Not authenticated yet: the client has still to sign with the key.
+	// The first channel (sessionChannel) marks the connection as in.
 	return true
 }
 
 // sessionChannel runs gliderlabs' session handling on a channel whose
 // agent-forwarding requests are refused (gliderlabs would accept them).
 func (s *Server) sessionChannel(srv *ssh.Server, sc *gossh.ServerConn, nc gossh.NewChannel, ctx ssh.Context) {
+	if c := connOf(ctx); c != nil && !c.authed.Swap(true) {
+		// Not a password login (that marks itself): a key's. gliderlabs
+		// keeps the last key offered, the one that was accepted.
+		fp := ""
+		if k, ok := ctx.Value(ssh.ContextKeyPublicKey).(ssh.PublicKey); ok {
+			fp = gossh.FingerprintSHA256(k)
+		}
+		s.log.Info("login", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "method", "publickey", "key", fp)
+	}
 	ssh.DefaultSessionHandler(srv, sc, noAgent{nc}, ctx)
 }
 
