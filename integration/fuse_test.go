@@ -241,6 +241,14 @@ func TestFUSEMountCommand(t *testing.T) {
 	sh(t, "rmdir", at("by-date/2026-11-23/obs"))
 	wantFail("rm", at("by-type/an/dd.grib"))
 
+	// SIGTERM while busy (a process's working directory inside): the
+	// mount is detached, the command exits, the mount point is free
+	busy := exec.Command("sleep", "60")
+	busy.Dir = at("by-date")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Process.Kill()
 	m.stop(t)
 	waitMounted(t, mnt, false, m.stderr)
 	if ents, err := os.ReadDir(mnt); err != nil || len(ents) != 0 {

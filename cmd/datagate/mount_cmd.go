@@ -45,7 +45,7 @@ mounts: in its configuration).`,
 			a, err := openApp(ctx, cfg, log)
 			if errors.Is(err, store.ErrLocked) {
 				abs, _ := filepath.Abs(mc.Path)
-				return fmt.Errorf("%w\na datagate server owns the data directory %s: mount through it with\n  datagate serve --mount %s:%s\nor a mounts: entry in its configuration (user: %s, path: %s)", err, cfg.Data, mc.User, abs, mc.User, abs)
+				return fmt.Errorf("%w\nanother datagate process (a server, or a mount) owns the data directory %s; mount through the server with\n  datagate serve --mount %s:%s\nor a mounts: entry in its configuration (user: %s, path: %s)", err, cfg.Data, mc.User, abs, mc.User, abs)
 			}
 			if err != nil {
 				return err

@@ -201,6 +201,12 @@ func (m *Mounted) unmount(ctx context.Context) error {
 			}
 		}
 		m.fsys.log.Info("busy: detached lazily", "err", err)
+		// Whoever still holds it (a shell's cwd, an open file) would
+		// only get errors from us now: give in-flight replies a moment,
+		// then abort the connection rather than wait for them to leave.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, detachGrace)
+		defer cancel()
 	}
 	select {
 	case <-done:
@@ -219,6 +225,10 @@ func (m *Mounted) unmount(ctx context.Context) error {
 	m.fsys.log.Info("unmounted")
 	return nil
 }
+
+// detachGrace is how long a lazily detached mount may keep serving its
+// last users before its connection is aborted.
+const detachGrace = 2 * time.Second
 
 // connectionID is the FUSE connection of the mount (its device minor),
 // the name of its directory under /sys/fs/fuse/connections.
