@@ -24,12 +24,18 @@
 // writes, truncate and O_TRUNC act on the spool. Flush (every close) and
 // fsync push it whole through Tree.Create, which makes it visible at
 // once at its paths in every view, with the metadata its path implies. A
-// push that fails is the error of that close or fsync and leaves nothing
+// new or emptied file written from start to end is also streamed into
+// Tree.Create as it is written and committed at close; any other pattern
+// abandons that upload (leaving nothing) and pushes the spool. A push
+// that fails is the error of that close or fsync and leaves nothing
 // visible. mkdir, rmdir, unlink and rename map to the Tree's methods
 // (rename is a metadata change: the object moves in every view).
 //
 // Extended attributes: user.datagate.<key> for each metadata key, plus
-// user.datagate.id, .sha256 and .md5 (read-only).
+// user.datagate.id, .sha256 and .md5 (read-only). Setting or removing a
+// key the view's path template uses moves the file (a rename to the path
+// the new metadata renders); other keys are ENOTSUP until views.Tree can
+// change metadata in place.
 //
 // # Caching
 //

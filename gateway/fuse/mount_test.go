@@ -433,6 +433,32 @@ func TestChangeFeed(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// re-registered with changed content (same id, a new version): the
+	// kernel's pages of the old version are dropped
+	o := e.register(t, "c", []byte("version one"), map[string]string{"type": "fc"})
+	if b, err := os.ReadFile(e.path("fc/c")); err != nil || string(b) != "version one" {
+		t.Fatalf("%q %v", b, err)
+	}
+	os.WriteFile(filepath.Join(e.dir, "src", o.Source.Path), []byte("version two"), 0o644)
+	o2 := &fs.Object{Name: "c", Meta: o.Meta, Size: 11, ModTime: time.Unix(1700000100, 0).UTC(), Source: o.Source}
+	if _, err := e.st.Register(context.Background(), []*fs.Object{o2}); err != nil {
+		t.Fatal(err)
+	}
+	if o2.ID != o.ID {
+		t.Fatalf("re-registration made a new object %s (was %s)", o2.ID, o.ID)
+	}
+	deadline = time.Now().Add(time.Second)
+	for {
+		b, err := os.ReadFile(e.path("fc/c"))
+		if err == nil && string(b) == "version two" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old version read after 1s: %q %v", b, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	// removed through the store: gone
 	if err := tree.Remove(context.Background(), "/fc/b"); err != nil {
 		t.Fatal(err)
