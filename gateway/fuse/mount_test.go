@@ -230,6 +230,8 @@ func TestReadOnlyTree(t *testing.T) {
 	wantErrno(t, err, syscall.ENOENT)
 	_, err = os.Stat(e.path("by-type/" + strings.Repeat("x", 300)))
 	wantErrno(t, err, syscall.ENAMETOOLONG)
+	_, err = os.Stat(e.path("by-type/bad\xffname"))
+	wantErrno(t, err, syscall.EINVAL) // not UTF-8: no object can have that path
 	_, err = os.Open(e.path("by-type/fc/t2m.grib/x"))
 	wantErrno(t, err, syscall.ENOTDIR)
 	err = os.WriteFile(e.path("by-type/fc/new.grib"), []byte("x"), 0o644)
