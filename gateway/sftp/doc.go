@@ -10,7 +10,8 @@
 // bcrypt comparison and gets the same answer, whether the user, the key or
 // the password was wrong. Limits: MaxAuthTries per connection, a
 // per-address penalty after PenaltyFailures failed logins, a login grace
-// time, an idle timeout, MaxSessionsPerUser sessions at once and
+// time (until the first session channel: only an authenticated client can
+// open one), an idle timeout, MaxSessionsPerUser sessions at once and
 // MaxHandles open files per SFTP session. There is no shell, PTY, agent,
 // X11 or port forwarding: each request is refused. An exec runs "scp -t",
 // "scp -f", "md5sum PATH..." or "sha256sum PATH..." (answered from the
@@ -51,6 +52,8 @@
 // # Concurrency
 //
 // pkg/sftp calls the handlers of one session from several goroutines.
+// Shutdown and Close return once every session handler has ended, so the
+// store can be closed after them; an upload cut off by them is discarded.
 // Lock order: Server.mu and handlers.mu are leaves, never held across I/O
 // or each other; upload.mu and lister.mu guard their own fields only.
 package sftp

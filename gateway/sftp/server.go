@@ -40,7 +40,7 @@ type Options struct {
 	Logger *slog.Logger
 
 	MaxAuthTries       int           // per connection; default 6
-	LoginGraceTime     time.Duration // from connect to authenticated; default 30s
+	LoginGraceTime     time.Duration // from connect to the first session (authenticated); default 30s
 	IdleTimeout        time.Duration // no traffic at all; default 15m
 	MaxSessionsPerUser int           // sftp/exec sessions at once; default 128
 	MaxHandles         int           // open files and directories per SFTP session; default 256
@@ -75,6 +75,8 @@ type Server struct {
 	mu sync.Mutex
 	// guarded by mu
 	sessions map[string]int // per user
+	active   int            // all users'
+	drained  chan struct{}  // closed when active drops to 0, if waited for
 }
 
 // New loads (or on first start generates) the host keys and logs their
@@ -175,17 +177,51 @@ func (s *Server) HostKeys() []gossh.PublicKey {
 func (s *Server) Serve(l net.Listener) error { return s.srv.Serve(l) }
 
 // Shutdown stops accepting and waits for the connections to end, until
-// ctx is done; Close then ends the rest.
+// ctx is done; it then closes the rest. Either way it returns once every
+// session handler has finished (so the store may close after it), or
+// after 5 more seconds.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		s.srv.Close()
 	}
+	if werr := s.waitSessions(); err == nil {
+		err = werr
+	}
 	return err
 }
 
-// Close stops the server and closes every connection at once.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close stops the server and closes every connection at once, then waits
+// for the session handlers as Shutdown does.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if werr := s.waitSessions(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// waitSessions waits for the session handlers still running, which end
+// soon once their connections are closed: an upload in flight is then
+// discarded.
+func (s *Server) waitSessions() error {
+	s.mu.Lock()
+	if s.active == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.drained == nil {
+		s.drained = make(chan struct{})
+	}
+	ch := s.drained
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("sftp: sessions still running 5s after their connections closed")
+	}
+}
 
 // ctxKey keys the per-connection state in the ssh.Context.
 type ctxKey struct{}
@@ -363,6 +399,7 @@ func (s *Server) allowSession(sess ssh.Session, kind string) bool {
 		return false
 	}
 	s.sessions[sess.User()]++
+	s.active++
 	return true
 }
 
@@ -371,6 +408,10 @@ func (s *Server) release(user string) {
 	defer s.mu.Unlock()
 	if s.sessions[user]--; s.sessions[user] <= 0 {
 		delete(s.sessions, user)
+	}
+	if s.active--; s.active == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
 	}
 }
 

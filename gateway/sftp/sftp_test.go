@@ -2,6 +2,7 @@ package sftp
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
@@ -608,3 +609,28 @@ func TestChecksumCommands(t *testing.T) {
 }
 
 var _ iofs.FileInfo = info{}
+
+func TestShutdownWaitsForSessions(t *testing.T) {
+	e := newTestEnv(t, nil)
+	c, _ := e.client(t)
+	f, err := c.Create("/by-date/2026-01-01/obs/inflight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("partial")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	e.srv.Shutdown(ctx) // an idle client keeps its connection: ctx ends it
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+	if n := e.srv.sessionCount("alice"); n != 0 {
+		t.Fatalf("%d sessions still running after Shutdown", n)
+	}
+	if _, err := e.tree("alice").Stat(ctxT(t), "/by-date/2026-01-01/obs/inflight"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the interrupted upload is visible: %v", err)
+	}
+}
