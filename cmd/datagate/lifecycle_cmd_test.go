@@ -46,7 +46,7 @@ func TestLifecycleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if retentionFunc(cfg) != nil || cfg.GC.Batch != 10000 || time.Duration(cfg.GC.Interval) != time.Minute {
+	if retentionFunc(cfg) != nil || cfg.GC.Batch != 1000 || time.Duration(cfg.GC.Interval) != time.Minute {
 		t.Fatalf("defaults: %+v", cfg.GC)
 	}
 }

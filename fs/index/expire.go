@@ -137,6 +137,10 @@ func (ix *Index) prepareExpired(ctx context.Context, txn *badger.Txn, now time.T
 // each other. A batch that conflicts with another writer (an object's
 // expiry moved meanwhile) is prepared again, a bounded number of times.
 // On error or cancellation, batches already committed stay committed.
+//
+// Keep limit modest: Badger makes every new read transaction wait until the
+// commits in flight are applied, so a batch's size bounds how long readers
+// wait behind it.
 func (ix *Index) CollectExpired(ctx context.Context, now time.Time, limit int, fn func(deleted []*fs.Object)) (batches int, err error) {
 	if limit <= 0 {
 		limit = 10000

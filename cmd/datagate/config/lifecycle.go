@@ -36,7 +36,7 @@ func (r Retention) For(provider string) time.Duration {
 //
 //	gc:
 //	  interval: 1m            # how often expired objects are collected
-//	  batch: 10000            # objects per index transaction
+//	  batch: 1000             # objects per index transaction (readers wait behind each)
 //	  delete_at_source: [mars] # also delete the provider's file (whole-file objects only)
 type GC struct {
 	Interval       Duration `yaml:"interval"`
@@ -65,7 +65,7 @@ func (c *Config) checkLifecycle() error {
 		return fmt.Errorf("config: gc.interval %v: must be at least 1s", time.Duration(c.GC.Interval))
 	}
 	if c.GC.Batch == 0 {
-		c.GC.Batch = 10000
+		c.GC.Batch = 1000
 	}
 	if c.GC.Batch < 1 || c.GC.Batch > 100000 {
 		return fmt.Errorf("config: gc.batch %d: must be between 1 and 100000", c.GC.Batch)
