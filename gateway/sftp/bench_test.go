@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"io"
 	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // Server-side cost of SFTP transfers through the pkg/sftp client (client
@@ -43,4 +45,33 @@ func BenchmarkTransfers(b *testing.B) {
 			f.Close()
 		}
 	})
+}
+
+// BenchmarkConnect is connect + authenticate with the Go client, as
+// rclone does, for each host key the client may choose.
+func BenchmarkConnect(b *testing.B) {
+	e := newTestEnv(b, nil)
+	for _, algos := range [][]string{nil, {gossh.KeyAlgoED25519}, {gossh.KeyAlgoRSASHA256}} {
+		name := "client-default"
+		if algos != nil {
+			name = algos[0]
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				c, err := gossh.Dial("tcp", e.addr, &gossh.ClientConfig{
+					User: "alice", Auth: []gossh.AuthMethod{gossh.PublicKeys(e.key)},
+					HostKeyCallback: gossh.InsecureIgnoreHostKey(), HostKeyAlgorithms: algos,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s, err := c.NewSession()
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+				c.Close()
+			}
+		})
+	}
 }
