@@ -118,7 +118,7 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
 // the user may not write where the file would go. A missing parent is
 // left to Create: directories are implied by what is under them.
 func (h *handlers) checkParentWritable(ctx context.Context, p string) error {
-	dir := filepath.ToSlash(filepath.Dir(p))
+	dir := path.Dir(p)
 	fi, err := h.tree.Stat(ctx, dir)
 	if err != nil {
 		if errors.Is(err, iofs.ErrNotExist) {
