@@ -46,7 +46,7 @@ func (l *lockedBuf) String() string {
 	return l.b.String()
 }
 
-func davFreePort(t *testing.T) int {
+func davFreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,7 +60,7 @@ const davPassword = "s3cret-pw"
 
 // davConfig: alice has "files" (rwd, any path) and "ro" (read only);
 // bob has "secret" only.
-func davConfig(t *testing.T, dataDir string, port int) string {
+func davConfig(t testing.TB, dataDir string, port int) string {
 	t.Helper()
 	h, err := bcrypt.GenerateFromPassword([]byte(davPassword), bcrypt.MinCost)
 	if err != nil {
@@ -84,7 +84,7 @@ users:
 }
 
 // startDAV runs `datagate serve` with cfg and waits until WebDAV answers.
-func startDAV(t *testing.T, cfg string, port int) *davServer {
+func startDAV(t testing.TB, cfg string, port int) *davServer {
 	t.Helper()
 	s := &davServer{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &lockedBuf{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(datagateBin, "--config", cfg, "serve")
@@ -115,7 +115,7 @@ func startDAV(t *testing.T, cfg string, port int) *davServer {
 	}
 }
 
-func (s *davServer) stop(t *testing.T) {
+func (s *davServer) stop(t testing.TB) {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -128,7 +128,7 @@ func (s *davServer) stop(t *testing.T) {
 	}
 }
 
-func davNeed(t *testing.T, tool string) {
+func davNeed(t testing.TB, tool string) {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
 		if os.Getenv("CI") != "" {
@@ -139,7 +139,7 @@ func davNeed(t *testing.T, tool string) {
 }
 
 // run runs a tool with a time bound and returns its combined output.
-func davRun(t *testing.T, env []string, stdin string, name string, args ...string) (string, error) {
+func davRun(t testing.TB, env []string, stdin string, name string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -151,7 +151,7 @@ func davRun(t *testing.T, env []string, stdin string, name string, args ...strin
 }
 
 // curl returns the HTTP status and the body of one request.
-func davCurl(t *testing.T, args ...string) (int, string) {
+func davCurl(t testing.TB, args ...string) (int, string) {
 	t.Helper()
 	out, err := davRun(t, nil, "", "curl", append([]string{"-sS", "--path-as-is", "-w", "\n%{http_code}"}, args...)...)
 	if err != nil {
@@ -384,4 +384,190 @@ func TestWebDAVLitmus(t *testing.T) {
 		}
 	}
 	s.stop(t)
+}
+
+// davTarget is one WebDAV/HTTP server measured by BenchmarkWebDAVServers.
+type davTarget struct {
+	name string
+	url  string // serving the bench files at url + "/"
+	pid  int    // the serving process, for its CPU time
+	dav  bool   // answers PROPFIND and PUT
+}
+
+// davCPUSeconds is the user+system CPU time of process pid so far.
+func davCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	var ut, st float64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// BenchmarkWebDAVServers measures datagate's WebDAV front-end beside
+// `rclone serve webdav` and nginx serving the same files in the same run
+// (make bench-webdav; README "WebDAV"). WEBDAV_BENCH_MIB sets the big GET
+// (default 1024).
+func BenchmarkWebDAVServers(b *testing.B) {
+	for _, tool := range []string{"curl", "wrk"} {
+		davNeed(b, tool)
+	}
+	bigMiB := 1024
+	if v := os.Getenv("WEBDAV_BENCH_MIB"); v != "" {
+		fmt.Sscan(v, &bigMiB)
+	}
+	work := b.TempDir()
+	dataDir := filepath.Join(work, "data")
+	src := filepath.Join(dataDir, "import", "bench")
+	for _, d := range []string{"d10k", "d100k"} {
+		os.MkdirAll(filepath.Join(src, d), 0o755)
+	}
+	writeRandom := func(p string, size int64) {
+		f, err := os.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+	writeRandom(filepath.Join(src, "big.bin"), int64(bigMiB)<<20)
+	writeRandom(filepath.Join(src, "small.bin"), 4096)
+	put := filepath.Join(work, "put.bin")
+	writeRandom(put, 256<<20)
+	for i := range 100000 {
+		if i < 10000 {
+			os.WriteFile(filepath.Join(src, "d10k", fmt.Sprintf("f%05d.txt", i)), []byte("x"), 0o644)
+		}
+		os.WriteFile(filepath.Join(src, "d100k", fmt.Sprintf("f%06d.txt", i)), []byte("x"), 0o644)
+	}
+
+	port := davFreePort(b)
+	cfg := davConfig(b, dataDir, port)
+	dg := startDAV(b, cfg, port)
+	defer dg.stop(b)
+	if out, err := davRun(b, nil, "", datagateBin, "--config", cfg, "crawl", "local", "--prefix", "bench", "--path-template", "{path...}"); err != nil {
+		b.Fatalf("crawl: %v\n%s", err, out)
+	}
+	alice := "alice:" + davPassword
+	for range 2 { // the first read fetches, verifies and caches
+		if code, _ := davCurl(b, "-u", alice, "-o", "/dev/null", dg.url+"/files/big.bin"); code != 200 {
+			b.Fatalf("warm GET: %d", code)
+		}
+	}
+	targets := []davTarget{{name: "datagate", url: dg.url + "/files", pid: dg.cmd.Process.Pid, dav: true}}
+
+	if _, err := exec.LookPath("rclone"); err == nil {
+		rport := davFreePort(b)
+		rc := exec.Command("rclone", "serve", "webdav", src, "--addr", fmt.Sprintf("127.0.0.1:%d", rport), "--user", "alice", "--pass", davPassword, "--config", "/dev/null")
+		rc.Stderr = &lockedBuf{}
+		if err := rc.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer rc.Process.Kill()
+		waitHTTP(b, fmt.Sprintf("http://127.0.0.1:%d/", rport))
+		targets = append(targets, davTarget{name: "rclone serve webdav", url: fmt.Sprintf("http://127.0.0.1:%d", rport), pid: rc.Process.Pid, dav: true})
+	}
+	if nginx, err := exec.LookPath("nginx"); err == nil {
+		nport := davFreePort(b)
+		os.WriteFile(filepath.Join(work, "htpasswd"), []byte("alice:{PLAIN}"+davPassword+"\n"), 0o644)
+		conf := fmt.Sprintf(`daemon off; master_process off; pid %[1]s/nginx.pid; error_log %[1]s/nginx.err;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; client_body_temp_path %[1]s/ncb; proxy_temp_path %[1]s/np; fastcgi_temp_path %[1]s/nf; uwsgi_temp_path %[1]s/nu; scgi_temp_path %[1]s/ns;
+  server { listen 127.0.0.1:%[2]d; root %[3]s; auth_basic "bench"; auth_basic_user_file %[1]s/htpasswd; } }
+`, work, nport, src)
+		os.WriteFile(filepath.Join(work, "nginx.conf"), []byte(conf), 0o644)
+		ng := exec.Command(nginx, "-c", filepath.Join(work, "nginx.conf"), "-p", work)
+		ng.Stderr = &lockedBuf{}
+		if err := ng.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer ng.Process.Kill()
+		waitHTTP(b, fmt.Sprintf("http://127.0.0.1:%d/", nport))
+		targets = append(targets, davTarget{name: "nginx", url: fmt.Sprintf("http://127.0.0.1:%d", nport), pid: ng.Process.Pid})
+	}
+
+	curlStat := func(args ...string) (code int, first, total, speed float64) {
+		out, err := davRun(b, nil, "", "curl", append([]string{"-sS", "-o", "/dev/null", "-u", alice, "-w", "%{http_code} %{time_starttransfer} %{time_total} %{speed_download}"}, args...)...)
+		if err != nil {
+			b.Fatalf("curl %v: %v\n%s", args, err, out)
+		}
+		fmt.Sscan(out, &code, &first, &total, &speed)
+		return
+	}
+	best := func(n int, fn func() float64) float64 {
+		m := 0.0
+		for i := range n {
+			if v := fn(); i == 0 || v < m {
+				m = v
+			}
+		}
+		return m
+	}
+	b.ResetTimer()
+	var report strings.Builder
+	fmt.Fprintf(&report, "%-20s %14s %12s %12s %14s %16s %12s\n", "server", "GET big GiB/s", "CPU-s/GiB", "4KiB req/s", "PROPFIND 10k s", "PROPFIND 100k s", "PUT MiB/s")
+	for _, tg := range targets {
+		cpu0 := davCPUSeconds(tg.pid)
+		code, _, total, speed := curlStat(tg.url + "/big.bin")
+		cpu := davCPUSeconds(tg.pid) - cpu0
+		if code != 200 {
+			b.Fatalf("%s: GET big: %d", tg.name, code)
+		}
+		gib := float64(bigMiB) / 1024
+		_ = total
+		out, err := davRun(b, nil, "", "wrk", "-t2", "-c32", "-d5s", "-H", "Authorization: Basic "+davBasic("alice", davPassword), tg.url+"/small.bin")
+		if err != nil {
+			b.Fatalf("wrk: %v\n%s", err, out)
+		}
+		var rps float64
+		if i := strings.Index(out, "Requests/sec:"); i >= 0 {
+			fmt.Sscan(out[i+len("Requests/sec:"):], &rps)
+		}
+		if strings.Contains(out, "Non-2xx") {
+			b.Fatalf("%s: wrk saw errors:\n%s", tg.name, out)
+		}
+		p10k, p100k, p100kFirst, putRate := "-", "-", "", "-"
+		if tg.dav {
+			pf := []string{"-X", "PROPFIND", "-H", "Depth: 1"}
+			t10k := best(3, func() float64 {
+				code, _, total, _ := curlStat(append(pf, tg.url+"/d10k/")...)
+				if code != 207 {
+					b.Fatalf("%s: PROPFIND: %d", tg.name, code)
+				}
+				return total
+			})
+			p10k = fmt.Sprintf("%.3f", t10k)
+			_, first, total, _ := curlStat(append(pf, tg.url+"/d100k/")...)
+			p100k = fmt.Sprintf("%.2f", total)
+			p100kFirst = fmt.Sprintf(" (1st %.0fms)", first*1000)
+			code, _, total, _ = curlStat("-T", put, tg.url+"/put.bin")
+			if code != 201 && code != 204 {
+				b.Fatalf("%s: PUT: %d", tg.name, code)
+			}
+			putRate = fmt.Sprintf("%.0f", 256/total)
+		}
+		fmt.Fprintf(&report, "%-20s %14.2f %12.2f %12.0f %14s %16s %12s\n", tg.name, speed/(1<<30), cpu/gib, rps, p10k, p100k+p100kFirst, putRate)
+	}
+	b.StopTimer()
+	fmt.Print(report.String())
+}
+
+func waitHTTP(b testing.TB, url string) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not come up: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/webdav"
 
@@ -63,6 +64,15 @@ func (fi *fileInfo) ContentType(ctx context.Context) (string, error) {
 		return "", osError("contenttype", fi.Name(), err)
 	}
 	return contentType(o, fi.Name()), nil
+}
+
+// ModTime is the Info's; a directory implied by objects has none, and
+// clients show the zero time as year 1: it gets the server's start time.
+func (fi *fileInfo) ModTime() time.Time {
+	if t := fi.Info.ModTime(); !t.IsZero() {
+		return t
+	}
+	return fi.s.started
 }
 
 // etagOf: 128 bits of the SHA-256 are plenty to tell versions apart and
@@ -144,11 +154,7 @@ func (d *davFile) Readdir(count int) ([]os.FileInfo, error) {
 			return out, d.fs.fail("readdir", d.name, err)
 		}
 		for _, e := range ents {
-			fi := &fileInfo{Info: e, s: d.fs.s}
-			if d.fs.cache != nil {
-				d.fs.cache[path.Join(d.name, e.Name())] = fi
-			}
-			out = append(out, fi)
+			out = append(out, &fileInfo{Info: e, s: d.fs.s})
 		}
 		if len(ents) > 0 {
 			d.after = ents[len(ents)-1].Name()

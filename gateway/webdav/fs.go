@@ -25,10 +25,6 @@ type reqFS struct {
 	s    *Server
 	tree *views.Tree
 	put  putInfo // the upload a PUT carries, for the file at put.path
-	// cache keeps what Readdir and Stat learnt for a read-only request
-	// (PROPFIND), so x/net/webdav's Stat + OpenFile per entry cost no
-	// index lookups. nil for requests that change anything.
-	cache map[string]*fileInfo
 
 	mu sync.Mutex
 	// guarded by mu
@@ -77,19 +73,11 @@ func clean(name string) string {
 }
 
 func (f *reqFS) stat(ctx context.Context, name string) (*fileInfo, error) {
-	name = clean(name)
-	if fi, ok := f.cache[name]; ok {
-		return fi, nil
-	}
-	info, err := f.tree.Stat(ctx, name)
+	info, err := f.tree.Stat(ctx, clean(name))
 	if err != nil {
 		return nil, err
 	}
-	fi := &fileInfo{Info: info, s: f.s}
-	if f.cache != nil {
-		f.cache[name] = fi
-	}
-	return fi, nil
+	return &fileInfo{Info: info, s: f.s}, nil
 }
 
 // etag is the ETag of the file at name, "" for a collection or nothing.

@@ -61,7 +61,8 @@ type Server struct {
 	opts      Options
 	log       *slog.Logger
 	auth      *authCache
-	dummyHash []byte // compared against for unknown users
+	dummyHash []byte    // compared against for unknown users
+	started   time.Time // the time of directories that have none
 }
 
 // New checks opts and returns the server.
@@ -87,7 +88,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		opts: opts, log: log.With("frontend", "webdav"), dummyHash: dummy,
+		opts: opts, log: log.With("frontend", "webdav"), dummyHash: dummy, started: time.Now().UTC().Truncate(time.Second),
 		auth: newAuthCache(max(opts.AuthCacheTTL, 0), 10000),
 	}, nil
 }
@@ -166,7 +167,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if r.Method == "PROPFIND" {
-			rfs.cache = map[string]*fileInfo{}
+			s.servePropfind(w, r, tree, rfs)
+			return
 		}
 	case "PUT":
 		tb := &trackedBody{ReadCloser: r.Body}
