@@ -5,7 +5,7 @@ VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 DATA     ?= ./var
 
-.PHONY: all build run test vet lint bench bench-fuse bench-sftp bench-s3 litmus clean
+.PHONY: all build run test vet lint bench bench-fuse bench-sftp bench-s3 litmus bench-webdav clean
 
 all: build
 
@@ -57,6 +57,12 @@ bench-s3:
 # server; known failures are listed in the README ("WebDAV").
 litmus:
 	$(GO) test ./integration -count=1 -run 'TestWebDAVLitmus' -v -timeout 10m
+
+# WebDAV front-end beside rclone serve webdav and nginx on the same files
+# (README "WebDAV"). Needs curl, wrk, rclone, nginx; WEBDAV_BENCH_MIB
+# sizes the big GET (default 1024).
+bench-webdav:
+	$(GO) test ./integration -run '^$$' -bench WebDAVServers -benchtime 1x -timeout 30m
 
 clean:
 	rm -rf bin
