@@ -30,6 +30,15 @@ func startWebDAV(ctx context.Context, env *serveEnv) (func(context.Context) erro
 	if err != nil {
 		return nil, err
 	}
+	// One Tree per user, made once: a Tree is safe for concurrent use and
+	// sees views created at run time.
+	trees := make(map[string]*views.Tree, len(cfg.Users))
+	for name, u := range cfg.Users {
+		trees[name] = views.NewTree(views.TreeOptions{
+			Set: env.app.views, Store: env.app.store, User: name,
+			Profile: u.Profile(), StatfsDir: cfg.Data,
+		})
+	}
 	srv, err := webdavgw.New(webdavgw.Options{
 		PasswordHash: func(user string) ([]byte, bool) {
 			u, ok := cfg.Users[user]
@@ -38,16 +47,7 @@ func startWebDAV(ctx context.Context, env *serveEnv) (func(context.Context) erro
 			}
 			return []byte(u.PasswordHash), true
 		},
-		Tree: func(user string) *views.Tree {
-			u, ok := cfg.Users[user]
-			if !ok {
-				return nil
-			}
-			return views.NewTree(views.TreeOptions{
-				Set: env.app.views, Store: env.app.store, User: user,
-				Profile: u.Profile(), StatfsDir: cfg.Data,
-			})
-		},
+		Tree:          func(user string) *views.Tree { return trees[user] },
 		Store:         env.app.store,
 		Locks:         locks,
 		Views:         env.app.views,

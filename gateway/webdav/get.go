@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/views"
 )
 
@@ -23,21 +24,17 @@ import (
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, tree *views.Tree) {
 	ctx := r.Context()
 	p := clean(r.URL.Path)
-	info, err := tree.Stat(ctx, p)
-	if err != nil {
-		s.httpError(w, r, err)
-		return
-	}
-	if info.IsDir() {
+	f, err := tree.Open(ctx, p) // one lookup for the common case, a file
+	if fs.KindOf(err) == fs.IsDir {
 		s.serveListing(w, r, tree, p)
 		return
 	}
-	f, err := tree.Open(ctx, p)
 	if err != nil {
 		s.httpError(w, r, err)
 		return
 	}
 	defer f.Close()
+	info := f.Stat()
 	o := f.Object()
 	h := w.Header()
 	h.Set("ETag", etagOf(o))
