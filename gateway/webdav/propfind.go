@@ -146,8 +146,6 @@ type propWriter struct {
 	buf bytes.Buffer
 }
 
-var davName = func(local string) xml.Name { return xml.Name{Space: "DAV:", Local: local} }
-
 // liveProps are the DAV: properties served, in allprop order.
 var liveProps = []string{"resourcetype", "displayname", "getcontentlength", "getlastmodified", "getcontenttype", "getetag", "supportedlock"}
 

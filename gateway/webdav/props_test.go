@@ -3,8 +3,11 @@ package webdav
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/datagate/datagate/views"
 )
 
 func proppatch(set string) string {
@@ -78,4 +81,44 @@ func TestMetadataProps(t *testing.T) {
 	// an empty namespace prefix declaration is malformed
 	e.want(t, 400, req{method: "PROPFIND", path: "/s", user: "bob", hdr: d0,
 		body: `<?xml version="1.0"?><propfind xmlns="DAV:" xmlns:bar=""><prop><bar:x/></prop></propfind>`})
+}
+
+func TestPropfindRequests(t *testing.T) {
+	e := newEnv(t)
+	d0 := map[string]string{"Depth": "0"}
+	e.want(t, 201, req{method: "PUT", path: "/files/f.txt", body: "abc"})
+	e.want(t, 207, req{method: "PROPPATCH", path: "/files/f.txt", body: proppatch(`<D:set><D:prop><x:colour>red</x:colour></D:prop></D:set>`)})
+	// propname: names only
+	body, _ := e.want(t, 207, req{method: "PROPFIND", path: "/files/f.txt", hdr: d0, body: `<?xml version="1.0"?><propfind xmlns="DAV:"><propname/></propfind>`})
+	if !strings.Contains(body, "<D:getetag/>") || !strings.Contains(body, `<colour xmlns="urn:example"/>`) || strings.Contains(body, "red") {
+		t.Errorf("propname:\n%s", body)
+	}
+	// allprop with include of an unknown property: 404 for it
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/files/f.txt", hdr: d0,
+		body: `<?xml version="1.0"?><propfind xmlns="DAV:"><allprop/><include><y:nope xmlns:y="urn:y"/></include></propfind>`})
+	if !strings.Contains(body, ">red</colour>") || !strings.Contains(body, `<nope xmlns="urn:y"/>`) || !strings.Contains(body, "404 Not Found") {
+		t.Errorf("allprop + include:\n%s", body)
+	}
+	// a collection: no getcontentlength, getetag
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/files/", hdr: d0,
+		body: `<?xml version="1.0"?><propfind xmlns="DAV:"><prop><resourcetype/><getetag/></prop></propfind>`})
+	if !strings.Contains(body, "<D:collection/>") || !strings.Contains(body, "<D:getetag/>") || !strings.Contains(body, "404") {
+		t.Errorf("collection props:\n%s", body)
+	}
+	for _, bad := range []string{`<propfind xmlns="DAV:"/>`, `<other xmlns="DAV:"><allprop/></other>`, `<propfind xmlns="DAV:"><propname/><prop><getetag/></prop></propfind>`} {
+		e.want(t, 400, req{method: "PROPFIND", path: "/files/f.txt", hdr: d0, body: bad})
+	}
+	// a listing of a thousand and more streams in pages
+	e.want(t, 201, req{method: "MKCOL", path: "/files/many"})
+	tree := e.tree("alice")
+	for i := range 1005 {
+		if _, err := tree.Create(ctxT(t), fmt.Sprintf("/files/many/f%04d", i), strings.NewReader("x"), views.CreateOptions{Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/files/many", hdr: map[string]string{"Depth": "1"},
+		body: `<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getcontentlength/></prop></propfind>`})
+	if n := strings.Count(body, "<D:response>"); n != 1006 || !strings.Contains(body, "/files/many/f1004") {
+		t.Errorf("listing of 1005: %d responses", n)
+	}
 }
