@@ -272,3 +272,41 @@ func TestVirtualHosted(t *testing.T) {
 		t.Errorf("virtual-hosted GET: %d %q", st, b)
 	}
 }
+
+// Conditional and range requests answer S3's statuses and codes.
+func TestConditionsAndRanges(t *testing.T) {
+	e := newTestEnv(t)
+	info := put(t, e.alice, "data", "c.txt", []byte("0123456789"), minio.PutObjectOptions{})
+	etag := `"` + info.ETag + `"`
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	for _, c := range []struct {
+		method string
+		hdr    map[string]string
+		status int
+		code   string
+		body   string
+	}{
+		{"GET", map[string]string{"If-None-Match": etag}, 304, "", ""},
+		{"GET", map[string]string{"If-None-Match": `"other"`}, 200, "", "0123456789"},
+		{"GET", map[string]string{"If-Match": `"other"`}, 412, "PreconditionFailed", ""},
+		{"HEAD", map[string]string{"If-Match": `"other"`}, 412, "", ""},
+		{"GET", map[string]string{"If-Modified-Since": future}, 304, "", ""},
+		{"GET", map[string]string{"If-Modified-Since": past}, 200, "", "0123456789"},
+		{"GET", map[string]string{"If-Unmodified-Since": past}, 412, "PreconditionFailed", ""},
+		{"GET", map[string]string{"If-Match": etag, "If-Unmodified-Since": past}, 200, "", "0123456789"},
+		{"GET", map[string]string{"If-None-Match": `"other"`, "If-Modified-Since": future}, 200, "", "0123456789"},
+		{"GET", map[string]string{"Range": "bytes=2-4"}, 206, "", "234"},
+		{"GET", map[string]string{"Range": "bytes=8-"}, 206, "", "89"},
+		{"GET", map[string]string{"Range": "bytes=-3"}, 206, "", "789"},
+		{"GET", map[string]string{"Range": "bytes=5-100"}, 206, "", "56789"},
+		{"GET", map[string]string{"Range": "bytes=10-"}, 416, "InvalidRange", ""},
+		{"GET", map[string]string{"Range": "bytes=0-1,3-4"}, 200, "", "0123456789"},
+		{"GET", map[string]string{"Range": "items=1-2"}, 200, "", "0123456789"},
+	} {
+		st, code, b := e.do(t, c.method, "/data/c.txt", nil, c.hdr)
+		if st != c.status || code != c.code || (c.body != "" && b != c.body) {
+			t.Errorf("%s %v: %d %s %q, want %d %s %q", c.method, c.hdr, st, code, b, c.status, c.code, c.body)
+		}
+	}
+}

@@ -48,7 +48,6 @@ type lister struct {
 	// emit receives items in order; it returns false to stop.
 	emit   func(item) bool
 	lastCP string
-	done   bool
 }
 
 // errStop ends a walk early.

@@ -287,6 +287,8 @@ func (s *Server) route(q *req) {
 	}
 }
 
+var _ http.Handler = (*Server)(nil)
+
 // treePath is the Tree path of a key in a bucket: the root holds one
 // directory per view (ViewDirs), so "<bucket>/<key>".
 func treePath(bucket, key string) string { return "/" + bucket + "/" + key }
