@@ -16,6 +16,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/signer"
+
+	"github.com/datagate/datagate/views"
 )
 
 // sha256Hasher adapts crypto/sha256 to what minio-go's streaming signer
@@ -308,5 +310,19 @@ func TestConditionsAndRanges(t *testing.T) {
 		if st != c.status || code != c.code || (c.body != "" && b != c.body) {
 			t.Errorf("%s %v: %d %s %q, want %d %s %q", c.method, c.hdr, st, code, b, c.status, c.code, c.body)
 		}
+	}
+}
+
+// A panic in a handler becomes an InternalError answer, not a dead
+// connection or a crashed server.
+func TestPanicRecovered(t *testing.T) {
+	e := newTestEnv(t)
+	e.srv.trees["alice"] = views.NewTree(views.TreeOptions{}) // no view set: any use panics
+	st, code, _ := e.do(t, http.MethodGet, "/", nil, nil)
+	if st != 500 || code != "InternalError" {
+		t.Errorf("after a panic: %d %s", st, code)
+	}
+	if _, err := e.bob.ListBuckets(ctxT(t)); err != nil {
+		t.Errorf("the server did not survive: %v", err)
 	}
 }
