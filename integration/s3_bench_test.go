@@ -65,7 +65,7 @@ func BenchmarkS3Server(b *testing.B) {
 		}
 		gib := float64(size*int64(b.N)) / (1 << 30)
 		b.ReportMetric(float64(size*int64(b.N))/(1<<20)/time.Since(t0).Seconds(), "MiB/s")
-		b.ReportMetric((serverCPU(b, pid) - cpu0).Seconds()/gib, "server-cpu-s/GiB")
+		b.ReportMetric((serverCPU(b, pid)-cpu0).Seconds()/gib, "server-cpu-s/GiB")
 	}
 	b.Run("PutSingle", func(b *testing.B) {
 		measure(b, func() error {
