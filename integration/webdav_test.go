@@ -342,10 +342,8 @@ func TestWebDAVLocksSurviveRestart(t *testing.T) {
 }
 
 // litmusKnown are the litmus tests that cannot pass, with the reason (also
-// in the README).
-var litmusKnown = map[string]string{
-	"lock_shared": "golang.org/x/net/webdav supports exclusive write locks only (501 for shared)",
-}
+// in the README): none at present.
+var litmusKnown = map[string]string{}
 
 // TestWebDAVLitmus runs the litmus suites (basic, copymove, props, locks,
 // http) against a freshly started server (`make litmus` shows the report).

@@ -45,9 +45,10 @@ type LockStore struct {
 
 	mu sync.Mutex
 	// guarded by mu
-	byToken map[string]*lock
-	byRoot  map[string]*lock // LOCK locks
-	below   map[string]int   // LOCK locks at or under each path
+	byToken   map[string]*lock
+	byRoot    map[string][]*lock // LOCK locks on each path (several only if shared)
+	below     map[string]int     // LOCK locks at or under each path
+	exclBelow map[string]int     // exclusive LOCK locks at or under each path
 	// x/net/webdav takes a zero-depth lock around each write request
 	// that names none: such request locks conflict with LOCK locks, not
 	// with each other, so concurrent PUTs to one path all proceed (the
@@ -67,6 +68,7 @@ type lock struct {
 	expiry    time.Time // zero: never
 	persisted bool
 	request   bool // taken around one request, not by LOCK
+	shared    bool // a shared LOCK lock (others are exclusive)
 	held      bool // by a request that Confirmed it
 }
 
@@ -76,6 +78,7 @@ type lockRecord struct {
 	Root      string    `json:"root"`
 	ZeroDepth bool      `json:"zero_depth,omitempty"`
 	Owner     string    `json:"owner,omitempty"`
+	Shared    bool      `json:"shared,omitempty"`
 	Timeout   int64     `json:"timeout_s"`
 	Expires   time.Time `json:"expires"`
 }
@@ -91,7 +94,7 @@ func NewLockStore(db *badger.DB, opts LockOptions) (*LockStore, error) {
 	}
 	ls := &LockStore{
 		db: db, max: opts.MaxTimeout, log: opts.Logger, rand: rand.Read,
-		byToken: map[string]*lock{}, byRoot: map[string]*lock{}, below: map[string]int{},
+		byToken: map[string]*lock{}, byRoot: map[string][]*lock{}, below: map[string]int{}, exclBelow: map[string]int{},
 		reqAt: map[string]int{}, reqBelow: map[string]int{},
 	}
 	if db == nil {
@@ -107,13 +110,13 @@ func NewLockStore(db *badger.DB, opts LockOptions) (*LockStore, error) {
 			key := item.KeyCopy(nil)
 			var rec lockRecord
 			err := item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) })
-			if err != nil || !now.Before(rec.Expires) || ls.byRoot[rec.Root] != nil {
+			if err != nil || !now.Before(rec.Expires) || !ls.canCreate(rec.Root, rec.ZeroDepth, false, rec.Shared) {
 				stale = append(stale, key)
 				continue
 			}
 			ls.add(&lock{
 				token: string(key[1:]), user: rec.User, root: rec.Root, zeroDepth: rec.ZeroDepth, owner: rec.Owner,
-				duration: time.Duration(rec.Timeout) * time.Second, expiry: rec.Expires, persisted: true,
+				duration: time.Duration(rec.Timeout) * time.Second, expiry: rec.Expires, persisted: true, shared: rec.Shared,
 			})
 		}
 		return nil
@@ -161,8 +164,13 @@ func (ls *LockStore) add(l *lock) {
 		ls.reqAt[l.root]++
 		ancestors(l.root, func(a string) { ls.reqBelow[a]++ })
 	} else {
-		ls.byRoot[l.root] = l
-		ancestors(l.root, func(a string) { ls.below[a]++ })
+		ls.byRoot[l.root] = append(ls.byRoot[l.root], l)
+		ancestors(l.root, func(a string) {
+			ls.below[a]++
+			if !l.shared {
+				ls.exclBelow[a]++
+			}
+		})
 	}
 	if !l.expiry.IsZero() && (ls.next.IsZero() || l.expiry.Before(ls.next)) {
 		ls.next = l.expiry
@@ -180,8 +188,24 @@ func (ls *LockStore) remove(l *lock) error {
 		dec(ls.reqAt, l.root)
 		ancestors(l.root, func(a string) { dec(ls.reqBelow, a) })
 	} else {
-		delete(ls.byRoot, l.root)
-		ancestors(l.root, func(a string) { dec(ls.below, a) })
+		at := ls.byRoot[l.root]
+		for i, x := range at {
+			if x == l {
+				at = append(at[:i:i], at[i+1:]...)
+				break
+			}
+		}
+		if len(at) == 0 {
+			delete(ls.byRoot, l.root)
+		} else {
+			ls.byRoot[l.root] = at
+		}
+		ancestors(l.root, func(a string) {
+			dec(ls.below, a)
+			if !l.shared {
+				dec(ls.exclBelow, a)
+			}
+		})
 	}
 	if l.persisted {
 		return ls.db.Update(func(txn *badger.Txn) error { return txn.Delete(lockKey(l.token)) })
@@ -196,7 +220,7 @@ func (ls *LockStore) persist(l *lock) error {
 		return nil
 	}
 	v, err := json.Marshal(lockRecord{User: l.user, Root: l.root, ZeroDepth: l.zeroDepth, Owner: l.owner,
-		Timeout: int64(l.duration / time.Second), Expires: l.expiry})
+		Shared: l.shared, Timeout: int64(l.duration / time.Second), Expires: l.expiry})
 	if err != nil {
 		return err
 	}
@@ -225,12 +249,19 @@ func (ls *LockStore) expire(now time.Time) {
 	}
 }
 
-// canCreate reports whether a lock on root conflicts with none: no lock
-// on root itself, none under it for an infinite-depth lock, and no
-// infinite-depth lock above it. Only exclusive locks exist (x/net/webdav
-// refuses shared ones); request locks conflict only with LOCK locks.
-func (ls *LockStore) canCreate(root string, zeroDepth, request bool) bool {
-	if ls.byRoot[root] != nil || (!zeroDepth && ls.below[root] > 0) {
+// canCreate reports whether a lock on root conflicts with none: no
+// conflicting lock on root itself, none under it for an infinite-depth
+// lock, and no conflicting infinite-depth lock above it. Shared locks
+// conflict only with exclusive ones; request locks conflict with every
+// LOCK lock, not with each other.
+func (ls *LockStore) canCreate(root string, zeroDepth, request, shared bool) bool {
+	conflicts := func(l *lock) bool { return !(shared && l.shared) }
+	for _, l := range ls.byRoot[root] {
+		if conflicts(l) {
+			return false
+		}
+	}
+	if !zeroDepth && ((shared && ls.exclBelow[root] > 0) || (!shared && ls.below[root] > 0)) {
 		return false
 	}
 	if !request && (ls.reqAt[root] > 0 || (!zeroDepth && ls.reqBelow[root] > 0)) {
@@ -238,8 +269,10 @@ func (ls *LockStore) canCreate(root string, zeroDepth, request bool) bool {
 	}
 	ok := true
 	ancestors(root, func(a string) {
-		if l := ls.byRoot[a]; a != root && l != nil && !l.zeroDepth {
-			ok = false
+		for _, l := range ls.byRoot[a] {
+			if a != root && !l.zeroDepth && conflicts(l) {
+				ok = false
+			}
 		}
 	})
 	return ok
@@ -337,18 +370,25 @@ func (t *treeLocks) match(name string, etag string, conds []webdav.Condition) (*
 			claimed = l
 		}
 	}
-	if cover := t.ls.covering(name); cover != nil && cover != claimed {
+	if cover := t.ls.covering(name); len(cover) > 0 {
+		for _, l := range cover {
+			if l == claimed {
+				return claimed, true
+			}
+		}
 		return nil, false
 	}
 	return claimed, true
 }
 
-// covering returns the LOCK lock on name or an infinite one above it.
-func (ls *LockStore) covering(name string) *lock {
-	var found *lock
+// covering returns the LOCK locks on name and the infinite ones above it.
+func (ls *LockStore) covering(name string) []*lock {
+	var found []*lock
 	ancestors(name, func(a string) {
-		if l := ls.byRoot[a]; l != nil && found == nil && (a == name || !l.zeroDepth) {
-			found = l
+		for _, l := range ls.byRoot[a] {
+			if a == name || !l.zeroDepth {
+				found = append(found, l)
+			}
 		}
 	})
 	return found
@@ -407,8 +447,13 @@ func (t *treeLocks) Confirm(now time.Time, name0, name1 string, conds ...webdav.
 	}, nil
 }
 
-// Create takes a lock.
+// Create takes an exclusive lock.
 func (t *treeLocks) Create(now time.Time, d webdav.LockDetails) (string, error) {
+	return t.create(now, d, false)
+}
+
+// create takes a lock, shared or exclusive.
+func (t *treeLocks) create(now time.Time, d webdav.LockDetails, shared bool) (string, error) {
 	ls := t.ls
 	token, err := ls.newToken()
 	if err != nil {
@@ -418,11 +463,11 @@ func (t *treeLocks) Create(now time.Time, d webdav.LockDetails) (string, error) 
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
-	if !ls.canCreate(root, d.ZeroDepth, !t.persist) {
+	if !ls.canCreate(root, d.ZeroDepth, !t.persist, shared) {
 		return "", webdav.ErrLocked
 	}
 	l := &lock{token: token, user: t.user, root: root, zeroDepth: d.ZeroDepth, owner: d.OwnerXML, duration: d.Duration,
-		persisted: t.persist && ls.db != nil, request: !t.persist}
+		persisted: t.persist && ls.db != nil, request: !t.persist, shared: shared && t.persist}
 	if t.persist && (l.duration < 0 || l.duration > ls.max) {
 		l.duration = ls.max
 	}

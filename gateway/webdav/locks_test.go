@@ -133,3 +133,36 @@ func TestLockViewPaths(t *testing.T) {
 		t.Fatalf("dave's /secret/doc is bob's /doc: %v", err)
 	}
 }
+
+const sharedLockBody = `<?xml version="1.0"?><lockinfo xmlns="DAV:"><lockscope><shared/></lockscope><locktype><write/></locktype><owner>s</owner></lockinfo>`
+
+func TestSharedLocks(t *testing.T) {
+	e := newEnv(t)
+	e.users["carol"] = e.users["alice"]
+	e.want(t, 201, req{method: "PUT", path: "/files/doc", body: "v1"})
+	body, h := e.want(t, 200, req{method: "LOCK", path: "/files/doc", body: sharedLockBody, hdr: map[string]string{"Timeout": "Second-100", "Depth": "0"}})
+	t1 := h.Get("Lock-Token")
+	if !strings.Contains(body, "<D:shared/>") || !strings.Contains(body, "Second-100") || !strings.Contains(body, strings.Trim(t1, "<>")) {
+		t.Fatalf("shared LOCK response %q:\n%s", t1, body)
+	}
+	// a second shared lock, by another user: fine; an exclusive one: 423
+	_, h = e.want(t, 200, req{method: "LOCK", path: "/files/doc", body: sharedLockBody, user: "carol"})
+	t2 := h.Get("Lock-Token")
+	e.want(t, 423, req{method: "LOCK", path: "/files/doc", body: lockBody})
+	e.want(t, 423, req{method: "PUT", path: "/files/doc", body: "x"})
+	e.want(t, 201, req{method: "PUT", path: "/files/doc", body: "v2", hdr: map[string]string{"If": "(" + t1 + ")"}})
+	e.want(t, 201, req{method: "PUT", path: "/files/doc", body: "v3", user: "carol", hdr: map[string]string{"If": "(" + t2 + ")"}})
+	// survives a restart, shared
+	ls2, err := NewLockStore(e.st.Index().DB(), LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := ls2.byToken[strings.Trim(t2, "<>")]; l == nil || !l.shared {
+		t.Fatalf("shared lock after reload: %+v", l)
+	}
+	e.want(t, 204, req{method: "UNLOCK", path: "/files/doc", hdr: map[string]string{"Lock-Token": t1}})
+	e.want(t, 204, req{method: "UNLOCK", path: "/files/doc", user: "carol", hdr: map[string]string{"Lock-Token": t2}})
+	e.want(t, 200, req{method: "LOCK", path: "/files/doc", body: lockBody})
+	e.want(t, 423, req{method: "LOCK", path: "/files/doc", body: sharedLockBody, user: "carol"})
+	e.want(t, 400, req{method: "LOCK", path: "/files/doc", body: sharedLockBody, hdr: map[string]string{"Timeout": "Minutes-3"}})
+}

@@ -182,7 +182,8 @@ func (pw *propWriter) live(r *http.Request, p string, fi *fileInfo, name string)
 		et, err := fi.ETag(ctx)
 		return xmlEscape(et), err == nil
 	case "supportedlock":
-		return `<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>`, true
+		return `<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>` +
+			`<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>`, true
 	}
 	return "", false
 }

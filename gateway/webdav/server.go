@@ -165,6 +165,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			if li, ok := isSharedLock(body); ok && r.Method == "LOCK" {
+				s.serveSharedLock(w, r, rfs, s.opts.Locks.forTree(tree, true), li)
+				return
+			}
 		}
 		if r.Method == "PROPFIND" {
 			s.servePropfind(w, r, tree, rfs)
