@@ -166,3 +166,31 @@ func TestSharedLocks(t *testing.T) {
 	e.want(t, 423, req{method: "LOCK", path: "/files/doc", body: sharedLockBody, user: "carol"})
 	e.want(t, 400, req{method: "LOCK", path: "/files/doc", body: sharedLockBody, hdr: map[string]string{"Timeout": "Minutes-3"}})
 }
+
+// LOCK and refresh responses state the lock as it is: its scope and its
+// capped timeout.
+func TestLockResponses(t *testing.T) {
+	e := newEnv(t)
+	e.want(t, 201, req{method: "PUT", path: "/files/a", body: "a"})
+	body, h := e.want(t, 200, req{method: "LOCK", path: "/files/a", body: lockBody, hdr: map[string]string{"Timeout": "Infinite"}})
+	if !strings.Contains(body, "<D:timeout>Second-86400</D:timeout>") || !strings.Contains(body, "<D:exclusive/>") || !strings.Contains(body, "<D:lockroot><D:href>/files/a</D:href>") {
+		t.Fatalf("LOCK response:\n%s", body)
+	}
+	tok := h.Get("Lock-Token")
+	body, _ = e.want(t, 200, req{method: "LOCK", path: "/files/a", hdr: map[string]string{"Timeout": "Second-60", "If": "(" + tok + ")"}})
+	if !strings.Contains(body, "Second-60") || !strings.Contains(body, strings.Trim(tok, "<>")) {
+		t.Fatalf("refresh response:\n%s", body)
+	}
+	e.want(t, 412, req{method: "LOCK", path: "/files/a", hdr: map[string]string{"If": "(<urn:uuid:nope>)"}})
+	e.want(t, 400, req{method: "LOCK", path: "/files/a"})
+	e.want(t, 204, req{method: "UNLOCK", path: "/files/a", hdr: map[string]string{"Lock-Token": tok}})
+	_, h = e.want(t, 200, req{method: "LOCK", path: "/files/a", body: sharedLockBody})
+	body, _ = e.want(t, 200, req{method: "LOCK", path: "/files/a", hdr: map[string]string{"If": "<" + e.ts.URL + "/files/a> (" + h.Get("Lock-Token") + ")"}})
+	if !strings.Contains(body, "<D:shared/>") {
+		t.Fatalf("refresh of a shared lock:\n%s", body)
+	}
+	// a LOCK on nothing makes an empty file (201); in a read-only view, 403
+	e.want(t, 201, req{method: "LOCK", path: "/files/new", body: lockBody})
+	e.want(t, 403, req{method: "LOCK", path: "/ro/nothing-named-so", body: lockBody}) // ro shows every object by name
+	e.want(t, 409, req{method: "LOCK", path: "/files/no/parent", body: lockBody})
+}

@@ -165,9 +165,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			if li, ok := isSharedLock(body); ok && r.Method == "LOCK" {
-				s.serveSharedLock(w, r, rfs, s.opts.Locks.forTree(tree, true), li)
-				return
+			if r.Method == "LOCK" {
+				locks := s.opts.Locks.forTree(tree, true)
+				if len(bytes.TrimSpace(body)) == 0 {
+					s.serveRefresh(w, r, locks)
+					return
+				}
+				if li, ok := readLockInfo(body); ok {
+					s.serveLock(w, r, rfs, locks, li)
+					return
+				}
 			}
 		}
 		if r.Method == "PROPFIND" {
@@ -198,6 +205,10 @@ func putOptions(r *http.Request) views.CreateOptions {
 	o := views.CreateOptions{Size: r.ContentLength, ContentType: r.Header.Get("Content-Type")}
 	if r.ContentLength < 0 {
 		o.Size = -1
+		// macOS Finder sends chunked PUTs with the size in this header.
+		if n, err := strconv.ParseInt(r.Header.Get("X-Expected-Entity-Length"), 10, 64); err == nil && n >= 0 {
+			o.Size = n
+		}
 	}
 	// ownCloud/Nextcloud clients (and rclone for those vendors) send the
 	// modification time as Unix seconds.

@@ -19,22 +19,23 @@ import (
 
 // lockInfo is a LOCK request body.
 type lockInfo struct {
-	XMLName xml.Name  `xml:"DAV: lockinfo"`
-	Shared  *struct{} `xml:"DAV: lockscope>shared"`
-	Write   *struct{} `xml:"DAV: locktype>write"`
-	Owner   struct {
+	XMLName   xml.Name  `xml:"DAV: lockinfo"`
+	Exclusive *struct{} `xml:"DAV: lockscope>exclusive"`
+	Shared    *struct{} `xml:"DAV: lockscope>shared"`
+	Write     *struct{} `xml:"DAV: locktype>write"`
+	Owner     struct {
 		InnerXML string `xml:",innerxml"`
 	} `xml:"DAV: owner"`
 }
 
-// isSharedLock reports whether body asks for a shared lock: x/net/webdav
-// answers those with 501, so Server takes them (serveSharedLock).
-func isSharedLock(body []byte) (lockInfo, bool) {
+// readLockInfo parses a LOCK body asking for a write lock, exclusive or
+// shared; anything else is left to x/net/webdav (which refuses it).
+func readLockInfo(body []byte) (lockInfo, bool) {
 	var li lockInfo
 	if len(bytes.TrimSpace(body)) == 0 || xml.Unmarshal(body, &li) != nil {
 		return li, false
 	}
-	return li, li.Shared != nil && li.Write != nil
+	return li, li.Write != nil && (li.Shared != nil) != (li.Exclusive != nil)
 }
 
 // parseTimeout reads the first value of a Timeout header; -1 is Infinite.
@@ -54,10 +55,11 @@ func parseTimeout(h string) (time.Duration, bool) {
 	return time.Duration(n) * time.Second, true
 }
 
-// serveSharedLock takes a shared write lock on the request's resource,
-// making an empty file if nothing is there (as x/net/webdav does for
-// exclusive locks), and answers with its lockdiscovery.
-func (s *Server) serveSharedLock(w http.ResponseWriter, r *http.Request, rfs *reqFS, locks *treeLocks, li lockInfo) {
+// serveLock takes a write lock on the request's resource (x/net/webdav
+// has no shared locks, and states the timeout asked for rather than the
+// one given), making an empty file if nothing is there, and answers with
+// its lockdiscovery.
+func (s *Server) serveLock(w http.ResponseWriter, r *http.Request, rfs *reqFS, locks *treeLocks, li lockInfo) {
 	depth := r.Header.Get("Depth")
 	if depth != "" && depth != "0" && depth != "infinity" {
 		http.Error(w, "bad Depth header", http.StatusBadRequest)
@@ -71,7 +73,8 @@ func (s *Server) serveSharedLock(w http.ResponseWriter, r *http.Request, rfs *re
 	p := clean(r.URL.Path)
 	now := time.Now()
 	d := webdav.LockDetails{Root: p, Duration: dur, OwnerXML: li.Owner.InnerXML, ZeroDepth: depth == "0"}
-	token, err := locks.create(now, d, true)
+	shared := li.Shared != nil
+	token, err := locks.create(now, d, shared)
 	if errors.Is(err, webdav.ErrLocked) {
 		http.Error(w, webdav.StatusText(webdav.StatusLocked), webdav.StatusLocked)
 		return
@@ -101,34 +104,85 @@ func (s *Server) serveSharedLock(w http.ResponseWriter, r *http.Request, rfs *re
 		s.httpError(w, r, err)
 		return
 	}
-	timeout := "Infinite"
-	if dur, ok := locks.ls.duration(token); ok && dur >= 0 {
-		timeout = "Second-" + strconv.FormatInt(int64(dur/time.Second), 10)
-	}
-	depthText := "infinity"
-	if d.ZeroDepth {
-		depthText = "0"
-	}
 	w.Header().Set("Lock-Token", "<"+token+">")
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	code := http.StatusOK
 	if created {
-		w.WriteHeader(http.StatusCreated)
+		code = http.StatusCreated
 	}
+	writeLockDiscovery(w, code, locks.ls, token, p)
+}
+
+// serveRefresh refreshes the lock an If header names (a LOCK without
+// body).
+func (s *Server) serveRefresh(w http.ResponseWriter, r *http.Request, locks *treeLocks) {
+	dur, ok := parseTimeout(r.Header.Get("Timeout"))
+	if !ok {
+		http.Error(w, "bad Timeout header", http.StatusBadRequest)
+		return
+	}
+	token := ifToken(r.Header.Get("If"))
+	if token == "" {
+		http.Error(w, "a lock refresh names its lock in the If header", http.StatusBadRequest)
+		return
+	}
+	d, err := locks.Refresh(time.Now(), token, dur)
+	switch {
+	case errors.Is(err, webdav.ErrNoSuchLock):
+		http.Error(w, "no such lock", http.StatusPreconditionFailed)
+		return
+	case errors.Is(err, webdav.ErrLocked):
+		http.Error(w, webdav.StatusText(webdav.StatusLocked), webdav.StatusLocked)
+		return
+	case err != nil:
+		s.httpError(w, r, err)
+		return
+	}
+	writeLockDiscovery(w, http.StatusOK, locks.ls, token, d.Root)
+}
+
+// ifToken returns the one lock token of an If header such as
+// "(<urn:uuid:...>)" or "<http://host/path> (<urn:uuid:...>)".
+func ifToken(h string) string {
+	i := strings.IndexByte(h, '(')
+	if i < 0 {
+		return ""
+	}
+	rest := h[i+1:]
+	j := strings.IndexByte(rest, '<')
+	k := strings.IndexByte(rest, '>')
+	if j < 0 || k < j {
+		return ""
+	}
+	return rest[j+1 : k]
+}
+
+// writeLockDiscovery answers a LOCK with the lock as it now is.
+func writeLockDiscovery(w http.ResponseWriter, code int, ls *LockStore, token, root string) {
+	ls.mu.Lock()
+	l := ls.byToken[token]
+	var c lock
+	if l != nil {
+		c = *l
+	}
+	ls.mu.Unlock()
+	timeout := "Infinite"
+	if c.duration >= 0 {
+		timeout = "Second-" + strconv.FormatInt(int64(c.duration/time.Second), 10)
+	}
+	depth, scope := "infinity", "exclusive"
+	if c.zeroDepth {
+		depth = "0"
+	}
+	if c.shared {
+		scope = "shared"
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(code)
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
 		`<D:prop xmlns:D="DAV:"><D:lockdiscovery><D:activelock>`+
-		`<D:locktype><D:write/></D:locktype><D:lockscope><D:shared/></D:lockscope>`+
+		`<D:locktype><D:write/></D:locktype><D:lockscope><D:%s/></D:lockscope>`+
 		`<D:depth>%s</D:depth><D:owner>%s</D:owner><D:timeout>%s</D:timeout>`+
 		`<D:locktoken><D:href>%s</D:href></D:locktoken><D:lockroot><D:href>%s</D:href></D:lockroot>`+
 		`</D:activelock></D:lockdiscovery></D:prop>`,
-		depthText, li.Owner.InnerXML, timeout, xmlEscape(token), xmlEscape((&url.URL{Path: p}).EscapedPath()))
-}
-
-// duration returns the timeout of the lock of token (capped as it was).
-func (ls *LockStore) duration(token string) (time.Duration, bool) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	if l := ls.byToken[token]; l != nil {
-		return l.duration, true
-	}
-	return 0, false
+		scope, depth, c.owner, timeout, xmlEscape(token), xmlEscape((&url.URL{Path: root}).EscapedPath()))
 }
