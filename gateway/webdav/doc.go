@@ -19,8 +19,11 @@
 //     views.File; Range (also multiple), conditional headers, a strong
 //     ETag from the content's SHA-256 (id and version until it is known),
 //     Last-Modified, Content-Type. GET on a collection is an HTML listing.
-//   - PROPFIND Depth infinity (also the default when Depth is absent) is
-//     refused with 403 and DAV:propfind-finite-depth.
+//   - PROPFIND (propfind.go), streamed in the Tree's pages with at most
+//     one record lookup per entry; Depth infinity (also the default when
+//     Depth is absent) is refused with 403 and DAV:propfind-finite-depth.
+//   - LOCK and its refresh (sharedlock.go): shared locks, which
+//     x/net/webdav lacks, and responses that state the lock as granted.
 //   - paths with NUL, "." or ".." segments (also percent-encoded) are 400
 //     before any lookup; a COPY/MOVE Destination on another host is 502,
 //     one that is not a clean path 403.
@@ -48,7 +51,8 @@
 //
 // # Locks
 //
-// LockStore implements webdav.LockSystem for all users. Locks are named
+// LockStore implements webdav.LockSystem for all users: write locks,
+// exclusive or shared, with depth 0 or infinity. Locks are named
 // by view path, so users who see one view under different paths share its
 // locks; a lock's token works only for the user who took it. Locks taken
 // with LOCK are kept in the store's Badger database under the key prefix
