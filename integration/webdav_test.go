@@ -3,10 +3,16 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -567,5 +573,64 @@ func waitHTTP(b testing.TB, url string) {
 			b.Fatalf("%s did not come up: %v", url, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// With tls_cert and tls_key the listener speaks HTTPS only; a bad pair
+// stops the server from starting.
+func TestWebDAVTLS(t *testing.T) {
+	davNeed(t, "curl")
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+
+	port := davFreePort(t)
+	cfg := davConfig(t, filepath.Join(dir, "data"), port)
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, fmt.Sprintf("webdav: {tls_cert: %s, tls_key: %s}\n", certFile, keyFile)...), 0o644)
+	s := &davServer{url: fmt.Sprintf("https://127.0.0.1:%d", port), log: &lockedBuf{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(datagateBin, "--config", cfg, "serve")
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() { s.cmd.Process.Kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := davRun(t, nil, "", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", certFile, "-u", "alice:"+davPassword, "-X", "MKCOL", s.url+"/files/tls")
+		if err == nil && out == "201" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTPS WebDAV did not come up (last %q, %v)\n%s", out, err, s.log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := davCurl(t, "--cacert", certFile, "-u", "alice:"+davPassword, "-T", certFile, s.url+"/files/tls/c.pem"); code != 201 {
+		t.Fatalf("PUT over TLS: %d", code)
+	}
+	if out, _ := davRun(t, nil, "", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", fmt.Sprintf("http://127.0.0.1:%d/", port)); out == "200" || out == "401" {
+		t.Fatalf("plain HTTP answered on the TLS listener: %s", out)
+	}
+	s.stop(t)
+
+	// a key that does not exist: serve refuses to start, naming it
+	os.WriteFile(cfg, append(b, fmt.Sprintf("webdav: {tls_cert: %s, tls_key: %s}\n", certFile, filepath.Join(dir, "nokey.pem"))...), 0o644)
+	out, err := davRun(t, nil, "", datagateBin, "--config", cfg, "serve")
+	if err == nil || !strings.Contains(out, "nokey.pem") {
+		t.Fatalf("serve with a missing key: %v\n%s", err, out)
 	}
 }
