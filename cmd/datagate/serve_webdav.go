@@ -47,15 +47,17 @@ func startWebDAV(ctx context.Context, env *serveEnv) (func(context.Context) erro
 			}
 			return []byte(u.PasswordHash), true
 		},
-		Tree:          func(user string) *views.Tree { return trees[user] },
-		Store:         env.app.store,
-		Locks:         locks,
-		Views:         env.app.views,
-		Realm:         wc.Realm,
-		CreateParents: wc.CreateParents,
-		MaxXMLBody:    int64(wc.MaxXMLBody),
-		AuthCacheTTL:  time.Duration(wc.AuthCacheTTL),
-		Logger:        env.log,
+		Tree:            func(user string) *views.Tree { return trees[user] },
+		Store:           env.app.store,
+		Locks:           locks,
+		Views:           env.app.views,
+		Realm:           wc.Realm,
+		CreateParents:   wc.CreateParents,
+		MaxXMLBody:      int64(wc.MaxXMLBody),
+		AuthCacheTTL:    time.Duration(wc.AuthCacheTTL),
+		MaxAuthFailures: wc.MaxAuthFailures,
+		AuthPenalty:     time.Duration(wc.AuthPenalty),
+		Logger:          env.log,
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -52,7 +53,11 @@ type Options struct {
 	// AuthCacheTTL is how long a successful password check is remembered;
 	// default 30s. Negative disables the cache.
 	AuthCacheTTL time.Duration
-	Logger       *slog.Logger
+	// An address with MaxAuthFailures failed logins in a row is answered
+	// 429 for AuthPenalty; defaults 10 and 30s.
+	MaxAuthFailures int
+	AuthPenalty     time.Duration
+	Logger          *slog.Logger
 }
 
 // Server is the WebDAV handler. Safe for concurrent use.
@@ -61,6 +66,7 @@ type Server struct {
 	opts      Options
 	log       *slog.Logger
 	auth      *authCache
+	penalty   *penaltyBox
 	dummyHash []byte    // compared against for unknown users
 	started   time.Time // the time of directories that have none
 }
@@ -79,6 +85,12 @@ func New(opts Options) (*Server, error) {
 	if opts.AuthCacheTTL == 0 {
 		opts.AuthCacheTTL = 30 * time.Second
 	}
+	if opts.MaxAuthFailures <= 0 {
+		opts.MaxAuthFailures = 10
+	}
+	if opts.AuthPenalty <= 0 {
+		opts.AuthPenalty = 30 * time.Second
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -89,7 +101,8 @@ func New(opts Options) (*Server, error) {
 	}
 	return &Server{
 		opts: opts, log: log.With("frontend", "webdav"), dummyHash: dummy, started: time.Now().UTC().Truncate(time.Second),
-		auth: newAuthCache(max(opts.AuthCacheTTL, 0), 10000),
+		auth:    newAuthCache(max(opts.AuthCacheTTL, 0), 10000),
+		penalty: newPenaltyBox(opts.MaxAuthFailures, opts.AuthPenalty),
 	}, nil
 }
 
@@ -104,7 +117,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "internal server error", http.StatusInternalServerError)
 		}
 	}()
+	addr, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if wait := s.penalty.blocked(addr, time.Now()); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		http.Error(w, "too many failed logins", http.StatusTooManyRequests)
+		return
+	}
 	user, ok := s.authenticate(r)
+	if ok {
+		s.penalty.ok(addr)
+	} else if _, _, sent := r.BasicAuth(); sent {
+		s.penalty.fail(addr, time.Now())
+		s.log.Info("failed login", "addr", addr)
+	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm=`+strconv.Quote(s.opts.Realm)+`, charset="UTF-8"`)
 		http.Error(w, "authentication required", http.StatusUnauthorized)

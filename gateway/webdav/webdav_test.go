@@ -218,3 +218,33 @@ func TestPutChecksum(t *testing.T) {
 		t.Fatalf("X-OC-Mtime: Last-Modified %q", h.Get("Last-Modified"))
 	}
 }
+
+func TestAuthPenalty(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.MaxAuthFailures, o.AuthPenalty = 3, 300 * time.Millisecond })
+	bad := func() int {
+		r, _ := http.NewRequest("GET", e.ts.URL+"/", nil)
+		r.SetBasicAuth("alice", "guess")
+		resp, err := e.ts.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 3 {
+		if c := bad(); c != 401 {
+			t.Fatalf("failure %d: %d", i, c)
+		}
+	}
+	_, h := e.want(t, 429, req{method: "GET", path: "/files/"}) // even the right password waits
+	if h.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	time.Sleep(350 * time.Millisecond)
+	e.want(t, 200, req{method: "GET", path: "/files/"})
+	// requests without credentials (a client's first try) are no failures
+	for range 5 {
+		e.want(t, 401, req{method: "GET", path: "/", user: "-"})
+	}
+	e.want(t, 200, req{method: "GET", path: "/files/"})
+}

@@ -15,4 +15,8 @@ type WebDAV struct {
 	MaxXMLBody    Size     `yaml:"max_xml_body"`     // PROPFIND/PROPPATCH/LOCK bodies; default 1MiB
 	AuthCacheTTL  Duration `yaml:"auth_cache_ttl"`   // remembered password checks; default 30s
 	MaxLockTime   Duration `yaml:"max_lock_timeout"` // cap on a LOCK's timeout (Infinite too); default 24h
+	// After max_auth_failures failed logins in a row, an address gets 429
+	// for auth_penalty. Defaults 10 and 30s.
+	MaxAuthFailures int      `yaml:"max_auth_failures"`
+	AuthPenalty     Duration `yaml:"auth_penalty"`
 }
