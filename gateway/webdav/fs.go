@@ -25,6 +25,10 @@ type reqFS struct {
 	s    *Server
 	tree *views.Tree
 	put  putInfo // the upload a PUT carries, for the file at put.path
+	// moveTo is a MOVE's destination: x/net/webdav removes what is there
+	// before renaming, but a file is replaced by the rename itself, in
+	// one transaction, so that removal is skipped.
+	moveFrom, moveTo string
 
 	mu sync.Mutex
 	// guarded by mu
@@ -150,6 +154,11 @@ func (f *reqFS) removeAll(ctx context.Context, name string) error {
 	info, err := f.tree.Stat(ctx, name)
 	if err != nil {
 		return err
+	}
+	if f.moveTo != "" && name == clean(f.moveTo) && !info.IsDir() {
+		if src, err := f.tree.Stat(ctx, clean(f.moveFrom)); err == nil && !src.IsDir() {
+			return nil // Rename replaces it atomically
+		}
 	}
 	if !info.IsDir() {
 		return f.tree.Remove(ctx, name)

@@ -176,6 +176,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rfs := &reqFS{s: s, tree: tree}
+	if r.Method == "MOVE" {
+		if u, err := url.Parse(r.Header.Get("Destination")); err == nil {
+			rfs.moveFrom, rfs.moveTo = r.URL.Path, u.Path
+		}
+	}
 	switch r.Method {
 	case "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "MKCOL", "OPTIONS":
 		if r.ContentLength > s.opts.MaxXMLBody {
