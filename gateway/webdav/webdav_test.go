@@ -220,7 +220,7 @@ func TestPutChecksum(t *testing.T) {
 }
 
 func TestAuthPenalty(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.MaxAuthFailures, o.AuthPenalty = 3, 300 * time.Millisecond })
+	e := newEnv(t, func(o *Options) { o.MaxAuthFailures, o.AuthPenalty = 3, 300*time.Millisecond })
 	bad := func() int {
 		r, _ := http.NewRequest("GET", e.ts.URL+"/", nil)
 		r.SetBasicAuth("alice", "guess")
