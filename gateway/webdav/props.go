@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/net/webdav"
 
@@ -24,6 +25,10 @@ const (
 	// ownCloudNS: oc:checksums, which ownCloud/Nextcloud clients and
 	// rclone (vendor owncloud) read to verify transfers.
 	ownCloudNS = "http://owncloud.org/ns"
+	// msNS: Windows Explorer sets Win32LastModifiedTime (and creation
+	// and access times, attributes) after each upload. The modification
+	// time is applied; the others are accepted and not kept.
+	msNS = "urn:schemas-microsoft-com:"
 )
 
 // deadPrefix marks metadata keys holding other dead properties (any
@@ -158,15 +163,32 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 		}
 	}
 	bad := map[xml.Name]int{}
-	if d.info.IsDir() || d.info.Mode()&0o200 == 0 {
+	if d.info.Mode()&0o200 == 0 {
 		for _, n := range names {
 			bad[n] = http.StatusForbidden
 		}
 		return propstats(names, bad), nil
 	}
 	var ops []patchOp
+	var mtime time.Time
 	for _, p := range patches {
 		for _, pr := range p.Props {
+			if pr.XMLName.Space == msNS && strings.HasPrefix(pr.XMLName.Local, "Win32") {
+				if pr.XMLName.Local == "Win32LastModifiedTime" && !p.Remove {
+					text, _ := xmlText(pr.InnerXML)
+					t, err := http.ParseTime(strings.TrimSpace(text))
+					if err != nil {
+						bad[pr.XMLName] = http.StatusConflict
+						continue
+					}
+					mtime = t
+				}
+				continue
+			}
+			if d.info.IsDir() {
+				bad[pr.XMLName] = http.StatusForbidden // no dead properties on collections
+				continue
+			}
 			op, code := toOp(pr, p.Remove)
 			if code != 0 {
 				bad[pr.XMLName] = code
@@ -177,6 +199,9 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	}
 	if len(bad) > 0 {
 		return propstats(names, bad), nil
+	}
+	if len(ops) == 0 {
+		return propstats(names, nil), d.chtimes(mtime)
 	}
 	view, vp := viewOf(d.fs.tree, d.name)
 	var v *views.View
@@ -221,7 +246,15 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	case err != nil:
 		return nil, d.fs.fail("proppatch", d.name, err)
 	}
-	return propstats(names, nil), nil
+	return propstats(names, nil), d.chtimes(mtime)
+}
+
+// chtimes applies a modification time a client set as a property.
+func (d *davFile) chtimes(t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	return d.fs.fail("proppatch", d.name, d.fs.tree.Chtimes(d.ctx, d.name, t))
 }
 
 func applyOps(meta map[string]string, ops []patchOp) map[string]string {

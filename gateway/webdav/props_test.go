@@ -122,3 +122,45 @@ func TestPropfindRequests(t *testing.T) {
 		t.Errorf("listing of 1005: %d responses", n)
 	}
 }
+
+// Windows Explorer's PROPPATCH after an upload: the modification time is
+// applied, the other Win32 properties accepted and not kept.
+func TestWindowsProppatch(t *testing.T) {
+	e := newEnv(t)
+	e.want(t, 201, req{method: "PUT", path: "/files/w.txt", body: "w"})
+	body, _ := e.want(t, 207, req{method: "PROPPATCH", path: "/files/w.txt", body: `<?xml version="1.0" encoding="utf-8" ?>
+<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop>
+<Z:Win32CreationTime>Mon, 02 Jan 2023 10:00:00 GMT</Z:Win32CreationTime>
+<Z:Win32LastAccessTime>Mon, 02 Jan 2023 10:00:00 GMT</Z:Win32LastAccessTime>
+<Z:Win32LastModifiedTime>Mon, 02 Jan 2023 10:00:00 GMT</Z:Win32LastModifiedTime>
+<Z:Win32FileAttributes>00000020</Z:Win32FileAttributes>
+</D:prop></D:set></D:propertyupdate>`})
+	if !strings.Contains(body, "200 OK") || strings.Contains(body, "403") {
+		t.Fatalf("Windows PROPPATCH:\n%s", body)
+	}
+	_, h := e.want(t, 200, req{method: "HEAD", path: "/files/w.txt"})
+	if h.Get("Last-Modified") != "Mon, 02 Jan 2023 10:00:00 GMT" {
+		t.Fatalf("Last-Modified %q", h.Get("Last-Modified"))
+	}
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/files/w.txt", hdr: map[string]string{"Depth": "0"}})
+	if strings.Contains(body, "Win32") {
+		t.Fatalf("Win32 properties kept:\n%s", body)
+	}
+}
+
+func TestWindowsProppatchCollection(t *testing.T) {
+	e := newEnv(t)
+	e.want(t, 201, req{method: "MKCOL", path: "/files/wd"})
+	body, _ := e.want(t, 207, req{method: "PROPPATCH", path: "/files/wd", body: `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>Mon, 02 Jan 2023 10:00:00 GMT</Z:Win32LastModifiedTime><Z:Win32FileAttributes>00000010</Z:Win32FileAttributes></D:prop></D:set></D:propertyupdate>`})
+	if !strings.Contains(body, "200 OK") {
+		t.Fatalf("Windows PROPPATCH on a collection:\n%s", body)
+	}
+	body, _ = e.want(t, 207, req{method: "PROPPATCH", path: "/files/wd", body: proppatch(`<D:set><D:prop><x:a>b</x:a></D:prop></D:set>`)})
+	if !strings.Contains(body, "403") {
+		t.Fatalf("dead property on a collection:\n%s", body)
+	}
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/files/wd", hdr: map[string]string{"Depth": "0"}})
+	if !strings.Contains(body, "Mon, 02 Jan 2023 10:00:00 GMT") {
+		t.Fatalf("collection mtime not set:\n%s", body)
+	}
+}
