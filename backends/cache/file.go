@@ -229,3 +229,33 @@ func (f *File) Close() error {
 	f.c.unpin(f.e, true)
 	return err
 }
+
+// Verified waits for the verdict on the content: nil when the entry is
+// complete (verified) or not yet whole (nothing to judge), the verification
+// error when the content was found wrong. A whole but unverified entry is
+// verified now. Readers call it when they reach the end, so a sequential
+// reader never ends without error on content that failed its checksum,
+// even when read-ahead, not the reader, completed the entry.
+func (f *File) Verified(ctx context.Context) error {
+	e := f.e
+	e.mu.Lock()
+	for e.verifying {
+		done := e.verifyDone
+		e.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		e.mu.Lock()
+	}
+	err, whole := e.dropErr, e.present == e.nchunks
+	e.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case e.complete.Load() || !whole:
+		return nil
+	}
+	return f.c.verifyOnOpen(ctx, e)
+}

@@ -51,14 +51,30 @@ func (r *Reader) File() (*os.File, bool) {
 }
 
 // ReadAt reads len(p) bytes at off, fetching missing content as needed.
+// A read that reaches the end of cached content waits for its checksum
+// verdict, so wrong bytes never end a read without an error.
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
-	return r.ra.ReadAt(p, off)
+	n, err := r.ra.ReadAt(p, off)
+	return n, r.atEnd(context.Background(), off+int64(n), err)
+}
+
+// atEnd returns the verification error when end is the end of cached
+// content that failed its checksum, and err otherwise.
+func (r *Reader) atEnd(ctx context.Context, end int64, err error) error {
+	if r.cf == nil || end < r.obj.Size || (err != nil && !errors.Is(err, io.EOF)) {
+		return err
+	}
+	if verr := r.cf.Verified(ctx); verr != nil {
+		return fs.Wrap("read", r.obj.ID.String(), verr)
+	}
+	return err
 }
 
 // ReadAtContext is ReadAt bounded by ctx for content not yet cached.
 func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if r.cf != nil {
-		return r.cf.ReadAtContext(ctx, p, off)
+		n, err := r.cf.ReadAtContext(ctx, p, off)
+		return n, r.atEnd(ctx, off+int64(n), err)
 	}
 	return r.ra.ReadAt(p, off)
 }
@@ -72,7 +88,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if rem := r.obj.Size - r.off; int64(len(p)) > rem {
 		p = p[:rem]
 	}
-	n, err := r.ra.ReadAt(p, r.off)
+	n, err := r.ReadAt(p, r.off)
 	r.off += int64(n)
 	if errors.Is(err, io.EOF) && n > 0 {
 		err = nil
@@ -122,7 +138,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		if rem := r.obj.Size - r.off; rem < int64(len(p)) {
 			p = p[:rem]
 		}
-		n, err := r.ra.ReadAt(p, r.off)
+		n, err := r.ReadAt(p, r.off)
 		if n > 0 {
 			m, werr := w.Write(p[:n])
 			r.off += int64(m)
