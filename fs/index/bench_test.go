@@ -45,7 +45,7 @@ func benchObject(g *fs.IDGen, i int) *fs.Object {
 func buildCatalogue(tb testing.TB, ix *Index, n int) time.Duration {
 	ctx := context.Background()
 	g := fs.NewIDGen()
-	batch := make([]*fs.Object, 0, 1000)
+	batch := make([]*fs.Object, 0, envInt("DG_BENCH_BATCH", 1000))
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		batch = append(batch, benchObject(g, i))

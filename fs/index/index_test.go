@@ -186,6 +186,21 @@ func TestFindAndPaging(t *testing.T) {
 	if !reflect.DeepEqual(paged, want) {
 		t.Fatalf("paged find: %d results, want %d", len(paged), len(want))
 	}
+	// Single-condition paging (its own fast path).
+	var all, pagedOne []fs.ID
+	ix.Find(ctx, []Cond{{"step", "3"}}, FindOptions{}, func(o *fs.Object) error { all = append(all, o.ID); return nil })
+	for after := (fs.ID{}); ; {
+		var page []fs.ID
+		ix.Find(ctx, []Cond{{"step", "3"}}, FindOptions{After: after, Limit: 11}, func(o *fs.Object) error { page = append(page, o.ID); return nil })
+		pagedOne = append(pagedOne, page...)
+		if len(page) < 11 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	if len(all) != 60 || !reflect.DeepEqual(all, pagedOne) {
+		t.Fatalf("single-condition paging: %d vs %d", len(all), len(pagedOne))
+	}
 	n := 0
 	ix.Find(ctx, []Cond{{"type", "none"}}, FindOptions{}, func(*fs.Object) error { n++; return nil })
 	if n != 0 {

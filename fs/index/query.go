@@ -27,6 +27,9 @@ func (ix *Index) Find(ctx context.Context, conds []Cond, opts FindOptions, fn fu
 	if len(conds) == 0 {
 		return fs.E(fs.Invalid, "find", "", errNoConds)
 	}
+	if len(conds) == 1 {
+		return ix.findOne(ctx, conds[0], opts, fn)
+	}
 	return ix.db.View(func(txn *badger.Txn) error {
 		its := make([]*badger.Iterator, len(conds))
 		prefixes := make([][]byte, len(conds))
@@ -92,6 +95,41 @@ func (ix *Index) Find(ctx context.Context, conds []Cond, opts FindOptions, fn fu
 				return nil
 			}
 		}
+	})
+}
+
+// findOne serves the common single-equality Find by walking one posting
+// list with Next, which is several times cheaper than a Seek per result.
+func (ix *Index) findOne(ctx context.Context, c Cond, opts FindOptions, fn func(*fs.Object) error) error {
+	prefix := metaPrefix(c.Key, c.Value)
+	return ix.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		start := prefix
+		if opts.After != (fs.ID{}) {
+			next := nextID(opts.After)
+			start = append(append([]byte(nil), prefix...), next[:]...)
+		}
+		n := 0
+		for it.Seek(start); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var id fs.ID
+			copy(id[:], it.Item().Key()[len(prefix):])
+			o, err := getObject(txn, id)
+			if err != nil {
+				return err
+			}
+			if err := fn(o); err != nil {
+				return err
+			}
+			n++
+			if opts.Limit > 0 && n >= opts.Limit {
+				return nil
+			}
+		}
+		return nil
 	})
 }
 
