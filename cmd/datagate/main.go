@@ -27,6 +27,12 @@ type globals struct {
 	configFile string
 	data       string
 	logLevel   string
+
+	// Set when a running server executes an operator command for the
+	// CLI (see serve_cli.go): its configuration and opened app.
+	served    *app
+	servedCfg *config.Config
+	servedLog *slog.Logger
 }
 
 func main() {
@@ -51,8 +57,9 @@ func exitCode(err error) int {
 	return 1
 }
 
-func newRoot() *cobra.Command {
-	g := &globals{}
+func newRoot() *cobra.Command { return newRootFor(&globals{}) }
+
+func newRootFor(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "datagate",
 		Short:         "A metadata-driven object store served as per-user virtual trees",
@@ -75,6 +82,9 @@ func newRoot() *cobra.Command {
 
 // load reads the configuration and applies the root flags to it.
 func (g *globals) load() (*config.Config, *slog.Logger, error) {
+	if g.servedCfg != nil {
+		return g.servedCfg, g.servedLog, nil
+	}
 	cfg, err := config.Load(g.configFile)
 	if err != nil {
 		return nil, nil, err

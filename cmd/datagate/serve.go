@@ -80,7 +80,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	os.Chmod(sock, 0o600)
 	defer os.Remove(sock)
-	start(ul, admin.NewServer(a.store, "", log).Handler(), "admin socket")
+	sockMux := http.NewServeMux()
+	sockMux.Handle("/", admin.NewServer(a.store, "", log).Handler())
+	sockMux.Handle("POST /api/v1/run", cliHandler(a, cfg, &serveEnv{app: a, cfg: cfg, log: log}))
+	start(ul, sockMux, "admin socket")
 
 	if cfg.Listen.Admin != "" {
 		tl, err := net.Listen("tcp", cfg.Listen.Admin)

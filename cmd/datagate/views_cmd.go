@@ -16,22 +16,24 @@ import (
 	"golang.org/x/term"
 
 	"github.com/datagate/datagate/fs"
-	"github.com/datagate/datagate/fs/store"
 	"github.com/datagate/datagate/views"
 )
 
-// withApp opens the store in-process for the operator commands on views.
-// They do not go through a running server's API yet: while one runs, the
-// data directory is locked and the error says so.
+// withApp runs an operator command on views with the store: inside a
+// running server when it executes the command for the CLI, else through
+// the server's socket when one runs, else by opening the store.
 func withApp(cmd *cobra.Command, g *globals, fn func(a *app) error) error {
+	if g.served != nil {
+		return fn(g.served)
+	}
 	cfg, log, err := g.load()
 	if err != nil {
 		return err
 	}
-	a, err := openApp(cmd.Context(), cfg, log)
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w\n(%s does not go through a running server's API yet: stop the server to use it)", err, cmd.Name())
+	if done, err := runOnServer(cmd, cfg); done {
+		return err
 	}
+	a, err := openApp(cmd.Context(), cfg, log)
 	if err != nil {
 		return err
 	}
@@ -60,15 +62,17 @@ mode, size, modification time and object id.`,
 			if len(args) == 1 {
 				p = args[0]
 			}
-			cfg, _, err := g.load()
-			if err != nil {
-				return err
-			}
-			u, ok := cfg.Users[user]
-			if !ok {
-				return fs.E(fs.NotExist, "ls", user, errors.New("no such user in the configuration"))
-			}
 			return withApp(cmd, g, func(a *app) error {
+				// The configuration of whoever holds the store (the
+				// server, when one runs) says who the users are.
+				cfg, _, err := g.load()
+				if err != nil {
+					return err
+				}
+				u, ok := cfg.Users[user]
+				if !ok {
+					return fs.E(fs.NotExist, "ls", user, errors.New("no such user in the configuration"))
+				}
 				tr := views.NewTree(views.TreeOptions{Set: a.views, Store: a.store, User: user, Profile: u.Profile(), StatfsDir: cfg.Data})
 				return listTree(cmd, tr, p, long)
 			})
