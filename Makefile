@@ -34,6 +34,7 @@ bench:
 	$(GO) test ./fs/index -run '^$$' -bench 'GetByID|Find' -timeout 60m
 	$(GO) test ./fs/store -run '^$$' -bench . -benchtime 3x -timeout 30m
 	$(GO) test ./backends/cache -run '^$$' -bench . -benchtime 3x -timeout 30m
+	$(GO) test ./views -run '^$$' -bench . -benchtime 1x -timeout 60m
 
 # SFTP front-end beside OpenSSH's sshd + sftp-server and rclone serve sftp
 # (README "SFTP and SCP"). Needs openssh-client, openssh-server, rclone; root.
