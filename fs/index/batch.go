@@ -42,23 +42,12 @@ func (ix *Index) UpdateMany(ctx context.Context, ids []fs.ID, fn func(o *fs.Obje
 			changes = append(changes, Change{Op: OpDelete, Old: old})
 		}
 		for _, id := range ids {
-			old, err := getObject(txn, id)
+			ch, err := ix.updateIn(txn, id, fn)
 			if err != nil {
 				return nil, err
 			}
-			o := old.Clone()
-			if err := fn(o); err != nil {
-				return nil, err
-			}
-			o.ID = id
-			if err := Validate(o); err != nil {
-				return nil, err
-			}
-			if err := ix.replaceKeys(txn, old, o); err != nil {
-				return nil, err
-			}
-			updated = append(updated, o)
-			changes = append(changes, Change{Op: OpPut, Old: old, New: o})
+			updated = append(updated, ch.New)
+			changes = append(changes, ch)
 		}
 		return changes, nil
 	})

@@ -423,25 +423,34 @@ func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, er
 func (ix *Index) Update(ctx context.Context, id fs.ID, fn func(o *fs.Object) error) (*fs.Object, error) {
 	var res *fs.Object
 	err := ix.update(ctx, "update", func(txn *badger.Txn) ([]Change, error) {
-		old, err := getObject(txn, id)
+		ch, err := ix.updateIn(txn, id, fn)
 		if err != nil {
 			return nil, err
 		}
-		o := old.Clone()
-		if err := fn(o); err != nil {
-			return nil, err
-		}
-		o.ID = id
-		if err := Validate(o); err != nil {
-			return nil, err
-		}
-		if err := ix.replaceKeys(txn, old, o); err != nil {
-			return nil, err
-		}
-		res = o
-		return []Change{{Op: OpPut, Old: old, New: o}}, nil
+		res = ch.New
+		return []Change{ch}, nil
 	})
 	return res, err
+}
+
+// updateIn is the read-modify-write of one object inside txn.
+func (ix *Index) updateIn(txn *badger.Txn, id fs.ID, fn func(o *fs.Object) error) (Change, error) {
+	old, err := getObject(txn, id)
+	if err != nil {
+		return Change{}, err
+	}
+	o := old.Clone()
+	if err := fn(o); err != nil {
+		return Change{}, err
+	}
+	o.ID = id
+	if err := Validate(o); err != nil {
+		return Change{}, err
+	}
+	if err := ix.replaceKeys(txn, old, o); err != nil {
+		return Change{}, err
+	}
+	return Change{Op: OpPut, Old: old, New: o}, nil
 }
 
 // Delete removes the objects with the given ids, all or none, returning
