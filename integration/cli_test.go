@@ -246,7 +246,7 @@ func startServerWith(t *testing.T, dataDir, extra string) *server {
 		for sc.Scan() {
 			line := sc.Text()
 			s.stderr.WriteString(line + "\n")
-			if m := regexp.MustCompile(`addr=(http://\S+)`).FindStringSubmatch(line); m != nil {
+			if m := regexp.MustCompile(`admin API.*addr=(http://\S+)`).FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}
 		}

@@ -2,12 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -22,9 +17,6 @@ func startS3(ctx context.Context, env *serveEnv) (func(context.Context) error, e
 		return nil, nil
 	}
 	sc := cfg.S3
-	if (sc.TLSCert == "") != (sc.TLSKey == "") {
-		return nil, errors.New("s3: tls_cert and tls_key go together")
-	}
 	users := make(map[string]views.Profile, len(cfg.Users))
 	keys := map[string]gws3.Key{}
 	for name, u := range cfg.Users {
@@ -42,35 +34,16 @@ func startS3(ctx context.Context, env *serveEnv) (func(context.Context) error, e
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen.S3)
+	addr, stop, err := serveHTTP(env, httpListener{
+		name: "s3", addr: cfg.Listen.S3, certFile: sc.TLSCert, keyFile: sc.TLSKey,
+		readHeaderTimeout: 30 * time.Second,
+	}, srv)
 	if err != nil {
 		srv.Close()
-		return nil, fmt.Errorf("s3 listener %s: %w", cfg.Listen.S3, err)
+		return nil, err
 	}
-	scheme := "http"
-	if sc.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
-		if err != nil {
-			ln.Close()
-			srv.Close()
-			return nil, fmt.Errorf("s3: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		scheme = "https"
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(env.log.Handler(), slog.LevelWarn)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			env.log.Error("s3 listener failed", "err", err)
-		}
-	}()
-	env.log.Info("s3 API", "addr", scheme+"://"+ln.Addr().String(), "users_with_keys", len(keys))
+	env.log.Info("s3 API", "addr", addr, "users_with_keys", len(keys))
 	return func(ctx context.Context) error {
-		err := hs.Shutdown(ctx)
-		<-done
-		return errors.Join(err, srv.Close())
+		return errors.Join(stop(ctx), srv.Close())
 	}, nil
 }

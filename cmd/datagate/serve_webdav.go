@@ -2,12 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	webdavgw "github.com/datagate/datagate/gateway/webdav"
@@ -21,9 +15,6 @@ func startWebDAV(ctx context.Context, env *serveEnv) (func(context.Context) erro
 		return nil, nil
 	}
 	wc := cfg.WebDAV
-	if (wc.TLSCert == "") != (wc.TLSKey == "") {
-		return nil, errors.New("config: webdav: tls_cert and tls_key go together")
-	}
 	locks, err := webdavgw.NewLockStore(env.app.store.Index().DB(), webdavgw.LockOptions{
 		MaxTimeout: time.Duration(wc.MaxLockTime), Logger: env.log,
 	})
@@ -62,37 +53,13 @@ func startWebDAV(ctx context.Context, env *serveEnv) (func(context.Context) erro
 	if err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", cfg.Listen.WebDAV)
+	addr, stop, err := serveHTTP(env, httpListener{
+		name: "webdav", addr: cfg.Listen.WebDAV, certFile: wc.TLSCert, keyFile: wc.TLSKey,
+		readHeaderTimeout: 10 * time.Second,
+	}, srv)
 	if err != nil {
-		return nil, fmt.Errorf("webdav listener %s: %w", cfg.Listen.WebDAV, err)
+		return nil, err
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(env.log.Handler(), slog.LevelWarn),
-	}
-	useTLS := wc.TLSCert != ""
-	if useTLS {
-		// Loaded now, so a bad certificate stops the server from starting.
-		cert, err := tls.LoadX509KeyPair(wc.TLSCert, wc.TLSKey)
-		if err != nil {
-			l.Close()
-			return nil, fmt.Errorf("config: webdav: %w", err)
-		}
-		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	}
-	env.log.Info("WebDAV", "listen", l.Addr().String(), "tls", useTLS, "users", len(cfg.Users))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			env.log.Error("webdav listener failed", "err", err)
-		}
-	}()
-	return func(ctx context.Context) error {
-		err := hs.Shutdown(ctx)
-		<-done
-		return err
-	}, nil
+	env.log.Info("WebDAV", "addr", addr, "users", len(cfg.Users))
+	return stop, nil
 }
