@@ -121,8 +121,6 @@ func newPutCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func parseID(s string) (fs.ID, error) { return fs.ParseID(s) }
-
 func newGetCmd(g *globals) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
@@ -130,7 +128,7 @@ func newGetCmd(g *globals) *cobra.Command {
 		Short: "Write an object's content to stdout or a file",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0])
+			id, err := fs.ParseID(args[0])
 			if err != nil {
 				return err
 			}
@@ -167,7 +165,7 @@ func newStatCmd(g *globals) *cobra.Command {
 		Short: "Show an object's catalogue record as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0])
+			id, err := fs.ParseID(args[0])
 			if err != nil {
 				return err
 			}
@@ -227,7 +225,7 @@ func newRmCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids := make([]fs.ID, len(args))
 			for i, a := range args {
-				id, err := parseID(a)
+				id, err := fs.ParseID(a)
 				if err != nil {
 					return err
 				}
