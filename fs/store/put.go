@@ -30,6 +30,9 @@ type PutRequest struct {
 	// Replace lists objects this one supersedes (an overwrite): they are
 	// deleted in the same transaction that indexes the new object.
 	Replace []fs.ID
+	// ETag, when set, is kept as the object's ETag instead of the hex
+	// MD5 (an S3 multipart upload's md5-of-md5s-N).
+	ETag string
 }
 
 // Put streams r into the primary store and indexes the object once its
@@ -73,6 +76,9 @@ func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Objec
 	o.Size = cr.n
 	o.MD5, o.SHA256 = h.sums()
 	o.ETag = hex.EncodeToString(o.MD5)
+	if req.ETag != "" {
+		o.ETag = req.ETag
+	}
 	switch {
 	case req.Size >= 0 && cr.n != req.Size:
 		return fail(fs.E(fs.Invalid, "put", o.Name, fmt.Errorf("got %d bytes, expected %d", cr.n, req.Size)))
