@@ -43,6 +43,7 @@ func (b *body) Close() error {
 // reader checks the byte count of an Open and classifies read errors.
 type reader struct {
 	p        *Provider
+	m        *mirror // the mirror answering; blamed for a broken transfer
 	u        *url.URL
 	b        *body
 	want     int64 // bytes asked for; < 0: to the end
@@ -77,6 +78,7 @@ func (r *reader) Read(p []byte) (int, error) {
 		err = r.ended()
 	default:
 		r.err = r.p.fail("read", r.u, classify(r.b.ctx, "", 0, err))
+		r.p.blame(r.m, r.err)
 		err = r.err
 	}
 	return n, err
@@ -89,6 +91,7 @@ func (r *reader) ended() error {
 	case r.declared >= 0 && r.got < r.declared && (r.want < 0 || r.got < r.want):
 		// The server promised more than it sent: a broken transfer.
 		r.err = r.p.fail("read", r.u, classify(r.b.ctx, "", 0, io.ErrUnexpectedEOF))
+		r.p.blame(r.m, r.err)
 	case r.want >= 0 && r.got < r.want:
 		r.err = r.p.fail("read", r.u, fmt.Errorf("file ends after %d of %d bytes: %w", r.got, r.want, io.ErrUnexpectedEOF))
 	default:

@@ -36,10 +36,15 @@
 // for small files) the entry takes them, with the listing's precision
 // (minutes) and no ETag; otherwise the file is Stat-ed (HEAD), 8 at a time.
 //
+// # Mirrors
+//
+// Config.URL and Config.URLs may name several mirrors of one tree; see
+// mirror.go for how a failing one is set aside and probed again.
+//
 // # Credentials
 //
-// User info in Config.URL is sent as basic authentication and never appears
-// in an error message; other secrets belong in Config.Headers.
+// User info in a mirror's URL is sent as basic authentication and never
+// appears in an error message; other secrets belong in Config.Headers.
 package http
 
 import (
@@ -55,6 +60,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/datagate/datagate/backends"
@@ -65,6 +71,13 @@ import (
 type Config struct {
 	// URL is the base; provider paths are relative to it.
 	URL string `yaml:"url"`
+	// URLs are mirrors: bases serving the same files under the same
+	// paths, tried in order after URL (which may then be left out).
+	URLs []string `yaml:"urls"`
+	// MirrorBackoff is how long a mirror that failed is passed over
+	// before it is tried again (default 30s); it doubles with each
+	// failed retry, up to 32 times. Unused with a single URL.
+	MirrorBackoff time.Duration `yaml:"mirror_backoff"`
 	// Timeout bounds connecting, response headers and each wait for body
 	// bytes (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
@@ -82,15 +95,17 @@ const (
 	defaultTimeout  = 30 * time.Second
 	defaultRetries  = 4
 	defaultMaxConns = 16
+	defaultBackoff  = 30 * time.Second
 	statParallel    = 8
 )
 
-// Provider reads from one HTTP(S) base URL.
+// Provider reads from one HTTP(S) base URL, or from the first mirror
+// of several that answers.
 type Provider struct {
 	// immutable after New
 	name      string
-	base      *url.URL // no user info, query or fragment; path ends in "/"
-	user      *url.Userinfo
+	mirrors   []*mirror // at least one, in the configured order
+	backoff   time.Duration
 	header    http.Header
 	host      string // a configured Host header, "" if none
 	client    *http.Client
@@ -100,27 +115,22 @@ type Provider struct {
 	retryMax  time.Duration
 }
 
-// New returns a provider for cfg.URL. It does not contact the server.
+// New returns a provider for cfg.URL and cfg.URLs. It does not contact
+// the servers.
 func New(name string, cfg Config) (*Provider, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		// The parse error quotes the URL, credentials and all.
-		return nil, fmt.Errorf("http provider %q: invalid url: %w", name, iofs.ErrInvalid)
+	raw := cfg.URLs
+	if cfg.URL != "" {
+		raw = append([]string{cfg.URL}, raw...)
 	}
-	// Shown without credentials, query or fragment, which may hold tokens.
-	shown := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("http provider %q: url %s: want http:// or https:// and a host: %w", name, shown, iofs.ErrInvalid)
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("http provider %q: no url: %w", name, iofs.ErrInvalid)
 	}
-	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("http provider %q: url %s: a query or fragment cannot be joined with paths; put tokens in headers: %w", name, shown, iofs.ErrInvalid)
-	}
-	if cfg.Timeout < 0 || cfg.MaxConns < 0 {
-		return nil, fmt.Errorf("http provider %q: negative timeout or max_conns: %w", name, iofs.ErrInvalid)
+	if cfg.Timeout < 0 || cfg.MaxConns < 0 || cfg.MirrorBackoff < 0 {
+		return nil, fmt.Errorf("http provider %q: negative timeout, max_conns or mirror_backoff: %w", name, iofs.ErrInvalid)
 	}
 	p := &Provider{
 		name:      name,
-		user:      u.User,
+		backoff:   cfg.MirrorBackoff,
 		header:    make(http.Header),
 		timeout:   cfg.Timeout,
 		retries:   cfg.Retries,
@@ -129,6 +139,9 @@ func New(name string, cfg Config) (*Provider, error) {
 	}
 	if p.timeout == 0 {
 		p.timeout = defaultTimeout
+	}
+	if p.backoff == 0 {
+		p.backoff = defaultBackoff
 	}
 	if p.retries == 0 {
 		p.retries = defaultRetries
@@ -139,15 +152,13 @@ func New(name string, cfg Config) (*Provider, error) {
 	if maxConns == 0 {
 		maxConns = defaultMaxConns
 	}
-	base := *u
-	base.User = nil
-	if !strings.HasSuffix(base.Path, "/") {
-		base.Path += "/"
-		if base.RawPath != "" {
-			base.RawPath += "/"
+	for _, r := range raw {
+		m, err := newMirror(name, r)
+		if err != nil {
+			return nil, err
 		}
+		p.mirrors = append(p.mirrors, m)
 	}
-	p.base = &base
 	p.header.Set("User-Agent", "datagate")
 	for k, v := range cfg.Headers {
 		if strings.EqualFold(k, "Host") {
@@ -198,10 +209,10 @@ func checkPath(path string) error {
 	return nil
 }
 
-// urlFor joins a checked path (or "" for the base) to the base URL,
-// escaping each segment; dir adds the trailing slash of a directory.
-func (p *Provider) urlFor(path string, dir bool) *url.URL {
-	u := *p.base
+// urlFor joins a checked path (or "" for the base) to the mirror's base
+// URL, escaping each segment; dir adds the trailing slash of a directory.
+func (m *mirror) urlFor(path string, dir bool) *url.URL {
+	u := *m.base
 	if path == "" {
 		return &u
 	}
@@ -214,8 +225,8 @@ func (p *Provider) urlFor(path string, dir bool) *url.URL {
 		rel += "/"
 		path += "/"
 	}
-	u.RawPath = p.base.EscapedPath() + rel
-	u.Path = p.base.Path + path
+	u.RawPath = m.base.EscapedPath() + rel
+	u.Path = m.base.Path + path
 	return &u
 }
 
@@ -270,11 +281,14 @@ func classify(ctx context.Context, status string, code int, err error) error {
 	return fmt.Errorf("unexpected status %s", status)
 }
 
-// do retries fn while it fails with ErrUnavailable, up to p.retries times.
-func (p *Provider) do(ctx context.Context, fn func() error) error {
+// retry retries fn while it fails with ErrUnavailable, up to retries
+// times; with fast set, a refused connection is not retried (another
+// mirror will be asked instead).
+func (p *Provider) retry(ctx context.Context, retries int, fast bool, fn func() error) error {
 	for attempt := 0; ; attempt++ {
 		err := fn()
-		if err == nil || !errors.Is(err, backends.ErrUnavailable) || attempt >= p.retries || ctx.Err() != nil {
+		if err == nil || !errors.Is(err, backends.ErrUnavailable) || attempt >= retries || ctx.Err() != nil ||
+			fast && errors.Is(err, syscall.ECONNREFUSED) {
 			return err
 		}
 		t := time.NewTimer(retry.Backoff(attempt, p.retryBase, p.retryMax))
@@ -289,7 +303,7 @@ func (p *Provider) do(ctx context.Context, fn func() error) error {
 
 // send issues one request. The caller closes the body of a non-nil
 // response. Transport errors come back classified.
-func (p *Provider) send(ctx context.Context, method string, u *url.URL, rng string) (*http.Response, error) {
+func (p *Provider) send(ctx context.Context, m *mirror, method string, u *url.URL, rng string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
@@ -300,9 +314,9 @@ func (p *Provider) send(ctx context.Context, method string, u *url.URL, rng stri
 	if p.host != "" {
 		req.Host = p.host
 	}
-	if p.user != nil && req.Header.Get("Authorization") == "" {
-		pw, _ := p.user.Password()
-		req.SetBasicAuth(p.user.Username(), pw)
+	if m.user != nil && req.Header.Get("Authorization") == "" {
+		pw, _ := m.user.Password()
+		req.SetBasicAuth(m.user.Username(), pw)
 	}
 	if rng != "" {
 		req.Header.Set("Range", rng)
@@ -324,10 +338,10 @@ func redirectedToDir(asked *url.URL, resp *http.Response) bool {
 // length < 0; see the package comment.
 func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io.ReadCloser, error) {
 	if err := checkPath(path); err != nil {
-		return nil, p.fail("open", p.base, err)
+		return nil, p.fail("open", p.mirrors[0].base, err)
 	}
-	u := p.urlFor(path, false)
 	if off < 0 {
+		u := p.mirrors[0].urlFor(path, false)
 		return nil, p.fail("open", u, fmt.Errorf("negative offset %d: %w", off, iofs.ErrInvalid))
 	}
 	if length == 0 {
@@ -338,20 +352,20 @@ func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io
 			return nil, err
 		}
 		if off > e.Size {
-			return nil, p.fail("open", u, fmt.Errorf("offset %d beyond size %d: %w", off, e.Size, iofs.ErrInvalid))
+			return nil, p.fail("open", p.mirrors[0].urlFor(path, false), fmt.Errorf("offset %d beyond size %d: %w", off, e.Size, iofs.ErrInvalid))
 		}
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	var rc io.ReadCloser
-	err := p.do(ctx, func() error {
+	err := p.do(ctx, func(m *mirror) error {
 		var err error
-		rc, err = p.openOnce(ctx, u, off, length)
+		rc, err = p.openOnce(ctx, m, m.urlFor(path, false), off, length)
 		return err
 	})
 	return rc, err
 }
 
-func (p *Provider) openOnce(ctx context.Context, u *url.URL, off, length int64) (io.ReadCloser, error) {
+func (p *Provider) openOnce(ctx context.Context, m *mirror, u *url.URL, off, length int64) (io.ReadCloser, error) {
 	rng := ""
 	switch {
 	case length > 0:
@@ -360,7 +374,7 @@ func (p *Provider) openOnce(ctx context.Context, u *url.URL, off, length int64) 
 		rng = fmt.Sprintf("bytes=%d-", off)
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
-	resp, err := p.send(rctx, http.MethodGet, u, rng)
+	resp, err := p.send(rctx, m, http.MethodGet, u, rng)
 	if err != nil {
 		cancel(nil)
 		return nil, p.fail("open", u, err)
@@ -410,7 +424,7 @@ func (p *Provider) openOnce(ctx context.Context, u *url.URL, off, length int64) 
 	default:
 		return bad(classify(rctx, resp.Status, resp.StatusCode, nil))
 	}
-	return &reader{p: p, u: u, b: b, want: length, declared: declared}, nil
+	return &reader{p: p, m: m, u: u, b: b, want: length, declared: declared}, nil
 }
 
 // parseContentRange parses "bytes start-end/size" and "bytes */size".
@@ -451,27 +465,26 @@ func parseContentRange(s string) (start, end, size int64, ok bool) {
 // server refuses HEAD or gives no length.
 func (p *Provider) Stat(ctx context.Context, path string) (backends.Entry, error) {
 	if err := checkPath(path); err != nil {
-		return backends.Entry{}, p.fail("stat", p.base, err)
+		return backends.Entry{}, p.fail("stat", p.mirrors[0].base, err)
 	}
-	u := p.urlFor(path, false)
 	var e backends.Entry
-	err := p.do(ctx, func() error {
+	err := p.do(ctx, func(m *mirror) error {
 		var err error
-		e, err = p.statOnce(ctx, path, u)
+		e, err = p.statOnce(ctx, m, path, m.urlFor(path, false))
 		return err
 	})
 	return e, err
 }
 
-func (p *Provider) statOnce(ctx context.Context, path string, u *url.URL) (backends.Entry, error) {
-	resp, err := p.send(ctx, http.MethodHead, u, "")
+func (p *Provider) statOnce(ctx context.Context, m *mirror, path string, u *url.URL) (backends.Entry, error) {
+	resp, err := p.send(ctx, m, http.MethodHead, u, "")
 	if err != nil {
 		return backends.Entry{}, p.fail("stat", u, err)
 	}
 	resp.Body.Close()
 	code, size := resp.StatusCode, resp.ContentLength
 	if code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented || code == http.StatusOK && size < 0 {
-		resp, err = p.send(ctx, http.MethodGet, u, "bytes=0-0")
+		resp, err = p.send(ctx, m, http.MethodGet, u, "bytes=0-0")
 		if err != nil {
 			return backends.Entry{}, p.fail("stat", u, err)
 		}

@@ -128,8 +128,8 @@ func TestNewConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.timeout != defaultTimeout || p.retries != defaultRetries || p.base.String() != "http://h/base/" {
-		t.Errorf("defaults: timeout %v retries %d base %s", p.timeout, p.retries, p.base)
+	if p.timeout != defaultTimeout || p.retries != defaultRetries || p.mirrors[0].base.String() != "http://h/base/" {
+		t.Errorf("defaults: timeout %v retries %d base %s", p.timeout, p.retries, p.mirrors[0].base)
 	}
 	tr := p.client.Transport.(*http.Transport)
 	if tr.MaxIdleConnsPerHost != defaultMaxConns || tr.ResponseHeaderTimeout != defaultTimeout || p.client.Timeout != 0 {

@@ -42,7 +42,7 @@ func (p *Provider) List(ctx context.Context, prefix string, fn func(backends.Ent
 	}
 	if prefix != "" {
 		if err := checkPath(prefix); err != nil {
-			return p.fail("list", p.base, err)
+			return p.fail("list", p.mirrors[0].base, err)
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -104,15 +104,14 @@ func (l *lister) walk(top string) {
 	for len(stack) > 0 && !l.stopped() {
 		d := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		u := l.p.urlFor(d.dir, true)
 		if d.depth > maxDepth {
-			l.failed(l.p.fail("list", u, fmt.Errorf("deeper than %d levels, a link loop? %w", maxDepth, iofs.ErrInvalid)))
+			l.failed(l.p.fail("list", l.p.mirrors[0].urlFor(d.dir, true), fmt.Errorf("deeper than %d levels, a link loop? %w", maxDepth, iofs.ErrInvalid)))
 			return
 		}
 		var children []child
-		err := l.p.do(l.ctx, func() error {
+		err := l.p.do(l.ctx, func(m *mirror) error {
 			var err error
-			children, err = l.p.page(l.ctx, u)
+			children, err = l.p.page(l.ctx, m, m.urlFor(d.dir, true))
 			return err
 		})
 		if err != nil {
@@ -163,9 +162,9 @@ func (l *lister) statLater(path string) {
 }
 
 // page fetches and parses one directory index.
-func (p *Provider) page(ctx context.Context, u *url.URL) ([]child, error) {
+func (p *Provider) page(ctx context.Context, m *mirror, u *url.URL) ([]child, error) {
 	rctx, cancel := context.WithCancelCause(ctx)
-	resp, err := p.send(rctx, http.MethodGet, u, "")
+	resp, err := p.send(rctx, m, http.MethodGet, u, "")
 	if err != nil {
 		cancel(nil)
 		return nil, p.fail("list", u, err)
