@@ -186,18 +186,17 @@ func (s *Store) Open(ctx context.Context, id fs.ID) (*Reader, error) {
 // OpenObject opens the content of an object record already looked up.
 func (s *Store) OpenObject(ctx context.Context, o *fs.Object) (*Reader, error) {
 	if o.State == fs.StateStored {
-		p, err := s.primaryFS.LocalPath(primaryPath(o.ID))
-		if err != nil {
-			return nil, fs.Wrap("open", o.ID.String(), err)
+		f, err := s.openPrimary(o)
+		if err == nil {
+			return &Reader{obj: o, ra: f, file: f, s: s}, nil
 		}
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, fs.Wrap("open", o.ID.String(), err)
+		// The primary copy is missing or unreadable: read another store's
+		// copy through the cache (fallback.go), or fail if there is none.
+		if !s.hasOtherCopy(o) {
+			return nil, err
 		}
-		return &Reader{obj: o, ra: f, file: f, s: s}, nil
-	}
-	prov, ok := s.providers[o.Source.Provider]
-	if !ok {
+		s.log.Warn("primary copy unreadable, reading a replica", "id", o.ID, "err", err)
+	} else if _, ok := s.providers[o.Source.Provider]; !ok {
 		return nil, fs.E(fs.Unavailable, "open", o.ID.String(), fmt.Errorf("unknown provider %q", o.Source.Provider))
 	}
 	if o.Size < 0 {
@@ -207,18 +206,14 @@ func (s *Store) OpenObject(ctx context.Context, o *fs.Object) (*Reader, error) {
 			return s.OpenObject(ctx, o)
 		}
 	}
-	src := o.Source
 	obj := o
 	s.pins.hold(o.ID)
 	cf, err := s.cache.Open(ctx, cache.Source{
 		Key:  o.ContentKey(),
 		Size: o.Size,
 		Fetch: func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
-			rc, err := prov.Open(ctx, src.Path, src.Offset+off, n)
-			if err != nil {
-				return nil, fs.E(fs.KindOf(err), "fetch", fmt.Sprintf("%s:%s@%d", src.Provider, src.Path, src.Offset+off), err)
-			}
-			return rc, nil
+			// Healthy stores holding a copy first, then the provider.
+			return s.fetchRange(ctx, obj, off, n)
 		},
 		Verify: func(ctx context.Context, f *os.File) error { return s.verify(ctx, obj, f) },
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/datagate/datagate/backends"
 	"github.com/datagate/datagate/backends/cache"
+	"github.com/datagate/datagate/backends/health"
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/index"
 )
@@ -38,6 +39,8 @@ type Options struct {
 	// DeleteAtSource names the providers whose files the collector
 	// deletes when an object registered as a whole file expires.
 	DeleteAtSource map[string]bool
+	// Replication: further stores, copies wanted, prefetch (replicate.go).
+	Replication Replication
 }
 
 // Store is the object store. Safe for concurrent use.
@@ -58,6 +61,9 @@ type Store struct {
 	cacheDir  string
 
 	pins pins // readers open on registered content; see expire.go
+
+	rep    *replicator     // copies to further stores; see replicate.go
+	health *health.Tracker // failing stores and providers; see fallback.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -102,6 +108,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.providers == nil {
 		s.providers = map[string]backends.Provider{}
 	}
+	s.health = health.New(health.Options{})
+	s.rep = newReplicator(s, opts.Replication)
 	s.idx, err = index.Open(index.Options{Dir: filepath.Join(opts.Dir, "index"), NoSync: opts.NoSync, Derive: opts.Derive, Logger: log})
 	if err != nil {
 		lock.Close()
