@@ -31,7 +31,7 @@
 // same transaction as every register, put, update, delete and expiry). It
 // gives each object ONE key per view it is in, for its leaf path only:
 //
-//	'v' view 0x00 seg1 0x01 seg2 0x01 ... segN 0x00 id(16)  →  size, mtime, state
+//	'v' view 0x00 seg1 0x01 seg2 0x01 ... segN 0x00 id(16)  →  size, mtime, state, etag
 //
 // Escaped segments and template literals never contain a byte below 0x20,
 // so 0x00 ends a file name and 0x01 a directory name: the entries of
@@ -83,6 +83,14 @@
 // replacing what was at the path in the same transaction. Rename is a
 // metadata change through store.UpdateMany: a directory moves with
 // everything under it in one transaction or not at all.
+// SetMeta changes a file's metadata the same way: a key the template
+// uses moves the file (in every view), a key the view fixes with set: is
+// Permission. CheckCreate answers at open what Create would refuse.
+//
+// Path index values carry size, mtime, state and the object's ETag, so
+// listings and Stat give Info.ETag without loading objects; checksums,
+// content type and metadata (Info.MD5, SHA256, Meta) come with Infos made
+// from the object: StatObject, Create, SetMeta and File.Stat.
 //
 // # Live changes
 //

@@ -105,48 +105,72 @@ type entry struct {
 	state   fs.State
 	size    int64 // -1: unknown
 	modTime time.Time
+	etag    string // the object's ETag, so S3 listings need no object
 }
 
-const valueV1 = 1
+// Value versions: v1 lacks the ETag (indexes written before it; fsck
+// --repair rewrites them), v2 ends with a length-prefixed ETag.
+const (
+	valueV1 = 1
+	valueV2 = 2
+)
 
 func encodeEntry(e entry) []byte {
-	b := make([]byte, 0, 3+2*binary.MaxVarintLen64)
+	b := make([]byte, 0, 3+3*binary.MaxVarintLen64+len(e.etag))
 	var flags byte
 	if e.marker {
 		flags |= 1
 	}
-	b = append(b, valueV1, flags, byte(e.state))
+	b = append(b, valueV2, flags, byte(e.state))
 	b = binary.AppendVarint(b, e.size)
 	var ns int64
 	if !e.modTime.IsZero() {
 		ns = e.modTime.UnixNano()
 	}
-	return binary.AppendVarint(b, ns)
+	b = binary.AppendVarint(b, ns)
+	b = binary.AppendUvarint(b, uint64(len(e.etag)))
+	return append(b, e.etag...)
 }
 
 var errBadValue = errors.New("views: corrupt path index value")
 
 func decodeEntry(v []byte) (entry, error) {
-	if len(v) < 3 || v[0] != valueV1 {
+	if len(v) < 3 || (v[0] != valueV1 && v[0] != valueV2) {
 		return entry{}, errBadValue
 	}
+	ver := v[0]
 	e := entry{marker: v[1]&1 != 0, state: fs.State(v[2])}
 	v = v[3:]
 	size, n := binary.Varint(v)
 	if n <= 0 {
 		return entry{}, errBadValue
 	}
-	ns, m := binary.Varint(v[n:])
+	v = v[n:]
+	ns, m := binary.Varint(v)
 	if m <= 0 {
 		return entry{}, errBadValue
 	}
+	v = v[m:]
 	e.size = size
 	if ns != 0 {
 		e.modTime = time.Unix(0, ns).UTC()
+	}
+	if ver == valueV2 {
+		l, k := binary.Uvarint(v)
+		if k <= 0 || uint64(len(v)-k) < l {
+			return entry{}, errBadValue
+		}
+		if l > 0 {
+			e.etag = string(v[k : k+int(l)])
+		}
 	}
 	return e, nil
 }
 
 func entryOf(o *fs.Object, marker bool) entry {
-	return entry{marker: marker, state: o.State, size: o.Size, modTime: o.ModTime}
+	e := entry{marker: marker, state: o.State, size: o.Size, modTime: o.ModTime}
+	if !marker {
+		e.etag = o.ETag
+	}
+	return e
 }

@@ -276,9 +276,7 @@ func (t *Tree) Open(ctx context.Context, p string) (*File, error) {
 	if err != nil {
 		return nil, fs.Wrap(op, l.user, err)
 	}
-	o := r.Object()
-	info := newInfo(baseName(l), false, l.rights, o.ID, entryOf(o, false))
-	return &File{Reader: r, info: info}, nil
+	return &File{Reader: r, info: objInfo(baseName(l), l.rights, r.Object())}, nil
 }
 
 // CreateOptions describe an upload.
@@ -290,6 +288,9 @@ type CreateOptions struct {
 	// Meta is extra metadata (S3 x-amz-meta-*). The path's metadata and
 	// the view's set: take precedence over it.
 	Meta map[string]string
+	// ETag, when set, is the object's ETag instead of the hex MD5 (an S3
+	// multipart upload's md5-of-md5s-N).
+	ETag string
 }
 
 // Create streams r into a new object at p. The path is matched with the
@@ -301,41 +302,72 @@ type CreateOptions struct {
 // trace. Needs w.
 func (t *Tree) Create(ctx context.Context, p string, r io.Reader, opts CreateOptions) (*Info, error) {
 	const op = "create"
-	l, err := t.resolve(op, p)
+	c, err := t.prepCreate(ctx, op, p, opts.Meta, true)
 	if err != nil {
 		return nil, err
-	}
-	if l.root || l.vp == "" || l.dir {
-		return nil, fs.E(fs.IsDir, op, p, nil)
-	}
-	if err := t.need(op, l, Write); err != nil {
-		return nil, err
-	}
-	name, meta, err := pathMeta(l.view, l.vp, opts.Meta, true)
-	if err != nil {
-		return nil, fs.E(fs.Invalid, op, p, err)
-	}
-	n, err := lookup(ctx, t.st.Index(), l.view.name, l.vp)
-	if err != nil {
-		return nil, fs.Wrap(op, p, err)
-	}
-	if n.dir {
-		return nil, fs.E(fs.IsDir, op, p, nil)
-	}
-	var replace []fs.ID
-	if n.file {
-		if replace, err = idsAt(ctx, t.st.Index(), l.view.name, l.vp); err != nil {
-			return nil, fs.Wrap(op, p, err)
-		}
 	}
 	o, err := t.st.Put(ctx, store.PutRequest{
-		Name: name, Meta: meta, ContentType: opts.ContentType, ModTime: opts.ModTime,
-		Size: opts.Size, MD5: opts.MD5, SHA256: opts.SHA256, Replace: replace,
+		Name: c.name, Meta: c.meta, ContentType: opts.ContentType, ModTime: opts.ModTime,
+		Size: opts.Size, MD5: opts.MD5, SHA256: opts.SHA256, Replace: c.replace, ETag: opts.ETag,
 	}, r)
 	if err != nil {
 		return nil, fs.Wrap(op, p, err)
 	}
-	return newInfo(baseName(l), false, l.rights, o.ID, entryOf(o, false)), nil
+	return objInfo(baseName(c.l), c.l.rights, o), nil
+}
+
+// CheckCreate tells, before any data arrives, whether Create at p would
+// be refused, with the error Create would give: IsDir for the root, a
+// view's root, a path with a trailing slash or a directory at p;
+// Permission without w; Invalid when the path does not fit the view's
+// template or the metadata it implies does not pass the view's filter.
+// SFTP and FUSE call it at open so a client fails there rather than at
+// close. It costs one path index seek. A nil answer is not a promise:
+// the tree may change before Create.
+func (t *Tree) CheckCreate(ctx context.Context, p string) error {
+	_, err := t.prepCreate(ctx, "create", p, nil, false)
+	return err
+}
+
+// createPlan is what Create needs to know about its target.
+type createPlan struct {
+	l       loc
+	name    string
+	meta    map[string]string
+	replace []fs.ID
+}
+
+// prepCreate checks a Create at p and plans it; with ids false it skips
+// listing the objects the upload would replace.
+func (t *Tree) prepCreate(ctx context.Context, op, p string, base map[string]string, ids bool) (createPlan, error) {
+	var c createPlan
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return c, err
+	}
+	c.l = l
+	if l.root || l.vp == "" || l.dir {
+		return c, fs.E(fs.IsDir, op, p, nil)
+	}
+	if err := t.need(op, l, Write); err != nil {
+		return c, err
+	}
+	if c.name, c.meta, err = pathMeta(l.view, l.vp, base, true); err != nil {
+		return c, fs.E(fs.Invalid, op, p, err)
+	}
+	n, err := lookup(ctx, t.st.Index(), l.view.name, l.vp)
+	if err != nil {
+		return c, fs.Wrap(op, p, err)
+	}
+	if n.dir {
+		return c, fs.E(fs.IsDir, op, p, nil)
+	}
+	if n.file && ids {
+		if c.replace, err = idsAt(ctx, t.st.Index(), l.view.name, l.vp); err != nil {
+			return c, fs.Wrap(op, p, err)
+		}
+	}
+	return c, nil
 }
 
 // pathMeta turns a file path of view v into the object's name and
