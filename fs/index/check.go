@@ -357,7 +357,7 @@ func (f *fixer) flush(ctx context.Context) error {
 	if len(f.deletes)+len(f.rekey) == 0 {
 		return nil
 	}
-	err := f.ix.update(ctx, "repair index", func(txn *badger.Txn) ([]Change, error) {
+	err := f.ix.update(ctx, "repair index", durable, func(txn *badger.Txn) ([]Change, error) {
 		for _, k := range f.deletes {
 			if err := txn.Delete(k); err != nil {
 				return nil, err

@@ -15,9 +15,19 @@
 //
 // # Durability
 //
-// By default every commit is fsynced before it returns (Badger SyncWrites):
-// an acknowledged write survives a power cut. Options.NoSync trades that
-// for speed in benchmarks and tests only.
+// Every operation a client's write relies on (Insert, Register, Update,
+// UpdateMany, Delete, Swap, fsck's repairs) returns only once its commit is
+// on disk: an acknowledged write survives a power cut. Badger itself runs
+// without SyncWrites; after the commit is applied the operation waits for
+// a group sync (sync.go: db.Sync of the write-ahead log and value log, and
+// the logs of memtables awaiting their flush), shared by every commit that
+// arrived meanwhile. Readers therefore never wait for an fsync: Badger
+// makes a new read transaction wait for the commits being applied, and
+// with SyncWrites that wait included the disk. The collector's deletes are
+// not synced (a lost delete is redone by the next collection). Writers
+// through DB() call Sync before acknowledging. Options.NoSync skips the
+// syncs, for benchmarks and tests only; a crash then loses recent commits
+// but Badger's log replay keeps the index consistent.
 //
 // # Change feed
 //

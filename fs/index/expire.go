@@ -39,7 +39,7 @@ func (ix *Index) DeleteExpired(ctx context.Context, now time.Time, limit int) (d
 }
 
 func (ix *Index) deleteExpired(ctx context.Context, now time.Time, limit int) (deleted []*fs.Object, more bool, err error) {
-	err = ix.update(ctx, "expire", func(txn *badger.Txn) ([]Change, error) {
+	err = ix.update(ctx, "expire", lazy, func(txn *badger.Txn) ([]Change, error) {
 		b, err := ix.prepareExpired(ctx, txn, now, []byte{pExpiry}, limit)
 		if err != nil {
 			return nil, err

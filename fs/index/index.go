@@ -46,7 +46,8 @@ type Deriver func(o *fs.Object) []Derived
 type Options struct {
 	Dir      string
 	InMemory bool // for tests: nothing on disk
-	// NoSync skips the fsync on commit. Only for benchmarks and tests.
+	// NoSync skips the sync after durable commits. Only for benchmarks
+	// and tests.
 	NoSync bool
 	Derive Deriver
 	Logger *slog.Logger
@@ -60,6 +61,8 @@ type Index struct {
 	db     *badger.DB
 	derive Deriver
 	log    *slog.Logger
+	sync   *syncer
+	noSync bool
 
 	mu   sync.Mutex // guards subs
 	subs map[*Subscription]struct{}
@@ -73,7 +76,9 @@ func Open(opts Options) (*Index, error) {
 	}
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
-		WithSyncWrites(!opts.NoSync && !opts.InMemory).
+		// Durability comes from the syncer, after the commit is applied,
+		// so that readers never wait for an fsync (sync.go).
+		WithSyncWrites(false).
 		WithNumVersionsToKeep(1).
 		WithLogger(badgerLogger{log}).
 		WithMetricsEnabled(false)
@@ -90,7 +95,26 @@ func Open(opts Options) (*Index, error) {
 	if derive == nil {
 		derive = func(*fs.Object) []Derived { return nil }
 	}
-	return &Index{db: db, derive: derive, log: log, subs: map[*Subscription]struct{}{}}, nil
+	dir := opts.Dir
+	if opts.InMemory {
+		dir = ""
+	}
+	return &Index{db: db, derive: derive, log: log, subs: map[*Subscription]struct{}{},
+		sync: newSyncer(db, dir), noSync: opts.NoSync}, nil
+}
+
+// Sync returns once every commit made before the call is on disk. The
+// index's own durable operations do it themselves; packages writing
+// through DB() call it before acknowledging a write that must survive a
+// power cut. Concurrent calls share syncs.
+func (ix *Index) Sync() error {
+	if ix.noSync {
+		return nil
+	}
+	if err := ix.sync.sync(); err != nil {
+		return fs.E(fs.Other, "sync index", "", err)
+	}
+	return nil
 }
 
 // Close closes the index and every subscription.
@@ -101,6 +125,7 @@ func (ix *Index) Close() error {
 	}
 	ix.subs = map[*Subscription]struct{}{}
 	ix.mu.Unlock()
+	ix.sync.close()
 	return ix.db.Close()
 }
 
@@ -257,9 +282,21 @@ func getObject(txn *badger.Txn, id fs.ID) (*fs.Object, error) {
 	return o, nil
 }
 
+// durability says whether a commit must be on disk before it returns.
+type durability bool
+
+const (
+	durable durability = true
+	// lazy commits may be lost in a crash: the collector's deletes, which
+	// the next collection redoes. They reach the disk with the next
+	// durable commit's sync, or when Badger flushes its memtable.
+	lazy durability = false
+)
+
 // update runs fn in a read-write transaction, retrying on conflicts, and
-// publishes the changes fn reports once the commit is durable.
-func (ix *Index) update(ctx context.Context, op string, fn func(txn *badger.Txn) ([]Change, error)) error {
+// publishes the changes fn reports once the commit is applied and, for a
+// durable one, synced.
+func (ix *Index) update(ctx context.Context, op string, d durability, fn func(txn *badger.Txn) ([]Change, error)) error {
 	const maxAttempts = 10
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -273,6 +310,13 @@ func (ix *Index) update(ctx context.Context, op string, fn func(txn *badger.Txn)
 		txn.Discard()
 		switch {
 		case err == nil:
+			if d == durable {
+				if err := ix.Sync(); err != nil {
+					// Applied (readers may see it) but maybe not on disk:
+					// the caller must not acknowledge it.
+					return fs.Wrap(op, "", err)
+				}
+			}
 			ix.publish(changes)
 			return nil
 		case errors.Is(err, badger.ErrConflict) && attempt < maxAttempts:
@@ -308,7 +352,7 @@ func (ix *Index) Insert(ctx context.Context, objs ...*fs.Object) error {
 			return err
 		}
 	}
-	return ix.update(ctx, "insert", func(txn *badger.Txn) ([]Change, error) {
+	return ix.update(ctx, "insert", durable, func(txn *badger.Txn) ([]Change, error) {
 		changes := make([]Change, 0, len(objs))
 		for _, o := range objs {
 			if _, err := txn.Get(objectKey(o.ID)); err == nil {
@@ -370,7 +414,7 @@ func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, er
 		}
 	}
 	out := make([]Outcome, len(objs))
-	err := ix.update(ctx, "register", func(txn *badger.Txn) ([]Change, error) {
+	err := ix.update(ctx, "register", durable, func(txn *badger.Txn) ([]Change, error) {
 		changes := make([]Change, 0, len(objs))
 		for i, o := range objs {
 			out[i] = Added
@@ -422,7 +466,7 @@ func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, er
 // change the ID. An error from fn aborts the update and is returned.
 func (ix *Index) Update(ctx context.Context, id fs.ID, fn func(o *fs.Object) error) (*fs.Object, error) {
 	var res *fs.Object
-	err := ix.update(ctx, "update", func(txn *badger.Txn) ([]Change, error) {
+	err := ix.update(ctx, "update", durable, func(txn *badger.Txn) ([]Change, error) {
 		ch, err := ix.updateIn(txn, id, fn)
 		if err != nil {
 			return nil, err
@@ -457,7 +501,7 @@ func (ix *Index) updateIn(txn *badger.Txn, id fs.ID, fn func(o *fs.Object) error
 // the deleted records. A missing id is a NotExist error.
 func (ix *Index) Delete(ctx context.Context, ids ...fs.ID) ([]*fs.Object, error) {
 	var res []*fs.Object
-	err := ix.update(ctx, "delete", func(txn *badger.Txn) ([]Change, error) {
+	err := ix.update(ctx, "delete", durable, func(txn *badger.Txn) ([]Change, error) {
 		res = res[:0]
 		changes := make([]Change, 0, len(ids))
 		for _, id := range ids {
@@ -484,7 +528,7 @@ func (ix *Index) Swap(ctx context.Context, del []fs.ID, add []*fs.Object) error 
 			return err
 		}
 	}
-	return ix.update(ctx, "swap", func(txn *badger.Txn) ([]Change, error) {
+	return ix.update(ctx, "swap", durable, func(txn *badger.Txn) ([]Change, error) {
 		var changes []Change
 		for _, id := range del {
 			old, err := getObject(txn, id)
