@@ -3,12 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"time"
 
@@ -56,10 +53,15 @@ func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Objec
 	if err := index.Validate(o); err != nil {
 		return nil, err
 	}
-	h := newHasher()
-	cr := &countingReader{ctx: ctx, r: r, h: h}
+	hp := newHashPipe(ctx, r, req.Size)
 	dst := primaryPath(o.ID)
-	if err := s.primary.Put(ctx, dst, cr, req.Size); err != nil {
+	err := s.primary.Put(ctx, dst, hp, req.Size)
+	var endErr error
+	if err == nil {
+		endErr = hp.end()
+	}
+	hp.finish() // r is not read any more
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fs.E(fs.Invalid, "put", o.Name, fmt.Errorf("cancelled: %w", ctx.Err()))
 		}
@@ -73,15 +75,21 @@ func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Objec
 		}
 		return nil, err
 	}
-	o.Size = cr.n
-	o.MD5, o.SHA256 = h.sums()
+	switch {
+	case errors.Is(endErr, errLonger):
+		return fail(fs.E(fs.Invalid, "put", o.Name, endErr))
+	case endErr != nil:
+		return fail(fs.Wrap("put", o.Name, endErr))
+	}
+	o.Size = hp.n
+	o.MD5, o.SHA256 = hp.sums()
 	o.ETag = hex.EncodeToString(o.MD5)
 	if req.ETag != "" {
 		o.ETag = req.ETag
 	}
 	switch {
-	case req.Size >= 0 && cr.n != req.Size:
-		return fail(fs.E(fs.Invalid, "put", o.Name, fmt.Errorf("got %d bytes, expected %d", cr.n, req.Size)))
+	case req.Size >= 0 && hp.n != req.Size:
+		return fail(fs.E(fs.Invalid, "put", o.Name, fmt.Errorf("got %d bytes, expected %d", hp.n, req.Size)))
 	case len(req.MD5) > 0 && !bytes.Equal(req.MD5, o.MD5):
 		return fail(fs.E(fs.Invalid, "put", o.Name, errors.New("content MD5 does not match the expected checksum")))
 	case len(req.SHA256) > 0 && !bytes.Equal(req.SHA256, o.SHA256):
@@ -103,37 +111,3 @@ func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Objec
 	}
 	return o, nil
 }
-
-// countingReader hashes and counts what it passes on, and stops with the
-// context's error once the context is done.
-type countingReader struct {
-	ctx context.Context
-	r   io.Reader
-	h   *hasher
-	n   int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := c.r.Read(p)
-	if n > 0 {
-		c.h.Write(p[:n])
-		c.n += int64(n)
-	}
-	return n, err
-}
-
-// hasher computes MD5 and SHA-256 together.
-type hasher struct{ md5, sha hash.Hash }
-
-func newHasher() *hasher { return &hasher{md5: md5.New(), sha: sha256.New()} }
-
-func (h *hasher) Write(p []byte) (int, error) {
-	h.md5.Write(p)
-	h.sha.Write(p)
-	return len(p), nil
-}
-
-func (h *hasher) sums() (md5sum, sha []byte) { return h.md5.Sum(nil), h.sha.Sum(nil) }
