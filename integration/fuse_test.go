@@ -184,6 +184,15 @@ func TestFUSEMountCommand(t *testing.T) {
 	if out, code := run(t, "", "", "setfattr", "-n", "user.datagate.type", "-v", "obs", at("by-type/fc/t2m.grib")); code == 0 || !strings.Contains(out, "Permission denied") {
 		t.Fatalf("setfattr on a read-only view: exit %d %s", code, out)
 	}
+	// a key the path does not use: set, read back, removed
+	sh(t, "setfattr", "-n", "user.datagate.param", "-v", "t2m", at("by-date/2026-11-22/fc/t2m.grib"))
+	if got := strings.TrimSpace(sh(t, "getfattr", "--absolute-names", "--only-values", "-n", "user.datagate.param", at("by-type/fc/t2m.grib"))); got != "t2m" {
+		t.Fatalf("user.datagate.param = %q", got)
+	}
+	sh(t, "setfattr", "-x", "user.datagate.param", at("by-date/2026-11-22/fc/t2m.grib"))
+	if out, code := run(t, "", "", "getfattr", "--absolute-names", "-n", "user.datagate.param", at("by-date/2026-11-22/fc/t2m.grib")); code == 0 || !strings.Contains(out, "No such attribute") {
+		t.Fatalf("getfattr after setfattr -x: exit %d %s", code, out)
+	}
 
 	// ls -lR and find see both views
 	lsR := sh(t, "ls", "-lR", mnt)

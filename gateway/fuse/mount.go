@@ -24,8 +24,8 @@ import (
 type Options struct {
 	// Tree is the user's file system to mount. Required.
 	Tree *views.Tree
-	// Set is the view set, for extended attributes that move a file
-	// (a path key of its view). Optional.
+	// Set is no longer used (extended attributes go through
+	// views.Tree.SetMeta); kept so existing callers compile.
 	Set *views.Set
 	// Events is the change feed (views.Watch) that drives kernel cache
 	// invalidation; nil leaves it to the timeouts. The caller owns the
@@ -70,7 +70,6 @@ type Mounted struct {
 type filesys struct {
 	// immutable after Mount
 	tree      *views.Tree
-	set       *views.Set
 	spool     string
 	ro        bool
 	uid, gid  uint32
@@ -121,7 +120,7 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 	}
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	fsys := &filesys{
-		tree: opts.Tree, set: opts.Set, spool: opts.SpoolDir, ro: opts.ReadOnly, uid: opts.UID, gid: opts.GID,
+		tree: opts.Tree, spool: opts.SpoolDir, ro: opts.ReadOnly, uid: opts.UID, gid: opts.GID,
 		opTimeout: opts.OpTimeout, mounted: time.Now(), log: opts.Logger.With("mount", dir), life: life,
 	}
 	fsys.root = &node{fsys: fsys, dir: true}

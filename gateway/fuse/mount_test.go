@@ -396,7 +396,26 @@ func TestWrites(t *testing.T) {
 		t.Fatalf("user.datagate.sha256: %q %v", buf[:n], err)
 	}
 	wantErrno(t, syscall.Setxattr(xp, "user.datagate.id", []byte("x"), 0), syscall.EACCES)
-	wantErrno(t, syscall.Setxattr(xp, "user.datagate.param", []byte("t2m"), 0), syscall.ENOTSUP)
+	// A key the path does not use changes in place; remove takes it off.
+	if err := syscall.Setxattr(xp, "user.datagate.param", []byte("t2m"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := syscall.Getxattr(xp, "user.datagate.param", buf); err != nil || string(buf[:n]) != "t2m" {
+		t.Fatalf("user.datagate.param after set: %q %v", buf[:n], err)
+	}
+	if o, err := tree.Object(ctx, "/by-type/fc/t.grib"); err != nil || o.Meta["param"] != "t2m" {
+		t.Fatalf("param in the store: %v %v", o, err)
+	}
+	wantErrno(t, syscall.Setxattr(xp, "user.datagate.param", []byte("x"), xattrCreate), syscall.EEXIST)
+	wantErrno(t, syscall.Setxattr(xp, "user.datagate.level", []byte("x"), xattrReplace), syscall.ENODATA)
+	if err := syscall.Removexattr(xp, "user.datagate.param"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := syscall.Getxattr(xp, "user.datagate.param", buf); !errors.Is(err, syscall.ENODATA) {
+		t.Fatalf("user.datagate.param after remove: %v", err)
+	}
+	wantErrno(t, syscall.Removexattr(xp, "user.datagate.param"), syscall.ENODATA)
+	wantErrno(t, syscall.Removexattr(xp, "user.datagate.type"), syscall.EINVAL) // the template needs it
 	wantErrno(t, syscall.Setxattr(e.path("by-type/fc/t.grib"), "user.datagate.type", []byte("obs"), 0), syscall.EACCES)
 	if err := syscall.Setxattr(xp, "user.datagate.type", []byte("an"), 0); err != nil {
 		t.Fatal(err)

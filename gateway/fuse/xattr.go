@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/datagate/datagate/views"
 )
 
 // xattrPrefix namespaces the attributes: user.datagate.<key> for each
@@ -34,11 +36,11 @@ func (n *node) xattrs(ctx context.Context) (map[string]string, syscall.Errno) {
 	}
 	ctx, cancel := n.fsys.opCtx(ctx, false)
 	defer cancel()
-	f, err := n.fsys.tree.Open(ctx, p)
+	// The object alone: no reader, no cache, no provider.
+	o, err := n.fsys.tree.Object(ctx, p)
 	if err != nil {
 		return nil, n.fsys.errno(err)
 	}
-	o := f.Object()
 	m := map[string]string{xattrPrefix + "id": o.ID.String()}
 	if s := o.SHA256Hex(); s != "" {
 		m[xattrPrefix+"sha256"] = s
@@ -53,7 +55,6 @@ func (n *node) xattrs(ctx context.Context) (map[string]string, syscall.Errno) {
 			}
 		}
 	}
-	f.Close()
 	n.mu.Lock()
 	n.xattr, n.xattrAt = m, time.Now()
 	n.mu.Unlock()
@@ -109,23 +110,31 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (_ uint32, e syscall.
 	return uint32(copy(dest, b)), 0
 }
 
-// Setxattr and Removexattr change the object's metadata, which needs the
-// write right (EACCES without it). A key the view's path template uses
-// moves the file: it is renamed to the path the new metadata renders to,
-// and so moves in every view. id, sha256 and md5 are read-only; other
-// keys would need a views.Tree operation that changes metadata in place,
-// which does not exist yet (ENOTSUP).
+// Setxattr and Removexattr change the object's metadata through
+// views.Tree.SetMeta, which needs the write right (EACCES without it). A
+// key the view's path template uses moves the file, in every view (the
+// change feed then tells the kernel: the old name goes, the new one
+// appears); other keys change in place. id, sha256 and md5 are read-only
+// (EACCES), and so are the keys the view fixes with set:. A value the
+// view's filter or template refuses is EINVAL, a move onto an existing
+// name EEXIST. XATTR_CREATE and XATTR_REPLACE are honoured.
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) (e syscall.Errno) {
 	defer n.fsys.guard("setxattr", &e)
-	return n.setMeta(ctx, attr, string(data), false)
+	return n.setMeta(ctx, attr, string(data), flags, false)
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) (e syscall.Errno) {
 	defer n.fsys.guard("removexattr", &e)
-	return n.setMeta(ctx, attr, "", true)
+	return n.setMeta(ctx, attr, "", 0, true)
 }
 
-func (n *node) setMeta(ctx context.Context, attr, value string, remove bool) syscall.Errno {
+// xattrCreate and xattrReplace are setxattr(2)'s flags.
+const (
+	xattrCreate  = 1
+	xattrReplace = 2
+)
+
+func (n *node) setMeta(ctx context.Context, attr, value string, flags uint32, remove bool) syscall.Errno {
 	key, ok := strings.CutPrefix(attr, xattrPrefix)
 	if !ok {
 		return syscall.ENOTSUP
@@ -139,70 +148,45 @@ func (n *node) setMeta(ctx context.Context, attr, value string, remove bool) sys
 	switch {
 	case key == "id" || key == "sha256" || key == "md5" || strings.HasPrefix(key, "dg."):
 		return syscall.EACCES
-	case key == "" || n.fsys.set == nil:
-		return syscall.ENOTSUP
+	case key == "":
+		return syscall.EINVAL
 	}
 	p, ok := n.path()
 	if !ok || n.pending() {
 		return syscall.ENOENT
 	}
-	view, vp, ok := n.fsys.viewOf(p)
-	if !ok {
-		return syscall.ENOTSUP
-	}
-	v, ok := n.fsys.set.View(view)
-	if !ok {
-		return syscall.ENOENT
+	if remove || flags&(xattrCreate|xattrReplace) != 0 {
+		m, e := n.xattrs(ctx)
+		if e != 0 {
+			return e
+		}
+		_, has := m[attr]
+		switch {
+		case (remove || flags&xattrReplace != 0) && !has:
+			return syscall.ENODATA
+		case flags&xattrCreate != 0 && has:
+			return syscall.EEXIST
+		}
 	}
 	ctx, cancel := n.fsys.opCtx(ctx, false)
 	defer cancel()
-	f, err := n.fsys.tree.Open(ctx, p)
-	if err != nil {
-		return n.fsys.errno(err)
-	}
-	o := f.Object().Clone()
-	f.Close()
-	if o.Meta == nil {
-		o.Meta = map[string]string{}
-	}
+	var (
+		info *views.Info
+		err  error
+	)
 	if remove {
-		delete(o.Meta, key)
+		info, err = n.fsys.tree.SetMeta(ctx, p, nil, []string{key})
 	} else {
-		o.Meta[key] = value
+		info, err = n.fsys.tree.SetMeta(ctx, p, map[string]string{key: value}, nil)
 	}
-	np, ok := v.PathOf(o)
-	switch {
-	case !ok:
-		return syscall.EINVAL // the view would no longer hold it
-	case np == vp:
-		return syscall.ENOTSUP // not a path key: see above
-	}
-	to, ok := n.fsys.tree.UserPath(view, np)
-	if !ok {
-		return syscall.ENOTSUP
-	}
-	if err := n.fsys.tree.Rename(ctx, p, to); err != nil {
+	if err != nil {
 		return n.fsys.errno(err)
 	}
 	n.mu.Lock()
 	n.xattr = nil
 	n.mu.Unlock()
-	return 0
-}
-
-// viewOf splits a tree path into its view and the path within it.
-func (f *filesys) viewOf(p string) (view, vp string, ok bool) {
-	for name := range f.tree.Views() {
-		root, ok := f.tree.UserPath(name, "")
-		if !ok {
-			continue
-		}
-		if root == "/" {
-			return name, strings.TrimPrefix(p, "/"), true
-		}
-		if rest, ok := strings.CutPrefix(p, root+"/"); ok {
-			return name, rest, true
-		}
+	if info.ID() == n.id() {
+		n.setInfo(info)
 	}
-	return "", "", false
+	return 0
 }
