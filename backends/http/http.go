@@ -8,9 +8,12 @@
 // Open sends one GET with a Range header (none for a whole read from 0).
 // Servers that ignore Range are handled: the unwanted prefix is read and
 // discarded as it streams. The reader counts bytes: a file shorter than the
-// range asked for gives io.ErrUnexpectedEOF; a transfer cut short of what
-// the server announced gives io.ErrUnexpectedEOF and backends.ErrUnavailable
-// (so the retry decorator resumes it).
+// range asked for gives io.ErrUnexpectedEOF. A transfer that breaks — cut
+// short of what the server announced, a reset, a stall — is resumed: the
+// rest of the range is asked for again (of another mirror if there is
+// one), up to Config.Retries times in a row without a byte in between;
+// then the read fails with io.ErrUnexpectedEOF or the stall, and
+// backends.ErrUnavailable.
 //
 // # Time limits
 //
@@ -23,8 +26,10 @@
 //
 // Failures that may pass — 5xx, timeouts, refused or reset connections —
 // are retried with exponential backoff and full jitter (retry.Backoff) up to
-// Config.Retries times, for Open until the body starts streaming, for Stat
-// and for each listing page. 4xx answers are final.
+// Config.Retries times: for Open until the body starts streaming (then
+// broken transfers are resumed, above), for Stat and for each listing page.
+// 4xx answers are final. The retry decorator is therefore not needed on
+// top of this driver.
 //
 // # Listing
 //
@@ -359,13 +364,14 @@ func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io
 	var rc io.ReadCloser
 	err := p.do(ctx, func(m *mirror) error {
 		var err error
-		rc, err = p.openOnce(ctx, m, m.urlFor(path, false), off, length)
+		rc, err = p.openOnce(ctx, m, path, off, length)
 		return err
 	})
 	return rc, err
 }
 
-func (p *Provider) openOnce(ctx context.Context, m *mirror, u *url.URL, off, length int64) (io.ReadCloser, error) {
+func (p *Provider) openOnce(ctx context.Context, m *mirror, path string, off, length int64) (io.ReadCloser, error) {
+	u := m.urlFor(path, false)
 	rng := ""
 	switch {
 	case length > 0:
@@ -424,7 +430,7 @@ func (p *Provider) openOnce(ctx context.Context, m *mirror, u *url.URL, off, len
 	default:
 		return bad(classify(rctx, resp.Status, resp.StatusCode, nil))
 	}
-	return &reader{p: p, m: m, u: u, b: b, want: length, declared: declared}, nil
+	return &reader{p: p, ctx: ctx, path: path, start: off, want: length, m: m, u: u, b: b, declared: declared}, nil
 }
 
 // parseContentRange parses "bytes start-end/size" and "bytes */size".

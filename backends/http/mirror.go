@@ -127,19 +127,24 @@ func (p *Provider) blame(m *mirror, err error) {
 // do runs fn on the mirrors as the comment at the top of this file says
 // and returns the first success or final answer.
 func (p *Provider) do(ctx context.Context, fn func(m *mirror) error) error {
+	return p.doN(ctx, p.retries, fn)
+}
+
+// doN is do with retries retries on each healthy mirror.
+func (p *Provider) doN(ctx context.Context, retries int, fn func(m *mirror) error) error {
 	if len(p.mirrors) == 1 {
 		m := p.mirrors[0]
-		return p.retry(ctx, p.retries, false, func() error { return fn(m) })
+		return p.retry(ctx, retries, false, func() error { return fn(m) })
 	}
 	var errs []error
 	var later []*mirror
 	for _, m := range p.mirrors {
-		retries, ok := m.take(time.Now(), p.retries)
+		n, ok := m.take(time.Now(), retries)
 		if !ok {
 			later = append(later, m)
 			continue
 		}
-		err := p.retry(ctx, retries, true, func() error { return fn(m) })
+		err := p.retry(ctx, n, true, func() error { return fn(m) })
 		m.settle(ctx, err, p.backoff)
 		if err == nil || !errors.Is(err, backends.ErrUnavailable) || ctx.Err() != nil {
 			return err

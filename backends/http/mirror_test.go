@@ -265,3 +265,58 @@ func TestMirrorConfig(t *testing.T) {
 		t.Errorf("url + urls: %v %+v", err, p)
 	}
 }
+
+// Without any decorator, a transfer that stalls or is cut mid-body is
+// resumed where it broke and the reader yields the exact bytes.
+func TestResumeBrokenTransfers(t *testing.T) {
+	data := backendtest.Fixture()["dir/b.bin"]
+	for _, fault := range []string{"cut", "stall"} {
+		t.Run(fault, func(t *testing.T) {
+			var gets atomic.Int32
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if gets.Add(1) <= 2 {
+					if fault == "cut" {
+						w = &abortWriter{ResponseWriter: w, limit: 70000}
+					} else {
+						w = &stallWriter{ResponseWriter: w, limit: 70000, stall: func() {
+							select {
+							case <-r.Context().Done():
+							case <-release:
+							}
+						}}
+					}
+				}
+				http.ServeContent(w, r, "b", time.Unix(1e9, 0), bytes.NewReader(data))
+			}))
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(release) })
+			p := newTest(t, Config{URL: srv.URL, Timeout: 200 * time.Millisecond, Retries: 2})
+			got, err := readF(t, p, 5, int64(len(data))-5)
+			if err != nil || !bytes.Equal(got, data[5:]) {
+				t.Fatalf("read %d bytes, %v", len(got), err)
+			}
+			if n := gets.Load(); n != 3 {
+				t.Errorf("%d GETs, want 3", n)
+			}
+		})
+	}
+}
+
+// stallWriter stops sending after limit body bytes until stall returns.
+type stallWriter struct {
+	http.ResponseWriter
+	limit int
+	stall func()
+}
+
+func (s *stallWriter) Write(b []byte) (int, error) {
+	if len(b) > s.limit {
+		s.ResponseWriter.Write(b[:s.limit])
+		s.ResponseWriter.(http.Flusher).Flush()
+		s.stall()
+		panic(http.ErrAbortHandler)
+	}
+	s.limit -= len(b)
+	return s.ResponseWriter.Write(b)
+}
