@@ -5,14 +5,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	iofs "io/fs"
+	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // serverCPU is the user+system CPU time of a process, from /proc.
@@ -29,26 +37,70 @@ func serverCPU(b *testing.B, pid int) time.Duration {
 	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
-type patternReader struct{ off int64 }
+// patternBlock is what patternReader repeats: cheap to produce, so the
+// client (on the same cores) takes as little CPU from the server as it can.
+var patternBlock = func() []byte {
+	b := make([]byte, 1<<20)
+	for i := range b {
+		b[i] = byte(i>>12) ^ byte(i)
+	}
+	return b
+}()
+
+type patternReader struct{ off int }
 
 func (p *patternReader) Read(b []byte) (int, error) {
-	for i := range b {
-		b[i] = byte(p.off >> 12)
-		p.off++
+	n := 0
+	for n < len(b) {
+		c := copy(b[n:], patternBlock[p.off:])
+		n += c
+		p.off = (p.off + c) % len(patternBlock)
 	}
-	return len(b), nil
+	return n, nil
 }
 
-// The real binary's CPU per GiB moved (S3_BENCH_MIB, default 256):
-// PutObject single and multipart (8 MiB parts, 4 in parallel), then
-// GetObject of the stored object (sendfile). make bench-s3.
-func BenchmarkS3Server(b *testing.B) {
-	size := int64(256 << 20)
-	if v, err := strconv.ParseInt(os.Getenv("S3_BENCH_MIB"), 10, 64); err == nil && v > 0 {
-		size = v << 20
+func envMiB(name string, def int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil && v > 0 {
+		return v << 20
 	}
+	return def << 20
+}
+
+// BenchmarkS3Server measures the real binary, its CPU from /proc
+// (make bench-s3; README "S3 API"):
+//   - PutSingle, PutMultipart (8 MiB parts, 4 in parallel), Get: minio-go
+//     with S3_BENCH_MIB (default 256);
+//   - GetBig/{s3,webdav,nginx}: one cached object of S3_BENCH_GET_MIB
+//     (default 1024) fetched by curl through a presigned S3 URL, through
+//     the WebDAV front-end of the same process, and from nginx serving
+//     the very file the store keeps;
+//   - Small/{s3-GET,s3-HEAD,webdav-GET,nginx-GET}: 4 KiB objects with wrk
+//     (HEAD: a Go client, wrk cannot parse HEAD answers), 32 connections;
+//     S3 requests are presigned URLs (made once, replayed within
+//     X-Amz-Expires), each verified by the server.
+//
+// The subjects run in the same run so ratios count. curl, wrk and nginx
+// are needed for GetBig and Small (skipped without them).
+func BenchmarkS3Server(b *testing.B) {
+	size := envMiB("S3_BENCH_MIB", 256)
+	bigSize := envMiB("S3_BENCH_GET_MIB", 1024)
 	dataDir := b.TempDir()
-	srv := startS3Server(b, s3Config(dataDir, "127.0.0.1:0"))
+	davAddr := s3FreePort(b)
+	hash, err := bcrypt.GenerateFromPassword([]byte(davPassword), bcrypt.MinCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := startS3Server(b, fmt.Sprintf(`data: %s
+listen: {admin: '127.0.0.1:0', s3: '127.0.0.1:0', webdav: '%s'}
+s3: {region: us-east-1, upload_max_age: 1h}
+views:
+  inbox:  {path: "{path...}", filter: "bucket = inbox", set: {bucket: inbox}}
+users:
+  alice:
+    s3_keys: [{id: %s, secret: %s}]
+    password_hash: '%s'
+    views: {inbox: rwd}
+`, dataDir, davAddr, s3Alice, s3AliceSecret, hash))
 	c, err := minio.New(srv.addr, &minio.Options{Creds: credentials.NewStaticV4(s3Alice, s3AliceSecret, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
 	if err != nil {
 		b.Fatal(err)
@@ -93,5 +145,260 @@ func BenchmarkS3Server(b *testing.B) {
 			return err
 		})
 	})
+
+	for _, tool := range []string{"curl", "wrk", "nginx"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Logf("%s is not installed: GetBig and Small skipped", tool)
+			srv.cmd.Process.Kill()
+			return
+		}
+	}
+	// The big object and the small ones, and nginx serving the files the
+	// store keeps for them (the same bytes on the same disk).
+	if _, err := c.PutObject(ctx, "inbox", "bench/big", io.LimitReader(&patternReader{}, bigSize), bigSize, minio.PutObjectOptions{PartSize: 64 << 20, NumThreads: 2}); err != nil {
+		b.Fatal(err)
+	}
+	small := bytes.Repeat([]byte("s"), 4096)
+	if _, err := c.PutObject(ctx, "inbox", "bench/small", bytes.NewReader(small), 4096, minio.PutObjectOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	bigFile, smallFile := storedFile(b, dataDir, bigSize, nil), storedFile(b, dataDir, 4096, small)
+	ng := startNginx(b, map[string]string{"big": bigFile, "small": smallFile})
+	defer ng.Process.Kill()
+
+	presign := func(method, key string) string {
+		u, err := c.Presign(ctx, method, "inbox", key, time.Hour, url.Values{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return u.String()
+	}
+	// A user with one view sees it as the WebDAV root.
+	davURL := "http://" + davAddr + "/bench/"
+	davAuth := "Authorization: Basic " + davBasic("alice", davPassword)
+
+	type target struct {
+		name, url string
+		header    string // for curl and wrk
+		pid       int
+	}
+	bigTargets := []target{
+		{"s3", presign("GET", "bench/big"), "", pid},
+		{"webdav", davURL + "big", davAuth, pid},
+		{"nginx", ng.url + "/big", "", ng.Process.Pid},
+	}
+	// Warm: every subject reads the whole file once (page cache; the
+	// store's object is stored content, so it is not fetched).
+	for _, tg := range bigTargets {
+		curlGet(b, tg.url, tg.header)
+	}
+	for _, tg := range bigTargets {
+		b.Run("GetBig/"+tg.name, func(b *testing.B) {
+			b.SetBytes(bigSize)
+			cpu0 := davCPUSeconds(tg.pid)
+			var secs float64
+			for range b.N {
+				secs += curlGet(b, tg.url, tg.header)
+			}
+			gib := float64(bigSize*int64(b.N)) / (1 << 30)
+			b.ReportMetric(gib*1024/secs, "MiB/s")
+			b.ReportMetric((davCPUSeconds(tg.pid)-cpu0)/gib, "server-cpu-s/GiB")
+		})
+	}
+
+	smallTargets := []struct {
+		target
+		method string
+		urls   []string
+	}{
+		{target{name: "s3-GET", pid: pid}, "GET", nil},
+		{target{name: "s3-HEAD", pid: pid}, "HEAD", nil},
+		{target{name: "webdav-GET", header: davAuth, pid: pid}, "GET", []string{davURL + "small"}},
+		{target{name: "nginx-GET", pid: ng.Process.Pid}, "GET", []string{ng.url + "/small"}},
+	}
+	// Presigned URLs for 64 objects, so the server's lookups are not of
+	// one key only.
+	for i := range 64 {
+		key := fmt.Sprintf("bench/small%02d", i)
+		if _, err := c.PutObject(ctx, "inbox", key, bytes.NewReader(small), 4096, minio.PutObjectOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		smallTargets[0].urls = append(smallTargets[0].urls, presign("GET", key))
+		smallTargets[1].urls = append(smallTargets[1].urls, presign("HEAD", key))
+	}
+	for _, tg := range smallTargets {
+		b.Run("Small/"+tg.name, func(b *testing.B) {
+			var reqs, secs float64
+			cpu0 := davCPUSeconds(tg.pid)
+			for range b.N {
+				run := runWrk
+				if tg.method == "HEAD" {
+					run = runHeads
+				}
+				n, s := run(b, tg.method, tg.urls, tg.header)
+				reqs += n
+				secs += s
+			}
+			b.ReportMetric(reqs/secs, "req/s")
+			b.ReportMetric((davCPUSeconds(tg.pid)-cpu0)/reqs*1e6, "server-cpu-µs/req")
+		})
+	}
 	srv.cmd.Process.Kill()
+}
+
+// storedFile finds the file under the data directory's objects that holds
+// an object of that size (and content, when given).
+func storedFile(b *testing.B, dataDir string, size int64, content []byte) string {
+	var found string
+	filepath.WalkDir(filepath.Join(dataDir, "objects"), func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found != "" {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.Size() == size {
+			if content != nil {
+				if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, content) {
+					return nil
+				}
+			}
+			found = p
+		}
+		return nil
+	})
+	if found == "" {
+		b.Fatalf("no stored file of %d bytes under %s", size, dataDir)
+	}
+	return found
+}
+
+type nginxProc struct {
+	*exec.Cmd
+	url string
+}
+
+// startNginx serves files (URL name -> path) as static files with
+// sendfile, from symbolic links in a directory of its own.
+func startNginx(b *testing.B, files map[string]string) *nginxProc {
+	work := b.TempDir()
+	root := filepath.Join(work, "root")
+	os.Mkdir(root, 0o755)
+	for name, p := range files {
+		if err := os.Symlink(p, filepath.Join(root, name)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	addr := s3FreePort(b)
+	conf := fmt.Sprintf(`daemon off; master_process off; pid %[1]s/nginx.pid; error_log %[1]s/nginx.err;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; keepalive_requests 1000000; client_body_temp_path %[1]s/ncb; proxy_temp_path %[1]s/np; fastcgi_temp_path %[1]s/nf; uwsgi_temp_path %[1]s/nu; scgi_temp_path %[1]s/ns;
+  server { listen %[2]s; root %[3]s; } }
+`, work, addr, root)
+	os.WriteFile(filepath.Join(work, "nginx.conf"), []byte(conf), 0o644)
+	ng := exec.Command("nginx", "-c", filepath.Join(work, "nginx.conf"), "-p", work)
+	ng.Stderr = &lockedBuf{}
+	if err := ng.Start(); err != nil {
+		b.Fatal(err)
+	}
+	waitHTTP(b, "http://"+addr+"/")
+	return &nginxProc{ng, "http://" + addr}
+}
+
+// curlGet fetches u to /dev/null and returns the transfer's seconds.
+func curlGet(b *testing.B, u, header string) float64 {
+	args := []string{"-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}"}
+	if header != "" {
+		args = append(args, "-H", header)
+	}
+	out, err := davRun(b, nil, "", "curl", append(args, u)...)
+	if err != nil {
+		b.Fatalf("curl %s: %v\n%s", u, err, out)
+	}
+	var code int
+	var secs float64
+	fmt.Sscan(out, &code, &secs)
+	if code != 200 {
+		b.Fatalf("curl %s: HTTP %d", u, code)
+	}
+	return secs
+}
+
+// runWrk runs wrk for 3 s with 32 connections over 2 threads, cycling
+// through urls (same host) with method, and returns the requests done and
+// the seconds taken. Any non-2xx answer fails the benchmark.
+func runWrk(b *testing.B, method string, urls []string, header string) (reqs, secs float64) {
+	var lua strings.Builder
+	lua.WriteString("local paths = {\n")
+	for _, u := range urls {
+		pu, err := url.Parse(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(&lua, "  %q,\n", pu.RequestURI())
+	}
+	fmt.Fprintf(&lua, "}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(%q, paths[i %% #paths + 1])\nend\n", method)
+	script := filepath.Join(b.TempDir(), "req.lua")
+	if err := os.WriteFile(script, []byte(lua.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	args := []string{"-t2", "-c32", "-d3s", "-s", script}
+	if header != "" {
+		args = append(args, "-H", header)
+	}
+	out, err := davRun(b, nil, "", "wrk", append(args, urls[0])...)
+	if err != nil {
+		b.Fatalf("wrk: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
+		b.Fatalf("wrk saw errors:\n%s", out)
+	}
+	// "12345 requests in 3.00s, ..."
+	i := strings.Index(out, " requests in ")
+	if i < 0 {
+		b.Fatalf("wrk output:\n%s", out)
+	}
+	line := out[strings.LastIndexByte(out[:i], '\n')+1:]
+	var n float64
+	var d string
+	fmt.Sscanf(strings.TrimSpace(line), "%g requests in %s", &n, &d)
+	dur, err := time.ParseDuration(strings.TrimSuffix(d, ","))
+	if err != nil || n == 0 {
+		b.Fatalf("wrk output:\n%s", out)
+	}
+	return n, dur.Seconds()
+}
+
+// runHeads is runWrk for HEAD, with Go's client: 32 connections for 3 s.
+func runHeads(b *testing.B, method string, urls []string, header string) (reqs, secs float64) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, MaxConnsPerHost: 32}}
+	defer client.CloseIdleConnections()
+	var n atomic.Int64
+	var failed atomic.Value
+	stop := time.Now().Add(3 * time.Second)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; time.Now().Before(stop); i++ {
+				req, _ := http.NewRequest(method, urls[i%len(urls)], nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Store(resp.Status)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f != nil {
+		b.Fatalf("%s: %v", method, f)
+	}
+	return float64(n.Load()), time.Since(t0).Seconds()
 }

@@ -288,7 +288,7 @@ func (s *Server) listObjects(q *req, kind listKind) {
 		q.fail(s, ErrAccessDenied)
 		return
 	}
-	qs := q.r.URL.Query()
+	qs := q.qs
 	maxKeys := maxListKeys
 	if v := qs.Get("max-keys"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/gateway/s3/sigv4"
 	"github.com/datagate/datagate/views"
 )
 
@@ -251,9 +252,11 @@ func (s *Server) getObject(q *req, head bool) {
 		off, n = 0, size
 	}
 	objectHeaders(h, o)
-	for k, hd := range responseOverrides {
-		if v := q.r.URL.Query().Get(k); v != "" {
-			h.Set(hd, v)
+	if strings.Contains(q.r.URL.RawQuery, "response-") {
+		for k, hd := range responseOverrides {
+			if v := q.qs.Get(k); v != "" {
+				h.Set(hd, v)
+			}
 		}
 	}
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
@@ -354,15 +357,18 @@ func (q *req) uploadSize() int64 {
 
 // putErr refines the store's refusal of an upload whose checksum or size
 // differs from what the client declared.
-func putErr(err error, md5Given bool) error {
+func putErr(err error, md5Given, shaGiven bool) error {
 	var ae *APIError
-	if errors.As(err, &ae) || fs.KindOf(err) != fs.Invalid {
+	var se *sigv4.Error
+	if errors.As(err, &ae) || errors.As(err, &se) || fs.KindOf(err) != fs.Invalid {
 		return err
 	}
 	msg := err.Error()
 	switch {
 	case md5Given && strings.Contains(msg, "MD5"):
 		return ErrBadDigest
+	case shaGiven && strings.Contains(msg, "SHA-256"):
+		return sigv4.ErrContentSHA256Mismatch
 	case strings.Contains(msg, "size"):
 		return withMessage(ErrIncompleteBody, "%s", msg)
 	}
@@ -375,13 +381,15 @@ func (s *Server) putObject(q *req) {
 		return
 	}
 	ctx := q.r.Context()
-	body := s.verify.Body(q.r, q.auth)
-	defer body.Close()
 	p := treePath(q.bucket, q.key)
 	if strings.HasSuffix(q.key, "/") {
+		body := s.verify.Body(q.r, q.auth)
+		defer body.Close()
 		s.putFolder(q, p, body)
 		return
 	}
+	body, wantSHA := s.storeBody(q)
+	defer body.Close()
 	sum, err := contentMD5(q.r.Header)
 	if err != nil {
 		q.fail(s, err)
@@ -398,10 +406,10 @@ func (s *Server) putObject(q *req) {
 		return
 	}
 	info, err := q.tree.Create(ctx, p, body, views.CreateOptions{
-		Size: size, ContentType: q.r.Header.Get("Content-Type"), MD5: sum, Meta: meta,
+		Size: size, ContentType: q.r.Header.Get("Content-Type"), MD5: sum, SHA256: wantSHA, Meta: meta,
 	})
 	if err != nil {
-		q.fail(s, putErr(err, sum != nil))
+		q.fail(s, putErr(err, sum != nil, wantSHA != nil))
 		return
 	}
 	o, err := s.opts.Store.Get(ctx, info.ID())
@@ -411,6 +419,19 @@ func (s *Server) putObject(q *req) {
 	}
 	q.w.Header().Set("ETag", etagOf(o))
 	q.w.WriteHeader(http.StatusOK)
+}
+
+// storeBody is the body of an upload that goes to the store, and the
+// SHA-256 the store must find in it: x-amz-content-sha256 when it is a
+// real hash. The store hashes everything it stores, so it checks that
+// hash on the way instead of the signature checker hashing the body a
+// second time; a mismatch fails the put and nothing is kept. Otherwise
+// (streaming, unsigned) the body comes through the signature checker.
+func (s *Server) storeBody(q *req) (io.ReadCloser, []byte) {
+	if sum, ok := q.auth.ContentSHA256(); ok && q.r.Body != nil {
+		return q.r.Body, sum
+	}
+	return s.verify.Body(q.r, q.auth), nil
 }
 
 // putFolder makes the directory of a key ending in "/" (an empty body).

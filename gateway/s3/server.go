@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -138,6 +138,7 @@ type req struct {
 	user   string
 	tree   *views.Tree
 	auth   *sigv4.Result
+	qs     url.Values // the parsed query, once per request
 }
 
 func (q *req) fail(s *Server, err error) {
@@ -152,7 +153,7 @@ func (q *req) fail(s *Server, err error) {
 
 // ServeHTTP authenticates and dispatches one S3 request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := &req{w: w, r: r, id: fmt.Sprintf("%s%012X", s.idPfx, s.reqN.Add(1))}
+	q := &req{w: w, r: r, id: s.requestID()}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -182,6 +183,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.route(q)
 }
 
+// requestID is the instance prefix and a counter in 12 uppercase hex
+// digits, built by hand: this runs on every request.
+func (s *Server) requestID() string {
+	const digits = "0123456789ABCDEF"
+	var b [32]byte
+	n := copy(b[:], s.idPfx)
+	c := s.reqN.Add(1)
+	for i := n + 11; i >= n; i-- {
+		b[i] = digits[c&15]
+		c >>= 4
+	}
+	return string(b[:n+12])
+}
+
 // address finds the bucket and key: virtual-hosted style when the host
 // is a subdomain of Domain, path style otherwise. The key is the
 // decoded path, taken as is (no cleaning: the Tree refuses unclean paths).
@@ -204,7 +219,8 @@ func (s *Server) address(r *http.Request) (bucket, key string) {
 // route dispatches by method, addressing and sub-resource.
 func (s *Server) route(q *req) {
 	r := q.r
-	qs := r.URL.Query()
+	q.qs = r.URL.Query()
+	qs := q.qs
 	has := func(k string) bool { _, ok := qs[k]; return ok }
 	m := r.Method
 	switch {

@@ -69,6 +69,24 @@ func (v *Verifier) Body(r *http.Request, res *Result) io.ReadCloser {
 	}
 }
 
+// ContentSHA256 is the SHA-256 the body must have, when
+// x-amz-content-sha256 is a real hash (not UNSIGNED-PAYLOAD or a
+// streaming literal). A handler that stores the body with a store which
+// hashes it anyway may read r.Body directly and have the store refuse a
+// mismatch, instead of going through Body (which would hash it twice);
+// it must then not act on the content before the store has checked it.
+func (res *Result) ContentSHA256() ([]byte, bool) {
+	p := res.PayloadHash
+	if len(p) != 2*sha256.Size || p == UnsignedPayload || strings.HasPrefix(p, "STREAMING-") {
+		return nil, false
+	}
+	sum, err := hex.DecodeString(p)
+	if err != nil {
+		return nil, false
+	}
+	return sum, true
+}
+
 // hashReader checks the SHA-256 of everything read against want at EOF.
 type hashReader struct {
 	body io.ReadCloser
