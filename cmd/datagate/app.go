@@ -59,6 +59,13 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		a.closeProviders()
 		return nil, err
 	}
+	// Further stores, replicas and prefetch (serve_replicate.go).
+	rep, repClosers, err := replication(cfg, a.views, log)
+	if err != nil {
+		a.closeProviders()
+		return nil, err
+	}
+	a.closers = append(a.closers, repClosers...)
 	a.store, err = store.Open(ctx, store.Options{
 		Dir:       cfg.Data,
 		Providers: provs,
@@ -73,6 +80,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		// Expiry defaults and delete_at_source (lifecycle_cmd.go).
 		Retention:      retentionFunc(cfg),
 		DeleteAtSource: deleteAtSource(cfg),
+		Replication:    rep,
 	})
 	if err != nil {
 		a.closeProviders()

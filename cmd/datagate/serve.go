@@ -155,6 +155,7 @@ func frontends() []frontendStarter {
 		startSFTP,
 		startFUSE,
 		startWebDAV,
+		startReplication,
 		// Each front-end adds its starter here (serve_<name>.go).
 	}
 }

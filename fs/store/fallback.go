@@ -78,7 +78,7 @@ func providerHealth(name string) string { return "provider:" + name }
 // counted against its location and the error names them all.
 func (s *Store) fetchRange(ctx context.Context, o *fs.Object, off, n int64) (io.ReadCloser, error) {
 	var errs []error
-	for _, name := range s.health.Order(o.Stores) {
+	for _, name := range s.health.Order(s.rep.sortedStores(o.Stores)) {
 		w := s.storeWriter(name)
 		if w == nil || !s.health.Usable(name) {
 			continue

@@ -1,8 +1,80 @@
 package store
 
 import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/datagate/datagate/backends"
+	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/index"
 )
+
+// Replication and prefetch run from durable queues kept in the catalogue
+// itself. An object's queue entry is a derived key (index.Deriver) that
+// exists exactly while the object needs work:
+//
+//	derived 0x06 prio id   replication: fewer verified copies than wanted
+//	derived 0x07 prio id   prefetch: registered, not yet cached whole
+//
+// Because the index writes derived keys in the transaction that writes
+// the object, a put or a register enqueues its object atomically — there
+// is no window in which a crash loses the enqueue — and recording a new
+// copy (or the cached state) dequeues it in the same way. Keys sort by
+// priority then id (creation time), so a walk of the prefix serves high
+// before normal before low, oldest first. Retry state lives apart, in raw
+// Badger keys that only this file writes:
+//
+//	0x20 kind id           attempts (u32), next attempt (unix ns, i64)
+//	0x21                   signature of the rules the queue keys follow
+//
+// When the rules change between runs (stores, replicas, keep_fetched,
+// prefetch settings) Open rebuilds the queue keys from the catalogue.
+
+// Priority orders queued work: High first, then Normal, then Low.
+type Priority uint8
+
+const (
+	High Priority = iota
+	Normal
+	Low
+)
+
+var priorityNames = [...]string{"high", "normal", "low"}
+
+func (p Priority) String() string {
+	if int(p) < len(priorityNames) {
+		return priorityNames[p]
+	}
+	return fmt.Sprintf("priority(%d)", p)
+}
+
+// ParsePriority reads "high", "normal" or "low" ("" is normal).
+func ParsePriority(s string) (Priority, error) {
+	switch s {
+	case "", "normal":
+		return Normal, nil
+	case "high":
+		return High, nil
+	case "low":
+		return Low, nil
+	}
+	return Normal, fs.E(fs.Invalid, "priority", s, errors.New("want high, normal or low"))
+}
 
 // Target is one store content is copied to.
 type Target struct {
@@ -12,16 +84,50 @@ type Target struct {
 	Concurrency int
 }
 
-// Replication configures copies of content beyond the primary store.
+// Replication configures copies beyond the primary store, and prefetch.
 type Replication struct {
+	// Stores are the copy targets, in order of preference. The primary
+	// store is always the first target and is not listed here.
 	Stores []Target
 	// Replicas is the number of verified copies wanted, the primary's
-	// counting as one. 0 or 1: no replication.
+	// counting as one (so a pushed object, which starts with its primary
+	// copy, gets Replicas-1 more). 0 or 1: pushed objects are not copied.
 	Replicas int
 	// KeepFetched: content fetched from a provider, once whole and
-	// verified, is copied too.
+	// verified, is copied to Replicas stores too (the primary first), so
+	// it outlives cache eviction and the provider.
 	KeepFetched bool
+	// Priority of an object's replication. Default: High for pushed
+	// objects (their only other copy is the primary), Low for fetched ones
+	// (the provider still has them).
+	Priority func(o *fs.Object) Priority
+	// Prefetch says whether a registered object is fetched ahead of
+	// demand, and at which priority. nil: never.
+	Prefetch func(o *fs.Object) (bool, Priority)
+	// PrefetchConcurrency bounds prefetches in flight; default 2.
+	PrefetchConcurrency int
+	// Signature names the rules behind Priority and Prefetch; when it (or
+	// the stores, Replicas or KeepFetched) differs from the last run, Open
+	// rebuilds the queues.
+	Signature string
+	// RetryBase and RetryMax bound the back-off between attempts on one
+	// object (defaults 1s and 1h); each failure doubles it, with jitter.
+	RetryBase, RetryMax time.Duration
+	// HealthBackoff is how long a failing store or provider is passed
+	// over after its first failure (doubling after each further one, up
+	// to 5 minutes) before one request probes it again; default 1s.
+	HealthBackoff time.Duration
 }
+
+const (
+	queueReplicate = 0x06 // derived-key prefix of the replication queue
+	queuePrefetch  = 0x07 // derived-key prefix of the prefetch queue
+	rawAttempts    = 0x20 // Badger prefix of retry state
+	rawSignature   = 0x21 // Badger key of the queue rules' signature
+	// rawDerived is the index's Badger prefix of derived keys (see
+	// fs/index/doc.go), needed to drop queue keys when rebuilding.
+	rawDerived = 0x05
+)
 
 type target struct {
 	name string
@@ -29,20 +135,690 @@ type target struct {
 	sem  chan struct{}
 }
 
+// replicator runs the queues. Its rules are fixed at Open.
 type replicator struct {
 	s       *Store
 	opts    Replication
+	order   []*target // primary first, then opts.Stores
 	targets map[string]*target
+	wanted  int // copies wanted, capped by the targets there are
+	// healthBase is how soon a store passed over as unhealthy may be
+	// probed again at the earliest.
+	healthBase time.Duration
+	prefSem chan struct{}
+
+	poke chan struct{} // something may be ready: scan again
+
+	mu       sync.Mutex
+	inflight map[fs.ID]bool
 }
 
 func newReplicator(s *Store, opts Replication) *replicator {
-	r := &replicator{s: s, opts: opts, targets: map[string]*target{}}
-	for _, t := range opts.Stores {
-		c := t.Concurrency
+	r := &replicator{s: s, opts: opts, targets: map[string]*target{}, poke: make(chan struct{}, 1), inflight: map[fs.ID]bool{}}
+	if r.opts.RetryBase <= 0 {
+		r.opts.RetryBase = time.Second
+	}
+	if r.opts.RetryMax < r.opts.RetryBase {
+		r.opts.RetryMax = max(time.Hour, r.opts.RetryBase)
+	}
+	if r.opts.PrefetchConcurrency <= 0 {
+		r.opts.PrefetchConcurrency = 2
+	}
+	r.prefSem = make(chan struct{}, r.opts.PrefetchConcurrency)
+	r.healthBase = opts.HealthBackoff
+	if r.healthBase <= 0 {
+		r.healthBase = time.Second
+	}
+	add := func(name string, w backends.Writer, c int) {
 		if c <= 0 {
 			c = 2
 		}
-		r.targets[t.Name] = &target{name: t.Name, w: t.W, sem: make(chan struct{}, c)}
+		t := &target{name: name, w: w, sem: make(chan struct{}, c)}
+		r.order = append(r.order, t)
+		r.targets[name] = t
 	}
+	add(PrimaryName, s.primary, 2)
+	for _, t := range opts.Stores {
+		add(t.Name, t.W, t.Concurrency)
+	}
+	r.wanted = min(opts.Replicas, len(r.order))
 	return r
+}
+
+// signature describes the rules the queue keys follow.
+func (r *replicator) signature() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "v1 replicas=%d keep_fetched=%v stores=", r.wanted, r.opts.KeepFetched)
+	for _, t := range r.order {
+		b.WriteString(t.name + ",")
+	}
+	b.WriteString(" rules=" + r.opts.Signature)
+	return []byte(b.String())
+}
+
+// wants reports whether o needs another copy.
+func (r *replicator) wants(o *fs.Object) bool {
+	switch {
+	case o.State == fs.StateStored:
+	case o.State == fs.StateCached && r.opts.KeepFetched:
+	default:
+		return false
+	}
+	return r.copies(o) < r.wanted
+}
+
+// copies counts o's verified copies on configured targets.
+func (r *replicator) copies(o *fs.Object) int {
+	n := 0
+	for _, name := range o.Stores {
+		if r.targets[name] != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *replicator) priority(o *fs.Object) Priority {
+	if r.opts.Priority != nil {
+		return min(r.opts.Priority(o), Low)
+	}
+	if o.State == fs.StateStored {
+		return High
+	}
+	return Low
+}
+
+func queueKey(kind byte, p Priority, id fs.ID) []byte {
+	k := make([]byte, 0, 2+len(id))
+	return append(append(k, kind, byte(p)), id[:]...)
+}
+
+// derive wraps next (the views' Deriver) with the queue keys of o.
+func (r *replicator) derive(next index.Deriver) index.Deriver {
+	return func(o *fs.Object) []index.Derived {
+		var out []index.Derived
+		if next != nil {
+			out = next(o)
+		}
+		return append(out, r.queueKeys(o)...)
+	}
+}
+
+func (r *replicator) queueKeys(o *fs.Object) []index.Derived {
+	var out []index.Derived
+	if r.wants(o) {
+		out = append(out, index.Derived{Key: queueKey(queueReplicate, r.priority(o), o.ID)})
+	}
+	if r.opts.Prefetch != nil && o.State < fs.StateCached && !o.Source.IsZero() {
+		if ok, p := r.opts.Prefetch(o); ok {
+			out = append(out, index.Derived{Key: queueKey(queuePrefetch, min(p, Low), o.ID)})
+		}
+	}
+	return out
+}
+
+// rebuild rewrites every queue key when the rules changed since the
+// signature was recorded. It runs inside Open, before anything else
+// writes. The signature is written last: a crash part-way rebuilds again.
+func (r *replicator) rebuild(ctx context.Context) error {
+	db := r.s.idx.DB()
+	sig := r.signature()
+	var old []byte
+	err := db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte{rawSignature})
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		old, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return fs.E(fs.Other, "open replication queue", "", err)
+	}
+	if bytes.Equal(old, sig) {
+		return nil
+	}
+	start := time.Now()
+	for _, kind := range []byte{queueReplicate, queuePrefetch} {
+		if err := db.DropPrefix([]byte{rawDerived, kind}); err != nil {
+			return fs.E(fs.Other, "rebuild replication queue", "", err)
+		}
+	}
+	wb := db.NewWriteBatch()
+	defer wb.Cancel()
+	n := 0
+	err = r.s.idx.Walk(ctx, fs.ID{}, func(o *fs.Object) error {
+		for _, d := range r.queueKeys(o) {
+			n++
+			if err := wb.Set(append([]byte{rawDerived}, d.Key...), d.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = wb.Set([]byte{rawSignature}, sig)
+	}
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err != nil {
+		return fs.E(fs.Other, "rebuild replication queue", "", err)
+	}
+	if old != nil || n > 0 {
+		r.s.log.Info("replication and prefetch queues rebuilt for new rules", "queued", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// attempts is an object's retry state.
+type attempts struct {
+	n    uint32
+	next time.Time
+}
+
+func attemptKey(kind byte, id fs.ID) []byte {
+	return append([]byte{rawAttempts, kind}, id[:]...)
+}
+
+func (r *replicator) loadAttempts(txn *badger.Txn, kind byte, id fs.ID) (attempts, error) {
+	item, err := txn.Get(attemptKey(kind, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return attempts{}, nil
+	}
+	if err != nil {
+		return attempts{}, err
+	}
+	var a attempts
+	err = item.Value(func(v []byte) error {
+		if len(v) != 12 {
+			return nil // unreadable: start afresh
+		}
+		a.n = binary.BigEndian.Uint32(v)
+		a.next = time.Unix(0, int64(binary.BigEndian.Uint64(v[4:])))
+		return nil
+	})
+	return a, err
+}
+
+// failed records a failed attempt and returns when to try again: an
+// exponential back-off, half of it random so objects that failed together
+// spread out.
+func (r *replicator) failed(kind byte, id fs.ID) time.Time {
+	var next time.Time
+	err := r.s.idx.DB().Update(func(txn *badger.Txn) error {
+		a, err := r.loadAttempts(txn, kind, id)
+		if err != nil {
+			return err
+		}
+		d := r.opts.RetryMax
+		if a.n < 40 && r.opts.RetryBase<<a.n > 0 && r.opts.RetryBase<<a.n < d {
+			d = r.opts.RetryBase << a.n
+		}
+		d = d/2 + rand.N(d/2+1)
+		next = r.s.now().Add(d)
+		v := make([]byte, 12)
+		binary.BigEndian.PutUint32(v, a.n+1)
+		binary.BigEndian.PutUint64(v[4:], uint64(next.UnixNano()))
+		return txn.Set(attemptKey(kind, id), v)
+	})
+	if err != nil {
+		r.s.log.Warn("record replication attempt", "id", id, "err", err)
+	}
+	return next
+}
+
+func (r *replicator) succeeded(kind byte, id fs.ID) {
+	err := r.s.idx.DB().Update(func(txn *badger.Txn) error { return txn.Delete(attemptKey(kind, id)) })
+	if err != nil {
+		r.s.log.Warn("clear replication attempts", "id", id, "err", err)
+	}
+}
+
+// Run serves the replication and prefetch queues until ctx is done or the
+// store closes. Serve runs it; commands that open the store briefly do not,
+// and the work waits in the queue for the next server.
+func (r *replicator) run(ctx context.Context) {
+	sub := r.s.idx.Subscribe(256)
+	defer sub.Close()
+	go func() {
+		for range sub.C {
+			r.wake()
+		}
+	}()
+	r.sweep(ctx)
+	var jobs sync.WaitGroup
+	defer jobs.Wait()
+	for {
+		next := r.scan(ctx, &jobs)
+		wait := 30 * time.Second
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(r.s.now()), 10*time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-r.s.closed:
+			t.Stop()
+			return
+		case <-r.poke:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (r *replicator) wake() {
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
+}
+
+// sweep drops retry state whose object left the queue while no server
+// ran (deleted, or copied by an earlier run that crashed before clearing).
+func (r *replicator) sweep(ctx context.Context) {
+	db := r.s.idx.DB()
+	var stale [][]byte
+	db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{rawAttempts}})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && ctx.Err() == nil; it.Next() {
+			k := it.Item().Key()
+			if len(k) != 2+len(fs.ID{}) {
+				stale = append(stale, it.Item().KeyCopy(nil))
+				continue
+			}
+			found := false
+			for p := High; p <= Low; p++ {
+				var id fs.ID
+				copy(id[:], k[2:])
+				if _, err := txn.Get(append([]byte{rawDerived}, queueKey(k[1], p, id)...)); err == nil {
+					found = true
+					break
+				}
+			}
+			if !found {
+				stale = append(stale, it.Item().KeyCopy(nil))
+			}
+		}
+		return nil
+	})
+	for _, k := range stale {
+		db.Update(func(txn *badger.Txn) error { return txn.Delete(k) })
+	}
+}
+
+// scan walks both queues in priority order and starts every job a free
+// slot allows. It returns the earliest time a waiting entry is due (zero
+// if none waits).
+func (r *replicator) scan(ctx context.Context, jobs *sync.WaitGroup) time.Time {
+	var due time.Time
+	note := func(t time.Time) {
+		if due.IsZero() || t.Before(due) {
+			due = t
+		}
+	}
+	now := r.s.now()
+	db := r.s.idx.DB()
+	for _, kind := range []byte{queueReplicate, queuePrefetch} {
+		if kind == queuePrefetch && r.opts.Prefetch == nil {
+			continue
+		}
+		var ids []fs.ID
+		// Collect a batch of candidates in order, then dispatch outside
+		// the read transaction (a job's commit must not wait on it).
+		err := r.s.idx.Derived(ctx, index.DerivedOptions{Prefix: []byte{kind}}, func(k, _ []byte) error {
+			var id fs.ID
+			if len(k) != 2+len(id) {
+				return nil
+			}
+			copy(id[:], k[2:])
+			r.mu.Lock()
+			busy := r.inflight[id]
+			r.mu.Unlock()
+			if busy {
+				return nil
+			}
+			var a attempts
+			if err := db.View(func(txn *badger.Txn) error {
+				var err error
+				a, err = r.loadAttempts(txn, kind, id)
+				return err
+			}); err != nil {
+				return err
+			}
+			if a.next.After(now) {
+				note(a.next)
+				return nil
+			}
+			ids = append(ids, id)
+			if len(ids) >= 256 {
+				return index.ErrStop
+			}
+			return nil
+		})
+		if err != nil && ctx.Err() == nil {
+			r.s.log.Warn("scan replication queue", "err", err)
+		}
+		for _, id := range ids {
+			if ctx.Err() != nil || r.allBusy(kind) {
+				break // the end of a job pokes a new scan
+			}
+			if r.dispatch(ctx, kind, id, jobs) {
+				// Waiting for an unhealthy store: look again when it
+				// may be probed.
+				note(now.Add(r.healthBase))
+			}
+		}
+		if len(ids) >= 256 {
+			note(now) // more may wait beyond the batch
+		}
+	}
+	return due
+}
+
+// allBusy reports whether every slot of the queue kind is taken.
+func (r *replicator) allBusy(kind byte) bool {
+	if kind == queuePrefetch {
+		return len(r.prefSem) == cap(r.prefSem)
+	}
+	for _, t := range r.order {
+		if len(t.sem) < cap(t.sem) {
+			return false
+		}
+	}
+	return true
+}
+
+// dispatch starts the job for id if a slot is free: for replication, on
+// the first store in target order that lacks a copy and is healthy (or
+// due for a probe); an unhealthy store's share goes to the next one. It
+// reports whether the job waits for a store to recover.
+func (r *replicator) dispatch(ctx context.Context, kind byte, id fs.ID, jobs *sync.WaitGroup) (unhealthy bool) {
+	o, err := r.s.idx.Get(ctx, id)
+	if err != nil {
+		return false // deleted meanwhile
+	}
+	if kind == queuePrefetch {
+		select {
+		case r.prefSem <- struct{}{}:
+		default:
+			return false
+		}
+		r.start(jobs, id, func() {
+			defer func() { <-r.prefSem }()
+			r.prefetch(ctx, o)
+		})
+		return false
+	}
+	if !r.wants(o) {
+		return false
+	}
+	for _, t := range r.order {
+		if slices.Contains(o.Stores, t.name) {
+			continue
+		}
+		select {
+		case t.sem <- struct{}{}:
+		default:
+			if r.s.health.Healthy(t.name) {
+				return false // wait for this store rather than skip to a later one
+			}
+			continue
+		}
+		if !r.s.health.Usable(t.name) {
+			<-t.sem
+			unhealthy = true
+			continue
+		}
+		r.start(jobs, id, func() {
+			defer func() { <-t.sem }()
+			r.replicate(ctx, o, t)
+		})
+		return false
+	}
+	return unhealthy
+}
+
+func (r *replicator) start(jobs *sync.WaitGroup, id fs.ID, fn func()) {
+	r.mu.Lock()
+	r.inflight[id] = true
+	r.mu.Unlock()
+	jobs.Add(1)
+	go func() {
+		defer jobs.Done()
+		defer r.wake()
+		defer func() {
+			r.mu.Lock()
+			delete(r.inflight, id)
+			r.mu.Unlock()
+		}()
+		fn()
+	}()
+}
+
+// replicate copies o to t, verifies the copy and records it.
+func (r *replicator) replicate(ctx context.Context, o *fs.Object, t *target) {
+	s := r.s
+	start := time.Now()
+	err := r.copyTo(ctx, o, t)
+	if err == nil {
+		err = r.record(ctx, o, t)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: the entry stays queued
+		}
+		next := r.failed(queueReplicate, o.ID)
+		s.log.Warn("replication failed", "id", o.ID, "store", t.name, "retry_at", next.Format(time.RFC3339), "err", err)
+		return
+	}
+	r.succeeded(queueReplicate, o.ID)
+	s.log.Debug("replicated", "id", o.ID, "store", t.name, "size", o.Size, "took", time.Since(start))
+}
+
+// errCorrupt marks a copy that did not read back as written.
+var errCorrupt = errors.New("copy does not match the recorded checksum")
+
+// copyTo writes o's content to t and reads it back to check it. A copy
+// that fails the check is deleted.
+func (r *replicator) copyTo(ctx context.Context, o *fs.Object, t *target) error {
+	s := r.s
+	src, err := s.OpenObject(ctx, o)
+	if err != nil {
+		return fmt.Errorf("read source: %w", err)
+	}
+	dst := copyPath(o)
+	err = t.w.Put(ctx, dst, io.LimitReader(src, o.Size), o.Size)
+	src.Close()
+	if err != nil {
+		s.health.Report(t.name, err)
+		return err
+	}
+	if err := verifyCopy(ctx, t.w, dst, o); err != nil {
+		if errors.Is(err, errCorrupt) {
+			s.health.Failure(t.name)
+		} else {
+			s.health.Report(t.name, err)
+		}
+		if derr := t.w.Delete(context.WithoutCancel(ctx), dst); derr != nil {
+			s.log.Warn("remove unverified copy", "store", t.name, "path", dst, "err", derr)
+		}
+		return err
+	}
+	s.health.Success(t.name)
+	return nil
+}
+
+// verifyCopy reads the copy at p back and compares it with o's checksum:
+// SHA-256 when recorded, else MD5. Stores' own checksums (S3 ETags) are
+// not trusted: multipart uploads and encryption make them something else.
+func verifyCopy(ctx context.Context, w backends.Writer, p string, o *fs.Object) error {
+	var h hash.Hash
+	var want []byte
+	switch {
+	case len(o.SHA256) > 0:
+		h, want = sha256.New(), o.SHA256
+	case len(o.MD5) > 0:
+		h, want = md5.New(), o.MD5
+	default:
+		return fmt.Errorf("verify copy %s: no checksum recorded", p)
+	}
+	rc, err := w.Open(ctx, p, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	n, err := io.CopyBuffer(h, rc, make([]byte, 1<<20))
+	if err != nil {
+		return err
+	}
+	if n != o.Size {
+		return fmt.Errorf("%s: %d bytes, want %d: %w", p, n, o.Size, errCorrupt)
+	}
+	if !bytes.Equal(h.Sum(nil), want) {
+		return fmt.Errorf("%s: %w", p, errCorrupt)
+	}
+	return nil
+}
+
+// record adds t to o's stores, unless o changed or went meanwhile: then
+// the copy is of content no longer wanted and is removed.
+func (r *replicator) record(ctx context.Context, o *fs.Object, t *target) error {
+	_, err := r.s.idx.Update(context.WithoutCancel(ctx), o.ID, func(n *fs.Object) error {
+		if n.Version != o.Version || n.State != o.State {
+			return errSkip
+		}
+		if !slices.Contains(n.Stores, t.name) {
+			n.Stores = append(n.Stores, t.name)
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, errSkip) || fs.KindOf(err) == fs.NotExist {
+		if derr := t.w.Delete(context.WithoutCancel(ctx), copyPath(o)); derr != nil {
+			r.s.log.Warn("remove copy of changed object", "store", t.name, "id", o.ID, "err", derr)
+		}
+		return nil
+	}
+	return err
+}
+
+// prefetch reads o whole through the cache, which verifies it and marks
+// it cached (dequeuing it); with keep_fetched that queues its copies.
+func (r *replicator) prefetch(ctx context.Context, o *fs.Object) {
+	s := r.s
+	rd, err := s.OpenObject(ctx, o)
+	if err == nil {
+		_, err = io.Copy(io.Discard, rd)
+		rd.Close()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		next := r.failed(queuePrefetch, o.ID)
+		s.log.Warn("prefetch failed", "id", o.ID, "retry_at", next.Format(time.RFC3339), "err", err)
+		return
+	}
+	if n, err := s.idx.Get(ctx, o.ID); err == nil && n.State < fs.StateCached {
+		// Checksums the source did not give are being computed in the
+		// background; the entry leaves the queue when they are recorded.
+		// Do not fetch it again meanwhile.
+		r.failed(queuePrefetch, o.ID)
+		return
+	}
+	r.succeeded(queuePrefetch, o.ID)
+}
+
+// QueueStats counts queued work.
+type QueueStats struct {
+	Replicate, Prefetch map[Priority]int
+	Waiting             int // entries waiting for a retry
+}
+
+// QueueStats counts the entries of the replication and prefetch queues.
+func (s *Store) QueueStats(ctx context.Context) (QueueStats, error) {
+	st := QueueStats{Replicate: map[Priority]int{}, Prefetch: map[Priority]int{}}
+	for _, kind := range []byte{queueReplicate, queuePrefetch} {
+		m := st.Replicate
+		if kind == queuePrefetch {
+			m = st.Prefetch
+		}
+		err := s.idx.Derived(ctx, index.DerivedOptions{Prefix: []byte{kind}}, func(k, _ []byte) error {
+			if len(k) >= 2 {
+				m[Priority(k[1])]++
+			}
+			return nil
+		})
+		if err != nil {
+			return st, err
+		}
+	}
+	err := s.idx.DB().View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{rawAttempts}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			st.Waiting++
+		}
+		return nil
+	})
+	return st, err
+}
+
+// RunReplication serves the replication and prefetch queues until ctx is
+// done or the store closes: serve runs it in the background.
+func (s *Store) RunReplication(ctx context.Context) {
+	s.bg.Add(1)
+	defer s.bg.Done()
+	s.rep.run(ctx)
+}
+
+// Stores lists the configured store names, the primary first.
+func (s *Store) Stores() []string {
+	var out []string
+	for _, t := range s.rep.order {
+		out = append(out, t.name)
+	}
+	return out
+}
+
+// dropCopies removes o's copies from the stores other than the primary's
+// own file (dropContent removes that). Failures only cost space.
+func (s *Store) dropCopies(ctx context.Context, o *fs.Object) {
+	for _, name := range o.Stores {
+		if name == PrimaryName && o.State == fs.StateStored {
+			continue
+		}
+		w := s.storeWriter(name)
+		if w == nil {
+			continue
+		}
+		if err := w.Delete(ctx, copyPath(o)); err != nil {
+			s.log.Warn("drop store copy", "id", o.ID, "store", name, "err", err)
+		}
+	}
+}
+
+// sortedStores is o's stores in target order, unknown ones last.
+func (r *replicator) sortedStores(names []string) []string {
+	out := append([]string(nil), names...)
+	pos := func(n string) int {
+		for i, t := range r.order {
+			if t.name == n {
+				return i
+			}
+		}
+		return len(r.order)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return pos(out[i]) < pos(out[j]) })
+	return out
 }

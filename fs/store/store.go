@@ -108,10 +108,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.providers == nil {
 		s.providers = map[string]backends.Provider{}
 	}
-	s.health = health.New(health.Options{})
+	s.health = health.New(health.Options{Base: opts.Replication.HealthBackoff})
 	s.rep = newReplicator(s, opts.Replication)
-	s.idx, err = index.Open(index.Options{Dir: filepath.Join(opts.Dir, "index"), NoSync: opts.NoSync, Derive: opts.Derive, Logger: log})
+	s.idx, err = index.Open(index.Options{Dir: filepath.Join(opts.Dir, "index"), NoSync: opts.NoSync, Derive: s.rep.derive(opts.Derive), Logger: log})
 	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := s.rep.rebuild(ctx); err != nil {
+		s.idx.Close()
 		lock.Close()
 		return nil, err
 	}
@@ -207,6 +212,7 @@ func (s *Store) dropContent(ctx context.Context, o *fs.Object) {
 			s.log.Warn("drop stored content", "id", o.ID, "err", err)
 		}
 	}
+	s.dropCopies(ctx, o) // other stores' copies (replicate.go)
 }
 
 // primaryPath fans objects out over 1024 directories by the id's last two

@@ -45,6 +45,11 @@ type Config struct {
 	// Expiry defaults and the collector (lifecycle.go).
 	Retention Retention `yaml:"retention"`
 	GC        GC        `yaml:"gc"`
+	// Copy targets, copies wanted and prefetch (stores.go).
+	Stores      []Store    `yaml:"stores"`
+	Replicas    int        `yaml:"replicas"`
+	KeepFetched bool       `yaml:"keep_fetched"`
+	Prefetch    []Prefetch `yaml:"prefetch"`
 }
 
 // Cache configures the chunk cache.
@@ -148,6 +153,9 @@ func (c *Config) finish() error {
 		return err
 	}
 	if err := c.checkLifecycle(); err != nil {
+		return err
+	}
+	if err := c.checkStores(); err != nil {
 		return err
 	}
 	switch c.Log.Level {
