@@ -195,6 +195,11 @@ func TestS3Minio(t *testing.T) {
 	if got := readObject(t, alice, "inbox", "big/blob.bin", minio.GetObjectOptions{}); !bytes.Equal(got, big) {
 		t.Error("multipart content differs")
 	}
+	// The object keeps its multipart ETag (md5-of-md5s-N), also when
+	// read through another view.
+	if st, err := alice.StatObject(ctx, "inbox", "big/blob.bin", minio.StatObjectOptions{}); err != nil || st.ETag != s3MultipartETag(big, 5<<20) {
+		t.Errorf("HEAD after multipart: ETag %q, want %s (%v)", st.ETag, s3MultipartETag(big, 5<<20), err)
+	}
 
 	// Presigned GET.
 	u, err := alice.PresignedGetObject(ctx, "inbox", "2026/obs-42.txt", time.Minute, nil)
@@ -295,6 +300,11 @@ func TestS3AwsCLI(t *testing.T) {
 			t.Errorf("synced back %s: %v (%d bytes, want %d)", p, err, len(got), len(want))
 		}
 	}
+	// c.bin (9 MiB) went up in 8 MiB parts: HEAD gives md5-of-md5s-2.
+	out = aws("s3api", "head-object", "--bucket", "inbox", "--key", "synced/sub/deep/c.bin")
+	if want := s3MultipartETag(files["sub/deep/c.bin"], 8<<20); !strings.Contains(out, want) {
+		t.Errorf("head-object after a multipart upload, want ETag %s:\n%s", want, out)
+	}
 	out = aws("s3api", "head-object", "--bucket", "inbox", "--key", "single/a.txt")
 	if sum := md5.Sum(files["a.txt"]); !strings.Contains(out, hex.EncodeToString(sum[:])) {
 		t.Errorf("head-object:\n%s", out)
@@ -394,6 +404,19 @@ func TestS3s3cmd(t *testing.T) {
 
 // envWithout is the environment minus variables with prefix (an
 // AWS_CA_BUNDLE meant for other tools trips rclone's AWS SDK).
+// s3MultipartETag is S3's ETag of data uploaded in parts of partSize:
+// the MD5 of the parts' MD5s, '-', the number of parts.
+func s3MultipartETag(data []byte, partSize int) string {
+	var sums []byte
+	n := 0
+	for off := 0; off < len(data); off += partSize {
+		s := md5.Sum(data[off:min(off+partSize, len(data))])
+		sums = append(sums, s[:]...)
+		n++
+	}
+	return fmt.Sprintf("%x-%d", md5.Sum(sums), n)
+}
+
 func envWithout(prefix string) []string {
 	var out []string
 	for _, kv := range os.Environ() {

@@ -406,10 +406,31 @@ func (s *Server) listObjects(q *req, kind listKind) {
 	writeList(q.w, &res)
 }
 
-// etags looks up the ETags of a page's objects (the path index holds no
-// checksums), a few at a time: "" for an object deleted meanwhile.
+// etags gives the ETags of a page's objects: from the path index when it
+// holds one that is what GET answers (an MD5 or a multipart ETag), else
+// by looking the objects up, a few at a time: "" for an object deleted
+// meanwhile.
 func (s *Server) etags(ctx context.Context, items []item) ([]string, error) {
 	out := make([]string, len(items))
+	lookups := 0
+	for i, it := range items {
+		if it.prefix || it.info.IsDir() {
+			continue
+		}
+		if e := strings.Trim(it.info.ETag(), `"`); isMultipartETag(e) || isHexMD5(e) {
+			out[i] = `"` + e + `"`
+			continue
+		}
+		lookups++
+	}
+	if lookups == 0 {
+		for i, it := range items {
+			if !it.prefix && it.info.IsDir() {
+				out[i] = emptyETag
+			}
+		}
+		return out, nil
+	}
 	const workers = 4
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
@@ -420,7 +441,7 @@ func (s *Server) etags(ctx context.Context, items []item) ([]string, error) {
 			for i := w; i < len(items); i += workers {
 				it := items[i]
 				switch {
-				case it.prefix:
+				case it.prefix || out[i] != "":
 				case it.info.IsDir():
 					out[i] = emptyETag
 				default:

@@ -194,6 +194,10 @@ func (s *Server) createUpload(q *req) {
 	if err == nil && strings.HasSuffix(q.key, "/") {
 		err = withMessage(ErrInvalidArgument, "a key ending in '/' is a directory")
 	}
+	if err == nil {
+		// Refuse a key that fits no template now, not after the parts.
+		err = q.tree.CheckCreate(q.r.Context(), treePath(q.bucket, q.key))
+	}
 	var meta map[string]string
 	if err == nil {
 		meta, err = requestMeta(q.r.Header)
@@ -422,8 +426,11 @@ func (s *Server) completeUpload(q *req, id string) {
 		files[i].name = filepath.Join(busy, filepath.Base(files[i].name))
 	}
 	ctx := q.r.Context()
+	// The object keeps the multipart ETag, so later reads give what
+	// Complete answered (clients compare them).
+	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(files))
 	_, err = q.tree.Create(ctx, treePath(q.bucket, q.key), &partsReader{ctx: ctx, parts: files}, views.CreateOptions{
-		Size: total, ContentType: info.ContentType, Meta: info.Meta,
+		Size: total, ContentType: info.ContentType, Meta: info.Meta, ETag: etag,
 	})
 	if err != nil {
 		os.Rename(busy, dir) // the client may retry or abort
@@ -431,8 +438,7 @@ func (s *Server) completeUpload(q *req, id string) {
 		return
 	}
 	os.RemoveAll(busy)
-	etag := fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(sums.Sum(nil)), len(files))
-	writeXML(q.w, completeResult{NS: s3NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: etag})
+	writeXML(q.w, completeResult{NS: s3NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: `"` + etag + `"`})
 }
 
 // partsReader reads part files in turn, one open at a time.

@@ -31,17 +31,47 @@ const metaPrefix = "x-amz-meta-"
 // maxMetaSize is S3's limit on the user metadata of an object.
 const maxMetaSize = 2 << 10
 
-// etagOf is the S3 ETag of an object: the MD5 of its content when known
-// (always, for objects pushed through a front-end), else the source's
-// entity tag, else the id (stable for the content version).
+// etagOf is the S3 ETag of an object: the one a multipart upload gave it
+// (md5-of-md5s-N, kept in the catalogue), else the MD5 of its content
+// when known (always, for objects pushed through a front-end), else the
+// source's entity tag, else the id (stable for the content version).
 func etagOf(o *fs.Object) string {
+	return quoteETag(o.ETag, o.MD5, o.ID, o.Version)
+}
+
+func quoteETag(etag string, sum []byte, id fs.ID, version uint32) string {
+	etag = strings.Trim(etag, `"`)
 	switch {
-	case len(o.MD5) == md5.Size:
-		return `"` + hex.EncodeToString(o.MD5) + `"`
-	case o.ETag != "":
-		return `"` + strings.Trim(o.ETag, `"`) + `"`
+	case isMultipartETag(etag):
+		return `"` + etag + `"`
+	case len(sum) == md5.Size:
+		return `"` + hex.EncodeToString(sum) + `"`
+	case etag != "":
+		return `"` + etag + `"`
 	}
-	return fmt.Sprintf(`"%s-%d"`, o.ID, o.Version)
+	return fmt.Sprintf(`"%s-%d"`, id, version)
+}
+
+func isHexMD5(e string) bool {
+	if len(e) != 2*md5.Size {
+		return false
+	}
+	_, err := hex.DecodeString(e)
+	return err == nil
+}
+
+// isMultipartETag reports whether e has the form of a multipart upload's
+// ETag: 32 hex digits, '-', the number of parts.
+func isMultipartETag(e string) bool {
+	sum, n, ok := strings.Cut(e, "-")
+	if !ok || len(sum) != 2*md5.Size || n == "" || len(n) > 5 {
+		return false
+	}
+	if _, err := hex.DecodeString(sum); err != nil {
+		return false
+	}
+	_, err := strconv.ParseUint(n, 10, 32)
+	return err == nil
 }
 
 // userMeta is the metadata returned as x-amz-meta-*: everything but the
@@ -412,12 +442,7 @@ func (s *Server) putObject(q *req) {
 		q.fail(s, putErr(err, sum != nil, wantSHA != nil))
 		return
 	}
-	o, err := s.opts.Store.Get(ctx, info.ID())
-	if err != nil {
-		q.fail(s, err)
-		return
-	}
-	q.w.Header().Set("ETag", etagOf(o))
+	q.w.Header().Set("ETag", quoteETag(info.ETag(), info.MD5(), info.ID(), 0))
 	q.w.WriteHeader(http.StatusOK)
 }
 
@@ -550,12 +575,7 @@ func (s *Server) copyObject(q *req) {
 		q.fail(s, err)
 		return
 	}
-	no, err := s.opts.Store.Get(ctx, info.ID())
-	if err != nil {
-		q.fail(s, err)
-		return
-	}
-	writeXML(q.w, copyObjectResult{NS: s3NS, LastModified: s3Time(no.ModTime), ETag: etagOf(no)})
+	writeXML(q.w, copyObjectResult{NS: s3NS, LastModified: s3Time(info.ModTime()), ETag: quoteETag(info.ETag(), info.MD5(), info.ID(), 0)})
 }
 
 // contextReader stops a long copy when the client goes away.

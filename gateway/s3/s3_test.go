@@ -38,6 +38,20 @@ func get(t *testing.T, c *minio.Client, bucket, key string, opts minio.GetObject
 	return b
 }
 
+// multipartETag is S3's ETag of data uploaded in parts of partSize:
+// the MD5 of the parts' MD5s, '-', the number of parts.
+func multipartETag(data []byte, partSize int) string {
+	var sums []byte
+	n := 0
+	for off := 0; off < len(data); off += partSize {
+		s := md5.Sum(data[off:min(off+partSize, len(data))])
+		sums = append(sums, s[:]...)
+		n++
+	}
+	all := md5.Sum(sums)
+	return fmt.Sprintf("%x-%d", all, n)
+}
+
 func s3Code(err error) string {
 	return minio.ToErrorResponse(err).Code
 }
@@ -270,16 +284,29 @@ func TestMinioMultipart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(info.ETag, "-3") {
-		t.Errorf("multipart ETag %q, want md5-of-md5s-3", info.ETag)
+	want := multipartETag(data, 5<<20)
+	if info.ETag != want {
+		t.Errorf("multipart ETag %q, want md5-of-md5s-3 %q", info.ETag, want)
 	}
 	got := get(t, e.alice, "data", "big/multi.bin", minio.GetObjectOptions{})
 	if !bytes.Equal(got, data) {
 		t.Fatalf("multipart content differs (%d bytes, want %d)", len(got), len(data))
 	}
+	// The object keeps the multipart ETag: HEAD, GET, conditions and
+	// listings give it, not the MD5 of the whole.
 	st, err := e.alice.StatObject(ctx, "data", "big/multi.bin", minio.StatObjectOptions{})
-	if err != nil || st.UserMetadata["Kind"] != "multi" || st.ContentType != "application/x-big" {
-		t.Errorf("stat: %v %+v", err, st)
+	if err != nil || st.UserMetadata["Kind"] != "multi" || st.ContentType != "application/x-big" || st.ETag != want {
+		t.Errorf("stat: %v %+v, want ETag %s", err, st, want)
+	}
+	var gm minio.GetObjectOptions
+	gm.SetMatchETag(want)
+	if got := get(t, e.alice, "data", "big/multi.bin", gm); len(got) != len(data) {
+		t.Errorf("GET If-Match the multipart ETag: %d bytes", len(got))
+	}
+	for o := range e.alice.ListObjects(ctx, "data", minio.ListObjectsOptions{Prefix: "big/", Recursive: true}) {
+		if o.Err != nil || (o.Key == "big/multi.bin" && o.ETag != want) {
+			t.Errorf("listed %s: ETag %q, want %q (%v)", o.Key, o.ETag, want, o.Err)
+		}
 	}
 	// Parts copied from an object (UploadPartCopy via ComposeObject).
 	srcs := []minio.CopySrcOptions{
@@ -333,6 +360,10 @@ func TestMinioMultipart(t *testing.T) {
 	}
 	if got := get(t, e.alice, "data", "pending.bin", minio.GetObjectOptions{}); string(got) != "last" {
 		t.Errorf("completed: %q", got)
+	}
+	// A key that fits no template is refused when the upload starts.
+	if _, err := core.NewMultipartUpload(ctx, "bytype", "no-type-segment", minio.PutObjectOptions{}); s3Code(err) != "InvalidArgument" {
+		t.Errorf("multipart upload to a key the template refuses: %v", err)
 	}
 	id2, err := core.NewMultipartUpload(ctx, "data", "aborted.bin", minio.PutObjectOptions{})
 	if err != nil {
