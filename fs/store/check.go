@@ -126,8 +126,10 @@ func (s *Store) Verify(ctx context.Context, opts CheckOptions, report func(Damag
 				return rep, err
 			}
 			if bad != "" {
-				// No other store holds a copy yet: nothing to repair from.
-				rep.add(Damage{Where: "store", ID: o.ID, Path: p, Problem: bad + "; no other copy to repair from"}, report)
+				// Repaired from another store's copy, when there is one.
+				d := Damage{Where: "store", ID: o.ID, Path: p, Problem: bad}
+				s.repairPrimary(ctx, opts, &d)
+				rep.add(d, report)
 			}
 		} else if info, ok := s.cache.Lookup(o.ContentKey()); ok && info.Complete {
 			n, bad, err := checkFile(ctx, info.Path, o)
@@ -219,7 +221,10 @@ func checkFile(ctx context.Context, p string, o *fs.Object) (int64, string, erro
 //     and every object has all its keys (index.Check; Repair deletes
 //     dangling keys and rewrites missing ones; a bad record is kept);
 //   - store: every stored object has its file in objects/ with the
-//     recorded size (unrepairable: there is no other copy yet);
+//     recorded size (Repair copies it back from another store's verified
+//     copy, when there is one), and every copy recorded in Object.Stores
+//     exists with the right size (Repair forgets a bad one, which queues
+//     the object for replication again; see replicate.go);
 //   - objects: files in objects/ no object references, e.g. left by a
 //     crash between the file and the index commit (Repair deletes them);
 //   - cache: entries whose key names no current object version (Repair
@@ -243,10 +248,15 @@ func (s *Store) Fsck(ctx context.Context, opts CheckOptions, report func(Damage)
 	}
 	// Stored objects and their files.
 	stored := make(map[fs.ID]struct{})
+	var copies []*fs.Object     // objects with recorded store copies (fsckCopies)
+	var damagedPrimary []Damage // repaired from another store's copy, if any
 	err = s.idx.Walk(ctx, fs.ID{}, func(o *fs.Object) error {
 		rep.Objects++
 		if opts.Progress != nil && rep.Objects%10000 == 0 {
 			opts.Progress(rep.Objects, 0)
+		}
+		if len(o.Stores) > 0 {
+			copies = append(copies, o)
 		}
 		if o.State != fs.StateStored {
 			return nil
@@ -259,16 +269,24 @@ func (s *Store) Fsck(ctx context.Context, opts CheckOptions, report func(Damage)
 		fi, err := os.Stat(p)
 		switch {
 		case errors.Is(err, iofs.ErrNotExist):
-			rep.add(Damage{Where: "store", ID: o.ID, Path: p, Problem: "stored content missing; no other copy to repair from"}, report)
+			damagedPrimary = append(damagedPrimary, Damage{Where: "store", ID: o.ID, Path: p, Problem: "stored content missing"})
 		case err != nil:
 			return err
 		case fi.Size() != o.Size:
-			rep.add(Damage{Where: "store", ID: o.ID, Path: p, Problem: fmt.Sprintf("stored file has %d bytes, recorded %d; no other copy to repair from", fi.Size(), o.Size)}, report)
+			damagedPrimary = append(damagedPrimary, Damage{Where: "store", ID: o.ID, Path: p, Problem: fmt.Sprintf("stored file has %d bytes, recorded %d", fi.Size(), o.Size)})
 		}
 		return nil
 	})
 	if err != nil {
 		return rep, fs.Wrap("fsck", "", err)
+	}
+	for _, d := range damagedPrimary {
+		s.repairPrimary(ctx, opts, &d)
+		rep.add(d, report)
+	}
+	// Copies in the other stores (replicate.go).
+	if err := s.fsckCopies(ctx, copies, opts, &rep, report); err != nil {
+		return rep, err
 	}
 	// Files in objects/ nobody references.
 	err = s.primary.List(ctx, "", func(e backends.Entry) error {
@@ -281,6 +299,9 @@ func (s *Store) Fsck(ctx context.Context, opts CheckOptions, report func(Damage)
 			if o, err := s.idx.Get(ctx, id); err == nil && o.State == fs.StateStored {
 				return nil
 			}
+		}
+		if s.isFetchedCopy(ctx, e.Path) {
+			return nil
 		}
 		d := Damage{Where: "objects", ID: id, Path: e.Path, Problem: fmt.Sprintf("file (%d bytes) no object references", e.Size)}
 		if opts.Repair {

@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -145,7 +146,7 @@ type replicator struct {
 	// healthBase is how soon a store passed over as unhealthy may be
 	// probed again at the earliest.
 	healthBase time.Duration
-	prefSem chan struct{}
+	prefSem    chan struct{}
 
 	poke chan struct{} // something may be ready: scan again
 
@@ -821,4 +822,128 @@ func (r *replicator) sortedStores(names []string) []string {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return pos(out[i]) < pos(out[j]) })
 	return out
+}
+
+// fsckCopies checks that every store copy recorded in Object.Stores (the
+// primary's own file of a pushed object aside: Fsck checks that) exists
+// with the recorded size. Repair forgets a missing or wrong copy, which
+// puts the object back in the replication queue.
+func (s *Store) fsckCopies(ctx context.Context, objs []*fs.Object, opts CheckOptions, rep *CheckReport, report func(Damage)) error {
+	for _, o := range objs {
+		for _, name := range o.Stores {
+			if name == PrimaryName && o.State == fs.StateStored {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return fs.Wrap("fsck", "", err)
+			}
+			problem := ""
+			w := s.storeWriter(name)
+			if w == nil {
+				problem = fmt.Sprintf("copy recorded in store %q, which is not configured", name)
+			} else {
+				e, err := w.Stat(ctx, copyPath(o))
+				switch {
+				case fs.KindOf(err) == fs.NotExist:
+					problem = fmt.Sprintf("copy recorded in store %q is missing", name)
+				case err != nil:
+					// Unreachable: say so, but nothing is known to be lost.
+					problem = fmt.Sprintf("copy in store %q could not be checked: %v", name, err)
+				case e.Size != o.Size:
+					problem = fmt.Sprintf("copy in store %q has %d bytes, recorded %d", name, e.Size, o.Size)
+				}
+				if err != nil && fs.KindOf(err) != fs.NotExist {
+					rep.add(Damage{Where: "stores", ID: o.ID, Path: name + ":" + copyPath(o), Problem: problem}, report)
+					continue
+				}
+			}
+			if problem == "" {
+				continue
+			}
+			d := Damage{Where: "stores", ID: o.ID, Path: name + ":" + copyPath(o), Problem: problem}
+			if opts.Repair {
+				d.Repaired = s.forgetCopy(ctx, o, name) == nil
+			}
+			rep.add(d, report)
+		}
+	}
+	return nil
+}
+
+// forgetCopy removes name from o's stores (queueing o for another copy).
+func (s *Store) forgetCopy(ctx context.Context, o *fs.Object, name string) error {
+	_, err := s.idx.Update(ctx, o.ID, func(n *fs.Object) error {
+		if n.Version != o.Version {
+			return errSkip
+		}
+		n.Stores = slices.DeleteFunc(n.Stores, func(x string) bool { return x == name })
+		if len(n.Stores) == 0 {
+			n.Stores = nil
+		}
+		return nil
+	})
+	if errors.Is(err, errSkip) || fs.KindOf(err) == fs.NotExist {
+		return nil
+	}
+	return err
+}
+
+// repairPrimary copies a pushed object's lost or damaged primary file
+// back from another store's verified copy. d says what is wrong; it is
+// marked repaired, or told that there is nothing to repair from.
+func (s *Store) repairPrimary(ctx context.Context, opts CheckOptions, d *Damage) {
+	o, err := s.idx.Get(ctx, d.ID)
+	if err != nil {
+		return
+	}
+	if !s.hasOtherCopy(o) {
+		d.Problem += "; no other copy to repair from"
+		return
+	}
+	if !opts.Repair {
+		d.Problem += "; repairable from another store"
+		return
+	}
+	var src io.ReadCloser
+	for _, name := range s.rep.sortedStores(o.Stores) {
+		w := s.storeWriter(name)
+		if name == PrimaryName || w == nil {
+			continue
+		}
+		if src, err = w.Open(ctx, copyPath(o), 0, -1); err == nil {
+			break
+		}
+	}
+	if src == nil {
+		d.Problem += fmt.Sprintf("; no other copy could be read: %v", err)
+		return
+	}
+	err = s.primary.Put(ctx, primaryPath(o.ID), io.LimitReader(src, o.Size), o.Size)
+	src.Close()
+	if err == nil {
+		err = verifyCopy(ctx, s.primary, primaryPath(o.ID), o)
+	}
+	if err != nil {
+		d.Problem += fmt.Sprintf("; repair from another store failed: %v", err)
+		return
+	}
+	d.Repaired = true
+}
+
+// isFetchedCopy reports whether p, a file of the primary store, is the
+// copy of a fetched object's current version (keep_fetched), recorded or
+// about to be (a crash between the copy and its record leaves one, which
+// the queue will write again).
+func (s *Store) isFetchedCopy(ctx context.Context, p string) bool {
+	base := path.Base(p)
+	idPart, _, ok := strings.Cut(base, "-")
+	if !ok {
+		return false
+	}
+	id, err := fs.ParseID(idPart)
+	if err != nil {
+		return false
+	}
+	o, err := s.idx.Get(ctx, id)
+	return err == nil && o.State != fs.StateStored && copyPath(o) == p
 }

@@ -384,3 +384,63 @@ func TestPrefetch(t *testing.T) {
 		t.Fatalf("%d queued after the rules changed, want 1", n)
 	}
 }
+
+func TestFsckKnowsStores(t *testing.T) {
+	e := newRepEnv(t, func(r *Replication) { r.KeepFetched = true })
+	ctx := ctxT(t)
+	data := pattern(120_000)
+	o, err := e.st.Put(ctx, PutRequest{Name: "p", Size: -1}, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := pattern(90_000)
+	(&env{srcRoot: e.srcRoot}).write(t, "r.bin", reg)
+	r := &fs.Object{Name: "r", Size: -1, Source: fs.Location{Provider: "disk", Path: "r.bin"}, SHA256: sha(reg)}
+	if _, err := e.st.Register(ctx, []*fs.Object{r}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readObject(t, e.st, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	waitFor(t, func() bool { return queued(t, e.st) == 0 && hasStore(t, e.st, r.ID, "second") })
+	fsck := func(repair bool) map[string][]Damage {
+		_, dmg := collectDamage(t, func(report func(Damage)) (CheckReport, error) {
+			return e.st.Fsck(ctx, CheckOptions{Repair: repair}, report)
+		})
+		return dmg
+	}
+	// Clean: the fetched object's copy in the primary is no orphan.
+	if dmg := fsck(false); len(dmg) != 0 {
+		t.Fatalf("fsck after replication: %v", dmg)
+	}
+	e.close()
+	e.cancel = nil
+	e.open(t, func(r *Replication) { r.KeepFetched = true })
+
+	// A recorded copy lost: reported; repair forgets it and requeues.
+	os.Remove(filepath.Join(e.secondRoot, copyPath(o)))
+	if dmg := fsck(false); len(dmg["stores"]) != 1 {
+		t.Fatalf("lost copy: %v", dmg)
+	}
+	if dmg := fsck(true); len(dmg["stores"]) != 1 || !dmg["stores"][0].Repaired {
+		t.Fatalf("lost copy, repair: %v", dmg)
+	}
+	if hasStore(t, e.st, o.ID, "second") || queued(t, e.st) != 1 {
+		t.Fatal("the lost copy is still recorded, or the object was not queued again")
+	}
+	e.run()
+	waitFor(t, func() bool { return hasStore(t, e.st, o.ID, "second") })
+
+	// The primary file lost: repaired from the second store.
+	os.Remove(filepath.Join(e.dir, "objects", primaryPath(o.ID)))
+	if dmg := fsck(true); len(dmg["store"]) != 1 || !dmg["store"][0].Repaired {
+		t.Fatalf("lost primary, repair: %v", dmg)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.dir, "objects", primaryPath(o.ID))); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("primary not restored: %v", err)
+	}
+	if dmg := fsck(false); len(dmg) != 0 {
+		t.Fatalf("fsck after repair: %v", dmg)
+	}
+}
