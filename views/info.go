@@ -18,6 +18,7 @@ type Info struct {
 	id      fs.ID
 	state   fs.State
 	etag    string
+	rights  Rights
 	obj     *fs.Object // the object it was made from, if loaded (private copy)
 }
 
@@ -39,6 +40,11 @@ func (i *Info) ModTime() time.Time { return i.modTime }
 
 func (i *Info) IsDir() bool { return i.dir }
 func (i *Info) Sys() any    { return nil }
+
+// Rights are the user's rights on the view holding the file or
+// directory (0 for the root of several views): a front-end checks them
+// from a kept Info without asking the Tree again.
+func (i *Info) Rights() Rights { return i.rights }
 
 // ID is the object's id (zero for directories).
 func (i *Info) ID() fs.ID { return i.id }
@@ -108,7 +114,7 @@ func modeFor(dir bool, r Rights) iofs.FileMode {
 }
 
 func newInfo(name string, dir bool, r Rights, id fs.ID, e entry) *Info {
-	i := &Info{name: name, dir: dir, mode: modeFor(dir, r), id: id, modTime: e.modTime}
+	i := &Info{name: name, dir: dir, mode: modeFor(dir, r), id: id, modTime: e.modTime, rights: r}
 	if !dir {
 		i.size, i.state, i.etag = e.size, e.state, e.etag
 	}

@@ -279,6 +279,30 @@ func (t *Tree) Open(ctx context.Context, p string) (*File, error) {
 	return &File{Reader: r, info: objInfo(baseName(l), l.rights, r.Object())}, nil
 }
 
+// OpenID opens object id for reading, with the rights of path p, where
+// the Tree showed it: for front-ends that resolved p earlier (a FUSE
+// inode) and must read that object even if p has since moved or been
+// taken by another one. NotExist once the object is gone. Needs r on p's
+// view; p itself need not exist any more.
+func (t *Tree) OpenID(ctx context.Context, p string, id fs.ID) (*File, error) {
+	const op = "open"
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return nil, err
+	}
+	if l.root || l.vp == "" {
+		return nil, fs.E(fs.IsDir, op, p, nil)
+	}
+	if err := t.need(op, l, Read); err != nil {
+		return nil, err
+	}
+	r, err := t.st.Open(ctx, id)
+	if err != nil {
+		return nil, fs.Wrap(op, p, err)
+	}
+	return &File{Reader: r, info: objInfo(baseName(l), l.rights, r.Object())}, nil
+}
+
 // CreateOptions describe an upload.
 type CreateOptions struct {
 	Size        int64 // expected size, or -1 when unknown

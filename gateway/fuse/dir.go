@@ -63,13 +63,23 @@ func (n *node) Readdir(ctx context.Context) (_ ffs.DirStream, e syscall.Errno) {
 	return d, 0
 }
 
-// OpendirHandle opens directory n for listing. The first page is read
-// here, so a directory the user may not list fails at opendir.
+// OpendirHandle opens directory n for listing.
+//
+// With the change feed, the kernel keeps the listing (FOPEN_CACHE_DIR):
+// a directory listed once is listed again from the page cache, with no
+// request to us, until the feed reports a change under it and follow
+// drops the directory's pages (NotifyContent). The index is then read
+// only when the kernel asks for entries. Without the feed nothing is
+// kept, and the first page is read here, so a directory the user may not
+// list fails at opendir.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint32, e syscall.Errno) {
 	defer n.fsys.guard("opendir", &e)
 	d, e := n.newDirStream()
 	if e != 0 {
 		return nil, 0, e
+	}
+	if n.fsys.notified {
+		return d, gofuse.FOPEN_CACHE_DIR | gofuse.FOPEN_KEEP_CACHE, 0
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -86,6 +96,7 @@ func (d *dirStream) fill(ctx context.Context) syscall.Errno {
 	}
 	ctx, cancel := d.n.fsys.opCtx(ctx, true)
 	defer cancel()
+	d.n.fsys.pages.Add(1)
 	page, err := d.n.fsys.tree.ReadDir(ctx, d.p, d.after, dirPage)
 	if err != nil {
 		return d.n.fsys.errno(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 
 	ffs "github.com/hanwen/go-fuse/v2/fs"
@@ -20,7 +21,12 @@ import (
 // reads bypass this process entirely.
 type readHandle struct {
 	// immutable after Open
-	fsys  *filesys
+	fsys *filesys
+	p    string // where the object was opened, for its rights
+	id   fs.ID
+
+	mu sync.Mutex
+	// guarded by mu (set once, at Open or by the first Read)
 	f     *views.File
 	local *os.File // the whole content, owned by f; nil while not cached
 }
@@ -55,24 +61,27 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 	if n.pending() {
 		return nil, 0, syscall.EBUSY // not in the store until its writer closes
 	}
+	if h, fl, ok := n.quickOpen(p); ok {
+		return h, fl, 0
+	}
 	octx, cancel := n.fsys.opCtx(ctx, true)
 	defer cancel()
 	f, err := n.fsys.tree.Open(octx, p)
 	if err != nil {
 		return nil, 0, n.fsys.errno(err)
 	}
-	h := &readHandle{fsys: n.fsys, f: f}
+	h := &readHandle{fsys: n.fsys, p: p, id: f.Stat().ID(), f: f}
 	h.local, _ = f.File()
 	// Content is immutable per object id (the change feed flushes the
 	// pages of a re-crawled version), so the kernel may keep its pages
 	// across opens. When the path now holds another object than this
 	// inode's, or the size was unknown, bypass the page cache instead.
-	var fl uint32 = gofuse.FOPEN_KEEP_CACHE
+	var fl uint32 = gofuse.FOPEN_KEEP_CACHE | gofuse.FOPEN_NOFLUSH
 	n.mu.Lock()
 	if n.cachedID != f.Stat().ID() {
 		// Pages of another version (written here, or replaced):
 		// without KEEP_CACHE the kernel drops them at this open.
-		fl = 0
+		fl = gofuse.FOPEN_NOFLUSH
 		n.cachedID = f.Stat().ID()
 	}
 	n.mu.Unlock()
@@ -86,18 +95,63 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 	return h, fl, 0
 }
 
+// quickOpen opens a small file for reading without asking the store:
+// with the change feed, the node's Info is the truth about its object,
+// and the kernel serves a cached file's reads from its pages, so most
+// opens of small files never read (cat of a file read before). The
+// object is opened by the first READ, by id, so the handle reads the
+// object it was opened on even if its path has been taken since. Read-only
+// handles need no FLUSH (FOPEN_NOFLUSH: one request less per close).
+// Large files open eagerly, for passthrough.
+func (n *node) quickOpen(p string) (*readHandle, uint32, bool) {
+	if !n.fsys.notified {
+		return nil, 0, false
+	}
+	info := n.getInfo()
+	if info == nil || info.ID() == (fs.ID{}) || info.Size() < 0 || info.Size() >= passthroughMin || info.Rights()&views.Read == 0 || n.writing() {
+		return nil, 0, false
+	}
+	var fl uint32 = gofuse.FOPEN_KEEP_CACHE | gofuse.FOPEN_NOFLUSH
+	n.mu.Lock()
+	if n.cachedID != info.ID() {
+		fl = gofuse.FOPEN_NOFLUSH // drop another version's pages
+		n.cachedID = info.ID()
+	}
+	n.mu.Unlock()
+	return &readHandle{fsys: n.fsys, p: p, id: info.ID()}, fl, true
+}
+
+// file returns the open object, opening it on first use.
+func (h *readHandle) file(ctx context.Context) (*views.File, *os.File, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.f == nil {
+		f, err := h.fsys.tree.OpenID(ctx, h.p, h.id)
+		if err != nil {
+			return nil, nil, h.fsys.errno(err)
+		}
+		h.f = f
+		h.local, _ = f.File()
+	}
+	return h.f, h.local, 0
+}
+
 // Read reads at off: spliced from the local file when whole, else through
 // the store, bounded by the operation timeout.
 func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
 	defer h.fsys.guard("read", &e)
-	if h.local != nil {
-		return gofuse.ReadResultFd(h.local.Fd(), off, len(dest)), 0
-	}
 	ctx, cancel := h.fsys.opCtx(ctx, true)
 	defer cancel()
-	n, err := h.f.ReadAtContext(ctx, dest, off)
+	f, local, e := h.file(ctx)
+	if e != 0 {
+		return nil, e
+	}
+	if local != nil {
+		return gofuse.ReadResultFd(local.Fd(), off, len(dest)), 0
+	}
+	n, err := f.ReadAtContext(ctx, dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
-		h.fsys.log.Warn("read failed", "id", h.f.Stat().ID(), "off", off, "err", err)
+		h.fsys.log.Warn("read failed", "id", h.id, "off", off, "err", err)
 		return nil, h.fsys.errno(err)
 	}
 	return gofuse.ReadResultData(dest[:n]), 0
@@ -111,6 +165,8 @@ const passthroughMin = 1 << 20
 
 // PassthroughFd gives the kernel the cached file to read directly.
 func (h *readHandle) PassthroughFd() (int, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.local == nil || h.f.Stat().Size() < passthroughMin {
 		return -1, false
 	}
@@ -119,7 +175,13 @@ func (h *readHandle) PassthroughFd() (int, bool) {
 
 func (h *readHandle) Release(ctx context.Context) (e syscall.Errno) {
 	defer h.fsys.guard("release", &e)
-	if err := h.f.Close(); err != nil && fs.KindOf(err) != fs.Other {
+	h.mu.Lock()
+	f := h.f
+	h.mu.Unlock()
+	if f == nil {
+		return 0 // never read: never opened
+	}
+	if err := f.Close(); err != nil && fs.KindOf(err) != fs.Other {
 		h.fsys.log.Debug("close", "err", err)
 	}
 	return 0

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,8 +41,10 @@ type Options struct {
 	// allow_other; needs user_allow_other in /etc/fuse.conf unless root).
 	AllowOther bool
 	// EntryTimeout and AttrTimeout are how long the kernel may trust a
-	// name or an attribute (default 1s). The change feed invalidates
-	// sooner.
+	// name or an attribute. With Events the change feed invalidates what
+	// changes, so the default is long (1 hour) and the kernel also keeps
+	// directory listings and file pages; without Events it is 1s and
+	// listings are not kept.
 	EntryTimeout, AttrTimeout time.Duration
 	// OpTimeout bounds each call into the store, so a stuck provider
 	// gives EIO, never a hung process (default 1 minute).
@@ -78,7 +81,17 @@ type filesys struct {
 	log       *slog.Logger
 	life      context.Context // cancelled by Unmount
 	root      *node
+	// notified: the change feed invalidates the kernel's caches, so it
+	// may keep names, attributes, listings and pages long, and nodes may
+	// trust what they last learnt.
+	notified bool
+
+	pages atomic.Int64 // directory pages read from the index, for tests
 }
+
+// notifiedTimeout is the entry and attribute timeout when the change
+// feed keeps the kernel's caches right.
+const notifiedTimeout = time.Hour
 
 // Mount mounts opts.Tree at dir and serves it until Unmount (or an
 // external fusermount -u). The mount point must be an existing directory.
@@ -103,11 +116,15 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 			return nil, fmt.Errorf("fuse: spool directory: %w", err)
 		}
 	}
+	defTimeout := time.Second
+	if opts.Events != nil {
+		defTimeout = notifiedTimeout
+	}
 	if opts.EntryTimeout <= 0 {
-		opts.EntryTimeout = time.Second
+		opts.EntryTimeout = defTimeout
 	}
 	if opts.AttrTimeout <= 0 {
-		opts.AttrTimeout = time.Second
+		opts.AttrTimeout = defTimeout
 	}
 	if opts.OpTimeout <= 0 {
 		opts.OpTimeout = time.Minute
@@ -122,6 +139,7 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 	fsys := &filesys{
 		tree: opts.Tree, spool: opts.SpoolDir, ro: opts.ReadOnly, uid: opts.UID, gid: opts.GID,
 		opTimeout: opts.OpTimeout, mounted: time.Now(), log: opts.Logger.With("mount", dir), life: life,
+		notified: opts.Events != nil,
 	}
 	fsys.root = &node{fsys: fsys, dir: true}
 	mopts := gofuse.MountOptions{
@@ -133,7 +151,11 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 		// Root mounts without fusermount; others fall back to it.
 		DirectMount: true,
 		Debug:       opts.Debug,
-		Logger:      log.New(slogWriter{fsys.log}, "", 0),
+		// READDIRPLUS for a listing's first batch, and for the rest only
+		// when the lister also looks entries up (ls -l, not ls -f or
+		// find): the kernel decides, per directory.
+		ExtraCapabilities: gofuse.CAP_READDIRPLUS_AUTO,
+		Logger:            log.New(slogWriter{fsys.log}, "", 0),
 	}
 	if opts.ReadOnly {
 		mopts.Options = append(mopts.Options, "ro")

@@ -496,3 +496,60 @@ func TestChangeFeed(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A listing the kernel keeps (FOPEN_CACHE_DIR) is listed again without
+// asking us, and is dropped by the change feed when an entry comes or
+// goes, in its directory or below.
+func TestCachedListing(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-date": views.All}, Options{})
+	e.register(t, "a", []byte("one"), map[string]string{"type": "fc", "date": "d1"})
+	want := func(dir, names string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for {
+			got := strings.Join(listNames(t, e.path(dir)), ",")
+			if got == names {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after 1s: %s, want %s", dir, got, names)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	want("d1/fc", "a")
+	want("", "d1")
+	before := e.m.fsys.pages.Load()
+	for i := 0; i < 3; i++ {
+		want("d1/fc", "a")
+		want("", "d1")
+	}
+	if got := e.m.fsys.pages.Load(); got != before {
+		t.Fatalf("kept listings were read again from the index: %d pages", got-before)
+	}
+	// Added in a listed directory; a new directory in a listed ancestor.
+	e.register(t, "b", []byte("two"), map[string]string{"type": "fc", "date": "d1"})
+	want("d1/fc", "a,b")
+	e.register(t, "c", []byte("three"), map[string]string{"type": "obs", "date": "d2"})
+	want("", "d1,d2")
+	want("d1", "fc")
+	// Removed through the store, by another user's tree.
+	tree := views.NewTree(views.TreeOptions{Set: e.set, Store: e.st, User: "x", Profile: views.Profile{Views: map[string]views.Rights{"by-date": views.All}}})
+	if err := tree.Remove(context.Background(), "/d1/fc/a"); err != nil {
+		t.Fatal(err)
+	}
+	want("d1/fc", "b")
+	if err := tree.Remove(context.Background(), "/d2/obs/c"); err != nil {
+		t.Fatal(err)
+	}
+	want("", "d1")
+	// Changed through the mount itself: the kernel drops its own listing.
+	if err := os.WriteFile(e.path("d1/fc/m"), []byte("m"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want("d1/fc", "b,m")
+	if err := os.Rename(e.path("d1/fc/m"), e.path("d1/fc/n")); err != nil {
+		t.Fatal(err)
+	}
+	want("d1/fc", "b,n")
+}

@@ -9,10 +9,12 @@ import (
 )
 
 // follow applies the change feed to the kernel's caches until the feed
-// closes or the mount ends. Listings are never cached by the kernel (no
-// FOPEN_CACHE_DIR), so a new object shows in the next listing anyway;
-// what must go are names and pages that are now wrong: a removed or
-// replaced object's dentry, a re-crawled object's pages and attributes.
+// closes or the mount ends. The kernel keeps names, attributes, listings
+// (FOPEN_CACHE_DIR) and pages (FOPEN_KEEP_CACHE) for long; what changed
+// is dropped here: a removed or replaced object's dentry, a re-crawled
+// object's pages and attributes, and the kept listing of every directory
+// whose entries changed (an added or removed path changes its parent's
+// listing, and its ancestors' when it makes or empties a directory).
 // Notifications run here, never inside a FUSE request: the kernel may
 // hold a directory lock while it waits for one.
 func (f *filesys) follow(events <-chan views.Event) {
@@ -26,10 +28,14 @@ func (f *filesys) follow(events <-chan views.Event) {
 				f.invalidateAll()
 				continue
 			}
+			dirs := map[*ffs.Inode]bool{}
 			for _, c := range ev.Changes {
 				if p, ok := f.tree.UserPath(c.View, c.Path); ok {
-					f.invalidate(p, c)
+					f.invalidate(p, c, dirs)
 				}
+			}
+			for in := range dirs {
+				in.NotifyContent(0, 0)
 			}
 		case <-f.life.Done():
 			return
@@ -37,17 +43,28 @@ func (f *filesys) follow(events <-chan views.Event) {
 	}
 }
 
-// invalidate drops what the kernel may cache about path p.
-func (f *filesys) invalidate(p string, c views.PathChange) {
+// invalidate drops what the kernel may cache about path p, and adds to
+// dirs the directories whose kept listings p's change makes wrong.
+func (f *filesys) invalidate(p string, c views.PathChange, dirs map[*ffs.Inode]bool) {
 	segs := strings.Split(strings.Trim(p, "/"), "/")
 	if len(segs) == 0 || segs[0] == "" {
 		return
 	}
 	parent := f.root.EmbeddedInode()
+	listed := c.Op != views.Modified // a name came or went
 	for _, s := range segs[:len(segs)-1] {
+		if listed {
+			// Cheap and safe: an ancestor's listing changes only
+			// when a directory is made or emptied, which the feed
+			// does not say; a spurious drop costs one re-listing.
+			dirs[parent] = true
+		}
 		if parent = parent.GetChild(s); parent == nil {
 			return // the kernel knows nothing below
 		}
+	}
+	if listed {
+		dirs[parent] = true
 	}
 	name := segs[len(segs)-1]
 	ch := parent.GetChild(name)
@@ -80,7 +97,8 @@ func (f *filesys) invalidate(p string, c views.PathChange) {
 	}
 }
 
-// invalidateAll drops every name the kernel holds (after missed changes).
+// invalidateAll drops every name and listing the kernel holds (after
+// missed changes).
 func (f *filesys) invalidateAll() {
 	var walk func(in *ffs.Inode)
 	walk = func(in *ffs.Inode) {
@@ -90,6 +108,7 @@ func (f *filesys) invalidateAll() {
 			}
 			in.NotifyEntry(name)
 		}
+		in.NotifyContent(0, 0) // its kept listing
 	}
 	walk(f.root.EmbeddedInode())
 }
