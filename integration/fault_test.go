@@ -1,0 +1,334 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// faultConfig writes a serve configuration with WebDAV on port, alice
+// (davPassword) on the view "files" ({path...}, rwd) — and on "names",
+// so that her root lists views and paths start with /files/ — and extra
+// YAML appended (providers, cache, retention…).
+func faultConfig(t testing.TB, dataDir string, port int, extra string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(davPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`data: %s
+listen: {admin: '127.0.0.1:0', webdav: '127.0.0.1:%d'}
+views:
+  files: {path: "{path...}"}
+  names: {path: "{name}"}
+users:
+  alice: {password_hash: '%s', views: {files: rwd, names: r}}
+%s`, dataDir, port, h, extra)
+	p := filepath.Join(t.TempDir(), "fault.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// faulty wraps a handler and spoils 30 % of requests: of every ten, two
+// get a 500 and one stalls — before the headers or after part of the
+// body, alternately — until the client gives up.
+type faulty struct {
+	h      http.Handler
+	n      atomic.Int64
+	faults atomic.Int64
+}
+
+func (f *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k := f.n.Add(1)
+	switch k % 10 {
+	case 1, 5:
+		f.faults.Add(1)
+		http.Error(w, "injected fault", http.StatusInternalServerError)
+		return
+	case 8:
+		f.faults.Add(1)
+		if k%20 == 8 {
+			<-r.Context().Done()
+			return
+		}
+		w = &stallAfter{ResponseWriter: w, limit: 5000, done: r.Context().Done()}
+	}
+	f.h.ServeHTTP(w, r)
+}
+
+// stallAfter sends limit body bytes, then hangs until done.
+type stallAfter struct {
+	http.ResponseWriter
+	limit int
+	done  <-chan struct{}
+}
+
+func (s *stallAfter) Write(b []byte) (int, error) {
+	if len(b) > s.limit {
+		s.ResponseWriter.Write(b[:s.limit])
+		s.ResponseWriter.(http.Flusher).Flush()
+		<-s.done
+		panic(http.ErrAbortHandler)
+	}
+	s.limit -= len(b)
+	return s.ResponseWriter.Write(b)
+}
+
+// refusedAddr is a loopback address nothing listens on.
+func refusedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr + "/"
+}
+
+// registerLine is one NDJSON record for `datagate register`.
+func registerLine(provider, path, viewPath string, content []byte) string {
+	sum := sha256.Sum256(content)
+	b, _ := json.Marshal(map[string]any{
+		"name": filepath.Base(path), "meta": map[string]string{"path": viewPath},
+		"location": map[string]any{"provider": provider, "path": path},
+		"size":     len(content), "sha256": hex.EncodeToString(sum[:]),
+	})
+	return string(b) + "\n"
+}
+
+// TestFaultyProviderReads: reads of objects registered on an HTTP server
+// that fails 30 % of requests (500s and stalls) succeed through the
+// retries, also when the provider's first mirror is down; with every
+// mirror down a read fails with a clear error within the configured
+// timeouts.
+func TestFaultyProviderReads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srcDir := t.TempDir()
+	const nFiles = 8
+	files := map[string][]byte{}
+	for i := range nFiles {
+		b := pattern(700<<10+i*4099, byte(i))
+		name := fmt.Sprintf("f%d.bin", i)
+		files[name] = b
+		os.WriteFile(filepath.Join(srcDir, name), b, 0o644)
+	}
+	flaky := &faulty{h: http.FileServer(http.Dir(srcDir))}
+	flakySrv := httptest.NewServer(flaky)
+	defer flakySrv.Close()
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer stalled.Close()
+
+	const timeout, retries = 300 * time.Millisecond, 1
+	dataDir := t.TempDir()
+	port := davFreePort(t)
+	cfg := faultConfig(t, dataDir, port, fmt.Sprintf(`cache: {chunk_size: 64KiB, read_ahead: 2}
+providers:
+  flaky: {type: http, url: %q, timeout: 300ms, retries: 5}
+  mirrored: {type: http, urls: [%q, %q], timeout: 300ms, retries: 5}
+  gone: {type: http, urls: [%q, %q], timeout: %s, retries: %d}
+`, flakySrv.URL+"/", refusedAddr(t), flakySrv.URL+"/", refusedAddr(t), stalled.URL+"/", timeout, retries))
+	s := startDAV(t, cfg, port)
+	c := cli{t, []string{"--config", cfg}}
+	var nd strings.Builder
+	for name, b := range files {
+		for _, prov := range []string{"flaky", "mirrored"} {
+			nd.WriteString(registerLine(prov, name, prov+"/"+name, b))
+		}
+	}
+	nd.WriteString(registerLine("gone", "f0.bin", "gone/f0.bin", files["f0.bin"]))
+	if out := c.ok(nd.String(), "register"); !strings.Contains(out, fmt.Sprintf("%d added", 2*nFiles+1)) {
+		t.Fatalf("register: %s", out)
+	}
+
+	d := newDAV(s.url, time.Minute)
+	var wg sync.WaitGroup
+	for name, want := range files {
+		for _, prov := range []string{"flaky", "mirrored"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, got, err := d.do(ctx, http.MethodGet, "/files/"+prov+"/"+name, nil)
+				if err != nil || code != http.StatusOK || !bytes.Equal(got, want) {
+					t.Errorf("GET %s/%s through a faulty provider: %d, %d of %d bytes, %v", prov, name, code, len(got), len(want), err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	t.Logf("faulty server: %d requests, %d spoilt", flaky.n.Load(), flaky.faults.Load())
+	if flaky.faults.Load() < 10 {
+		t.Errorf("only %d faults injected: the test proves little", flaky.faults.Load())
+	}
+
+	// Every location down: one refused, one stalled. The bound is the
+	// configured one: (1 + retries) attempts of at most the timeout on
+	// the stalled mirror (the refused one fails at once), the retry
+	// waits, and a second for the process and the front-end.
+	bound := (1+retries)*timeout + 200*time.Millisecond + time.Second
+	start := time.Now()
+	code, body, err := d.do(ctx, http.MethodGet, "/files/gone/f0.bin", nil)
+	took := time.Since(start)
+	if err == nil && code == http.StatusOK && bytes.Equal(body, files["f0.bin"]) {
+		t.Fatal("read with every mirror down succeeded")
+	}
+	if code == http.StatusOK && err == nil {
+		t.Errorf("GET with every mirror down: 200 with %d of %d bytes and no error", len(body), len(files["f0.bin"]))
+	}
+	t.Logf("WebDAV GET with every mirror down: %d after %v: %s %v", code, took, strings.TrimSpace(string(body)), err)
+	if took > bound {
+		t.Errorf("WebDAV GET took %v to fail, bound %v", took, bound)
+	}
+	id := objectID(t, c, "gone/f0.bin")
+	start = time.Now()
+	out, errs, exit := c.run("", "get", id)
+	took = time.Since(start)
+	if exit == 0 || out == string(files["f0.bin"]) {
+		t.Errorf("get through the server with every mirror down: exit %d, %d bytes out", exit, len(out))
+	}
+	if took > bound+time.Second { // + the CLI process
+		t.Errorf("get through the server took %v to fail, bound %v", took, bound+time.Second)
+	}
+	if !strings.Contains(errs, "unavailable") {
+		// Both front-ends send their headers before the first chunk is
+		// fetched, so the cause is lost on the way (reported).
+		t.Logf("known gap: through the server the cause is lost: WebDAV %d + %v, CLI %q", code, err, strings.TrimSpace(errs))
+	}
+	s.stop(t)
+
+	// The store itself (the CLI opens it when no server runs) gives the
+	// whole story: the provider, that it is unavailable, every mirror.
+	start = time.Now()
+	out, errs, exit = c.run("", "get", id)
+	took = time.Since(start)
+	if exit == 0 || out != "" {
+		t.Errorf("get with every mirror down: exit %d, %d bytes out", exit, len(out))
+	}
+	for _, want := range []string{`"gone"`, "unavailable", "all 2 mirrors failed", stalled.URL, "refused"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("error does not say %s: %s", want, errs)
+		}
+	}
+	if took > bound+time.Second {
+		t.Errorf("get took %v to fail, bound %v", took, bound+time.Second)
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at dir until the test ends.
+func mountTmpfs(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root (CI runs as root)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+}
+
+// TestStoreFillsUp: with the primary store on a small tmpfs, uploads that
+// do not fit get 507 Insufficient Storage, nothing is lost or
+// half-indexed, reads go on, and uploads work again once space is freed.
+func TestStoreFillsUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dataDir := t.TempDir()
+	mountTmpfs(t, filepath.Join(dataDir, "objects"), 8<<20)
+	port := davFreePort(t)
+	cfg := faultConfig(t, dataDir, port, "")
+	s := startDAV(t, cfg, port)
+	d := newDAV(s.url, time.Minute)
+
+	if code, _, err := d.do(ctx, "MKCOL", "/files/full", nil); code != http.StatusCreated {
+		t.Fatalf("MKCOL: %d %v", code, err)
+	}
+	var kept []string
+	contents := map[string][]byte{}
+	full := false
+	for i := 0; i < 20 && !full; i++ {
+		name := fmt.Sprintf("/files/full/f%02d.bin", i)
+		b := pattern(1<<20+i, byte(i))
+		code, body, err := d.do(ctx, http.MethodPut, name, bytes.NewReader(b))
+		switch {
+		case err != nil:
+			t.Fatalf("PUT %s: %v", name, err)
+		case code == http.StatusCreated:
+			kept = append(kept, name)
+			contents[name] = b
+		case code == http.StatusInsufficientStorage:
+			full = true
+			t.Logf("PUT %s: %d %s", name, code, strings.TrimSpace(string(body)))
+			if code, _, _ := d.do(ctx, http.MethodGet, name, nil); code != http.StatusNotFound {
+				t.Errorf("the upload refused for want of space is visible: GET %d", code)
+			}
+		default:
+			t.Fatalf("PUT %s: %d, want 201 or 507: %s", name, code, body)
+		}
+	}
+	if !full || len(kept) == 0 {
+		t.Fatalf("8 MiB store: %d uploads kept, full=%v", len(kept), full)
+	}
+	// A large upload fails the same way, the server keeps serving reads.
+	if code, _, err := d.do(ctx, http.MethodPut, "/files/full/big.bin", bytes.NewReader(make([]byte, 16<<20))); err != nil || code != http.StatusInsufficientStorage {
+		t.Errorf("16 MiB PUT into a full store: %d %v, want 507", code, err)
+	}
+	for _, name := range kept {
+		if code, got, err := d.do(ctx, http.MethodGet, name, nil); err != nil || code != http.StatusOK || !bytes.Equal(got, contents[name]) {
+			t.Errorf("GET %s from a full store: %d, %d bytes, %v", name, code, len(got), err)
+		}
+	}
+	// Space freed, uploads work again.
+	if code, _, err := d.do(ctx, http.MethodDelete, kept[0], nil); err != nil || code != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %v", code, err)
+	}
+	kept = kept[1:]
+	if code, _, err := d.do(ctx, http.MethodPut, "/files/full/after.bin", bytes.NewReader([]byte("room again"))); err != nil || code != http.StatusCreated {
+		t.Errorf("PUT after freeing space: %d %v", code, err)
+	}
+	s.stop(t)
+	c := cli{t, []string{"--config", cfg}}
+	if out, errs, code := c.run("", "fsck"); code != 0 {
+		t.Errorf("fsck after a full store: exit %d\n%s%s", code, out, errs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dataDir, "objects", ".tmp", "*")); len(left) > 0 {
+		t.Errorf("failed uploads left %d temporary files", len(left))
+	}
+}
+
+// objectID finds the id of the one object whose metadata has path=p.
+func objectID(t *testing.T, c cli, p string) string {
+	t.Helper()
+	for _, line := range strings.Split(c.ok("", "find", "path="+p, "--json"), "\n") {
+		var o struct{ ID string }
+		if json.Unmarshal([]byte(line), &o) == nil && o.ID != "" {
+			return o.ID
+		}
+	}
+	t.Fatalf("no object at %s", p)
+	return ""
+}
