@@ -123,7 +123,7 @@ func TestKillDuringUploads(t *testing.T) {
 
 	var (
 		acked    [n]atomic.Bool
-		sent     [n]atomic.Bool // the whole body went out
+		sent     [n]atomic.Bool  // the whole body went out
 		answered [n]atomic.Int32 // the status, when one came
 		nAcked   atomic.Int32
 		wg       sync.WaitGroup

@@ -310,6 +310,11 @@ func TestStoreFillsUp(t *testing.T) {
 	if code, _, err := d.do(ctx, http.MethodPut, "/files/full/after.bin", bytes.NewReader([]byte("room again"))); err != nil || code != http.StatusCreated {
 		t.Errorf("PUT after freeing space: %d %v", code, err)
 	}
+	for _, name := range kept {
+		if code, got, err := d.do(ctx, http.MethodGet, name, nil); err != nil || code != http.StatusOK || !bytes.Equal(got, contents[name]) {
+			t.Errorf("GET %s after all that: %d, %d bytes, %v", name, code, len(got), err)
+		}
+	}
 	s.stop(t)
 	c := cli{t, []string{"--config", cfg}}
 	if out, errs, code := c.run("", "fsck"); code != 0 {
