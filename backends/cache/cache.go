@@ -40,6 +40,21 @@ type Source struct {
 	// that completed it and to later reads until refetched. nil marks the entry complete (persisted).
 	// A nil Verify accepts any content.
 	Verify func(ctx context.Context, f *os.File) error
+	// NewDigest, if set, replaces Verify by a check that costs no second
+	// read of the content: the cache feeds a fresh Digest the content in
+	// order as it arrives (a goroutine reads each newly contiguous stretch
+	// back from the page cache, off the fetch path), and calls its Verify
+	// once when the entry becomes whole, with the same contract as Verify.
+	// Content cached by a previous run is fed from the data file.
+	NewDigest func() Digest
+}
+
+// Digest judges content written to it in order, from the first byte.
+type Digest interface {
+	io.Writer
+	// Verify is called once after the whole content was written: nil
+	// when it is right, as Source.Verify.
+	Verify(ctx context.Context) error
 }
 
 // Info describes an entry without opening it.

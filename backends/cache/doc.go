@@ -23,16 +23,31 @@
 // sidecar: size, chunk size, a bitmap of present chunks and a complete flag.
 //
 // Reading a range fetches the missing chunks it overlaps, once each however
-// many readers wait for them; fetches stream straight into the data file
-// through a bounded copy buffer. A File read sequentially also fetches the
-// next ReadAhead chunks in the background. When the last chunk arrives
-// Verify is called once; success marks the entry complete, failure drops it
-// (data and state) and fails the read that completed it and every later read
-// of Files opened on it. A complete entry is read straight from its data
-// file, and File.DataFile hands out the plain file for sendfile or FUSE
-// passthrough. Reads of chunks present before verification are served
-// unverified: a chunked lazy cache cannot check a checksum of the whole
-// before it has the whole.
+// many readers wait for them. One fetch is one request for a run of
+// consecutive absent chunks, streamed in order straight into the data file
+// through a 1 MiB buffer; it owns its chunks until each is written, and
+// marks each present as soon as it is. Readers do not wait for a whole
+// chunk or request: a read returns as soon as the fetch has written the
+// bytes it asked for (the data is in the page cache by then), so the first
+// byte costs one round trip plus 64 KiB. A File read sequentially also
+// fetches ahead: the window grows by a chunk per sequential read up to
+// ReadAhead chunks, and read-ahead fetches span the window, so a long
+// sequential read costs one request per ReadAhead chunks, with two or
+// three of them in flight.
+//
+// When the last chunk arrives the entry is verified once: with a Digest
+// (Source.NewDigest) the content was already fed to it in order while it
+// arrived — a goroutine reads each newly contiguous stretch back from the
+// page cache, off the fetch path — so the verdict needs no pass over the
+// whole at the end;
+// otherwise Verify reads the data file. Success marks the entry complete,
+// failure drops it (data and state) and fails the reads that completed it
+// and every later read of Files opened on it. A complete entry is read
+// straight from its data file, and File.DataFile hands out the plain file
+// for sendfile or FUSE passthrough. Reads of bytes present before
+// verification are served unverified: a chunked lazy cache cannot check a
+// checksum of the whole before it has the whole; File.Verified gives the
+// verdict to a reader reaching the end.
 //
 // # Durability
 //
@@ -57,6 +72,7 @@
 // All methods are safe for concurrent use; a File is safe for concurrent
 // ReadAt (Read and Seek share the File's cursor and are serialised). Lock
 // order: Cache.mu before entry.mu; Cache.dirtyMu and Cache.goMu are leaves.
+// A fetch's progress and its waiters are guarded by its entry's mu.
 // Disk I/O under Cache.mu is limited to unlinking dropped entries (so that a
 // new entry of the same key never shares a path with a dying one) and to
 // reading one small sidecar at a time during the startup walk. Every

@@ -47,20 +47,35 @@ type entry struct {
 	verifying  bool
 	verifyDone chan struct{} // closed when the running verification ends
 	dirty      bool          // bits or complete changed since the last persist
+	dg         Digest        // fed the content in order while it arrives; nil once used
+	dgOff      int64         // bytes fed to dg
+	dgBusy     bool          // a goroutine is feeding dg
+	dgIdle     chan struct{} // closed when that goroutine stops
+	dgErr      error         // reading the data file back for dg failed
 	dropped    bool
 	dropErr    error // why reads of a dropped entry fail; nil after Remove/evict
 }
 
-// fetch is one chunk being fetched. Readers wait on done; err is set before
-// done is closed.
+// fetch is one request filling the consecutive chunks [first, end) in
+// order. It owns those chunks in entry.inflight until each is complete (or
+// the fetch ends), so every chunk has at most one fetch. Readers do not wait
+// for the whole request, nor for a whole chunk: they wait until pos covers
+// the bytes they asked for, which are then already in the data file.
 type fetch struct {
-	idx    int64
-	done   chan struct{}
-	err    error
-	cancel context.CancelFunc
+	// immutable after start
+	first, end int64 // chunk indexes
+	off, limit int64 // the bytes [off, limit) it fills
+	done       chan struct{}
+	err        error // set before done is closed
+	cancel     context.CancelFunc
+
 	// guarded by entry.mu
+	pos        int64         // [off, pos) is written
+	next       int64         // first chunk not yet marked present
+	progress   chan struct{} // closed and replaced whenever pos advances
 	waiters    int
 	background bool // read-ahead: not cancelled when its waiters leave
+	verify     bool // completing a chunk made the entry whole: verify it
 }
 
 func (e *entry) has(i int64) bool { return e.bits[i>>6]&(1<<(uint(i)&63)) != 0 }
@@ -165,6 +180,10 @@ func (c *Cache) prepareLocked(e *entry, src Source) error {
 		c.setStateLocked(e, state{size: src.Size, chunkSize: c.chunk, bits: make([]uint64, bitWords(chunkCount(src.Size, c.chunk)))})
 	}
 	e.src = src
+	if src.NewDigest != nil && e.dg == nil && !e.complete.Load() {
+		e.dg, e.dgOff, e.dgErr = src.NewDigest(), 0, nil
+		c.kickDigestLocked(e) // chunks a previous run cached
+	}
 	return nil
 }
 
@@ -247,11 +266,17 @@ func (c *Cache) markDirtyLocked(e *entry, urgent bool) {
 	}
 }
 
-// startFetchLocked starts fetching chunk i of e in an owned goroutine.
-// Caller holds e.mu and a ref (so e.f is open).
-func (c *Cache) startFetchLocked(e *entry, i int64, background bool) *fetch {
+// startFetchLocked starts one request for the chunks [first, end), all
+// absent and not in flight, in an owned goroutine. Caller holds e.mu and a
+// ref (so e.f is open).
+func (c *Cache) startFetchLocked(e *entry, first, end int64, background bool) *fetch {
 	ctx, cancel := context.WithCancel(c.ctx)
-	fe := &fetch{idx: i, done: make(chan struct{}), cancel: cancel, background: background}
+	off := first * c.chunk
+	fe := &fetch{
+		first: first, end: end, off: off, limit: min(end*c.chunk, e.size),
+		done: make(chan struct{}), cancel: cancel,
+		pos: off, next: first, progress: make(chan struct{}), background: background,
+	}
 	src, f := e.src, e.f
 	e.refs++
 	if !c.goOwned(func() { c.runFetch(ctx, e, fe, src, f) }) {
@@ -261,17 +286,17 @@ func (c *Cache) startFetchLocked(e *entry, i int64, background bool) *fetch {
 		close(fe.done)
 		return fe
 	}
-	e.inflight[i] = fe
+	for i := first; i < end; i++ {
+		e.inflight[i] = fe
+	}
 	return fe
 }
 
 func (c *Cache) runFetch(ctx context.Context, e *entry, fe *fetch, src Source, f *os.File) {
 	defer fe.cancel()
-	off := fe.idx * c.chunk
-	n := min(c.chunk, src.Size-off)
 	err := c.acquireFetcher(ctx)
 	if err == nil {
-		err = c.copyChunk(ctx, src, f, off, n)
+		err = c.copyRun(ctx, e, fe, src, f)
 		<-c.sem
 	}
 	if err != nil && ctx.Err() != nil && c.ctx.Err() != nil {
@@ -279,31 +304,22 @@ func (c *Cache) runFetch(ctx context.Context, e *entry, fe *fetch, src Source, f
 	}
 
 	e.mu.Lock()
-	if e.inflight[fe.idx] == fe {
-		delete(e.inflight, fe.idx)
-	}
-	verify := false
-	if err == nil && !e.has(fe.idx) {
-		e.bits[fe.idx>>6] |= 1 << (uint(fe.idx) & 63)
-		e.present++
-		e.presentB += n
-		if !e.dropped {
-			c.usage.Add(n)
-		}
-		c.markDirtyLocked(e, false)
-		if e.present == e.nchunks && !e.complete.Load() && !e.verifying && e.dropErr == nil {
-			e.verifying, e.verifyDone, verify = true, make(chan struct{}), true
+	for i := fe.next; i < fe.end; i++ {
+		if e.inflight[i] == fe {
+			delete(e.inflight, i) // not filled: the next reader fetches it afresh
 		}
 	}
+	verify := fe.verify
 	e.mu.Unlock()
 	if verify {
-		// The reader that completed the entry gets the verdict.
+		// The readers that completed the entry wait for the verdict
+		// (File.ensure); the fetch reports it too.
 		err = c.verify(ctx, e, src, f)
 	}
 	fe.err = err
 	close(fe.done)
 	c.release(e)
-	if c.opts.MaxSize > 0 && err == nil && c.usage.Load() > c.opts.MaxSize {
+	if c.opts.MaxSize > 0 && c.usage.Load() > c.opts.MaxSize {
 		c.kickEvict()
 	}
 }
@@ -324,8 +340,10 @@ func (c *Cache) acquireFetcher(ctx context.Context) error {
 	}
 }
 
-// copyChunk streams [off, off+n) of src into f through a pooled buffer.
-func (c *Cache) copyChunk(ctx context.Context, src Source, f *os.File, off, n int64) error {
+// copyRun streams fe's bytes from src into f through a pooled buffer,
+// publishing its progress after every write.
+func (c *Cache) copyRun(ctx context.Context, e *entry, fe *fetch, src Source, f *os.File) error {
+	off, n := fe.off, fe.limit-fe.off
 	rc, err := src.Fetch(ctx, off, n)
 	if err != nil {
 		return fmt.Errorf("cache: fetch %s [%d,+%d): %w", src.Key, off, n, err)
@@ -339,12 +357,16 @@ func (c *Cache) copyChunk(ctx context.Context, src Source, f *os.File, off, n in
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("cache: fetch %s [%d,+%d): %w", src.Key, off, n, err)
 		}
-		m, rerr := io.ReadFull(rc, buf[:min(int64(len(buf)), n-done)])
+		// Write (and publish) what a slow source has as soon as there is a
+		// useful amount, rather than when the buffer is full.
+		want := min(int64(len(buf)), n-done)
+		m, rerr := io.ReadAtLeast(rc, buf[:want], int(min(want, minWrite)))
 		if m > 0 {
 			if _, werr := f.WriteAt(buf[:m], off+done); werr != nil {
 				return diskErr("write", f.Name(), werr)
 			}
 			done += int64(m)
+			c.advance(e, fe, off+done)
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
@@ -359,13 +381,48 @@ func (c *Cache) copyChunk(ctx context.Context, src Source, f *os.File, off, n in
 	return nil
 }
 
+// advance records that fe wrote up to pos: the chunks it completed become
+// present (and the entry whole, to be verified by fe), and the readers
+// waiting on fe wake up.
+func (c *Cache) advance(e *entry, fe *fetch, pos int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fe.pos = pos
+	for fe.next < fe.end && min((fe.next+1)*c.chunk, e.size) <= pos {
+		i := fe.next
+		fe.next++
+		if e.inflight[i] == fe {
+			delete(e.inflight, i)
+		}
+		if e.has(i) {
+			continue // filled meanwhile by a fetch that replaced a cancelled one
+		}
+		e.bits[i>>6] |= 1 << (uint(i) & 63)
+		e.present++
+		e.presentB += e.chunkLen(i)
+		if !e.dropped {
+			c.usage.Add(e.chunkLen(i))
+		}
+		c.markDirtyLocked(e, false)
+		if e.present == e.nchunks && !e.complete.Load() && !e.verifying && e.dropErr == nil {
+			e.verifying, e.verifyDone, fe.verify = true, make(chan struct{}), true
+		}
+	}
+	close(fe.progress)
+	fe.progress = make(chan struct{})
+	c.kickDigestLocked(e)
+}
+
 // verify runs src.Verify on the whole entry, then marks it complete, or
 // drops it when the content is wrong. If ctx ended the verdict is unknown:
 // the entry stays whole but incomplete and the next Open verifies it.
 // Caller set e.verifying and holds a ref.
 func (c *Cache) verify(ctx context.Context, e *entry, src Source, f *os.File) error {
 	var err error
-	if src.Verify != nil {
+	switch {
+	case e.dg != nil || src.NewDigest != nil:
+		err = c.finishDigest(ctx, e, src, f)
+	case src.Verify != nil:
 		err = src.Verify(ctx, f)
 	}
 	c.mu.Lock()

@@ -110,13 +110,23 @@ func (f *File) window(off, end int64) int64 {
 	return min(int64(f.run), ra)
 }
 
-// ensure makes the chunks of [off, end) present: it joins or starts their
-// fetches, starts read-ahead, and waits.
+// wait is a reader's interest in a fetch: its bytes up to need.
+type wait struct {
+	fe   *fetch
+	need int64
+}
+
+// ensure makes the bytes [off, end) readable from the data file: it joins
+// the fetches under way for them or starts new ones, starts read-ahead, and
+// waits until the fetches have written those bytes (not for whole chunks or
+// requests). When a fetch it waited for made the entry whole, it also waits
+// for the verification verdict, so the read that completes wrong content
+// fails.
 func (f *File) ensure(ctx context.Context, off, end int64) error {
 	e, c := f.e, f.c
 	first, last := off/c.chunk, (end-1)/c.chunk
 	ahead := f.window(off, end)
-	var buf [4]*fetch
+	var buf [4]wait
 	waits := buf[:0]
 
 	e.mu.Lock()
@@ -124,52 +134,122 @@ func (f *File) ensure(ctx context.Context, off, end int64) error {
 		e.mu.Unlock()
 		return e.dropErr
 	}
-	for i := first; i <= last; i++ {
+	for i := first; i <= last; {
 		if e.has(i) {
+			i++
 			continue
 		}
 		fe := e.inflight[i]
 		if fe == nil {
-			fe = c.startFetchLocked(e, i, false)
+			// One request for this chunk and the absent ones after
+			// it, through the read-ahead window.
+			fe = c.startFetchLocked(e, i, f.runEnd(i, max(last+1, i+ahead)), ahead > 0)
 		}
 		fe.waiters++
-		waits = append(waits, fe)
+		waits = append(waits, wait{fe, min(end, fe.limit)})
+		i = max(i+1, fe.end)
 	}
-	for i := last + 1; i <= last+ahead && i < e.nchunks; i++ {
+	for i := last + 1; i <= last+ahead && i < e.nchunks; {
 		if e.has(i) {
+			i++
 			continue
 		}
 		if fe := e.inflight[i]; fe != nil {
 			fe.background = true
+			i = max(i+1, fe.end)
 			continue
 		}
-		c.startFetchLocked(e, i, true)
+		// Read-ahead in requests as long as the window, so a
+		// sequential reader costs one request per window.
+		fe := c.startFetchLocked(e, i, f.runEnd(i, i+ahead), true)
+		i = fe.end
 	}
 	e.mu.Unlock()
+	if len(waits) == 0 {
+		return nil
+	}
 
-	for k, fe := range waits {
-		select {
-		case <-fe.done:
-			if fe.err != nil {
-				f.leave(waits[k+1:])
-				return fe.err
-			}
-		case <-ctx.Done():
+	for k, w := range waits {
+		if err := f.await(ctx, w); err != nil {
 			f.leave(waits[k:])
-			return ctx.Err()
+			return err
 		}
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return f.verdictLocked(ctx)
+}
+
+// runEnd returns where a fetch starting at absent chunk i ends: before
+// want, the end of the entry, or the first chunk present or in flight.
+// Caller holds e.mu.
+func (f *File) runEnd(i, want int64) int64 {
+	e := f.e
+	j := i + 1
+	for j < want && j < e.nchunks && !e.has(j) && e.inflight[j] == nil {
+		j++
+	}
+	return j
+}
+
+// await waits until w.fe has written w.need or failed before. On success
+// the wait is over (waiters decremented); on error the caller leaves.
+func (f *File) await(ctx context.Context, w wait) error {
+	e, fe := f.e, w.fe
+	e.mu.Lock()
+	for fe.pos < w.need {
+		select {
+		case <-fe.done:
+			e.mu.Unlock()
+			if fe.err != nil {
+				return fe.err
+			}
+			return fmt.Errorf("cache: fetch %s ended at %d before %d: %w", e.key, fe.pos, w.need, io.ErrUnexpectedEOF)
+		default:
+		}
+		progress := fe.progress
+		e.mu.Unlock()
+		select {
+		case <-progress:
+		case <-fe.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		e.mu.Lock()
+	}
+	fe.waiters--
+	e.mu.Unlock()
 	return nil
+}
+
+// verdictLocked waits for a running verification and returns why the
+// entry was dropped, if it was. Caller holds e.mu; it is released while
+// waiting.
+func (f *File) verdictLocked(ctx context.Context) error {
+	e := f.e
+	for e.verifying {
+		done := e.verifyDone
+		e.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			e.mu.Lock()
+			return ctx.Err()
+		}
+		e.mu.Lock()
+	}
+	return e.dropErr
 }
 
 // leave gives up waiting on fetches. A fetch nobody waits for any more is
 // cancelled unless it is read-ahead, and forgotten at once so the next
 // reader starts afresh rather than joining a dying fetch.
-func (f *File) leave(fetches []*fetch) {
+func (f *File) leave(waits []wait) {
 	e := f.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, fe := range fetches {
+	for _, w := range waits {
+		fe := w.fe
 		fe.waiters--
 		if fe.waiters > 0 || fe.background {
 			continue
@@ -178,8 +258,10 @@ func (f *File) leave(fetches []*fetch) {
 		case <-fe.done:
 		default:
 			fe.cancel()
-			if e.inflight[fe.idx] == fe {
-				delete(e.inflight, fe.idx)
+			for i := fe.next; i < fe.end; i++ {
+				if e.inflight[i] == fe {
+					delete(e.inflight, i)
+				}
 			}
 		}
 	}
@@ -239,17 +321,8 @@ func (f *File) Close() error {
 func (f *File) Verified(ctx context.Context) error {
 	e := f.e
 	e.mu.Lock()
-	for e.verifying {
-		done := e.verifyDone
-		e.mu.Unlock()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		e.mu.Lock()
-	}
-	err, whole := e.dropErr, e.present == e.nchunks
+	err := f.verdictLocked(ctx)
+	whole := e.present == e.nchunks
 	e.mu.Unlock()
 	switch {
 	case err != nil:

@@ -25,7 +25,8 @@ const (
 	stateTmpSuffix  = ".state.tmp"
 	maxKeyLen       = 128
 	defaultChunk    = 4 << 20
-	copyBufSize     = 256 << 10
+	copyBufSize     = 1 << 20  // fetch copies and digest reads
+	minWrite        = 64 << 10 // a fetch writes when it has this much (or the rest)
 	persistInterval = time.Second
 )
 

@@ -215,7 +215,8 @@ func (s *Store) OpenObject(ctx context.Context, o *fs.Object) (*Reader, error) {
 			// Healthy stores holding a copy first, then the provider.
 			return s.fetchRange(ctx, obj, off, n)
 		},
-		Verify: func(ctx context.Context, f *os.File) error { return s.verify(ctx, obj, f) },
+		Verify:    func(ctx context.Context, f *os.File) error { return s.verify(ctx, obj, f) },
+		NewDigest: s.newDigest(obj),
 	})
 	if err != nil {
 		s.pins.release(o.ID)
@@ -254,35 +255,73 @@ func (s *Store) learnSize(ctx context.Context, o *fs.Object) (*fs.Object, error)
 	})
 }
 
-// verify checks whole content against the registered checksums. Checksums
+// verify checks whole content against the registered checksums by
+// reading it (the cache uses newDigest instead while it fetches). Checksums
 // that were not registered are computed in the background and recorded, so
 // a first read does not pay for hashing it did not need.
 func (s *Store) verify(ctx context.Context, o *fs.Object, f *os.File) error {
-	var hs []hash.Hash
-	var want [][]byte
-	if len(o.SHA256) > 0 {
-		hs, want = append(hs, sha256.New()), append(want, o.SHA256)
-	}
-	if len(o.MD5) > 0 {
-		hs, want = append(hs, md5.New()), append(want, o.MD5)
-	}
-	if len(hs) == 0 {
+	nd := s.newDigest(o)
+	if nd == nil {
 		s.backgroundChecksums(o, f.Name())
 		return nil
 	}
-	if err := hashFile(ctx, f, o.Size, hs...); err != nil {
+	d := nd().(*contentDigest)
+	if err := hashFile(ctx, f, o.Size, d.hs...); err != nil {
 		return fs.Wrap("verify", o.ID.String(), err)
 	}
-	for i, h := range hs {
-		if !bytes.Equal(h.Sum(nil), want[i]) {
+	return d.Verify(ctx)
+}
+
+// newDigest returns the cache's incremental check of o's content against
+// its registered checksums, or nil when none were registered.
+func (s *Store) newDigest(o *fs.Object) func() cache.Digest {
+	if len(o.SHA256) == 0 && len(o.MD5) == 0 {
+		return nil
+	}
+	return func() cache.Digest {
+		d := &contentDigest{s: s, o: o}
+		if len(o.SHA256) > 0 {
+			d.hs, d.want = append(d.hs, sha256.New()), append(d.want, o.SHA256)
+		}
+		if len(o.MD5) > 0 {
+			d.hs, d.want = append(d.hs, md5.New()), append(d.want, o.MD5)
+		}
+		return d
+	}
+}
+
+// contentDigest hashes content with the algorithms of o's registered
+// checksums and judges it against them.
+type contentDigest struct {
+	s    *Store
+	o    *fs.Object
+	hs   []hash.Hash
+	want [][]byte
+}
+
+func (d *contentDigest) Write(p []byte) (int, error) {
+	for _, h := range d.hs {
+		h.Write(p)
+	}
+	return len(p), nil
+}
+
+// Verify compares the sums and records the outcome: the Cached state, or
+// the background job computing the checksum that was not registered.
+func (d *contentDigest) Verify(ctx context.Context) error {
+	o := d.o
+	for i, h := range d.hs {
+		if !bytes.Equal(h.Sum(nil), d.want[i]) {
 			return fs.E(fs.Unavailable, "verify", o.ID.String(), fmt.Errorf("content from %s:%s does not match its registered checksum", o.Source.Provider, o.Source.Path))
 		}
 	}
 	if len(o.MD5) == 0 || len(o.SHA256) == 0 {
-		s.backgroundChecksums(o, f.Name())
+		if info, ok := d.s.cache.Lookup(o.ContentKey()); ok {
+			d.s.backgroundChecksums(o, info.Path)
+		}
 		return nil
 	}
-	s.setState(o, fs.StateCached, nil, nil)
+	d.s.setState(o, fs.StateCached, nil, nil)
 	return nil
 }
 
