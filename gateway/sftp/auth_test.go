@@ -124,7 +124,16 @@ func TestPenaltyAfterRepeatedFailures(t *testing.T) {
 			t.Fatal("logged in")
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // the server counts a failure when it closes the connection
+	// The server counts a failure when it has closed the connection,
+	// which may come after the client gave up.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, ok := e.srv.penalty.blocked("127.0.0.1"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("two failed logins did not put the address in the penalty box")
+		}
+	}
 	if c, err := e.dial("alice", gossh.Password(testPassword)); err == nil {
 		c.Close()
 		t.Fatal("the right password got in during the penalty")

@@ -40,8 +40,15 @@
 // listings are paged out of Tree.ReadDir, so a directory of any size
 // lists in bounded memory. There are no symbolic or hard links:
 // symlink, hardlink and readlink answer "operation unsupported", as do
-// unknown extended requests and fsync@openssh.com (pkg/sftp's request
-// server does not pass it on; a file is durable once closed anyway).
+// unknown extended requests.
+//
+// A write handle's fsync@openssh.com pushes what was written so far as a
+// new version (durable and visible to everyone) and leaves the handle
+// open; later writes make close push again. A path the view cannot take
+// (wrong shape for its template, or a read-only view) fails at OPEN,
+// before any data is sent. pkg/sftp's request server does not know
+// fsync or limits@openssh.com: shim.go answers them between the SSH
+// channel and the request server and passes every other packet through.
 //
 // # Errors
 //
@@ -56,4 +63,6 @@
 // store can be closed after them; an upload cut off by them is discarded.
 // Lock order: Server.mu and handlers.mu are leaves, never held across I/O
 // or each other; upload.mu and lister.mu guard their own fields only.
+// packetShim.wmu (held while a reply is written) comes before
+// packetShim.mu and handlers.mu, which are leaves.
 package sftp

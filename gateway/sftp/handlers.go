@@ -31,10 +31,25 @@ type handlers struct {
 	mu sync.Mutex
 	// guarded by mu
 	uploads map[string]*upload // open write handles by path, for setstat
+	opened  []*upload          // write opens whose HANDLE reply the shim has yet to see
 }
 
 func (s *Server) newHandlers(tree *views.Tree, log *slog.Logger) *handlers {
 	return &handlers{s: s, tree: tree, log: log, uploads: map[string]*upload{}}
+}
+
+// claimOpened hands the shim the upload of the next HANDLE reply to a
+// write OPEN (see shim.go): write opens succeed and are answered in order.
+func (h *handlers) claimOpened() *upload {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.opened) == 0 {
+		return nil
+	}
+	u := h.opened[0]
+	h.opened[0] = nil
+	h.opened = h.opened[1:]
+	return u
 }
 
 func (h *handlers) pkgHandlers() pkgsftp.Handlers {

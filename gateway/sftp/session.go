@@ -16,7 +16,8 @@ func (s *Server) sftpSubsystem(sess ssh.Session) {
 	defer s.recoverSession(sess)
 	log := s.log.With("user", sess.User(), "addr", sess.RemoteAddr().String())
 	h := s.newHandlers(s.opts.Tree(sess.User()), log)
-	rs := pkgsftp.NewRequestServer(sess, h.pkgHandlers(), pkgsftp.WithRSAllocator())
+	rs := pkgsftp.NewRequestServer(newPacketShim(sess, h), h.pkgHandlers(),
+		pkgsftp.WithRSAllocator(), pkgsftp.WithRSMaxTxPacket(maxReadLength))
 	// Not rs.Close: it would close the channel before the exit-status.
 	err := rs.Serve()
 	if err != nil && !errors.Is(err, io.EOF) {

@@ -77,6 +77,7 @@ const (
 	fxNoSuchFile  = 2
 	fxPermission  = 3
 	fxFailure     = 4
+	fxBadMessage  = 5
 	fxUnsupported = 8
 )
 
@@ -466,10 +467,14 @@ func TestMalformedAndUnknownRequests(t *testing.T) {
 	if typ != 101 || binary.BigEndian.Uint32(body) != fxUnsupported {
 		t.Fatalf("unknown extension: type %d status %v", typ, body)
 	}
-	// fsync@openssh.com is not offered by pkg/sftp's request server.
+	// fsync@openssh.com of a handle that is not open, or of none.
 	typ, body = raw.request(200, appendString(appendString(nil, "fsync@openssh.com"), "1"))
-	if typ != 101 || binary.BigEndian.Uint32(body) != fxUnsupported {
-		t.Fatalf("fsync: type %d status %v", typ, body)
+	if typ != 101 || binary.BigEndian.Uint32(body) != fxFailure {
+		t.Fatalf("fsync of no open file: type %d status %v", typ, body)
+	}
+	typ, body = raw.request(200, appendString(nil, "fsync@openssh.com"))
+	if typ != 101 || binary.BigEndian.Uint32(body) != fxBadMessage {
+		t.Fatalf("fsync without a handle: type %d status %v", typ, body)
 	}
 	// Open, then read at 2^64-1 (negative as int64) and 2^63-1.
 	open := appendString(nil, "/by-date/2026-01-01/obs/a")

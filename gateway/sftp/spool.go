@@ -91,6 +91,11 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
 	if err := h.checkParentWritable(ctx, p); err != nil {
 		return nil, err
 	}
+	// A path the view's template cannot take (or a read-only view) fails
+	// here, at OPEN, not at CLOSE after the whole upload.
+	if err := h.tree.CheckCreate(ctx, p); err != nil {
+		return nil, err
+	}
 	f, err := os.CreateTemp(h.s.spoolDir, spoolPrefix+"*")
 	if err != nil {
 		return nil, fs.Wrap("spool", p, err)
@@ -109,6 +114,7 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
 	}
 	h.mu.Lock()
 	h.uploads[p] = u
+	h.opened = append(h.opened, u)
 	h.mu.Unlock()
 	ok = true
 	return u, nil
@@ -177,10 +183,13 @@ func (u *upload) truncate(size int64) error {
 	return nil
 }
 
+// setModTime sets the new version's mtime; a handle that wrote nothing
+// then still makes one (same content, that mtime), or the mtime is lost.
 func (u *upload) setModTime(t time.Time) {
 	u.mu.Lock()
 	u.modTime = t
 	u.mu.Unlock()
+	u.dirty.Store(true)
 }
 
 // TransferError is pkg/sftp telling us the session ended with the handle
@@ -212,18 +221,32 @@ func (u *upload) Close() (err error) {
 	return err
 }
 
+// sync makes what was written so far durable and visible
+// (fsync@openssh.com): the spool is pushed as a new version, as a close
+// would, and the handle stays open; a later write makes close push again.
+// The shim calls it when no request of the session is in flight.
+func (u *upload) sync() (err error) {
+	defer u.h.guard(&err, "fsync", u.path)
+	if u.aborted.Load() || !u.dirty.Load() {
+		return nil
+	}
+	if err := u.push(); err != nil {
+		return err
+	}
+	u.dirty.Store(false)
+	u.h.log.Debug("fsync: pushed the upload as a new version", "path", u.path)
+	return nil
+}
+
 func (u *upload) push() error {
 	st, err := u.f.Stat()
 	if err != nil {
 		return fs.Wrap("spool", u.path, err)
 	}
-	if _, err := u.f.Seek(0, io.SeekStart); err != nil {
-		return fs.Wrap("spool", u.path, err)
-	}
 	u.mu.Lock()
 	mt := u.modTime
 	u.mu.Unlock()
-	_, err = u.h.tree.Create(u.ctx, u.path, u.f, views.CreateOptions{Size: st.Size(), ModTime: mt})
+	_, err = u.h.tree.Create(u.ctx, u.path, io.NewSectionReader(u.f, 0, st.Size()), views.CreateOptions{Size: st.Size(), ModTime: mt})
 	return err
 }
 
