@@ -374,9 +374,10 @@ func (s *Store) fsckCache(ctx context.Context, opts CheckOptions, rep *CheckRepo
 				return err
 			case o.ContentKey() != key:
 				problem = fmt.Sprintf("cache entry of version %s; the object is at version %d", ver, o.Version)
-			case o.State == fs.StateStored:
-				problem = "cache entry of a stored object"
 			}
+			// A stored object has a cache entry when its primary copy
+			// was unreadable and a replica was read through the cache
+			// (fallback.go): evicted like any other, no damage.
 		}
 		if problem == "" {
 			return nil
