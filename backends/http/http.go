@@ -69,6 +69,7 @@ import (
 	"time"
 
 	"github.com/datagate/datagate/backends"
+	"github.com/datagate/datagate/backends/health"
 	"github.com/datagate/datagate/backends/retry"
 )
 
@@ -80,8 +81,8 @@ type Config struct {
 	// paths, tried in order after URL (which may then be left out).
 	URLs []string `yaml:"urls"`
 	// MirrorBackoff is how long a mirror that failed is passed over
-	// before it is tried again (default 30s); it doubles with each
-	// failed retry, up to 32 times. Unused with a single URL.
+	// before it is tried again (default 30s, ±25 %); it doubles with
+	// each failed retry, up to 32 times. Unused with a single URL.
 	MirrorBackoff time.Duration `yaml:"mirror_backoff"`
 	// Timeout bounds connecting, response headers and each wait for body
 	// bytes (default 30s).
@@ -109,8 +110,8 @@ const (
 type Provider struct {
 	// immutable after New
 	name      string
-	mirrors   []*mirror // at least one, in the configured order
-	backoff   time.Duration
+	mirrors   []*mirror       // at least one, in the configured order
+	health    *health.Tracker // of the mirrors, when there are several
 	header    http.Header
 	host      string // a configured Host header, "" if none
 	client    *http.Client
@@ -135,7 +136,6 @@ func New(name string, cfg Config) (*Provider, error) {
 	}
 	p := &Provider{
 		name:      name,
-		backoff:   cfg.MirrorBackoff,
 		header:    make(http.Header),
 		timeout:   cfg.Timeout,
 		retries:   cfg.Retries,
@@ -145,9 +145,11 @@ func New(name string, cfg Config) (*Provider, error) {
 	if p.timeout == 0 {
 		p.timeout = defaultTimeout
 	}
-	if p.backoff == 0 {
-		p.backoff = defaultBackoff
+	backoff := cfg.MirrorBackoff
+	if backoff == 0 {
+		backoff = defaultBackoff
 	}
+	p.health = health.New(health.Options{Base: backoff, Max: maxBackoff * backoff})
 	if p.retries == 0 {
 		p.retries = defaultRetries
 	} else if p.retries < 0 {

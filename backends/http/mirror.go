@@ -7,8 +7,6 @@ import (
 	iofs "io/fs"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/datagate/datagate/backends"
 )
@@ -21,33 +19,28 @@ import (
 // A mirror whose operation still fails with ErrUnavailable (5xx after the
 // retries, a timeout, a refused connection — not retried when another
 // mirror can be asked — or a transfer broken mid-body) is marked
-// unhealthy and passed over for Config.MirrorBackoff; the next operation
-// after that becomes its probe: one attempt, without retries, made by
-// one operation at a time while the others keep to the healthy mirrors.
-// A failed probe doubles the back-off (up to 32 times); any answer that
-// is not ErrUnavailable (a 404 is an answer) makes it healthy again.
-// When every usable mirror has failed, those in back-off are asked once
-// each anyway rather than failing without a request: a mirror just
-// marked down may be up again. The operation's error then names every
-// mirror's failure.
+// unhealthy in a health.Tracker and passed over for about
+// Config.MirrorBackoff (±25 %); the next operation after that becomes its
+// probe: one attempt, without retries, made by one operation at a time
+// while the others keep to the healthy mirrors. A failed probe doubles
+// the back-off (up to 32 times); any answer that is not ErrUnavailable (a
+// 404 is an answer) makes it healthy again. When every usable mirror has
+// failed, those in back-off are asked once each anyway rather than
+// failing without a request: a mirror just marked down may be up again.
+// The operation's error then names every mirror's failure.
 //
 // With a single URL none of this applies: failures are retried as before
 // and no health is kept.
 
-// maxBackoffShift caps the doubling of a mirror's back-off (2^5 = 32).
-const maxBackoffShift = 5
+// maxBackoff is the longest back-off, in multiples of Config.MirrorBackoff.
+const maxBackoff = 32
 
-// mirror is one base URL and its health.
+// mirror is one base URL; its health is kept in Provider.health under
+// its base URL.
 type mirror struct {
-	// immutable after newMirror
 	base *url.URL // no user info, query or fragment; path ends in "/"
 	user *url.Userinfo
-
-	mu sync.Mutex
-	// guarded by mu
-	failures int       // consecutive failed operations; 0: healthy
-	until    time.Time // passed over before this, when failures > 0
-	probing  bool      // an operation is trying it after its back-off
+	key  string // base.String(), the health.Tracker name
 }
 
 // newMirror parses and checks one configured base URL.
@@ -73,54 +66,41 @@ func newMirror(name, raw string) (*mirror, error) {
 			base.RawPath += "/"
 		}
 	}
-	return &mirror{base: &base, user: u.User}, nil
+	return &mirror{base: &base, user: u.User, key: base.String()}, nil
 }
 
 // take decides whether an operation starting now asks m: a healthy mirror
 // with retries, a mirror whose back-off has passed as the probe (one
 // attempt; the caller must settle it), otherwise not.
-func (m *mirror) take(now time.Time, retries int) (int, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case m.failures == 0:
+func (p *Provider) take(m *mirror, retries int) (int, bool) {
+	if p.health.Healthy(m.key) {
 		return retries, true
-	case !m.probing && !now.Before(m.until):
-		m.probing = true
-		return 0, true
 	}
-	return 0, false
+	return 0, p.health.Usable(m.key)
 }
 
 // settle records the outcome of asking m: ErrUnavailable counts as a
 // failure, anything else (success or a final answer) as health. A call
-// abandoned by its caller proves nothing either way.
-func (m *mirror) settle(ctx context.Context, err error, backoff time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.probing = false
+// abandoned by its caller proves nothing, except that a probe it held is
+// over: the mirror stays in back-off.
+func (p *Provider) settle(ctx context.Context, m *mirror, err error) {
 	switch {
 	case ctx.Err() != nil:
+		if !p.health.Healthy(m.key) {
+			p.health.Failure(m.key)
+		}
 	case err == nil || !errors.Is(err, backends.ErrUnavailable):
-		m.failures = 0
+		p.health.Success(m.key)
 	default:
-		m.failures++
-		m.until = time.Now().Add(backoff << min(m.failures-1, maxBackoffShift))
+		p.health.Failure(m.key)
 	}
 }
 
-// healthy reports whether m is in use (for tests and status).
-func (m *mirror) healthy() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.failures == 0
-}
-
 // blame marks the mirror of a transfer that broke mid-body, so that the
-// retry decorator's resumed read goes to another one.
+// resumed read goes to another one.
 func (p *Provider) blame(m *mirror, err error) {
 	if len(p.mirrors) > 1 && errors.Is(err, backends.ErrUnavailable) {
-		m.settle(context.Background(), err, p.backoff)
+		p.health.Failure(m.key)
 	}
 }
 
@@ -139,13 +119,13 @@ func (p *Provider) doN(ctx context.Context, retries int, fn func(m *mirror) erro
 	var errs []error
 	var later []*mirror
 	for _, m := range p.mirrors {
-		n, ok := m.take(time.Now(), retries)
+		n, ok := p.take(m, retries)
 		if !ok {
 			later = append(later, m)
 			continue
 		}
 		err := p.retry(ctx, n, true, func() error { return fn(m) })
-		m.settle(ctx, err, p.backoff)
+		p.settle(ctx, m, err)
 		if err == nil || !errors.Is(err, backends.ErrUnavailable) || ctx.Err() != nil {
 			return err
 		}
@@ -153,7 +133,7 @@ func (p *Provider) doN(ctx context.Context, retries int, fn func(m *mirror) erro
 	}
 	for _, m := range later {
 		err := fn(m)
-		m.settle(ctx, err, p.backoff)
+		p.settle(ctx, m, err)
 		if err == nil || !errors.Is(err, backends.ErrUnavailable) || ctx.Err() != nil {
 			return err
 		}
