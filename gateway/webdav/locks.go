@@ -328,6 +328,50 @@ type treeLocks struct {
 	// etag gives a resource's ETag ("" if none) for If-header ETag
 	// conditions; nil: they never match.
 	etag func(name string) string
+	// target is the request's resource and submitted the lock tokens its
+	// If header names anywhere (not after Not): every lock covering the
+	// target or a MOVE/COPY destination must be among them, whichever
+	// list of the header is true.
+	target    string
+	submitted map[string]bool
+}
+
+// forRequest notes what Confirm needs of the request beyond one If list;
+// target is "" for a request that does not change its resource (COPY).
+func (t *treeLocks) forRequest(target, ifHeader string) {
+	t.target, t.submitted = target, submittedTokens(ifHeader)
+}
+
+// submittedTokens returns the state tokens in the lists of an If header
+// (RFC 4918 10.4), leaving out tagged resources, ETags and negated tokens.
+func submittedTokens(h string) map[string]bool {
+	toks := map[string]bool{}
+	depth, not := 0, false
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case c == '(':
+			depth, not = depth+1, false
+		case c == ')':
+			depth--
+		case c == '<' || c == '[':
+			end := byte('>')
+			if c == '[' {
+				end = ']'
+			}
+			j := strings.IndexByte(h[i:], end)
+			if j < 0 {
+				return toks
+			}
+			if c == '<' && depth > 0 && !not {
+				toks[h[i+1:i+j]] = true
+			}
+			i, not = i+j, false
+		case depth > 0 && (c == 'N' || c == 'n') && strings.HasPrefix(strings.ToLower(h[i:]), "not"):
+			not = true
+			i += 2
+		}
+	}
+	return toks
 }
 
 // viewPath turns a user path into a lock name.
@@ -394,18 +438,32 @@ func (ls *LockStore) covering(name string) []*lock {
 	return found
 }
 
+// claim returns the locks covering name, which must all have been
+// submitted; ok is false when one was not, or is held by another request.
+func (t *treeLocks) claim(name string) ([]*lock, bool) {
+	cover := t.ls.covering(name)
+	for _, l := range cover {
+		if !t.submitted[l.token] || l.held || l.user != t.user || l.request {
+			return nil, false
+		}
+	}
+	return cover, true
+}
+
 // Confirm evaluates one list of an If header for up to two resources and
-// holds the locks it names until release.
+// holds the locks it names until release. The list is about name0 (its
+// tagged resource, else the request's), which must satisfy it; the
+// request's own resource and name1 (the destination of a MOVE or COPY)
+// need only have their locks submitted somewhere in the header.
+// x/net/webdav's lock system evaluates the list against both names, so a
+// MOVE of a locked file (davfs2's rename: If: <src> (<src's token>)) to an
+// unlocked place failed with 412; and a list tagged with another resource
+// let a request through to a locked one.
 func (t *treeLocks) Confirm(now time.Time, name0, name1 string, conds ...webdav.Condition) (func(), error) {
-	var etag0, etag1 string
+	var etag0 string
 	for _, c := range conds {
-		if c.ETag != "" && t.etag != nil {
-			if name0 != "" {
-				etag0 = t.etag(name0)
-			}
-			if name1 != "" {
-				etag1 = t.etag(name1)
-			}
+		if c.ETag != "" && t.etag != nil && name0 != "" {
+			etag0 = t.etag(name0)
 			break
 		}
 	}
@@ -413,36 +471,34 @@ func (t *treeLocks) Confirm(now time.Time, name0, name1 string, conds ...webdav.
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
-	var l0, l1 *lock
+	var hold []*lock
 	if name0 != "" {
 		l, ok := t.match(t.viewPath(name0), etag0, conds)
 		if !ok {
 			return nil, webdav.ErrConfirmationFailed
 		}
-		l0 = l
+		if l != nil {
+			hold = append(hold, l)
+		}
 	}
-	if name1 != "" {
-		l, ok := t.match(t.viewPath(name1), etag1, conds)
+	for _, name := range []string{t.target, name1} {
+		if name == "" || name == name0 {
+			continue
+		}
+		cl, ok := t.claim(t.viewPath(name))
 		if !ok {
 			return nil, webdav.ErrConfirmationFailed
 		}
-		l1 = l
+		hold = append(hold, cl...)
 	}
-	if l1 == l0 {
-		l1 = nil
-	}
-	for _, l := range []*lock{l0, l1} {
-		if l != nil {
-			l.held = true
-		}
+	for _, l := range hold {
+		l.held = true
 	}
 	return func() {
 		ls.mu.Lock()
 		defer ls.mu.Unlock()
-		for _, l := range []*lock{l0, l1} {
-			if l != nil {
-				l.held = false
-			}
+		for _, l := range hold {
+			l.held = false
 		}
 	}, nil
 }

@@ -194,3 +194,57 @@ func TestLockResponses(t *testing.T) {
 	e.want(t, 403, req{method: "LOCK", path: "/ro/nothing-named-so", body: lockBody}) // ro shows every object by name
 	e.want(t, 409, req{method: "LOCK", path: "/files/no/parent", body: lockBody})
 }
+
+// A MOVE of a locked file names the source's lock in a tagged If list
+// (davfs2's rename): the destination only has to have its own locks named.
+func TestMoveLockedFile(t *testing.T) {
+	e := newEnv(t)
+	e.want(t, 201, req{method: "PUT", path: "/files/a.txt", body: "a"})
+	e.want(t, 201, req{method: "PUT", path: "/files/locked.txt", body: "l"})
+	_, h := e.want(t, 200, req{method: "LOCK", path: "/files/a.txt", body: lockBody})
+	tok := h.Get("Lock-Token")
+	_, h = e.want(t, 200, req{method: "LOCK", path: "/files/locked.txt", body: lockBody})
+	tokDst := h.Get("Lock-Token")
+	e.want(t, 201, req{method: "MKCOL", path: "/files/sub/"})
+	tagged := func(p, tok string) string { return "<" + e.ts.URL + p + "> (" + tok + ")" }
+
+	// no token for the source: refused
+	e.want(t, 423, req{method: "MOVE", path: "/files/a.txt", hdr: map[string]string{"Destination": e.ts.URL + "/files/sub/b.txt"}})
+	// a locked destination whose token is not given: refused
+	e.want(t, 412, req{method: "MOVE", path: "/files/a.txt", hdr: map[string]string{
+		"Destination": e.ts.URL + "/files/locked.txt", "If": tagged("/files/a.txt", tok)}})
+	// ... and accepted with both tokens
+	e.want(t, 204, req{method: "MOVE", path: "/files/a.txt", hdr: map[string]string{
+		"Destination": e.ts.URL + "/files/locked.txt", "If": tagged("/files/a.txt", tok) + " " + tagged("/files/locked.txt", tokDst)}})
+	e.want(t, 201, req{method: "PUT", path: "/files/c.txt", body: "c"})
+	_, h = e.want(t, 200, req{method: "LOCK", path: "/files/c.txt", body: lockBody})
+	tok = h.Get("Lock-Token")
+	e.want(t, 201, req{method: "MOVE", path: "/files/c.txt", hdr: map[string]string{
+		"Destination": e.ts.URL + "/files/sub/renamed.txt", "If": tagged("/files/c.txt", tok)}})
+	if body, _ := e.want(t, 200, req{method: "GET", path: "/files/sub/renamed.txt"}); body != "c" {
+		t.Fatalf("moved file holds %q", body)
+	}
+	e.want(t, 404, req{method: "GET", path: "/files/c.txt"})
+
+	// a list tagged with another locked resource does not open this one
+	_, h = e.want(t, 200, req{method: "LOCK", path: "/files/sub/renamed.txt", body: lockBody})
+	tokRenamed := h.Get("Lock-Token")
+	e.want(t, 412, req{method: "PUT", path: "/files/locked.txt", body: "x", hdr: map[string]string{"If": tagged("/files/sub/renamed.txt", tokRenamed)}})
+	e.want(t, 201, req{method: "PUT", path: "/files/locked.txt", body: "x", hdr: map[string]string{
+		"If": tagged("/files/sub/renamed.txt", tokRenamed) + " " + tagged("/files/locked.txt", tokDst)}})
+	// copying a locked file needs no token
+	e.want(t, 201, req{method: "COPY", path: "/files/locked.txt", hdr: map[string]string{"Destination": e.ts.URL + "/files/copy.txt"}})
+}
+
+func TestSubmittedTokens(t *testing.T) {
+	got := submittedTokens(`<http://h/a> (<urn:uuid:1> ["etag<x>"]) (Not <urn:uuid:2> <urn:uuid:3>) <http://h/b> (NOT [e] <urn:uuid:4>)`)
+	want := map[string]bool{"urn:uuid:1": true, "urn:uuid:3": true, "urn:uuid:4": true}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k := range want {
+		if !got[k] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}

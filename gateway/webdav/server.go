@@ -218,6 +218,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	locks := s.opts.Locks.forTree(tree, r.Method == "LOCK")
 	locks.etag = func(name string) string { return rfs.etag(r.Context(), name) }
+	if r.Method == "COPY" {
+		locks.forRequest("", r.Header.Get("If"))
+	} else {
+		locks.forRequest(r.URL.Path, r.Header.Get("If"))
+	}
 	h := &webdav.Handler{
 		FileSystem: rfs,
 		LockSystem: locks,
