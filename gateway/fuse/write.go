@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,16 +49,48 @@ type writeHandle struct {
 	stream     *stream // the upload being streamed, if any
 }
 
-// stream is an upload fed by sequential writes.
+// stream is an upload fed by sequential writes. A WRITE does not wait
+// for the upload to take its data: a copy is queued (streamQueue buffers
+// at most) and a feeder goroutine pipes it into Tree.Create, so the
+// kernel sends the next write while the store hashes and stores this one.
 type stream struct {
 	path   string
 	pw     *io.PipeWriter
 	cancel context.CancelFunc
+	q      chan *[]byte  // to the feeder; closed by stop
+	fed    chan struct{} // closed when the feeder has returned
+	failed atomic.Bool   // the upload stopped taking data
 	done   chan struct{} // closed when Create returned
-	sent   int64
+	sent   int64         // bytes queued
+	once   sync.Once
 	// set before done is closed
 	info *views.Info
 	err  error
+}
+
+// streamQueue bounds the writes queued per stream (of up to MaxWrite,
+// 1 MiB, each).
+const streamQueue = 8
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
+// feeder pipes the queued writes into the upload.
+func (s *stream) feeder() {
+	defer close(s.fed)
+	for b := range s.q {
+		if !s.failed.Load() {
+			if _, err := s.pw.Write(*b); err != nil {
+				s.failed.Store(true)
+			}
+		}
+		writeBufs.Put(b)
+	}
+}
+
+// stop closes the queue and waits until the feeder has sent all of it.
+func (s *stream) stop() {
+	s.once.Do(func() { close(s.q) })
+	<-s.fed
 }
 
 var errStreamAbandoned = errors.New("fuse: streamed upload abandoned")
@@ -333,21 +366,23 @@ func (w *writeHandle) feed(data []byte, off int64) {
 		}
 		w.startStream(p)
 	}
-	if off != w.stream.sent {
+	if off != w.stream.sent || w.stream.failed.Load() {
+		// Out of sequence, or Create gave up (e.g. a bad path): the
+		// spool push does the work, and reports why.
 		w.abandon()
 		return
 	}
-	if _, err := w.stream.pw.Write(data); err != nil {
-		w.abandon() // Create gave up (e.g. a bad path): the spool push reports why
-		return
-	}
+	b := writeBufs.Get().(*[]byte)
+	*b = append((*b)[:0], data...)
+	w.stream.q <- b
 	w.stream.sent += int64(len(data))
 }
 
 func (w *writeHandle) startStream(p string) {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(w.fsys.life)
-	s := &stream{path: p, pw: pw, cancel: cancel, done: make(chan struct{})}
+	s := &stream{path: p, pw: pw, cancel: cancel, done: make(chan struct{}), q: make(chan *[]byte, streamQueue), fed: make(chan struct{})}
+	go s.feeder()
 	go func() {
 		defer close(s.done)
 		s.info, s.err = w.fsys.tree.Create(ctx, p, pr, views.CreateOptions{Size: -1})
@@ -363,7 +398,8 @@ func (w *writeHandle) abandon() {
 	if s := w.stream; s != nil {
 		w.stream = nil
 		s.cancel()
-		s.pw.CloseWithError(errStreamAbandoned)
+		s.pw.CloseWithError(errStreamAbandoned) // the feeder's writes fail: it drains the queue
+		s.stop()
 		<-s.done
 	}
 }
@@ -381,6 +417,14 @@ func (w *writeHandle) finishStream(p string) (*views.Info, bool) {
 		return nil, false
 	}
 	w.stream, w.streamable = nil, false
+	s.stop()
+	if s.failed.Load() {
+		s.cancel()
+		s.pw.CloseWithError(errStreamAbandoned)
+		<-s.done
+		w.fsys.log.Debug("streamed upload failed; pushing the spool", "path", p, "err", s.err)
+		return nil, false
+	}
 	s.pw.Close()
 	<-s.done
 	s.cancel()
