@@ -8,6 +8,12 @@
 //	0x04 expires(ns, big-endian) id          → ∅   expiry order, for the collector
 //	0x05 derived-key                         → derived-value (given by a Deriver, e.g. view paths)
 //
+// Derived keys in use: 'v'… view paths (views), 0x06 prio id replication
+// queue and 0x07 prio id prefetch queue (fs/store/replicate.go). Other
+// packages keep their own records under other prefixes through DB():
+// 0x10, 0x11 views; 0x20 queue retry state, 0x21 queue rules' signature
+// (fs/store/replicate.go); 0x57 WebDAV locks.
+//
 // Every write is one Badger transaction holding the object record and all
 // of its secondary keys, so indexes never disagree with the records. Postings
 // of one key=value sort by id, so an AND of equalities is a merge join over
