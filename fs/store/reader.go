@@ -352,11 +352,22 @@ func (s *Store) backgroundChecksums(o *fs.Object, name string) {
 			return
 		}
 		defer f.Close()
-		m, h := md5.New(), sha256.New()
-		if err := hashFile(ctx, f, o.Size, m, h); err != nil {
+		// Only the sums not registered: a registered one was just
+		// checked.
+		var hs []hash.Hash
+		var m, h hash.Hash
+		if len(o.MD5) == 0 {
+			m = md5.New()
+			hs = append(hs, m)
+		}
+		if len(o.SHA256) == 0 {
+			h = sha256.New()
+			hs = append(hs, h)
+		}
+		if err := hashFile(ctx, f, o.Size, hs...); err != nil {
 			return
 		}
-		s.setState(o, fs.StateCached, m.Sum(nil), h.Sum(nil))
+		s.setState(o, fs.StateCached, sumOf(m), sumOf(h))
 	}()
 }
 
@@ -384,6 +395,14 @@ func (s *Store) setState(o *fs.Object, st fs.State, md5sum, sha []byte) {
 }
 
 var errSkip = errors.New("skip")
+
+// sumOf returns h's sum, nil for a nil h.
+func sumOf(h hash.Hash) []byte {
+	if h == nil {
+		return nil
+	}
+	return h.Sum(nil)
+}
 
 // hashFile feeds size bytes of f to every hash, one goroutine per hash so
 // MD5 and SHA-256 run on separate cores.
