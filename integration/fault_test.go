@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"net"
 	"net/http"
@@ -485,4 +486,113 @@ replicas: 2
 	mustRead(t, ctx, d, "/files/c/reg.bin", reg)
 	mustRead(t, ctx, d, "/files/c/put.bin", put)
 	s.stop(t)
+}
+
+// slowGET starts a GET of p and reads its first n bytes; the rest is read
+// later through the returned body.
+func slowGET(t *testing.T, ctx context.Context, d *dav, p string, n int) (head []byte, body io.ReadCloser) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.base+p, nil)
+	req.SetBasicAuth("alice", davPassword)
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %v %v", p, resp, err)
+	}
+	head = make([]byte, n)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatalf("GET %s: first %d bytes: %v", p, n, err)
+	}
+	return head, resp.Body
+}
+
+// TestExpiryUnderReaders: objects expire on time under a running server —
+// a pushed one and a registered one read lazily — while a slow WebDAV GET
+// holds each open; both readers finish with the right bytes, the objects
+// are gone for everyone else, and fsck finds nothing left behind.
+func TestExpiryUnderReaders(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srcDir, dataDir := t.TempDir(), t.TempDir()
+	pushed := pattern(24<<20+1, 0x33)
+	lazy := pattern(12<<20+3, 0x44)
+	os.WriteFile(filepath.Join(srcDir, "lazy.bin"), lazy, 0o644)
+	const retention, interval = 5 * time.Second, time.Second
+	port := davFreePort(t)
+	cfg := faultConfig(t, dataDir, port, fmt.Sprintf(`cache: {chunk_size: 256KiB, read_ahead: 1}
+providers:
+  src: {type: local, root: %q}
+retention: {default: %s}
+gc: {interval: %s}
+`, srcDir, retention, interval))
+	s := startDAV(t, cfg, port)
+	c := cli{t, []string{"--config", cfg}}
+	d := newDAV(s.url, time.Minute)
+	if code, _, err := d.do(ctx, "MKCOL", "/files/e", nil); code != http.StatusCreated {
+		t.Fatalf("MKCOL: %d %v", code, err)
+	}
+	if code, _, err := d.do(ctx, http.MethodPut, "/files/e/pushed.bin", bytes.NewReader(pushed)); code != http.StatusCreated {
+		t.Fatalf("PUT: %d %v", code, err)
+	}
+	c.ok(registerLine("src", "lazy.bin", "e/lazy.bin", lazy), "register")
+	var expires time.Time
+	for _, p := range []string{"e/pushed.bin", "e/lazy.bin"} {
+		var o struct{ Expires *time.Time }
+		json.Unmarshal([]byte(c.ok("", "stat", objectID(t, c, p))), &o)
+		if o.Expires == nil {
+			t.Fatalf("%s has no expiry time with retention %v", p, retention)
+		}
+		if o.Expires.After(expires) {
+			expires = *o.Expires
+		}
+	}
+
+	const headLen = 64 << 10
+	pHead, pBody := slowGET(t, ctx, d, "/files/e/pushed.bin", headLen)
+	defer pBody.Close()
+	lHead, lBody := slowGET(t, ctx, d, "/files/e/lazy.bin", headLen)
+	defer lBody.Close()
+	if !bytes.Equal(pHead, pushed[:headLen]) || !bytes.Equal(lHead, lazy[:headLen]) {
+		t.Fatal("the first bytes differ")
+	}
+
+	// Visible until they expire, gone within a collector round after.
+	var gone time.Time
+	for gone.IsZero() {
+		now := time.Now()
+		pc, _, _ := d.do(ctx, http.MethodHead, "/files/e/pushed.bin", nil)
+		lc, _, _ := d.do(ctx, http.MethodHead, "/files/e/lazy.bin", nil)
+		switch {
+		case pc == http.StatusNotFound && lc == http.StatusNotFound:
+			gone = now
+		case now.Before(expires.Add(-500*time.Millisecond)) && (pc != http.StatusOK || lc != http.StatusOK):
+			t.Fatalf("HEAD %d and %d at %v before the expiry time", pc, lc, expires.Sub(now))
+		case now.After(expires.Add(interval + 5*time.Second)):
+			t.Fatalf("HEAD %d and %d %v after the expiry time", pc, lc, now.Sub(expires))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("gone %v after the expiry time (collector every %v)", gone.Sub(expires), interval)
+	// (The directory made by MKCOL expires too: its marker is an object.)
+	if code, body, _ := d.do(ctx, "PROPFIND", "/files/e/", nil, "Depth", "1"); code != http.StatusNotFound && (strings.Contains(string(body), "pushed.bin") || strings.Contains(string(body), "lazy.bin")) {
+		t.Errorf("listed after expiry: %d %s", code, body)
+	}
+
+	// The readers that held them open finish with the right bytes.
+	for _, r := range []struct {
+		name string
+		body io.Reader
+		want []byte
+	}{{"pushed", pBody, pushed}, {"lazy", lBody, lazy}} {
+		rest, err := io.ReadAll(r.body)
+		if err != nil || !bytes.Equal(rest, r.want[headLen:]) {
+			t.Errorf("%s: the reader holding it open got %d of %d more bytes, %v", r.name, len(rest), len(r.want)-headLen, err)
+		}
+	}
+	s.stop(t)
+	if out, errs, code := c.run("", "fsck"); code != 0 {
+		t.Errorf("fsck after expiry: exit %d\n%s%s", code, out, errs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dataDir, "objects", "*", "*")); len(left) != 0 {
+		t.Errorf("primary files left after expiry: %v", left)
+	}
 }
