@@ -2,11 +2,24 @@ package sftp
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
 	"io"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/datagate/datagate/views"
 )
 
 // Server-side cost of SFTP transfers through the pkg/sftp client (client
@@ -78,4 +91,64 @@ func BenchmarkConnect(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkOpenSSHGet fetches a stored object with OpenSSH's sftp client
+// (a separate process), so the process's CPU time is the server's:
+// reported as cpu-s/GiB. For profiles of the server's read path
+// (-cpuprofile); make bench-sftp gives the README's figures.
+func BenchmarkOpenSSHGet(b *testing.B) {
+	if _, err := exec.LookPath("sftp"); err != nil {
+		b.Skip("OpenSSH's sftp client is not installed")
+	}
+	e := newTestEnv(b, nil)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := gossh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyFile := filepath.Join(b.TempDir(), "id")
+	os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600)
+	if e.key, err = gossh.NewSignerFromKey(priv); err != nil {
+		b.Fatal(err)
+	}
+	const size = 256 << 20
+	// Stored through the Tree: no SSH in the profile but the gets'.
+	content := io.LimitReader(mrand.NewChaCha8([32]byte{1}), size)
+	if _, err := e.tree("alice").Create(context.Background(), "/by-date/2026-01-01/obs/big", content, views.CreateOptions{Size: size}); err != nil {
+		b.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(e.addr)
+	for _, cipher := range []string{"", "aes128-gcm@openssh.com"} {
+		name := "client-default"
+		if cipher != "" {
+			name = cipher
+		}
+		b.Run(name, func(b *testing.B) {
+			args := []string{"-F", "/dev/null", "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no",
+				"-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=" + keyFile, "-o", "BatchMode=yes",
+				"-P", port, "-b", "-"}
+			if cipher != "" {
+				args = append(args, "-c", cipher)
+			}
+			args = append(args, "alice@"+host)
+			b.SetBytes(size)
+			cpu0 := cpuTime()
+			for range b.N {
+				cmd := exec.Command("sftp", args...)
+				cmd.Stdin = strings.NewReader("get /by-date/2026-01-01/obs/big /dev/null\n")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("sftp: %v\n%s", err, out)
+				}
+			}
+			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N)*float64(1<<30)/size, "server-cpu-s/GiB")
+		})
+	}
+}
+
+// cpuTime is the CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
