@@ -386,7 +386,7 @@ func (f *fixer) flush(ctx context.Context) error {
 // fsck); request paths use Find. Records that do not decode are skipped
 // (Check reports them). Returning ErrStop ends the walk without error.
 func (ix *Index) Walk(ctx context.Context, after fs.ID, fn func(*fs.Object) error) error {
-	err := ix.db.View(func(txn *badger.Txn) error {
+	err := ix.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pObject}, PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		start := objectKey(after)

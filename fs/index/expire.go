@@ -137,10 +137,10 @@ func (ix *Index) prepareExpired(ctx context.Context, txn *badger.Txn, now time.T
 // each other. A batch that conflicts with another writer (an object's
 // expiry moved meanwhile) is prepared again, a bounded number of times.
 // On error or cancellation, batches already committed stay committed.
-//
-// Keep limit modest: Badger makes every new read transaction wait until the
-// commits in flight are applied, so a batch's size bounds how long readers
-// wait behind it.
+// Readers never wait for a batch (they read the shared snapshot, see
+// snapshot.go); each batch is made visible to them before fn runs. The
+// commits are not synced: a batch lost in a crash is collected again.
+// limit bounds how long a concurrent writer's refresh waits behind a batch.
 func (ix *Index) CollectExpired(ctx context.Context, now time.Time, limit int, fn func(deleted []*fs.Object)) (batches int, err error) {
 	if limit <= 0 {
 		limit = 10000
@@ -165,6 +165,8 @@ func (ix *Index) CollectExpired(ctx context.Context, now time.Time, limit int, f
 			}
 			return nil, fs.E(fs.Other, "expire", "", err)
 		}
+		// Readers stop seeing the batch before its content is dropped.
+		ix.refresh()
 		ix.publish(p.batch.changes)
 		batches++
 		conflicts = 0
@@ -256,7 +258,7 @@ func (ix *Index) SourceRefs(ctx context.Context, provider, path string) (int, er
 	prefix = append(prefix, path...)
 	prefix = append(prefix, 0)
 	n := 0
-	err := ix.db.View(func(txn *badger.Txn) error {
+	err := ix.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

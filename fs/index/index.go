@@ -63,6 +63,7 @@ type Index struct {
 	log    *slog.Logger
 	sync   *syncer
 	noSync bool
+	snaps  snapshots // what readers read (snapshot.go)
 
 	mu   sync.Mutex // guards subs
 	subs map[*Subscription]struct{}
@@ -99,15 +100,23 @@ func Open(opts Options) (*Index, error) {
 	if opts.InMemory {
 		dir = ""
 	}
-	return &Index{db: db, derive: derive, log: log, subs: map[*Subscription]struct{}{},
-		sync: newSyncer(db, dir), noSync: opts.NoSync}, nil
+	ix := &Index{db: db, derive: derive, log: log, subs: map[*Subscription]struct{}{},
+		sync: newSyncer(db, dir), noSync: opts.NoSync}
+	ix.refresh()
+	return ix, nil
 }
 
-// Sync returns once every commit made before the call is on disk. The
-// index's own durable operations do it themselves; packages writing
-// through DB() call it before acknowledging a write that must survive a
-// power cut. Concurrent calls share syncs.
+// Sync returns once every commit made before the call is on disk and
+// visible to the index's readers. The index's own operations do it
+// themselves; packages writing through DB() call it before acknowledging
+// a write that must survive a power cut. Concurrent calls share syncs.
 func (ix *Index) Sync() error {
+	err := ix.syncDisk()
+	ix.refresh()
+	return err
+}
+
+func (ix *Index) syncDisk() error {
 	if ix.noSync {
 		return nil
 	}
@@ -125,6 +134,7 @@ func (ix *Index) Close() error {
 	}
 	ix.subs = map[*Subscription]struct{}{}
 	ix.mu.Unlock()
+	ix.closeSnapshots()
 	ix.sync.close()
 	return ix.db.Close()
 }
@@ -295,7 +305,7 @@ const (
 
 // update runs fn in a read-write transaction, retrying on conflicts, and
 // publishes the changes fn reports once the commit is applied and, for a
-// durable one, synced.
+// durable one, synced. Readers see the commit from then on (refresh).
 func (ix *Index) update(ctx context.Context, op string, d durability, fn func(txn *badger.Txn) ([]Change, error)) error {
 	const maxAttempts = 10
 	for attempt := 0; ; attempt++ {
@@ -311,12 +321,14 @@ func (ix *Index) update(ctx context.Context, op string, d durability, fn func(tx
 		switch {
 		case err == nil:
 			if d == durable {
-				if err := ix.Sync(); err != nil {
-					// Applied (readers may see it) but maybe not on disk:
-					// the caller must not acknowledge it.
+				if err := ix.syncDisk(); err != nil {
+					// Applied but maybe not on disk: the caller must
+					// not acknowledge it.
+					ix.refresh()
 					return fs.Wrap(op, "", err)
 				}
 			}
+			ix.refresh()
 			ix.publish(changes)
 			return nil
 		case errors.Is(err, badger.ErrConflict) && attempt < maxAttempts:
@@ -336,7 +348,7 @@ func (ix *Index) update(ctx context.Context, op string, d durability, fn func(tx
 // Get returns the object with the given id, or a NotExist error.
 func (ix *Index) Get(ctx context.Context, id fs.ID) (*fs.Object, error) {
 	var o *fs.Object
-	err := ix.db.View(func(txn *badger.Txn) error {
+	err := ix.view(func(txn *badger.Txn) error {
 		var err error
 		o, err = getObject(txn, id)
 		return err
@@ -556,7 +568,7 @@ func (ix *Index) Swap(ctx context.Context, del []fs.ID, add []*fs.Object) error 
 // BySource returns the id of the object registered at l.
 func (ix *Index) BySource(ctx context.Context, l fs.Location) (fs.ID, error) {
 	var id fs.ID
-	err := ix.db.View(func(txn *badger.Txn) error {
+	err := ix.view(func(txn *badger.Txn) error {
 		item, err := txn.Get(sourceKey(l))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return fs.E(fs.NotExist, "lookup source", l.Provider+":"+l.Path, nil)

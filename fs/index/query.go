@@ -30,7 +30,7 @@ func (ix *Index) Find(ctx context.Context, conds []Cond, opts FindOptions, fn fu
 	if len(conds) == 1 {
 		return ix.findOne(ctx, conds[0], opts, fn)
 	}
-	return ix.db.View(func(txn *badger.Txn) error {
+	return ix.view(func(txn *badger.Txn) error {
 		its := make([]*badger.Iterator, len(conds))
 		prefixes := make([][]byte, len(conds))
 		for i, c := range conds {
@@ -102,7 +102,7 @@ func (ix *Index) Find(ctx context.Context, conds []Cond, opts FindOptions, fn fu
 // list with Next, which is several times cheaper than a Seek per result.
 func (ix *Index) findOne(ctx context.Context, c Cond, opts FindOptions, fn func(*fs.Object) error) error {
 	prefix := metaPrefix(c.Key, c.Value)
-	return ix.db.View(func(txn *badger.Txn) error {
+	return ix.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		start := prefix
@@ -158,6 +158,9 @@ type DerivedOptions struct {
 // valid during the call. Returning ErrStop ends the walk without error.
 func (ix *Index) Derived(ctx context.Context, opts DerivedOptions, fn func(key, value []byte) error) error {
 	prefix := derivedKey(opts.Prefix)
+	// Not from the shared snapshot: sibling packages also write derived
+	// keys through DB() (the replication queue), which does not move the
+	// snapshot on, and read them back here.
 	err := ix.db.View(func(txn *badger.Txn) error {
 		io := badger.IteratorOptions{Prefix: prefix, Reverse: opts.Reverse, PrefetchValues: false}
 		it := txn.NewIterator(io)
@@ -200,7 +203,7 @@ func (ix *Index) Derived(ctx context.Context, opts DerivedOptions, fn func(key, 
 // Expiring calls fn, in expiry order, for objects whose expiry time is at
 // or before t.
 func (ix *Index) Expiring(ctx context.Context, t time.Time, fn func(id fs.ID, at time.Time) error) error {
-	err := ix.db.View(func(txn *badger.Txn) error {
+	err := ix.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pExpiry}})
 		defer it.Close()
 		limit := uint64(t.UnixNano())

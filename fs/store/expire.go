@@ -17,8 +17,8 @@ import (
 // An object expires at Object.Expires. Objects registered or pushed without
 // one get Options.Retention's, counted from when they are indexed. The
 // collector (Collect, RunCollector) removes expired objects in batches of
-// bounded index transactions, oldest expiry first, so readers' lookups
-// never wait behind it; then it drops their content:
+// bounded index transactions, oldest expiry first (readers' lookups never
+// wait behind them: fs/index/snapshot.go); then it drops their content:
 //
 //   - cache entries: cache.Remove unlinks them; Files open on them keep
 //     reading (and fetching) through their descriptors until closed;
@@ -114,12 +114,12 @@ type CollectStats struct {
 
 // DefaultCollectBatch is the batch size Collect uses for batch <= 0.
 //
-// Smaller than it could be on purpose: Badger makes every new read
-// transaction (each Get, Find, stat) wait until the commits already handed
-// to its writer are applied, and applying a batch costs about eight
-// skiplist inserts per object (record, postings, source, expiry). A batch
-// of 1,000 objects holds readers back for a few milliseconds at worst;
-// 10,000 for tens to hundreds, for the same total work.
+// Readers (each Get, Find, stat) do not wait for the collector's commits:
+// they read the index's shared snapshot, which the collector moves on
+// after each batch. A writer does wait, for the batch being applied
+// (about eight skiplist inserts per object: record, postings, source,
+// expiry), before its own write is visible: 1,000 objects keep that to a
+// few milliseconds while making per-batch costs negligible.
 const DefaultCollectBatch = 1000
 
 // Collect removes the objects that expired at or before now, in index
