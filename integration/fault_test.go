@@ -596,3 +596,66 @@ gc: {interval: %s}
 		t.Errorf("primary files left after expiry: %v", left)
 	}
 }
+
+// TestReplicaStoreFillsUp: with replicas: 2 and the first extra store on
+// a small tmpfs, copies that no longer fit there go to the next store;
+// uploads are never refused for it, every object ends with two verified
+// copies, and fsck is clean.
+func TestReplicaStoreFillsUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dataDir, small, big := t.TempDir(), filepath.Join(t.TempDir(), "small"), t.TempDir()
+	mountTmpfs(t, small, 4<<20)
+	port := davFreePort(t)
+	cfg := faultConfig(t, dataDir, port, fmt.Sprintf(`stores:
+  - {name: small, type: local, root: %q}
+  - {name: big, type: local, root: %q}
+replicas: 2
+`, small, big))
+	s := startDAV(t, cfg, port)
+	c := cli{t, []string{"--config", cfg}}
+	d := newDAV(s.url, time.Minute)
+	if code, _, err := d.do(ctx, "MKCOL", "/files/r", nil); code != http.StatusCreated {
+		t.Fatalf("MKCOL: %d %v", code, err)
+	}
+	const n = 8 // 8 MiB: twice what the small store holds
+	contents := map[string][]byte{}
+	for i := range n {
+		p := fmt.Sprintf("r/f%d.bin", i)
+		contents[p] = pattern(1<<20+i, byte(i))
+		if code, body, err := d.do(ctx, http.MethodPut, "/files/"+p, bytes.NewReader(contents[p])); code != http.StatusCreated {
+			t.Fatalf("PUT %s with a full replica store: %d %v %s", p, code, err, body)
+		}
+	}
+	perStore := map[string]int{}
+	for p := range contents {
+		id := objectID(t, c, p)
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			var o statJSON
+			json.Unmarshal([]byte(c.ok("", "stat", id)), &o)
+			if len(o.Stores) == 2 {
+				perStore[o.Stores[1]]++
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: copies %v after a minute\n%s", p, o.Stores, s.log)
+			}
+		}
+	}
+	t.Logf("second copies: %v", perStore)
+	if left, _ := filepath.Glob(filepath.Join(small, ".tmp", "*")); len(left) > 0 {
+		t.Errorf("copies that did not fit left %d temporary files", len(left))
+	}
+	if perStore["big"] == 0 || perStore["small"]+perStore["big"] != n {
+		t.Errorf("second copies %v: want the overflow on big", perStore)
+	}
+	for p, want := range contents {
+		mustRead(t, ctx, d, "/files/"+p, want)
+	}
+	s.stop(t)
+	for _, cmd := range []string{"fsck", "verify"} {
+		if out, errs, code := c.run("", cmd); code != 0 {
+			t.Errorf("%s: exit %d\n%s%s", cmd, code, out, errs)
+		}
+	}
+}
