@@ -305,9 +305,7 @@ func viewPrefix(tree *views.Tree) string {
 	return ""
 }
 
-// viewPath turns a user path into "/view/path".
-func viewPath(tree *views.Tree, p string) string { return prefixed(viewPrefix(tree), p) }
-
+// prefixed turns a user path into "/view/path".
 func prefixed(prefix, name string) string {
 	p := path.Clean("/" + name)
 	if prefix == "" {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/index"
-	"github.com/datagate/datagate/views"
 )
 
 // Property namespaces.
@@ -141,20 +140,19 @@ func xmlText(inner []byte) (string, bool) {
 	}
 }
 
-// errMoves refuses a metadata change that would move the file out of its
-// path in the view it was named through: that is what MOVE is for.
-var errMoves = errors.New("the change would move the file; use MOVE")
-
 // patchOp is one validated property change.
 type patchOp struct {
 	key, val string
 	remove   bool
 }
 
-// Patch sets and removes properties, all or none: MetaNS properties are
-// the file's metadata, others dead properties kept beside it. It needs w
-// on the view, and refuses (409) a change that would move the file
-// within the view it is seen through.
+// Patch sets and removes properties, all or none, with Tree.SetMeta:
+// MetaNS properties are the file's metadata, others dead properties kept
+// beside it. It needs w on the view. A key of the view's path template
+// moves the file (in every view) to the path its new metadata gives;
+// 409 when that path is taken, when the view's filter refuses the new
+// metadata or a key the template needs is removed; 403 for a key the
+// view fixes (set:).
 func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	var names []xml.Name
 	for _, p := range patches {
@@ -203,50 +201,46 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	if len(ops) == 0 {
 		return propstats(names, nil), d.chtimes(mtime)
 	}
-	view, vp := viewOf(d.fs.tree, d.name)
-	var v *views.View
-	if d.fs.s.opts.Views != nil {
-		v, _ = d.fs.s.opts.Views.View(view)
+	// A modification time goes first: the metadata change may move the
+	// file. (Windows sends its Win32 properties alone.)
+	if err := d.chtimes(mtime); err != nil {
+		return nil, err
 	}
-	culprits := map[string]bool{} // keys whose change alone would move the file
-	_, err := d.fs.s.opts.Store.Update(d.ctx, d.info.ID(), func(o *fs.Object) error {
-		orig := o.Meta
-		o.Meta = applyOps(orig, ops)
-		if v == nil {
-			return errMoves // no view to check the change against
+	set, del := map[string]string{}, []string(nil)
+	for _, op := range ops {
+		if op.remove {
+			delete(set, op.key)
+			del = append(del, op.key)
+		} else {
+			set[op.key] = op.val
 		}
-		if p, ok := v.PathOf(o); !ok || p != vp {
-			clear(culprits)
-			for _, op := range ops {
-				probe := &fs.Object{Name: o.Name, Meta: applyOps(orig, []patchOp{op})}
-				if p, ok := v.PathOf(probe); !ok || p != vp {
-					culprits[op.key] = true
-				}
-			}
-			return errMoves
-		}
-		return index.Validate(o)
-	})
+	}
+	_, err := d.fs.tree.SetMeta(d.ctx, d.name, set, del)
+	code := 0
+	switch fs.KindOf(err) {
+	case fs.Permission: // a key the view fixes
+		code = http.StatusForbidden
+	case fs.Invalid, fs.Exist: // the view refuses the new metadata, or its path is taken
+		code = http.StatusConflict
+	}
 	switch {
-	case errors.Is(err, errMoves):
-		for _, n := range names {
-			if n.Space == MetaNS && (len(culprits) == 0 || culprits[n.Local]) {
-				bad[n] = http.StatusConflict
-			}
-		}
-		if len(bad) == 0 { // dead properties alone cannot move a file
-			return nil, err
-		}
-		return propstats(names, bad), nil
-	case fs.KindOf(err) == fs.Invalid:
-		for _, n := range names {
-			bad[n] = http.StatusInsufficientStorage // over the index's limits
-		}
-		return propstats(names, bad), nil
-	case err != nil:
+	case err == nil:
+		return propstats(names, nil), nil
+	case code == 0:
 		return nil, d.fs.fail("proppatch", d.name, err)
 	}
-	return propstats(names, nil), d.chtimes(mtime)
+	d.fs.s.log.Debug("proppatch refused", "path", d.name, "err", err)
+	for _, n := range names {
+		if n.Space == MetaNS {
+			bad[n] = code
+		}
+	}
+	if len(bad) == 0 { // dead properties alone
+		for _, n := range names {
+			bad[n] = code
+		}
+	}
+	return propstats(names, bad), nil
 }
 
 // chtimes applies a modification time a client set as a property.
@@ -255,21 +249,6 @@ func (d *davFile) chtimes(t time.Time) error {
 		return nil
 	}
 	return d.fs.fail("proppatch", d.name, d.fs.tree.Chtimes(d.ctx, d.name, t))
-}
-
-func applyOps(meta map[string]string, ops []patchOp) map[string]string {
-	out := make(map[string]string, len(meta)+len(ops))
-	for k, x := range meta {
-		out[k] = x
-	}
-	for _, op := range ops {
-		if op.remove {
-			delete(out, op.key)
-		} else {
-			out[op.key] = op.val
-		}
-	}
-	return out
 }
 
 // toOp validates one property change: 403 for protected properties.
@@ -329,14 +308,6 @@ func propstats(names []xml.Name, bad map[xml.Name]int) []webdav.Propstat {
 		out = append(out, *by[c])
 	}
 	return out
-}
-
-// viewOf splits a user path into its view and the path within it.
-func viewOf(tree *views.Tree, p string) (view, vp string) {
-	vpath := viewPath(tree, p) // "/view/rest"
-	rest := strings.TrimPrefix(vpath, "/")
-	view, vp, _ = strings.Cut(rest, "/")
-	return view, vp
 }
 
 var _ webdav.DeadPropsHolder = (*davFile)(nil)

@@ -51,12 +51,37 @@ func TestMetadataProps(t *testing.T) {
 	if !strings.Contains(body, ">t2m</param>") || !strings.Contains(body, "colour") {
 		t.Fatalf("after MOVE:\n%s", body)
 	}
-	// a key of the template would move the file: 409, nothing changes
+	// a key of the template moves the file, with the rest of the change
 	body, _ = e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2026-11-22/t2m-v2.grib",
 		body: proppatch(`<D:set><D:prop><m:date>2030-01-01</m:date><m:other>x</m:other></D:prop></D:set>`)})
-	if !strings.Contains(body, "409") || !strings.Contains(body, "424") {
+	if !strings.Contains(body, "200 OK") || strings.Contains(body, "409") {
 		t.Fatalf("PROPPATCH of a template key:\n%s", body)
 	}
+	e.want(t, 404, req{method: "GET", path: "/dated/2026-11-22/t2m-v2.grib"})
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/dated/2030-01-01/t2m-v2.grib", hdr: d0})
+	if !strings.Contains(body, ">x</other>") || !strings.Contains(body, ">t2m</param>") {
+		t.Fatalf("after the move by PROPPATCH:\n%s", body)
+	}
+	// onto a taken path, or without a key the template needs: 409, and
+	// nothing changes
+	e.want(t, 201, req{method: "PUT", path: "/dated/2026-11-22/t2m-v2.grib", body: "other"})
+	for _, patch := range []string{
+		`<D:set><D:prop><m:date>2026-11-22</m:date><m:more>y</m:more><x:shade>dark</x:shade></D:prop></D:set>`,
+		`<D:remove><D:prop><m:date/></D:prop></D:remove><D:set><D:prop><x:colour>red</x:colour></D:prop></D:set>`,
+	} {
+		body, _ = e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2030-01-01/t2m-v2.grib", body: proppatch(patch)})
+		if !strings.Contains(body, "409") || !strings.Contains(body, "424") {
+			t.Fatalf("PROPPATCH %s:\n%s", patch, body)
+		}
+	}
+	body, _ = e.want(t, 207, req{method: "PROPFIND", path: "/dated/2030-01-01/t2m-v2.grib", hdr: d0})
+	if strings.Contains(body, "more") || strings.Contains(body, "shade") || !strings.Contains(body, "2030-01-01</date>") || !strings.Contains(body, "colour") {
+		t.Fatalf("a refused PROPPATCH changed something:\n%s", body)
+	}
+	if body, _ := e.want(t, 200, req{method: "GET", path: "/dated/2026-11-22/t2m-v2.grib"}); body != "other" {
+		t.Fatalf("the file at the taken path: %q", body)
+	}
+	e.want(t, 204, req{method: "MOVE", path: "/dated/2030-01-01/t2m-v2.grib", hdr: map[string]string{"Destination": e.ts.URL + "/dated/2026-11-22/t2m-v2.grib"}})
 	// protected and reserved names: 403
 	for _, p := range []string{`<x:checksums xmlns:x="http://owncloud.org/ns">MD5:00</x:checksums>`, `<m:dg.view>x</m:dg.view>`, `<D:getetag>"x"</D:getetag>`} {
 		body, _ = e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2026-11-22/t2m-v2.grib", body: proppatch(`<D:set><D:prop>` + p + `</D:prop></D:set>`)})

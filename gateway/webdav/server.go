@@ -37,9 +37,9 @@ type Options struct {
 	Store *store.Store
 	// Locks keeps the WebDAV locks. Required (NewLockStore).
 	Locks *LockStore
-	// Views is the view set behind the Trees: PROPPATCH of metadata
-	// checks with it that the file stays at its path. nil refuses such
-	// changes.
+	// Views is the view set behind the Trees. Nothing needs it any more
+	// (PROPPATCH changes metadata with Tree.SetMeta, which checks the
+	// views); optional.
 	Views *views.Set
 	// Realm is the Basic authentication realm; default "datagate".
 	Realm string
