@@ -373,7 +373,14 @@ func (r *replicator) failed(kind byte, id fs.ID) time.Time {
 }
 
 func (r *replicator) succeeded(kind byte, id fs.ID) {
-	err := r.s.idx.DB().Update(func(txn *badger.Txn) error { return txn.Delete(attemptKey(kind, id)) })
+	db := r.s.idx.DB()
+	k := attemptKey(kind, id)
+	// Most jobs succeed at the first attempt: skip a commit (an fsync)
+	// when there is no retry state to clear.
+	if db.View(func(txn *badger.Txn) error { _, err := txn.Get(k); return err }) != nil {
+		return
+	}
+	err := db.Update(func(txn *badger.Txn) error { return txn.Delete(k) })
 	if err != nil {
 		r.s.log.Warn("clear replication attempts", "id", id, "err", err)
 	}

@@ -21,7 +21,9 @@ import (
 // primary), each copy written, fsynced, read back and hashed, and
 // recorded in the catalogue, against a plain copy of the same files in the
 // same run: io.Copy from the primary's file to a new file and fsync.
-// Reported: both throughputs and their ratio (replicate/plain).
+// Reported: both throughputs, their ratio (replicate/plain), and the
+// process CPU seconds each took per iteration (on a shared machine a
+// CPU-heavier job loses more wall time to other processes).
 //
 //	go test ./fs/store -run '^$' -bench ReplicateLocal -benchtime 3x
 //
@@ -82,13 +84,14 @@ func BenchmarkReplicateLocal(b *testing.B) {
 	}
 	waitEmpty() // the first round warms up; each iteration redoes it
 
-	var plainTime, repTime time.Duration
+	var plainTime, repTime, plainCPU, repCPU time.Duration
 	b.SetBytes(int64(n) * objSize)
 	for b.Loop() {
 		// Plain copy of the same files.
 		os.RemoveAll(plainRoot)
 		os.MkdirAll(plainRoot, 0o755)
 		start := time.Now()
+		c0 := cpuTime()
 		for i, o := range objs {
 			p, _ := st.primaryFS.LocalPath(primaryPath(o.ID))
 			if err := plainCopy(p, filepath.Join(plainRoot, strconv.Itoa(i))); err != nil {
@@ -96,12 +99,14 @@ func BenchmarkReplicateLocal(b *testing.B) {
 			}
 		}
 		plainTime += time.Since(start)
+		plainCPU += cpuTime() - c0
 
 		// Replication of the same objects: remove the copies and forget
 		// them, which queues the objects again (the queue starts at once;
 		// the forgetting's index commits are counted in its time).
 		os.RemoveAll(secondRoot)
 		start = time.Now()
+		c0 = cpuTime()
 		for _, o := range objs {
 			if err := st.forgetCopy(ctx, o, "second"); err != nil {
 				b.Fatal(err)
@@ -109,11 +114,14 @@ func BenchmarkReplicateLocal(b *testing.B) {
 		}
 		waitEmpty()
 		repTime += time.Since(start)
+		repCPU += cpuTime() - c0
 	}
 	bytes := float64(int64(n)*objSize) * float64(b.N)
 	b.ReportMetric(bytes/plainTime.Seconds()/1e6, "plain-MB/s")
 	b.ReportMetric(bytes/repTime.Seconds()/1e6, "replicate-MB/s")
 	b.ReportMetric(plainTime.Seconds()/repTime.Seconds(), "replicate/plain")
+	b.ReportMetric(plainCPU.Seconds()/float64(b.N), "plain-cpu-s")
+	b.ReportMetric(repCPU.Seconds()/float64(b.N), "rep-cpu-s")
 }
 
 // plainCopy is the baseline: io.Copy between files, then fsync.
