@@ -36,7 +36,13 @@
 // Content-Length becomes the expected size. A body that ends early fails
 // the upload and nothing becomes visible. Collections are not made
 // implicitly: PUT, MKCOL, COPY and MOVE into a missing parent are 409
-// unless Options.CreateParents.
+// unless Options.CreateParents. store.Put reads the body into 1 MiB
+// buffers and hashes them in its own goroutines (fs/store/hash.go).
+//
+// PROPPATCH of a property in the MetaNS namespace sets or removes that
+// metadata key with Tree.SetMeta (needs w): a key of the view's path
+// template moves the file; other properties are dead properties kept in
+// the object's metadata under "dav:{namespace}local".
 //
 // # Errors
 //
@@ -59,7 +65,11 @@
 // 0x57 ('W') followed by the token, valued with a JSON record (user, view
 // path, depth, owner, timeout, expiry), and reloaded at start, so they
 // survive a restart and expire on their timeout (capped by
-// LockOptions.MaxTimeout, Infinite included). The locks x/net/webdav
+// LockOptions.MaxTimeout, Infinite included). An If header's list is
+// checked against its own resource; the request's resource and a
+// MOVE/COPY destination need only have their locks' tokens somewhere in
+// the header (x/net/webdav checks one list against both, which refused
+// davfs2's rename of the file it had locked). The locks x/net/webdav
 // takes around each write request live in memory only and conflict with
 // LOCK locks, not with each other.
 //
