@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // appendCanonicalURI appends the path, each segment URI-encoded once, not
@@ -144,21 +145,17 @@ func queryHas(raw, key string) bool {
 	return false
 }
 
-// appendCanonicalQuery appends the canonical query string: parameters
-// decoded, re-encoded the AWS way, sorted by name then value; for a
-// presigned request without X-Amz-Signature.
-func appendCanonicalQuery(b []byte, raw string, presigned bool) ([]byte, error) {
-	if raw == "" {
-		return b, nil
+// appendCanonicalQuery appends the canonical query string of the parsed
+// parameters q: decoded, re-encoded the AWS way, sorted by name then
+// value; for a presigned request without X-Amz-Signature.
+func appendCanonicalQuery(b []byte, q []queryParam, presigned bool) []byte {
+	if len(q) == 0 {
+		return b
 	}
-	q, err := parseQuery(raw)
-	if err != nil {
-		return b, err
-	}
+	sc := scratchPool.Get().(*queryScratch)
+	defer scratchPool.Put(sc)
 	// Encode every parameter into one buffer and sort offsets into it.
-	enc := make([]byte, 0, len(raw)+16)
-	type span struct{ k0, k1, v1 int } // key enc[k0:k1], value enc[k1:v1]
-	spans := make([]span, 0, len(q))
+	enc, spans := sc.enc[:0], sc.spans[:0]
 	for _, p := range q {
 		if presigned && p.key == "X-Amz-Signature" {
 			continue
@@ -183,8 +180,24 @@ func appendCanonicalQuery(b []byte, raw string, presigned bool) ([]byte, error) 
 		b = append(b, '=')
 		b = append(b, enc[s.k1:s.v1]...)
 	}
-	return b, nil
+	if cap(enc) <= 64<<10 {
+		sc.enc, sc.spans = enc, spans
+	}
+	return b
 }
+
+// span locates one encoded parameter in queryScratch.enc: key
+// enc[k0:k1], value enc[k1:v1].
+type span struct{ k0, k1, v1 int }
+
+// queryScratch is appendCanonicalQuery's working memory, pooled so a
+// verification does not allocate it.
+type queryScratch struct {
+	enc   []byte
+	spans []span
+}
+
+var scratchPool = sync.Pool{New: func() any { return &queryScratch{enc: make([]byte, 0, 1024), spans: make([]span, 0, 16)} }}
 
 // appendCanonicalHeaders appends "name:value\n" for each signed header:
 // values trimmed, inner runs of spaces collapsed, repeated headers joined

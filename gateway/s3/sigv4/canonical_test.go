@@ -33,18 +33,26 @@ func TestCanonicalQuery(t *testing.T) {
 		"x=%zz":                        "x=%25zz",
 		"X-Amz-Signature=abc&uploads=": "X-Amz-Signature=abc&uploads=",
 	} {
-		got, err := appendCanonicalQuery(nil, raw, false)
-		if err != nil || string(got) != want {
+		got, err := canonicalQuery(raw, false)
+		if err != nil || got != want {
 			t.Errorf("%q: %q %v, want %q", raw, got, err, want)
 		}
 	}
-	got, _ := appendCanonicalQuery(nil, "X-Amz-Signature=abc&uploads=", true)
-	if string(got) != "uploads=" {
+	got, _ := canonicalQuery("X-Amz-Signature=abc&uploads=", true)
+	if got != "uploads=" {
 		t.Errorf("presigned: %q", got)
 	}
-	if _, err := appendCanonicalQuery(nil, "a=1;b=2", false); err == nil {
+	if _, err := canonicalQuery("a=1;b=2", false); err == nil {
 		t.Error("semicolon accepted")
 	}
+}
+
+func canonicalQuery(raw string, presigned bool) (string, error) {
+	q, err := parseQuery(raw)
+	if err != nil {
+		return "", err
+	}
+	return string(appendCanonicalQuery(nil, q, presigned)), nil
 }
 
 func TestCanonicalHeaderValue(t *testing.T) {
@@ -63,10 +71,10 @@ func TestCanonicalHeaderValue(t *testing.T) {
 func TestKeyCacheBounded(t *testing.T) {
 	var c keyCache
 	k1 := c.get("secret", "20260101", "r", "s3")
-	if string(c.get("secret", "20260101", "r", "s3")) != string(k1) {
+	if c.get("secret", "20260101", "r", "s3") != k1 {
 		t.Fatal("cache returned another key")
 	}
-	if string(c.get("secret2", "20260101", "r", "s3")) == string(k1) {
+	if string(c.get("secret2", "20260101", "r", "s3").key) == string(k1.key) {
 		t.Fatal("another secret, same key")
 	}
 	for i := range keyCacheMax + 10 {

@@ -3,6 +3,7 @@ package sigv4
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"hash"
 	"strings"
 	"sync"
 )
@@ -12,14 +13,34 @@ import (
 // secret never meets a stale key.
 type keyCache struct {
 	mu sync.RWMutex
-	m  map[keyCacheKey][]byte // guarded by mu
+	m  map[keyCacheKey]*derivedKey // guarded by mu
 }
+
+// derivedKey is a signing key and HMACs keyed with it, ready for reuse:
+// making one allocates and hashes the key pads, on every request
+// otherwise.
+type derivedKey struct {
+	key  []byte
+	macs sync.Pool // of hash.Hash
+}
+
+// mac returns a reset HMAC-SHA256 keyed with the key; give it back with
+// done.
+func (d *derivedKey) mac() hash.Hash {
+	if m, ok := d.macs.Get().(hash.Hash); ok {
+		m.Reset()
+		return m
+	}
+	return hmac.New(sha256.New, d.key)
+}
+
+func (d *derivedKey) done(m hash.Hash) { d.macs.Put(m) }
 
 type keyCacheKey struct{ secret, date, region, service string }
 
 const keyCacheMax = 4096
 
-func (c *keyCache) get(secret, date, region, service string) []byte {
+func (c *keyCache) get(secret, date, region, service string) *derivedKey {
 	k := keyCacheKey{secret, date, region, service}
 	c.mu.RLock()
 	key, ok := c.m[k]
@@ -27,12 +48,12 @@ func (c *keyCache) get(secret, date, region, service string) []byte {
 	if ok {
 		return key
 	}
-	key = signingKey(secret, date, region, service)
+	key = &derivedKey{key: signingKey(secret, date, region, service)}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= keyCacheMax {
 		// Dates roll over daily; dropping everything at the bound is
 		// simpler than LRU and costs one derivation per active key.
-		c.m = make(map[keyCacheKey][]byte)
+		c.m = make(map[keyCacheKey]*derivedKey)
 	}
 	c.m[keyCacheKey{strings.Clone(secret), strings.Clone(date), strings.Clone(region), strings.Clone(service)}] = key
 	c.mu.Unlock()

@@ -188,7 +188,7 @@ func (v *Verifier) verifyHeader(r *http.Request, auth, payloadOverride string) (
 	if err := checkPayloadHash(payload); err != nil {
 		return nil, err
 	}
-	res, err := v.check(r, &s, payload, false, ErrAuthorizationHeaderMalformed)
+	res, err := v.check(r, &s, nil, payload, false, ErrAuthorizationHeaderMalformed)
 	if err != nil {
 		return nil, err
 	}
@@ -281,11 +281,12 @@ func (v *Verifier) verifyPresigned(r *http.Request) (*Result, error) {
 	if strings.HasPrefix(payload, "STREAMING-") {
 		return nil, errorf(ErrInvalidArgument, "a streaming payload cannot be sent with a presigned URL")
 	}
-	return v.check(r, &s, payload, true, ErrAuthorizationQueryParameters)
+	return v.check(r, &s, q, payload, true, ErrAuthorizationQueryParameters)
 }
 
 // check computes the signature of r and compares it with s.signature.
-func (v *Verifier) check(r *http.Request, s *signed, payload string, presigned bool, malformed *Error) (*Result, error) {
+// query is the request's parsed query, or nil to parse it here.
+func (v *Verifier) check(r *http.Request, s *signed, query []queryParam, payload string, presigned bool, malformed *Error) (*Result, error) {
 	if err := unsignedAmzHeaders(r, s.signedHeaders); err != nil {
 		return nil, err
 	}
@@ -305,7 +306,12 @@ func (v *Verifier) check(r *http.Request, s *signed, payload string, presigned b
 	b = appendCanonicalURI(b, r)
 	b = append(b, '\n')
 	var err error
-	b, err = appendCanonicalQuery(b, r.URL.RawQuery, presigned)
+	if query == nil {
+		query, err = parseQuery(r.URL.RawQuery)
+	}
+	if err == nil {
+		b = appendCanonicalQuery(b, query, presigned)
+	}
 	if err != nil {
 		putBuf(bp, b)
 		return nil, errorf(malformed, "%v", err)
@@ -327,10 +333,11 @@ func (v *Verifier) check(r *http.Request, s *signed, payload string, presigned b
 	scopeEnd := len(b)
 	b = append(b, '\n')
 	b = hex.AppendEncode(b, crHash[:])
-	mac := hmac.New(sha256.New, key)
+	mac := key.mac()
 	mac.Write(b)
 	var sum [32]byte
 	mac.Sum(sum[:0])
+	key.done(mac)
 	var scope string
 	if payload != UnsignedPayload && strings.HasPrefix(payload, "STREAMING-") {
 		scope = string(b[scopeStart:scopeEnd])
@@ -347,7 +354,7 @@ func (v *Verifier) check(r *http.Request, s *signed, payload string, presigned b
 	if scope != "" {
 		res.Streaming = true
 		res.seed = sum
-		res.signingKey = key
+		res.signingKey = key.key
 		res.scope = scope
 		res.amzDate = s.amzDate
 	}
