@@ -115,12 +115,16 @@ func objectHeaders(h http.Header, o *fs.Object) {
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	h.Set("Content-Type", ct)
-	h.Set("ETag", etagOf(o))
-	h.Set("Last-Modified", o.ModTime.UTC().Format(http.TimeFormat))
-	h.Set("Accept-Ranges", "bytes")
-	for k, v := range userMeta(o) {
-		h[metaPrefix+k] = []string{v}
+	// Canonical keys set directly: Header.Set would canonicalise each on
+	// every request.
+	h["Content-Type"] = []string{ct}
+	h["Etag"] = []string{etagOf(o)}
+	h["Last-Modified"] = []string{o.ModTime.UTC().Format(http.TimeFormat)}
+	h["Accept-Ranges"] = []string{"bytes"}
+	for k, v := range o.Meta {
+		if !strings.HasPrefix(k, "dg.") {
+			h[metaPrefix+k] = []string{v}
+		}
 	}
 }
 
@@ -220,9 +224,14 @@ var responseOverrides = map[string]string{
 
 // getObject serves GetObject and HeadObject.
 func (s *Server) getObject(q *req, head bool) {
-	if _, err := s.bucketRights(q, q.bucket); err != nil {
-		q.fail(s, err)
-		return
+	// A GET learns whether the bucket exists only when Open fails (the
+	// Tree checks the rights): listing the user's views costs on every
+	// request otherwise.
+	if head || strings.HasSuffix(q.key, "/") {
+		if _, err := s.bucketRights(q, q.bucket); err != nil {
+			q.fail(s, err)
+			return
+		}
 	}
 	ctx := q.r.Context()
 	p := treePath(q.bucket, q.key)
@@ -252,6 +261,9 @@ func (s *Server) getObject(q *req, head bool) {
 		if f, err = q.tree.Open(ctx, p); err != nil {
 			if fs.KindOf(err) == fs.IsDir {
 				err = ErrNoSuchKey
+			}
+			if _, berr := s.bucketRights(q, q.bucket); berr != nil {
+				err = berr
 			}
 			q.fail(s, objectErr(err))
 			return

@@ -163,8 +163,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, ErrInternal, q.id, q.bucket, q.key)
 		}
 	}()
-	w.Header().Set("x-amz-request-id", q.id)
-	w.Header().Set("Server", "datagate")
+	h := w.Header()
+	h["X-Amz-Request-Id"] = []string{q.id}
+	h["Server"] = []string{"datagate"}
 	q.bucket, q.key = s.address(r)
 	res, err := s.verify.Verify(r)
 	if err != nil {
