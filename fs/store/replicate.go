@@ -390,11 +390,25 @@ func (r *replicator) succeeded(kind byte, id fs.ID) {
 // store closes. Serve runs it; commands that open the store briefly do not,
 // and the work waits in the queue for the next server.
 func (r *replicator) run(ctx context.Context) {
+	// Copies in flight stop when the store closes too, so Close does not
+	// wait for a slow store.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.s.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	sub := r.s.idx.Subscribe(256)
 	defer sub.Close()
 	go func() {
-		for range sub.C {
-			r.wake()
+		// Only changes that queue work call for a scan.
+		for ch := range sub.C {
+			if ch.Op == index.OpOverflow || (ch.New != nil && len(r.queueKeys(ch.New)) > 0) {
+				r.wake()
+			}
 		}
 	}()
 	r.sweep(ctx)
@@ -514,17 +528,22 @@ func (r *replicator) scan(ctx context.Context, jobs *sync.WaitGroup) time.Time {
 		if err != nil && ctx.Err() == nil {
 			r.s.log.Warn("scan replication queue", "err", err)
 		}
+		started := 0
 		for _, id := range ids {
 			if ctx.Err() != nil || r.allBusy(kind) {
 				break // the end of a job pokes a new scan
 			}
-			if r.dispatch(ctx, kind, id, jobs) {
+			ok, unhealthy := r.dispatch(ctx, kind, id, jobs)
+			if ok {
+				started++
+			}
+			if unhealthy {
 				// Waiting for an unhealthy store: look again when it
 				// may be probed.
 				note(now.Add(r.healthBase))
 			}
 		}
-		if len(ids) >= 256 {
+		if len(ids) >= 256 && started > 0 && !r.allBusy(kind) {
 			note(now) // more may wait beyond the batch
 		}
 	}
@@ -547,26 +566,27 @@ func (r *replicator) allBusy(kind byte) bool {
 // dispatch starts the job for id if a slot is free: for replication, on
 // the first store in target order that lacks a copy and is healthy (or
 // due for a probe); an unhealthy store's share goes to the next one. It
-// reports whether the job waits for a store to recover.
-func (r *replicator) dispatch(ctx context.Context, kind byte, id fs.ID, jobs *sync.WaitGroup) (unhealthy bool) {
+// reports whether it started a job, and whether the object waits for a
+// store to recover.
+func (r *replicator) dispatch(ctx context.Context, kind byte, id fs.ID, jobs *sync.WaitGroup) (started, unhealthy bool) {
 	o, err := r.s.idx.Get(ctx, id)
 	if err != nil {
-		return false // deleted meanwhile
+		return false, false // deleted meanwhile
 	}
 	if kind == queuePrefetch {
 		select {
 		case r.prefSem <- struct{}{}:
 		default:
-			return false
+			return false, false
 		}
 		r.start(jobs, id, func() {
 			defer func() { <-r.prefSem }()
 			r.prefetch(ctx, o)
 		})
-		return false
+		return true, false
 	}
 	if !r.wants(o) {
-		return false
+		return false, false
 	}
 	for _, t := range r.order {
 		if slices.Contains(o.Stores, t.name) {
@@ -576,7 +596,7 @@ func (r *replicator) dispatch(ctx context.Context, kind byte, id fs.ID, jobs *sy
 		case t.sem <- struct{}{}:
 		default:
 			if r.s.health.Healthy(t.name) {
-				return false // wait for this store rather than skip to a later one
+				return false, false // wait for this store rather than skip to a later one
 			}
 			continue
 		}
@@ -589,9 +609,9 @@ func (r *replicator) dispatch(ctx context.Context, kind byte, id fs.ID, jobs *sy
 			defer func() { <-t.sem }()
 			r.replicate(ctx, o, t)
 		})
-		return false
+		return true, false
 	}
-	return unhealthy
+	return false, unhealthy
 }
 
 func (r *replicator) start(jobs *sync.WaitGroup, id fs.ID, fn func()) {

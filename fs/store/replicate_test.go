@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -92,15 +93,19 @@ type faultWriter struct {
 	backends.Writer
 	mu      sync.Mutex
 	corrupt bool          // flip a byte of every Put
+	fail    error         // every Put fails with it
 	gate    chan struct{} // when set, Put waits for it to close
 	puts    []string      // paths put, in order
 }
 
 func (f *faultWriter) Put(ctx context.Context, p string, r io.Reader, size int64) error {
 	f.mu.Lock()
-	corrupt, gate := f.corrupt, f.gate
+	corrupt, gate, fail := f.corrupt, f.gate, f.fail
 	f.puts = append(f.puts, p)
 	f.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
 	if gate != nil {
 		select {
 		case <-gate:
@@ -442,5 +447,38 @@ func TestFsckKnowsStores(t *testing.T) {
 	}
 	if dmg := fsck(false); len(dmg) != 0 {
 		t.Fatalf("fsck after repair: %v", dmg)
+	}
+}
+
+func TestFailingStoreIsPassedOver(t *testing.T) {
+	thirdRoot := t.TempDir()
+	third, err := local.New("third", local.Config{Root: thirdRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newRepEnv(t, func(r *Replication) {
+		r.Stores = append(r.Stores, Target{Name: "third", W: third})
+		r.HealthBackoff = time.Minute // stays unhealthy for the test
+	})
+	ctx := ctxT(t)
+	e.second.set(func(f *faultWriter) { f.fail = fmt.Errorf("second is down: %w", backends.ErrUnavailable) })
+	var ids []fs.ID
+	for i := range 3 {
+		o, err := e.st.Put(ctx, PutRequest{Name: "f", Size: -1}, bytes.NewReader(pattern(5000+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, o.ID)
+	}
+	e.run()
+	for _, id := range ids {
+		waitFor(t, func() bool { return hasStore(t, e.st, id, "third") })
+	}
+	e.second.mu.Lock()
+	defer e.second.mu.Unlock()
+	// The copies already in flight when the first failed (its
+	// concurrency, 2), then none.
+	if len(e.second.puts) > 2 {
+		t.Fatalf("%d attempts on the failing store, want at most 2 (then passed over)", len(e.second.puts))
 	}
 }
