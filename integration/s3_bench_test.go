@@ -3,6 +3,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	iofs "io/fs"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/signer"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -68,8 +71,10 @@ func envMiB(name string, def int64) int64 {
 
 // BenchmarkS3Server measures the real binary, its CPU from /proc
 // (make bench-s3; README "S3 API"):
-//   - PutSingle, PutMultipart (8 MiB parts, 4 in parallel), Get: minio-go
-//     with S3_BENCH_MIB (default 256);
+//   - PutSingle (aws-chunked, signed chunks), PutMultipart (8 MiB parts,
+//     4 in parallel), Get: minio-go with S3_BENCH_MIB (default 256);
+//     PutSingleSHA256: one signed PUT carrying the body's SHA-256, as the
+//     aws CLI sends over plain HTTP;
 //   - GetBig/{s3,webdav,nginx}: one cached object of S3_BENCH_GET_MIB
 //     (default 1024) fetched by curl through a presigned S3 URL, through
 //     the WebDAV front-end of the same process, and from nginx serving
@@ -123,6 +128,32 @@ users:
 		measure(b, func() error {
 			_, err := c.PutObject(ctx, "inbox", "bench/single", io.LimitReader(&patternReader{}, size), size, minio.PutObjectOptions{DisableMultipart: true})
 			return err
+		})
+	})
+	// As the aws CLI sends over plain HTTP: the body's SHA-256 in
+	// x-amz-content-sha256 (the store checks it while hashing), no chunks.
+	sum := sha256.New()
+	io.Copy(sum, io.LimitReader(&patternReader{}, size))
+	bodySHA := hex.EncodeToString(sum.Sum(nil))
+	b.Run("PutSingleSHA256", func(b *testing.B) {
+		measure(b, func() error {
+			req, err := http.NewRequest(http.MethodPut, "http://"+srv.addr+"/inbox/bench/hashed", io.LimitReader(&patternReader{}, size))
+			if err != nil {
+				return err
+			}
+			req.ContentLength = size
+			req.Header.Set("X-Amz-Content-Sha256", bodySHA)
+			req = signer.SignV4(*req, s3Alice, s3AliceSecret, "", "us-east-1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				msg, _ := io.ReadAll(resp.Body)
+				return fmt.Errorf("PUT: %s: %s", resp.Status, msg)
+			}
+			return nil
 		})
 	})
 	b.Run("PutMultipart", func(b *testing.B) {
