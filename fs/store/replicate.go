@@ -283,7 +283,12 @@ func (r *replicator) rebuild(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
+	// Without a signature no queue key was ever written (the first open
+	// of a data directory): nothing to drop.
 	for _, kind := range []byte{queueReplicate, queuePrefetch} {
+		if old == nil {
+			break
+		}
 		if err := db.DropPrefix([]byte{rawDerived, kind}); err != nil {
 			return fs.E(fs.Other, "rebuild replication queue", "", err)
 		}
@@ -291,6 +296,18 @@ func (r *replicator) rebuild(ctx context.Context) error {
 	wb := db.NewWriteBatch()
 	defer wb.Cancel()
 	n := 0
+	if r.wanted == 0 && r.opts.Prefetch == nil {
+		// Rules that queue nothing (the default): no walk of the
+		// catalogue, which may be large.
+		err = wb.Set([]byte{rawSignature}, sig)
+		if err == nil {
+			err = wb.Flush()
+		}
+		if err != nil {
+			return fs.E(fs.Other, "rebuild replication queue", "", err)
+		}
+		return nil
+	}
 	err = r.s.idx.Walk(ctx, fs.ID{}, func(o *fs.Object) error {
 		for _, d := range r.queueKeys(o) {
 			n++
