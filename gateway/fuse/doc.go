@@ -12,12 +12,18 @@
 //
 // Reads: lookup and getattr are one Tree.Stat; a directory listing pages
 // through Tree.ReadDir (1,024 entries a call), so a directory of any size
-// streams in bounded memory, and READDIRPLUS fills attributes from the
-// page just listed. Open is Tree.Open; content is fetched lazily through
-// the store's cache. When the content is whole on local disk (stored, or
-// cached and verified) the kernel gets the file itself: FUSE passthrough
-// (kernel ≥ 6.9, root), else reads are spliced from it; otherwise reads
-// go through the cache, bounded by Options.OpTimeout.
+// streams in bounded memory, and READDIRPLUS (which the kernel uses for
+// a listing's first batch, and for the rest only when entries are also
+// looked up: READDIRPLUS_AUTO) fills attributes from the page just
+// listed. Opening a small file for reading asks the store nothing when
+// the change feed keeps the node's Info true: the object is opened by id
+// (Tree.OpenID) at the first READ, which a file whose pages the kernel
+// keeps never sends; read handles need no FLUSH. Larger files open
+// eagerly; content is fetched lazily through the store's cache. When the
+// content is whole on local disk (stored, or cached and verified) the
+// kernel gets the file itself: FUSE passthrough (kernel ≥ 6.9, root, 1
+// MiB and more), else reads are spliced from it; otherwise reads go
+// through the cache, bounded by Options.OpTimeout.
 //
 // Writes (with the w right): create and open-for-write spool the content
 // to an unlinked file under Options.SpoolDir; random and sequential
@@ -33,18 +39,24 @@
 //
 // Extended attributes: user.datagate.<key> for each metadata key, plus
 // user.datagate.id, .sha256 and .md5 (read-only). Setting or removing a
-// key the view's path template uses moves the file (a rename to the path
-// the new metadata renders); other keys are ENOTSUP until views.Tree can
-// change metadata in place.
+// key goes through Tree.SetMeta: a key the view's path template uses
+// moves the file in every view, any other changes in place; keys the
+// view fixes with set: are EACCES.
 //
 // # Caching
 //
-// The kernel may trust names and attributes for EntryTimeout and
-// AttrTimeout (1 s by default) and keeps an object's pages across opens.
-// The change feed (Options.Events, from views.Watch) invalidates sooner:
-// a removed or replaced name is dropped, a modified object's pages and
-// attributes are flushed. Listings are not cached by the kernel, so a new
-// object shows in the next listing.
+// With the change feed (Options.Events, from views.Watch) the kernel
+// keeps names and attributes for an hour, directory listings
+// (FOPEN_CACHE_DIR) and an object's pages (FOPEN_KEEP_CACHE) until the
+// feed says otherwise: a removed or replaced name is dropped, a modified
+// object's pages and attributes are flushed, and the kept listing of a
+// directory where a name came or went (and of its ancestors) is dropped,
+// so a new object shows in the next listing. Without the feed names and
+// attributes live 1 s and listings are not kept.
+//
+// FUSE's no_open (ENOSYS on OPEN, which would spare small cached reads
+// their OPEN and RELEASE) is not used: it holds for the whole connection,
+// writes included, and the write path needs its open handle.
 //
 // # Errors
 //

@@ -86,7 +86,12 @@ type filesys struct {
 	// trust what they last learnt.
 	notified bool
 
-	pages atomic.Int64 // directory pages read from the index, for tests
+	pages   atomic.Int64 // directory pages read from the index, for tests
+	eventAt atomic.Int64 // when follow last applied an event (Unix ns), for benchmarks
+	// xattrGen counts metadata changes made through this mount: they
+	// void every node's kept xattrs at once (another node of the same
+	// object would otherwise show the old ones until the feed arrives).
+	xattrGen atomic.Int64
 }
 
 // notifiedTimeout is the entry and attribute timeout when the change

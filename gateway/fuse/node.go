@@ -35,6 +35,7 @@ type node struct {
 	cachedID fs.ID                 // the object whose pages the kernel may keep
 	xattr    map[string]string     // extended attributes, read at xattrAt
 	xattrAt  time.Time
+	xattrGen int64 // filesys.xattrGen when xattr was read
 }
 
 var (

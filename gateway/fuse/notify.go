@@ -2,6 +2,7 @@ package fuse
 
 import (
 	"strings"
+	"time"
 
 	ffs "github.com/hanwen/go-fuse/v2/fs"
 
@@ -24,6 +25,7 @@ func (f *filesys) follow(events <-chan views.Event) {
 			if !ok {
 				return
 			}
+			f.eventAt.Store(time.Now().UnixNano())
 			if ev.Resync {
 				f.invalidateAll()
 				continue

@@ -24,7 +24,8 @@ func (n *node) xattrs(ctx context.Context) (map[string]string, syscall.Errno) {
 		return nil, 0
 	}
 	n.mu.Lock()
-	if n.xattr != nil && time.Since(n.xattrAt) < xattrTTL {
+	gen := n.fsys.xattrGen.Load()
+	if n.xattr != nil && time.Since(n.xattrAt) < xattrTTL && n.xattrGen == gen {
 		m := n.xattr
 		n.mu.Unlock()
 		return m, 0
@@ -56,7 +57,7 @@ func (n *node) xattrs(ctx context.Context) (map[string]string, syscall.Errno) {
 		}
 	}
 	n.mu.Lock()
-	n.xattr, n.xattrAt = m, time.Now()
+	n.xattr, n.xattrAt, n.xattrGen = m, time.Now(), gen
 	n.mu.Unlock()
 	return m, 0
 }
@@ -179,12 +180,10 @@ func (n *node) setMeta(ctx context.Context, attr, value string, flags uint32, re
 	} else {
 		info, err = n.fsys.tree.SetMeta(ctx, p, map[string]string{key: value}, nil)
 	}
+	n.fsys.xattrGen.Add(1)
 	if err != nil {
 		return n.fsys.errno(err)
 	}
-	n.mu.Lock()
-	n.xattr = nil
-	n.mu.Unlock()
 	if info.ID() == n.id() {
 		n.setInfo(info)
 	}
