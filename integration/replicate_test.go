@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/datagate/datagate/backends/sftp/sftptest"
@@ -161,4 +164,95 @@ replicas: 3
 			t.Logf("%s: %s", cmd, out)
 		}
 	}
+}
+
+// TestFetchedContentOutlivesItsProvider: objects of an HTTP provider
+// marked for prefetch are fetched with no reader asking, kept
+// (keep_fetched) in the primary and a second store, and stay readable —
+// with their checksums — once the provider is gone and the cache emptied,
+// from either store alone.
+func TestFetchedContentOutlivesItsProvider(t *testing.T) {
+	files := map[string][]byte{}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 4 {
+		b := make([]byte, 50_000+rng.IntN(200_000))
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		files[fmt.Sprintf("f%d.bin", i)] = b
+	}
+	fsys := fstest.MapFS{}
+	for name, b := range files {
+		fsys[name] = &fstest.MapFile{Data: b, Mode: 0o644}
+	}
+	web := httptest.NewServer(http.FileServer(http.FS(fsys)))
+	defer web.Close()
+	dataDir := t.TempDir()
+	second := t.TempDir()
+	extra := fmt.Sprintf(`providers:
+  web: {type: http, url: "%s/", retries: 1, timeout: 2s}
+stores:
+  - {name: second, type: local, root: %s}
+replicas: 2
+keep_fetched: true
+prefetch:
+  - {provider: web, priority: high}
+`, web.URL, second)
+	cfg := filepath.Join(t.TempDir(), "cli.yaml")
+	os.WriteFile(cfg, []byte("data: "+dataDir+"\nlisten: {admin: ''}\n"+extra), 0o644)
+	c := cli{t, []string{"--config", cfg}}
+	s := startServerWith(t, dataDir, extra)
+	var nd strings.Builder
+	for name := range files {
+		fmt.Fprintf(&nd, `{"name":%q,"meta":{"f":%q},"location":{"provider":"web","path":%q}}`+"\n", name, name, name)
+	}
+	c.ok(nd.String(), "register")
+	ids := map[string]string{}
+	for name := range files {
+		ids[name] = idRE.FindString(c.ok("", "find", "f="+name))
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for name, id := range ids {
+		for {
+			st := statObject(t, c, id)
+			if slices.Contains(st.Stores, "second") && slices.Contains(st.Stores, "primary") {
+				sum := sha256.Sum256(files[name])
+				if st.SHA256 != hex.EncodeToString(sum[:]) {
+					t.Fatalf("%s: recorded sha256 %s", name, st.SHA256)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not prefetched and kept: %+v\n%s", name, st, s.stderr)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	web.Close()
+	check := func(what string) {
+		t.Helper()
+		for name, id := range ids {
+			if got := c.ok("", "get", id); got != string(files[name]) {
+				t.Fatalf("%s: %s reads back wrong (%d bytes)", what, name, len(got))
+			}
+		}
+	}
+	// Provider gone, cache emptied: from the stores.
+	s.stop(t)
+	os.RemoveAll(filepath.Join(dataDir, "cache"))
+	s = startServerWith(t, dataDir, extra)
+	check("provider gone")
+	// And from the second store alone.
+	s.stop(t)
+	os.RemoveAll(filepath.Join(dataDir, "cache"))
+	for _, id := range ids {
+		matches, _ := filepath.Glob(filepath.Join(dataDir, "objects", id[24:26], id+"-*"))
+		if len(matches) != 1 {
+			t.Fatalf("no primary copy of %s: %v", id, matches)
+		}
+		os.Remove(matches[0])
+	}
+	s = startServerWith(t, dataDir, extra)
+	check("provider and primary copies gone")
+	s.stop(t)
 }
