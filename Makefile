@@ -46,9 +46,13 @@ bench-sftp:
 bench-fuse:
 	$(GO) test ./gateway/fuse -run '^$$' -bench . -benchtime 1x -timeout 60m
 
-# S3 front-end (README "S3 API"): 4 KiB GET/HEAD at 32 connections, a
-# 100,000-object ListObjectsV2 (in process); big PUT/GET through the real
-# binary with its CPU time from /proc (S3_BENCH_MIB, default 256).
+# S3 front-end (README "S3 API"): 4 KiB GET/HEAD at 32 connections and a
+# 100,000-object ListObjectsV2 in process (client and server CPU together);
+# then the real binary, its CPU from /proc: PUT single/multipart and GET
+# with minio-go (S3_BENCH_MIB, default 256), a cached 1 GiB GET with curl
+# beside its WebDAV front-end and nginx (S3_BENCH_GET_MIB), 4 KiB GET/HEAD
+# with wrk and presigned URLs beside WebDAV and nginx. Needs curl, wrk,
+# nginx for the last two (skipped without them).
 bench-s3:
 	$(GO) test ./gateway/s3 -run '^$$' -bench 'Small4KiB' -benchtime 20000x -timeout 30m
 	$(GO) test ./gateway/s3 -run '^$$' -bench 'List100k' -benchtime 3x -timeout 30m
