@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -48,6 +49,18 @@ func (d *dav) do(ctx context.Context, method, path string, body io.Reader, hdr .
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
+}
+
+// must sends one request and fails the test unless it gets status want.
+func (d *dav) must(t *testing.T, ctx context.Context, want int, method, path string, body []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	if code, b, err := d.do(ctx, method, path, r); code != want {
+		t.Fatalf("%s %s: %d %v, want %d\n%s", method, path, code, err, want, b)
+	}
 }
 
 var orphanRE = regexp.MustCompile(`^objects: \S+: file \((\d+) bytes\) no object references`)
@@ -105,9 +118,7 @@ func TestKillDuringUploads(t *testing.T) {
 	cfg := davConfig(t, dataDir, port)
 	s := startDAV(t, cfg, port)
 	d := newDAV(s.url, time.Minute)
-	if code, _, err := d.do(ctx, "MKCOL", "/files/crash", nil); code != http.StatusCreated {
-		t.Fatalf("MKCOL: %d %v", code, err)
-	}
+	d.must(t, ctx, http.StatusCreated, "MKCOL", "/files/crash", nil)
 
 	const n = 200
 	rng := rand.New(rand.NewPCG(8, 200))
