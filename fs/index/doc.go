@@ -35,6 +35,15 @@
 // syncs, for benchmarks and tests only; a crash then loses recent commits
 // but Badger's log replay keeps the index consistent.
 //
+// # Reads
+//
+// Get, Find, BySource, Walk and the collector's lookups read a snapshot
+// shared by all readers, which every write moves on before it returns
+// (snapshot.go): a read sees every write whose call has returned and never
+// waits for a commit in progress, however large. Derived reads in a
+// transaction of its own, because other packages write derived keys
+// through DB().
+//
 // # Change feed
 //
 // After each commit the index publishes one Change per object to its
