@@ -21,9 +21,9 @@
 // headers and every wait for body bytes: a stalled attempt surfaces as
 // backends.ErrUnavailable within Timeout, never as a hang, so an operation
 // on a dead server fails within (1 + Retries) × Timeout plus the back-off
-// waits (a few Timeouts more with mirrors: one attempt for each that is
-// in back-off). There is no limit on a whole transfer, which may
-// legitimately take hours.
+// waits; with mirrors, that for each healthy mirror plus one Timeout for
+// each mirror in back-off. There is no limit on a whole transfer, which
+// may legitimately take hours.
 //
 // # Retries
 //
