@@ -107,7 +107,7 @@ func TestMirrorBackoffAndProbe(t *testing.T) {
 	data := []byte("mirrored content")
 	a, aURL := startCounted(t, data)
 	b, bURL := startCounted(t, data)
-	const backoff = 200 * time.Millisecond
+	const backoff = 500 * time.Millisecond
 	p := newTest(t, Config{URLs: []string{aURL, bURL}, Retries: 2, MirrorBackoff: backoff})
 
 	a.down.Store(true)
