@@ -26,20 +26,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// serverCPU is the user+system CPU time of a process, from /proc.
-func serverCPU(b *testing.B, pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Fields after the command name (which may hold spaces): state is 3,
-	// utime 14, stime 15; clock ticks of 1/100 s on Linux.
-	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
-}
-
 // patternBlock is what patternReader repeats: cheap to produce, so the
 // client (on the same cores) takes as little CPU from the server as it can.
 var patternBlock = func() []byte {
@@ -114,7 +100,7 @@ users:
 	pid := srv.cmd.Process.Pid
 	measure := func(b *testing.B, fn func() error) {
 		b.SetBytes(size)
-		cpu0, t0 := serverCPU(b, pid), time.Now()
+		cpu0, t0 := davCPUSeconds(pid), time.Now()
 		for range b.N {
 			if err := fn(); err != nil {
 				b.Fatal(err)
@@ -122,7 +108,7 @@ users:
 		}
 		gib := float64(size*int64(b.N)) / (1 << 30)
 		b.ReportMetric(float64(size*int64(b.N))/(1<<20)/time.Since(t0).Seconds(), "MiB/s")
-		b.ReportMetric((serverCPU(b, pid)-cpu0).Seconds()/gib, "server-cpu-s/GiB")
+		b.ReportMetric((davCPUSeconds(pid)-cpu0)/gib, "server-cpu-s/GiB")
 	}
 	b.Run("PutSingle", func(b *testing.B) {
 		measure(b, func() error {
