@@ -431,7 +431,12 @@ func (r *replicator) run(ctx context.Context) {
 	r.sweep(ctx)
 	var jobs sync.WaitGroup
 	defer jobs.Wait()
+	lastReport := time.Now()
 	for {
+		if time.Since(lastReport) >= time.Minute {
+			lastReport = time.Now()
+			r.report(ctx)
+		}
 		next := r.scan(ctx, &jobs)
 		wait := 30 * time.Second
 		if !next.IsZero() {
@@ -450,6 +455,21 @@ func (r *replicator) run(ctx context.Context) {
 		}
 		t.Stop()
 	}
+}
+
+// report logs what the queues hold, when they hold anything.
+func (r *replicator) report(ctx context.Context) {
+	qs, err := r.s.QueueStats(ctx)
+	if err != nil {
+		return
+	}
+	rep := qs.Replicate[High] + qs.Replicate[Normal] + qs.Replicate[Low]
+	pre := qs.Prefetch[High] + qs.Prefetch[Normal] + qs.Prefetch[Low]
+	if rep+pre == 0 {
+		return
+	}
+	r.s.log.Info("replication queue", "replicate", rep, "prefetch", pre, "retrying", qs.Waiting,
+		"high", qs.Replicate[High]+qs.Prefetch[High], "normal", qs.Replicate[Normal]+qs.Prefetch[Normal], "low", qs.Replicate[Low]+qs.Prefetch[Low])
 }
 
 func (r *replicator) wake() {
