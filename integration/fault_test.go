@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -644,5 +645,52 @@ replicas: 2
 		if out, errs, code := c.run("", cmd); code != 0 {
 			t.Errorf("%s: exit %d\n%s%s", cmd, code, out, errs)
 		}
+	}
+}
+
+// TestStoreFillsUpS3: the same full primary store through the S3 API:
+// PutObject fails with StorageFull (507), the object is not listed, and
+// the objects stored before stay readable.
+func TestStoreFillsUpS3(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dataDir := t.TempDir()
+	mountTmpfs(t, filepath.Join(dataDir, "objects"), 6<<20)
+	s := startS3Server(t, s3Config(dataDir, s3FreePort(t)))
+	mc := s3Client(t, s.addr, s3Alice, s3AliceSecret)
+	kept := map[string][]byte{}
+	var refused string
+	for i := 0; i < 20 && refused == ""; i++ {
+		key := fmt.Sprintf("full/f%02d.bin", i)
+		b := pattern(1<<20+i, byte(i))
+		_, err := mc.PutObject(ctx, "inbox", key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{})
+		switch resp := minio.ToErrorResponse(err); {
+		case err == nil:
+			kept[key] = b
+		case resp.Code == "StorageFull" && resp.StatusCode == http.StatusInsufficientStorage:
+			refused = key
+		default:
+			t.Fatalf("PutObject %s: %v (%+v), want success or StorageFull", key, err, resp)
+		}
+	}
+	if refused == "" || len(kept) == 0 {
+		t.Fatalf("6 MiB store: %d objects kept, refused %q", len(kept), refused)
+	}
+	for o := range mc.ListObjects(ctx, "inbox", minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if _, ok := kept[o.Key]; !ok {
+			t.Errorf("listed but not stored: %s", o.Key)
+		}
+	}
+	for key, want := range kept {
+		if got := readObject(t, mc, "inbox", key, minio.GetObjectOptions{}); !bytes.Equal(got, want) {
+			t.Errorf("GET %s from a full store: %d bytes", key, len(got))
+		}
+	}
+	s.stop(t)
+	if out, errs, code := (cli{t, []string{"--data", dataDir}}).run("", "fsck"); code != 0 {
+		t.Errorf("fsck after a full store: exit %d\n%s%s", code, out, errs)
 	}
 }
