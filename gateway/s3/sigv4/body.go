@@ -28,6 +28,10 @@ const MaxChunkSize = 16 << 20
 var emptyHashLine = []byte("\n" + emptySHA256 + "\n")
 
 const (
+	// readBufSize buffers the connection under the chunk framing: big
+	// enough that a 64 KiB chunk, its header and the next one's come in
+	// one read rather than a system call for each piece.
+	readBufSize    = 128 << 10
 	maxChunkLine   = 4096 // a chunk header or trailer line
 	maxTrailers    = 16
 	trailerSigName = "x-amz-trailer-signature"
@@ -139,7 +143,7 @@ type chunkedReader struct {
 func newChunkedReader(body io.ReadCloser, res *Result) *chunkedReader {
 	c := &chunkedReader{
 		body:       body,
-		br:         bufio.NewReaderSize(body, 16<<10),
+		br:         bufio.NewReaderSize(body, readBufSize),
 		signed:     res.PayloadHash != StreamingUnsignedTrailer,
 		hasTrailer: res.PayloadHash != StreamingPayload,
 		checksum:   res.trailer,
@@ -163,8 +167,13 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 		if c.err != nil {
 			return 0, c.err
 		}
-		if err := c.next(); err != nil {
+		n, err := c.next(p)
+		if err != nil {
 			c.buf, c.off, c.err = nil, 0, err
+			continue
+		}
+		if n > 0 {
+			return n, nil // the chunk went straight into p
 		}
 	}
 	n := copy(p, c.buf[c.off:])
@@ -180,30 +189,56 @@ func (c *chunkedReader) Close() error {
 	return c.body.Close()
 }
 
-// next reads, checks and buffers the next chunk, or finishes the body with
-// io.EOF.
-func (c *chunkedReader) next() error {
+// next reads and checks the next chunk, or finishes the body with io.EOF.
+// A chunk that fits in p is read straight into it and its size returned
+// (the caller's buffer holds unchecked bytes meanwhile, but Read returns
+// none of them unless the signature matches); otherwise it goes to c.buf
+// and next returns 0.
+func (c *chunkedReader) next(p []byte) (int, error) {
 	line, err := c.readLine()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	size, sig, err := c.parseHeader(line)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if c.limited && int64(size) > c.remaining {
-		return errorf(ErrMalformedChunk, "the chunks carry more data than x-amz-decoded-content-length")
+		return 0, errorf(ErrMalformedChunk, "the chunks carry more data than x-amz-decoded-content-length")
 	}
-	if err := c.readData(size); err != nil {
-		return err
+	direct := size > 0 && size <= len(p)
+	var data []byte
+	if direct {
+		data = p[:size]
+		c.buf, c.off = c.buf[:0], 0
+		if err := c.readFull(data); err != nil {
+			return 0, err
+		}
+	} else {
+		if err := c.readData(size); err != nil {
+			return 0, err
+		}
+		data = c.buf
 	}
+	if err := c.check(size, sig, data); err != nil {
+		return 0, err
+	}
+	if direct {
+		return size, nil
+	}
+	return 0, nil
+}
+
+// check finishes a chunk whose data was read: the framing after it, its
+// signature, the counts; io.EOF after the last one.
+func (c *chunkedReader) check(size int, sig [32]byte, data []byte) error {
 	if size > 0 || !c.hasTrailer {
 		if err := c.expectCRLF(); err != nil {
 			return err
 		}
 	}
 	if c.signed {
-		dataSum := sha256.Sum256(c.buf)
+		dataSum := sha256.Sum256(data)
 		c.mac.Reset()
 		c.mac.Write(c.chunkPrefix)
 		c.mac.Write(c.prev[:])
@@ -221,7 +256,7 @@ func (c *chunkedReader) next() error {
 		c.remaining -= int64(size)
 	}
 	if c.sum != nil {
-		c.sum.Write(c.buf)
+		c.sum.Write(data)
 	}
 	if size > 0 {
 		return nil
@@ -394,6 +429,17 @@ func (c *chunkedReader) readData(size int) error {
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// readFull reads exactly len(b) bytes of chunk data.
+func (c *chunkedReader) readFull(b []byte) error {
+	if _, err := io.ReadFull(c.br, b); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return errorf(ErrIncompleteBody, "the body ended inside a chunk")
+		}
+		return err
 	}
 	return nil
 }

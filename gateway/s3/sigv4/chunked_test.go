@@ -99,7 +99,7 @@ func TestChunkedDecoderGrowsWithData(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 	c2 := newChunkedReader(io.NopCloser(bytes.NewReader(body)), exampleResult(MaxChunkSize))
-	c2.next()
+	c2.next(nil)
 	if cap(c2.buf) > 64<<10 {
 		t.Fatalf("decoder allocated %d bytes for 3 bytes of data", cap(c2.buf))
 	}
@@ -182,4 +182,28 @@ func FuzzChunkedDecoder(f *testing.F) {
 			t.Fatalf("error %v is not an *Error", err)
 		}
 	})
+}
+
+// A chunk whose signature does not match hands out none of its bytes,
+// whether it is read straight into the caller's buffer (big reads) or
+// through the decoder's (small reads).
+func TestChunkedDecoderHandsOutOnlySigned(t *testing.T) {
+	a := bytes.Repeat([]byte("a"), 1000)
+	b := bytes.Repeat([]byte("b"), 500)
+	body := signChunks(exampleResult(0), a, b, nil)
+	body = bytes.Replace(body, b[:10], []byte("cccccccccc"), 1) // tamper with the second chunk
+	for _, size := range []int{64, 1 << 20} {
+		c := newChunkedReader(io.NopCloser(bytes.NewReader(body)), exampleResult(1500))
+		var got []byte
+		buf := make([]byte, size)
+		var err error
+		for err == nil {
+			var n int
+			n, err = c.Read(buf)
+			got = append(got, buf[:n]...)
+		}
+		if !errors.Is(err, ErrSignatureDoesNotMatch) || !bytes.Equal(got, a) {
+			t.Errorf("reads of %d bytes: %v, handed out %d bytes, want the first chunk's %d", size, err, len(got), len(a))
+		}
+	}
 }
