@@ -31,9 +31,9 @@
 // bytes it asked for (the data is in the page cache by then), so the first
 // byte costs one round trip plus 64 KiB. A File read sequentially also
 // fetches ahead: the window grows by a chunk per sequential read up to
-// ReadAhead chunks, and read-ahead fetches span the window, so a long
-// sequential read costs one request per ReadAhead chunks, with two or
-// three of them in flight.
+// ReadAhead chunks, and read-ahead fetches span half the window, so a long
+// sequential read costs one request per ReadAhead/2 chunks (two with the
+// default geometry: 8 MiB) with two or three of them in flight.
 //
 // When the last chunk arrives the entry is verified once: with a Digest
 // (Source.NewDigest) the content was already fed to it in order while it

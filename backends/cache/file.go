@@ -126,6 +126,10 @@ func (f *File) ensure(ctx context.Context, off, end int64) error {
 	e, c := f.e, f.c
 	first, last := off/c.chunk, (end-1)/c.chunk
 	ahead := f.window(off, end)
+	// Read-ahead requests span half the window: long requests, and still
+	// two or three of them in flight to spread the work over cores and
+	// connections.
+	run := (ahead + 1) / 2
 	var buf [4]wait
 	waits := buf[:0]
 
@@ -142,8 +146,8 @@ func (f *File) ensure(ctx context.Context, off, end int64) error {
 		fe := e.inflight[i]
 		if fe == nil {
 			// One request for this chunk and the absent ones after
-			// it, through the read-ahead window.
-			fe = c.startFetchLocked(e, i, f.runEnd(i, max(last+1, i+ahead)), ahead > 0)
+			// it, through the read and a read-ahead run.
+			fe = c.startFetchLocked(e, i, f.runEnd(i, max(last+1, i+run)), ahead > 0)
 		}
 		fe.waiters++
 		waits = append(waits, wait{fe, min(end, fe.limit)})
@@ -159,9 +163,7 @@ func (f *File) ensure(ctx context.Context, off, end int64) error {
 			i = max(i+1, fe.end)
 			continue
 		}
-		// Read-ahead in requests as long as the window, so a
-		// sequential reader costs one request per window.
-		fe := c.startFetchLocked(e, i, f.runEnd(i, i+ahead), true)
+		fe := c.startFetchLocked(e, i, f.runEnd(i, i+run), true)
 		i = fe.end
 	}
 	e.mu.Unlock()

@@ -26,11 +26,7 @@ import (
 
 func benchStore(b *testing.B, provs map[string]backends.Provider) *Store {
 	b.Helper()
-	return openBenchStore(b, b.TempDir(), provs)
-}
-
-func openBenchStore(b *testing.B, dir string, provs map[string]backends.Provider) *Store {
-	b.Helper()
+	dir := b.TempDir()
 	primary, _ := local.New(PrimaryName, local.Config{Root: filepath.Join(dir, "objects")})
 	st, err := Open(context.Background(), Options{Dir: dir, Primary: primary, Providers: provs, Cache: cache.Options{MaxSize: 4 << 30}})
 	if err != nil {
@@ -110,15 +106,16 @@ func BenchmarkReadCold256MiB(b *testing.B) { benchReadCold(b, false) }
 // with its SHA-256, so the read includes the verification at the end.
 func BenchmarkReadColdVerified256MiB(b *testing.B) { benchReadCold(b, true) }
 
-// benchReadCold reads a 256 MiB object registered afresh in a new store
-// each iteration. Between iterations, outside the timed part, the store is
-// closed (cancelling the deferred checksum job of unverified objects, which
-// would run into the next read) and its directory deleted: the cache file
-// of the next iteration then reuses page-cache memory, as it does on a
-// server whose page cache is full. Keeping every iteration's 256 MiB would
-// make each read fill never-used memory, which on a VM with free page
-// reporting costs a host fault per page and caps any file write at a few
-// hundred MB/s — a figure of the VM, not of datagate.
+// benchReadCold reads a 256 MiB object registered afresh (so not cached)
+// in each iteration. Between iterations, outside the timed part, the
+// deferred checksum job of an object registered without checksums is
+// waited for (it would otherwise run into the next read) and the object's
+// cache entry removed, so that the next iteration's cache file reuses its
+// page-cache memory, as on a server whose page cache is full. Keeping
+// every iteration's 256 MiB would make each read fill never-used memory,
+// which on a VM with free page reporting costs a host fault per page and
+// caps any file write at a few hundred MB/s: a figure of the VM, not of
+// datagate.
 func benchReadCold(b *testing.B, withSum bool) {
 	const size = 256 << 20
 	src := b.TempDir()
@@ -127,21 +124,22 @@ func benchReadCold(b *testing.B, withSum bool) {
 	if withSum {
 		sum = fileSHA256(b, p)
 	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(src)))
+	// Every path serves the file: each iteration registers a new
+	// location, hence a new object (the same location would update the
+	// object, keeping the checksums the previous read computed).
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, p) }))
 	defer srv.Close()
 	hp, err := httpbackend.New("web", httpbackend.Config{URL: srv.URL + "/"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	root := b.TempDir()
+	st := benchStore(b, map[string]backends.Provider{"web": hp})
 	var cpu cpuMeter
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		dir := filepath.Join(root, fmt.Sprint(i))
-		st := openBenchStore(b, dir, map[string]backends.Provider{"web": hp})
-		o := &fs.Object{Size: size, SHA256: sum, Source: fs.Location{Provider: "web", Path: "big.bin"}}
+		o := &fs.Object{Size: size, SHA256: sum, Source: fs.Location{Provider: "web", Path: fmt.Sprintf("big%d.bin", i)}}
 		if _, err := st.Register(context.Background(), []*fs.Object{o}); err != nil {
 			b.Fatal(err)
 		}
@@ -150,8 +148,10 @@ func benchReadCold(b *testing.B, withSum bool) {
 		readAll(b, st, o.ID)
 		cpu.pause()
 		b.StopTimer()
-		st.Close()
-		os.RemoveAll(dir)
+		st.bg.Wait()
+		if err := st.cache.Remove(o.ContentKey()); err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 	}
 	cpu.report(b)

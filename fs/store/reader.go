@@ -364,7 +364,10 @@ func (s *Store) backgroundChecksums(o *fs.Object, name string) {
 			h = sha256.New()
 			hs = append(hs, h)
 		}
-		if err := hashFile(ctx, f, o.Size, hs...); err != nil {
+		// At the lowest CPU priority, in one pass: the sums are for
+		// later, the reads going on now come first.
+		lowPriority()
+		if err := hashSerial(ctx, f, o.Size, hs...); err != nil {
 			return
 		}
 		s.setState(o, fs.StateCached, sumOf(m), sumOf(h))
@@ -402,6 +405,27 @@ func sumOf(h hash.Hash) []byte {
 		return nil
 	}
 	return h.Sum(nil)
+}
+
+// hashSerial feeds size bytes of f to every hash in one pass.
+func hashSerial(ctx context.Context, f *os.File, size int64, hs ...hash.Hash) error {
+	sr := io.NewSectionReader(f, 0, size)
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := sr.Read(buf)
+		for _, h := range hs {
+			h.Write(buf[:n])
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // hashFile feeds size bytes of f to every hash, one goroutine per hash so
