@@ -91,6 +91,16 @@ func (t *Tracker) Usable(name string) bool {
 	return true
 }
 
+// Release ends a probe of name that never reached it (the caller gave up
+// before asking), leaving its health as it was.
+func (t *Tracker) Release(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.m[name]; st != nil {
+		st.probing = false
+	}
+}
+
 // Success marks name healthy.
 func (t *Tracker) Success(name string) {
 	t.mu.Lock()

@@ -40,6 +40,10 @@ func TestBackoffAndProbe(t *testing.T) {
 	if tr.Usable("a") {
 		t.Fatal("a second caller got the probe too")
 	}
+	tr.Release("a") // the prober gave up before asking: still due
+	if !tr.Usable("a") {
+		t.Fatal("a released probe is not offered again")
+	}
 	tr.Failure("a") // the probe failed: back-off doubles
 	c.add(1250 * time.Millisecond)
 	if tr.Usable("a") {

@@ -695,8 +695,13 @@ var errCorrupt = errors.New("copy does not match the recorded checksum")
 // that fails the check is deleted.
 func (r *replicator) copyTo(ctx context.Context, o *fs.Object, t *target) error {
 	s := r.s
+	if len(o.SHA256) == 0 && len(o.MD5) == 0 {
+		s.health.Release(t.name)
+		return fmt.Errorf("no checksum recorded to verify a copy against")
+	}
 	src, err := s.OpenObject(ctx, o)
 	if err != nil {
+		s.health.Release(t.name) // t was not asked: no verdict on it
 		return fmt.Errorf("read source: %w", err)
 	}
 	dst := copyPath(o)
