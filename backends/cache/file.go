@@ -61,23 +61,9 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 // ReadAtContext is ReadAt bounded by ctx: when ctx ends it returns
 // ctx.Err(), while the fetches it waited for go on for other readers.
 func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
-	if f.closed.Load() {
-		return 0, fmt.Errorf("cache: read %s: %w", f.e.key, errClosed)
-	}
-	if off < 0 {
-		return 0, fmt.Errorf("cache: read %s at %d: %w", f.e.key, off, errInvalid)
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if off >= f.size {
-		return 0, io.EOF
-	}
-	end := min(off+int64(len(p)), f.size)
-	if !f.e.complete.Load() {
-		if err := f.ensure(ctx, off, end); err != nil {
-			return 0, err
-		}
+	end, err := f.prepare(ctx, off, len(p))
+	if err != nil || end == off {
+		return 0, err
 	}
 	n, err := f.fd.ReadAt(p[:end-off], off)
 	if err != nil {
@@ -87,6 +73,46 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// ReadFile is ReadAtContext without the copy: it makes the n bytes at off
+// readable from the data file and returns that file and how many of them
+// the content has (io.EOF with them when it ends within the range), so a
+// front-end can splice them to a socket or /dev/fuse. The file is this
+// File's own descriptor, valid until Close; read only the range asked for.
+func (f *File) ReadFile(ctx context.Context, off int64, n int) (*os.File, int, error) {
+	end, err := f.prepare(ctx, off, n)
+	if err != nil || end == off {
+		return nil, 0, err
+	}
+	if end-off < int64(n) {
+		return f.fd, int(end - off), io.EOF
+	}
+	return f.fd, n, nil
+}
+
+// prepare checks a read of n bytes at off and makes them present; it
+// returns where the read ends (off for an empty read).
+func (f *File) prepare(ctx context.Context, off int64, n int) (int64, error) {
+	if f.closed.Load() {
+		return off, fmt.Errorf("cache: read %s: %w", f.e.key, errClosed)
+	}
+	if off < 0 {
+		return off, fmt.Errorf("cache: read %s at %d: %w", f.e.key, off, errInvalid)
+	}
+	if n == 0 {
+		return off, nil
+	}
+	if off >= f.size {
+		return off, io.EOF
+	}
+	end := min(off+int64(n), f.size)
+	if !f.e.complete.Load() {
+		if err := f.ensure(ctx, off, end); err != nil {
+			return off, err
+		}
+	}
+	return end, nil
 }
 
 // window returns how many chunks past end to read ahead, and records this

@@ -240,3 +240,37 @@ func TestDigestAfterRestart(t *testing.T) {
 		t.Fatal("content differs")
 	}
 }
+
+func TestReadFile(t *testing.T) {
+	const chunk = 4096
+	c := newCache(t, Options{ChunkSize: chunk, ReadAhead: 4})
+	s := newSource("readfile", 10*chunk+5, 35)
+	f := open(t, c, s)
+	var got []byte
+	for off := int64(0); ; {
+		fd, n, err := f.ReadFile(testCtx(t), off, 3000)
+		if n > 0 {
+			p := make([]byte, n)
+			if _, err := fd.ReadAt(p, off); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, p...)
+			off += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("ReadFile at %d: %v", off, err)
+		}
+	}
+	if !bytes.Equal(got, s.data) {
+		t.Fatal("content differs")
+	}
+	if _, n, err := f.ReadFile(testCtx(t), f.Size(), 1); n != 0 || err != io.EOF {
+		t.Errorf("ReadFile at the end = %d, %v", n, err)
+	}
+	if _, _, err := f.ReadFile(testCtx(t), -1, 1); !errors.Is(err, errInvalid) {
+		t.Errorf("ReadFile at -1: %v", err)
+	}
+}

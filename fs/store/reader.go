@@ -79,6 +79,35 @@ func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, e
 	return r.ra.ReadAt(p, off)
 }
 
+// FileAt makes the n bytes at off readable from a local file and returns
+// it with how many of them the content has (io.EOF with them when it ends
+// within the range), so a front-end can splice them (FUSE ReadResultFd)
+// instead of copying them through a buffer; read only that range of it.
+// Like ReadAt, a range reaching the end of cached content waits for its
+// checksum verdict. The file belongs to the Reader.
+func (r *Reader) FileAt(ctx context.Context, off int64, n int) (*os.File, int, error) {
+	if r.cf != nil {
+		f, m, err := r.cf.ReadFile(ctx, off, n)
+		if err = r.atEnd(ctx, off+int64(m), err); err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, err
+		}
+		return f, m, err
+	}
+	if r.file == nil {
+		return nil, 0, fs.E(fs.Unsupported, "read", r.obj.ID.String(), errors.New("no local file"))
+	}
+	if off < 0 {
+		return nil, 0, fs.E(fs.Invalid, "read", r.obj.ID.String(), errors.New("negative offset"))
+	}
+	if off >= r.obj.Size {
+		return nil, 0, io.EOF
+	}
+	if rem := r.obj.Size - off; int64(n) > rem {
+		return r.file, int(rem), io.EOF
+	}
+	return r.file, n, nil
+}
+
 func (r *Reader) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
