@@ -418,15 +418,40 @@ func (r *replicator) run(ctx context.Context) {
 		case <-ctx.Done():
 		}
 	}()
-	sub := r.s.idx.Subscribe(256)
-	defer sub.Close()
+	sub := r.s.idx.Subscribe(1024)
+	expired := make(chan *fs.Object, 4096)
 	go func() {
-		// Only changes that queue work call for a scan.
+		defer close(expired)
 		for ch := range sub.C {
+			// Only changes that queue work call for a scan.
 			if ch.Op == index.OpOverflow || (ch.New != nil && len(r.queueKeys(ch.New)) > 0) {
 				r.wake()
 			}
+			// The collector (expire.go) removes the cache entry and the
+			// primary file of what expires; the copies in the other
+			// stores go here. Delete drops them itself (dropContent).
+			if ch.Op == index.OpDelete && ch.Old != nil && len(ch.Old.Stores) > 0 && ch.Old.Expired(r.s.now()) {
+				select {
+				case expired <- ch.Old:
+				default:
+					r.s.log.Warn("copies of an expired object left in the stores: cleanup queue full", "id", ch.Old.ID, "stores", ch.Old.Stores)
+				}
+			}
 		}
+	}()
+	var cleaner sync.WaitGroup
+	cleaner.Add(1)
+	go func() {
+		defer cleaner.Done()
+		for o := range expired {
+			if ctx.Err() == nil {
+				r.s.dropCopies(ctx, o)
+			}
+		}
+	}()
+	defer func() {
+		sub.Close() // ends the feed reader, which ends the cleaner
+		cleaner.Wait()
 	}()
 	r.sweep(ctx)
 	var jobs sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ type repEnv struct {
 	dir, srcRoot, secondRoot string
 	second                   *faultWriter
 	st                       *Store
+	skew                     atomic.Int64 // added to the store's clock (ns)
 	cancel                   context.CancelFunc
 	done                     chan struct{}
 }
@@ -62,6 +64,7 @@ func (e *repEnv) open(t *testing.T, mod func(*Replication)) {
 	e.st, err = Open(context.Background(), Options{
 		Dir: e.dir, Providers: map[string]backends.Provider{"disk": disk}, Primary: primary,
 		Cache: cache.Options{ChunkSize: 64 << 10}, NoSync: true, Replication: rep,
+		Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -480,5 +483,31 @@ func TestFailingStoreIsPassedOver(t *testing.T) {
 	// concurrency, 2), then none.
 	if len(e.second.puts) > 2 {
 		t.Fatalf("%d attempts on the failing store, want at most 2 (then passed over)", len(e.second.puts))
+	}
+}
+
+func TestExpiredObjectsLoseTheirCopies(t *testing.T) {
+	e := newRepEnv(t, nil)
+	ctx := ctxT(t)
+	o, err := e.st.Put(ctx, PutRequest{Name: "f", Size: -1, Expires: time.Now().Add(time.Hour)}, bytes.NewReader(pattern(30_000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := e.st.Put(ctx, PutRequest{Name: "g", Size: -1}, bytes.NewReader(pattern(30_001)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	waitFor(t, func() bool { return hasStore(t, e.st, o.ID, "second") && hasStore(t, e.st, keep.ID, "second") })
+	e.skew.Store(int64(2 * time.Hour))
+	if _, err := e.st.Collect(ctx, e.st.now(), 100); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		_, err := os.Stat(filepath.Join(e.secondRoot, copyPath(o)))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	if _, err := os.Stat(filepath.Join(e.secondRoot, copyPath(keep))); err != nil {
+		t.Fatalf("the copy of an object that did not expire went: %v", err)
 	}
 }
