@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/datagate/datagate/fs"
 )
@@ -203,5 +207,68 @@ func TestCheckCreate(t *testing.T) {
 		// Create says the same.
 		_, cerr := c.tr.Create(ctx, c.p, strings.NewReader("x"), CreateOptions{Size: -1})
 		wantKind(t, c.p+" (create)", cerr, c.kind)
+	}
+}
+
+// An index whose path values predate the ETag (v1), built before the
+// format was kept, is rebuilt once at the next start.
+func TestV1PathIndexRebuilt(t *testing.T) {
+	e := newEnv(t, twoViews)
+	tr := e.tree("u", map[string]Rights{"by-date": All, "by-type": All})
+	var ids []fs.ID
+	for i := range 5 {
+		info, err := tr.Create(ctxT(t), fmt.Sprintf("by-date/d/obs/f%d", i), strings.NewReader("x"), CreateOptions{Size: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, info.ID())
+	}
+	// Make it look like an index written before: v1 values, no format key.
+	const pDerived = 0x05 // fs/index's prefix of derived keys
+	err := e.st.Index().DB().Update(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pDerived, keyView}, PrefetchValues: true})
+		defer it.Close()
+		var keys, vals [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			ent, err := decodeEntry(v)
+			if err != nil {
+				return err
+			}
+			v1 := []byte{valueV1, 0, byte(ent.state)}
+			v1 = binary.AppendVarint(v1, ent.size)
+			v1 = binary.AppendVarint(v1, ent.modTime.UnixNano())
+			keys, vals = append(keys, it.Item().KeyCopy(nil)), append(vals, v1)
+		}
+		if len(keys) != 10 {
+			return fmt.Errorf("%d path keys, want 10", len(keys))
+		}
+		for i := range keys {
+			if err := txn.Set(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		return txn.Delete(append([]byte{defsPrefix}, formatKey...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si, err := tr.Stat(ctxT(t), "by-type/obs/d/f0"); err != nil || si.ETag() != "" {
+		t.Fatalf("v1 value: etag %q %v", si.ETag(), err)
+	}
+	e.st.Close()
+	set, err := NewSet(twoViews, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.set = set
+	e.open(t)
+	checkIndex(t, e, current(t, e, ids))
+	tr = e.tree("u", map[string]Rights{"by-date": All, "by-type": All})
+	if si, err := tr.Stat(ctxT(t), "by-type/obs/d/f0"); err != nil || si.ETag() == "" {
+		t.Fatalf("after the rebuild: etag %q %v", si.ETag(), err)
 	}
 }

@@ -97,6 +97,15 @@ func (s *Set) Attach(ctx context.Context, st *store.Store) error {
 // with.
 const defsPrefix = 0x11
 
+// formatKey, beside the definitions, names the path index's value
+// format (no view name can hold a NUL), so that the first start after a
+// format change (v2 added the ETag) rebuilds the index once, as an
+// edited view does. Indexes built before it was kept lack it.
+const (
+	formatKey   = "\x00format"
+	valueFormat = "2"
+)
+
 func (s *Set) syncDefs(ctx context.Context, st *store.Store) error {
 	want := map[string]string{}
 	for _, v := range s.cur.Load().list {
@@ -105,6 +114,7 @@ func (s *Set) syncDefs(ctx context.Context, st *store.Store) error {
 			want[v.name] = string(b)
 		}
 	}
+	want[formatKey] = valueFormat
 	have := map[string]string{}
 	db := st.Index().DB()
 	err := db.View(func(txn *badger.Txn) error {
