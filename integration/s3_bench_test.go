@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,16 +62,17 @@ func envMiB(name string, def int64) int64 {
 //     4 in parallel), Get: minio-go with S3_BENCH_MIB (default 256);
 //     PutSingleSHA256: one signed PUT carrying the body's SHA-256, as the
 //     aws CLI sends over plain HTTP;
-//   - GetBig/{s3,webdav,nginx}: one cached object of S3_BENCH_GET_MIB
+//   - GetBig, for s3, webdav and nginx: one cached object of S3_BENCH_GET_MIB
 //     (default 1024) fetched by curl through a presigned S3 URL, through
 //     the WebDAV front-end of the same process, and from nginx serving
 //     the very file the store keeps;
-//   - Small/{s3-GET,s3-HEAD,webdav-GET,nginx-GET}: 4 KiB objects with wrk
+//   - Small, for s3-GET, s3-HEAD, webdav-GET, nginx-GET: 4 KiB objects with wrk
 //     (HEAD: a Go client, wrk cannot parse HEAD answers), 32 connections;
 //     S3 requests are presigned URLs (made once, replayed within
 //     X-Amz-Expires), each verified by the server.
 //
-// The subjects run in the same run so ratios count. curl, wrk and nginx
+// The subjects take turns in each round of the same run, so ratios count;
+// each reports its rate and its server's CPU. curl, wrk and nginx
 // are needed for GetBig and Small (skipped without them).
 func BenchmarkS3Server(b *testing.B) {
 	size := envMiB("S3_BENCH_MIB", 256)
@@ -100,6 +102,7 @@ users:
 	pid := srv.cmd.Process.Pid
 	measure := func(b *testing.B, fn func() error) {
 		b.SetBytes(size)
+		syscall.Sync() // earlier writes go to disk now, not during this one
 		cpu0, t0 := davCPUSeconds(pid), time.Now()
 		for range b.N {
 			if err := fn(); err != nil {
@@ -209,19 +212,26 @@ users:
 	for _, tg := range bigTargets {
 		curlGet(b, tg.url, tg.header)
 	}
-	for _, tg := range bigTargets {
-		b.Run("GetBig/"+tg.name, func(b *testing.B) {
-			b.SetBytes(bigSize)
-			cpu0 := davCPUSeconds(tg.pid)
-			var secs float64
-			for range b.N {
-				secs += curlGet(b, tg.url, tg.header)
+	// The uploads' dirty pages go to disk now, not during a measurement.
+	syscall.Sync()
+	// Subjects take turns in every round, so a change of the machine's
+	// load falls on all of them alike.
+	b.Run("GetBig", func(b *testing.B) {
+		secs := make([]float64, len(bigTargets))
+		cpu := make([]float64, len(bigTargets))
+		for range b.N {
+			for i, tg := range bigTargets {
+				cpu0 := davCPUSeconds(tg.pid)
+				secs[i] += curlGet(b, tg.url, tg.header)
+				cpu[i] += davCPUSeconds(tg.pid) - cpu0
 			}
-			gib := float64(bigSize*int64(b.N)) / (1 << 30)
-			b.ReportMetric(gib*1024/secs, "MiB/s")
-			b.ReportMetric((davCPUSeconds(tg.pid)-cpu0)/gib, "server-cpu-s/GiB")
-		})
-	}
+		}
+		gib := float64(bigSize*int64(b.N)) / (1 << 30)
+		for i, tg := range bigTargets {
+			b.ReportMetric(gib*1024/secs[i], tg.name+"-MiB/s")
+			b.ReportMetric(cpu[i]/gib, tg.name+"-cpu-s/GiB")
+		}
+	})
 
 	smallTargets := []struct {
 		target
@@ -243,23 +253,28 @@ users:
 		smallTargets[0].urls = append(smallTargets[0].urls, presign("GET", key))
 		smallTargets[1].urls = append(smallTargets[1].urls, presign("HEAD", key))
 	}
-	for _, tg := range smallTargets {
-		b.Run("Small/"+tg.name, func(b *testing.B) {
-			var reqs, secs float64
-			cpu0 := davCPUSeconds(tg.pid)
-			for range b.N {
+	b.Run("Small", func(b *testing.B) {
+		reqs := make([]float64, len(smallTargets))
+		secs := make([]float64, len(smallTargets))
+		cpu := make([]float64, len(smallTargets))
+		for range b.N {
+			for i, tg := range smallTargets {
 				run := runWrk
 				if tg.method == "HEAD" {
 					run = runHeads
 				}
+				cpu0 := davCPUSeconds(tg.pid)
 				n, s := run(b, tg.method, tg.urls, tg.header)
-				reqs += n
-				secs += s
+				cpu[i] += davCPUSeconds(tg.pid) - cpu0
+				reqs[i] += n
+				secs[i] += s
 			}
-			b.ReportMetric(reqs/secs, "req/s")
-			b.ReportMetric((davCPUSeconds(tg.pid)-cpu0)/reqs*1e6, "server-cpu-µs/req")
-		})
-	}
+		}
+		for i, tg := range smallTargets {
+			b.ReportMetric(reqs[i]/secs[i], tg.name+"-req/s")
+			b.ReportMetric(cpu[i]/reqs[i]*1e6, tg.name+"-cpu-µs/req")
+		}
+	})
 	srv.cmd.Process.Kill()
 }
 
