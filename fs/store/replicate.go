@@ -877,15 +877,6 @@ func (s *Store) RunReplication(ctx context.Context) {
 	s.rep.run(ctx)
 }
 
-// Stores lists the configured store names, the primary first.
-func (s *Store) Stores() []string {
-	var out []string
-	for _, t := range s.rep.order {
-		out = append(out, t.name)
-	}
-	return out
-}
-
 // dropCopies removes o's copies from the stores other than the primary's
 // own file (dropContent removes that). Failures only cost space.
 func (s *Store) dropCopies(ctx context.Context, o *fs.Object) {
