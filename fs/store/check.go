@@ -255,8 +255,8 @@ func (s *Store) Fsck(ctx context.Context, opts CheckOptions, report func(Damage)
 		if opts.Progress != nil && rep.Objects%10000 == 0 {
 			opts.Progress(rep.Objects, 0)
 		}
-		if len(o.Stores) > 0 {
-			copies = append(copies, o)
+		if c := copiesToCheck(o); c != nil {
+			copies = append(copies, c)
 		}
 		if o.State != fs.StateStored {
 			return nil

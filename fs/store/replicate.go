@@ -909,6 +909,18 @@ func (r *replicator) sortedStores(names []string) []string {
 	return out
 }
 
+// copiesToCheck returns what fsckCopies needs of o — a small stub, as
+// Fsck holds one per object with copies — or nil when o has no copy
+// beyond the primary file of a pushed object.
+func copiesToCheck(o *fs.Object) *fs.Object {
+	for _, name := range o.Stores {
+		if name != PrimaryName || o.State != fs.StateStored {
+			return &fs.Object{ID: o.ID, Version: o.Version, State: o.State, Size: o.Size, Stores: o.Stores}
+		}
+	}
+	return nil
+}
+
 // fsckCopies checks that every store copy recorded in Object.Stores (the
 // primary's own file of a pushed object aside: Fsck checks that) exists
 // with the recorded size. Repair forgets a missing or wrong copy, which
