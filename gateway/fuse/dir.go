@@ -78,7 +78,8 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (_ ffs.FileHandl
 	if e != 0 {
 		return nil, 0, e
 	}
-	if n.fsys.notified {
+	if n.fsys.notified && !n.EmbeddedInode().IsRoot() {
+		// Not the root: its listing changes with the view set too.
 		return d, gofuse.FOPEN_CACHE_DIR | gofuse.FOPEN_KEEP_CACHE, 0
 	}
 	d.mu.Lock()

@@ -51,8 +51,10 @@
 // feed says otherwise: a removed or replaced name is dropped, a modified
 // object's pages and attributes are flushed, and the kept listing of a
 // directory where a name came or went (and of its ancestors) is dropped,
-// so a new object shows in the next listing. Without the feed names and
-// attributes live 1 s and listings are not kept.
+// so a new object shows in the next listing. The root is the exception:
+// its entries live 1 s and its listing is not kept, because the view set
+// changes at run time (S3 CreateBucket) outside the feed. Without the
+// feed names and attributes live 1 s and listings are not kept.
 //
 // FUSE's no_open (ENOSYS on OPEN, which would spare small cached reads
 // their OPEN and RELEASE) is not used: it holds for the whole connection,

@@ -98,6 +98,10 @@ type filesys struct {
 // feed keeps the kernel's caches right.
 const notifiedTimeout = time.Hour
 
+// rootTimeout is how long the kernel trusts the root's entries and
+// listing, which the change feed does not cover entirely (see child).
+const rootTimeout = time.Second
+
 // Mount mounts opts.Tree at dir and serves it until Unmount (or an
 // external fusermount -u). The mount point must be an existing directory.
 func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {

@@ -200,6 +200,13 @@ func (n *node) fill(out *gofuse.Attr) {
 // kernel already has when it is the same object (or directory), else a
 // new one, so a replaced object never shows its predecessor's pages.
 func (n *node) child(ctx context.Context, name string, info *views.Info, out *gofuse.EntryOut) *ffs.Inode {
+	if n.fsys.notified && n.EmbeddedInode().IsRoot() {
+		// The root's entries are views, or the one view's top level:
+		// the view set changes at run time (S3 CreateBucket), which the
+		// change feed does not report, so they are trusted 1 s only.
+		out.SetEntryTimeout(rootTimeout)
+		out.SetAttrTimeout(rootTimeout)
+	}
 	if ch := n.GetChild(name); ch != nil {
 		if cn, ok := ch.Operations().(*node); ok && cn.dir == info.IsDir() && (cn.dir || cn.id() == info.ID() || cn.pending()) {
 			if !cn.pending() {
