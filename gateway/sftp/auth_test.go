@@ -117,7 +117,10 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestPenaltyAfterRepeatedFailures(t *testing.T) {
-	e := newTestEnv(t, func(o *Options) { o.PenaltyFailures = 2; o.PenaltyTime = 2 * time.Second })
+	// Failures count together when less than PenaltyTime apart: long
+	// enough for two bcrypt comparisons on a loaded machine.
+	const penalty = 8 * time.Second
+	e := newTestEnv(t, func(o *Options) { o.PenaltyFailures = 2; o.PenaltyTime = penalty })
 	for range 2 {
 		if c, err := e.dial("alice", gossh.Password("wrong")); err == nil {
 			c.Close()
@@ -138,7 +141,8 @@ func TestPenaltyAfterRepeatedFailures(t *testing.T) {
 		c.Close()
 		t.Fatal("the right password got in during the penalty")
 	}
-	time.Sleep(2100 * time.Millisecond)
+	until, _ := e.srv.penalty.blocked("127.0.0.1")
+	time.Sleep(time.Until(until) + 100*time.Millisecond)
 	c, err := e.dial("alice", gossh.Password(testPassword))
 	if err != nil {
 		t.Fatalf("after the penalty: %v", err)

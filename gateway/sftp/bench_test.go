@@ -93,11 +93,12 @@ func BenchmarkConnect(b *testing.B) {
 	}
 }
 
-// BenchmarkOpenSSHGet fetches a stored object with OpenSSH's sftp client
+// BenchmarkOpenSSH fetches a stored object with OpenSSH's sftp client
+// and puts one
 // (a separate process), so the process's CPU time is the server's:
 // reported as cpu-s/GiB. For profiles of the server's read path
 // (-cpuprofile); make bench-sftp gives the README's figures.
-func BenchmarkOpenSSHGet(b *testing.B) {
+func BenchmarkOpenSSH(b *testing.B) {
 	if _, err := exec.LookPath("sftp"); err != nil {
 		b.Skip("OpenSSH's sftp client is not installed")
 	}
@@ -119,6 +120,13 @@ func BenchmarkOpenSSHGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	host, port, _ := net.SplitHostPort(e.addr)
+	up := filepath.Join(b.TempDir(), "up")
+	if f, err := os.Create(up); err != nil {
+		b.Fatal(err)
+	} else {
+		io.Copy(f, io.LimitReader(mrand.NewChaCha8([32]byte{2}), size))
+		f.Close()
+	}
 	for _, cipher := range []string{"", "aes128-gcm@openssh.com"} {
 		name := "client-default"
 		if cipher != "" {
@@ -144,6 +152,21 @@ func BenchmarkOpenSSHGet(b *testing.B) {
 			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N)*float64(1<<30)/size, "server-cpu-s/GiB")
 		})
 	}
+	b.Run("put", func(b *testing.B) {
+		args := []string{"-F", "/dev/null", "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no",
+			"-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=" + keyFile, "-o", "BatchMode=yes",
+			"-P", port, "-b", "-", "alice@" + host}
+		b.SetBytes(size)
+		cpu0 := cpuTime()
+		for range b.N {
+			cmd := exec.Command("sftp", args...)
+			cmd.Stdin = strings.NewReader("put " + up + " /by-date/2026-01-02/obs/up\n")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("sftp: %v\n%s", err, out)
+			}
+		}
+		b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N)*float64(1<<30)/size, "server-cpu-s/GiB")
+	})
 }
 
 // cpuTime is the CPU time this process has used.

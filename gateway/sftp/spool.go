@@ -59,9 +59,13 @@ type upload struct {
 
 	mu sync.Mutex
 	// guarded by mu
-	modTime time.Time
+	modTime    time.Time
+	streamable bool    // new or truncated, and streaming has not stopped
+	st         *stream // the stream the writes feed, if started (stream.go)
 }
 
+// openUpload opens a write handle. A new or truncated file is streamed
+// (stream.go) for as long as its writes allow.
 func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
 	ctx, p := r.Context(), r.Filepath
 	pf := r.Pflags()
@@ -111,6 +115,7 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
 		}
 	} else {
 		u.dirty.Store(true) // a new or truncated file: even an empty one is written
+		u.streamable = true
 	}
 	h.mu.Lock()
 	h.uploads[p] = u
@@ -164,7 +169,32 @@ func (u *upload) WriteAt(p []byte, off int64) (n int, err error) {
 	if err != nil {
 		return n, fs.Wrap("write spool", u.path, err)
 	}
+	if st := u.stream(); st != nil {
+		st.wrote(off, off+int64(n))
+	}
 	return n, nil
+}
+
+// stream returns the stream writes feed, starting it on the first write
+// of a streamable upload.
+func (u *upload) stream() *stream {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.st == nil && u.streamable {
+		u.st = u.startStream()
+	}
+	return u.st
+}
+
+// stopStream stops streaming: later writes only go to the spool. It
+// returns the stream, if one was started, for the caller to finish or
+// abandon.
+func (u *upload) stopStream() *stream {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	st := u.st
+	u.st, u.streamable = nil, false
+	return st
 }
 
 func (u *upload) ReadAt(p []byte, off int64) (n int, err error) {
@@ -177,6 +207,9 @@ func (u *upload) ReadAt(p []byte, off int64) (n int, err error) {
 
 func (u *upload) truncate(size int64) error {
 	u.dirty.Store(true)
+	if st := u.stopStream(); st != nil {
+		st.abandon() // the spool, truncated, is pushed at close
+	}
 	if err := u.f.Truncate(size); err != nil {
 		return fs.Wrap("truncate spool", u.path, err)
 	}
@@ -214,11 +247,40 @@ func (u *upload) Close() (err error) {
 		}
 		u.h.mu.Unlock()
 		if u.aborted.Load() || !u.dirty.Load() {
+			if st := u.stopStream(); st != nil {
+				st.abandon()
+			}
 			return
 		}
-		err = u.push()
+		err = u.commit()
 	})
 	return err
+}
+
+// commit stores what the spool holds: by finishing the stream if there
+// is one and it kept up, else by pushing the spool.
+func (u *upload) commit() error {
+	st := u.stopStream()
+	if st == nil {
+		return u.push()
+	}
+	fi, err := u.f.Stat()
+	if err != nil {
+		st.abandon()
+		return fs.Wrap("spool", u.path, err)
+	}
+	if err := st.finish(fi.Size()); err != nil {
+		u.h.log.Debug("streamed upload failed; pushing the spool", "path", u.path, "err", err)
+		return u.push()
+	}
+	u.mu.Lock()
+	mt := u.modTime
+	u.mu.Unlock()
+	if !mt.IsZero() {
+		// Set while the stream ran (put -p): the object has it now.
+		return u.h.tree.Chtimes(u.ctx, u.path, mt)
+	}
+	return nil
 }
 
 // sync makes what was written so far durable and visible
@@ -230,7 +292,7 @@ func (u *upload) sync() (err error) {
 	if u.aborted.Load() || !u.dirty.Load() {
 		return nil
 	}
-	if err := u.push(); err != nil {
+	if err := u.commit(); err != nil {
 		return err
 	}
 	u.dirty.Store(false)
