@@ -26,9 +26,14 @@
 // Reads are lazy: a read request at any offset fetches just that range
 // through the store, with many requests in flight. Writes arrive at
 // offsets, in any order; they are spooled to an unlinked file under
-// Dir/spool/sftp and streamed through Tree.Create when the handle closes,
-// so an object appears whole and durable or not at all: a client that
-// disconnects mid-upload leaves nothing. Opening an existing file without
+// Dir/spool/sftp. A new or truncated file is also streamed from the
+// spool into Tree.Create as its contiguous prefix grows (stream.go), so
+// close only waits for the tail; writes the stream cannot follow make
+// close push the whole spool instead. Either way the upload commits at
+// close (or fsync), so an object appears whole and durable or not at
+// all: a client that disconnects mid-upload leaves nothing. OpenSSH's
+// client is told (limits@openssh.com) to read and write 255 KiB per
+// request. Opening an existing file without
 // truncating it (reput, append, sshfs writes) copies it into the spool
 // first; the new version replaces it on close. Until then the writing
 // session alone sees the file (stat), as sshfs expects.
