@@ -152,10 +152,18 @@ type replicator struct {
 
 	mu       sync.Mutex
 	inflight map[fs.ID]bool
+	// waiting mirrors the retry state on disk (next attempt per entry),
+	// so a scan skips entries that are backing off without a lookup.
+	waiting map[waitKey]time.Time
+}
+
+type waitKey struct {
+	kind byte
+	id   fs.ID
 }
 
 func newReplicator(s *Store, opts Replication) *replicator {
-	r := &replicator{s: s, opts: opts, targets: map[string]*target{}, poke: make(chan struct{}, 1), inflight: map[fs.ID]bool{}}
+	r := &replicator{s: s, opts: opts, targets: map[string]*target{}, poke: make(chan struct{}, 1), inflight: map[fs.ID]bool{}, waiting: map[waitKey]time.Time{}}
 	if r.opts.RetryBase <= 0 {
 		r.opts.RetryBase = time.Second
 	}
@@ -386,18 +394,23 @@ func (r *replicator) failed(kind byte, id fs.ID) time.Time {
 	if err != nil {
 		r.s.log.Warn("record replication attempt", "id", id, "err", err)
 	}
+	r.mu.Lock()
+	r.waiting[waitKey{kind, id}] = next
+	r.mu.Unlock()
 	return next
 }
 
 func (r *replicator) succeeded(kind byte, id fs.ID) {
-	db := r.s.idx.DB()
-	k := attemptKey(kind, id)
 	// Most jobs succeed at the first attempt: skip a commit (an fsync)
 	// when there is no retry state to clear.
-	if db.View(func(txn *badger.Txn) error { _, err := txn.Get(k); return err }) != nil {
+	r.mu.Lock()
+	_, had := r.waiting[waitKey{kind, id}]
+	delete(r.waiting, waitKey{kind, id})
+	r.mu.Unlock()
+	if !had {
 		return
 	}
-	err := db.Update(func(txn *badger.Txn) error { return txn.Delete(k) })
+	err := r.s.idx.DB().Update(func(txn *badger.Txn) error { return txn.Delete(attemptKey(kind, id)) })
 	if err != nil {
 		r.s.log.Warn("clear replication attempts", "id", id, "err", err)
 	}
@@ -461,6 +474,7 @@ func (r *replicator) run(ctx context.Context) {
 		if time.Since(lastReport) >= time.Minute {
 			lastReport = time.Now()
 			r.report(ctx)
+			r.sweep(ctx) // retry state of entries that left the queue
 		}
 		next := r.scan(ctx, &jobs)
 		wait := 30 * time.Second
@@ -505,7 +519,8 @@ func (r *replicator) wake() {
 }
 
 // sweep drops retry state whose object left the queue while no server
-// ran (deleted, or copied by an earlier run that crashed before clearing).
+// ran (deleted, or copied by an earlier run that crashed before clearing),
+// and loads the rest into memory.
 func (r *replicator) sweep(ctx context.Context) {
 	db := r.s.idx.DB()
 	var stale [][]byte
@@ -529,12 +544,27 @@ func (r *replicator) sweep(ctx context.Context) {
 			}
 			if !found {
 				stale = append(stale, it.Item().KeyCopy(nil))
+				continue
+			}
+			var id fs.ID
+			copy(id[:], k[2:])
+			if a, err := r.loadAttempts(txn, k[1], id); err == nil {
+				r.mu.Lock()
+				r.waiting[waitKey{k[1], id}] = a.next
+				r.mu.Unlock()
 			}
 		}
 		return nil
 	})
 	for _, k := range stale {
 		db.Update(func(txn *badger.Txn) error { return txn.Delete(k) })
+		if len(k) == 2+len(fs.ID{}) {
+			var id fs.ID
+			copy(id[:], k[2:])
+			r.mu.Lock()
+			delete(r.waiting, waitKey{k[1], id})
+			r.mu.Unlock()
+		}
 	}
 }
 
@@ -549,7 +579,6 @@ func (r *replicator) scan(ctx context.Context, jobs *sync.WaitGroup) time.Time {
 		}
 	}
 	now := r.s.now()
-	db := r.s.idx.DB()
 	for _, kind := range []byte{queueReplicate, queuePrefetch} {
 		if kind == queuePrefetch && r.opts.Prefetch == nil {
 			continue
@@ -569,16 +598,11 @@ func (r *replicator) scan(ctx context.Context, jobs *sync.WaitGroup) time.Time {
 			if busy {
 				return nil
 			}
-			var a attempts
-			if err := db.View(func(txn *badger.Txn) error {
-				var err error
-				a, err = r.loadAttempts(txn, kind, id)
-				return err
-			}); err != nil {
-				return err
-			}
-			if a.next.After(now) {
-				note(a.next)
+			r.mu.Lock()
+			next := r.waiting[waitKey{kind, id}]
+			r.mu.Unlock()
+			if next.After(now) {
+				note(next)
 				return nil
 			}
 			ids = append(ids, id)
