@@ -471,6 +471,10 @@ func (c *Cache) verifyOnOpen(ctx context.Context, e *entry) error {
 		e.mu.Unlock()
 		return nil
 	}
+	if err := ctx.Err(); err != nil {
+		e.mu.Unlock()
+		return err // no verdict: not started
+	}
 	e.verifying, e.verifyDone = true, make(chan struct{})
 	src, f := e.src, e.f
 	e.mu.Unlock()

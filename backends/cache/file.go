@@ -203,9 +203,9 @@ func (f *File) ensure(ctx context.Context, off, end int64) error {
 			return err
 		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return f.verdictLocked(ctx)
+	// Also when the verification it waits for is interrupted (Close, or
+	// its fetch cancelled): it is then run again under ctx.
+	return f.Verified(ctx)
 }
 
 // runEnd returns where a fetch starting at absent chunk i ends: before

@@ -5,9 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
+	"math/rand/v2"
 	"os"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -190,7 +194,14 @@ func TestDigestVerifiesInOneReadingPass(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	if _, err := io.ReadAll(io.NewSectionReader(g, 0, g.Size())); err == nil || nw.Load() != 1 {
+	// The read that completes the entry fails; when read-ahead completed
+	// it, the verdict comes through Verified, as for any reader reaching
+	// the end.
+	_, err = io.ReadAll(io.NewSectionReader(g, 0, g.Size()))
+	if err == nil {
+		err = g.Verified(testCtx(t))
+	}
+	if err == nil || nw.Load() != 1 {
 		t.Fatalf("read of wrong content: %v (verifies %d)", err, nw.Load())
 	}
 	if _, ok := c.Lookup(w.key); ok {
@@ -272,5 +283,80 @@ func TestReadFile(t *testing.T) {
 	}
 	if _, _, err := f.ReadFile(testCtx(t), -1, 1); !errors.Is(err, errInvalid) {
 		t.Errorf("ReadFile at -1: %v", err)
+	}
+}
+
+// tricklingReader yields at most 1,000 bytes per Read, yielding the
+// processor between reads: a slow provider, so that readers catch up with
+// the fetches and wait on their progress.
+type tricklingReader struct{ r io.Reader }
+
+func (t tricklingReader) Read(p []byte) (int, error) {
+	runtime.Gosched()
+	return t.r.Read(p[:min(len(p), 1000)])
+}
+
+func TestConcurrentReadersOfStreamingFetches(t *testing.T) {
+	const chunk = 16 << 10
+	c := newCache(t, Options{ChunkSize: chunk, ReadAhead: 4})
+	s := newSource("trickle", 40*chunk+333, 36)
+	src := s.Source()
+	fetch := src.Fetch
+	src.Fetch = func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		rc, err := fetch(ctx, off, n)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(tricklingReader{rc}), nil
+	}
+	shared, err := c.Open(testCtx(t), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	size := int64(len(s.data))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for r := range 8 {
+		wg.Go(func() {
+			f := shared
+			if r%2 == 1 {
+				own, err := c.Open(testCtx(t), src)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer own.Close()
+				f = own
+			}
+			rng := rand.New(rand.NewPCG(uint64(r), 37))
+			p := make([]byte, 5000)
+			off := rng.Int64N(size)
+			for range 60 {
+				if rng.IntN(4) == 0 {
+					off = rng.Int64N(size) // a jump; else sequential
+				}
+				n, err := f.ReadAt(p, off)
+				if err != nil && err != io.EOF {
+					errs <- fmt.Errorf("reader %d at %d: %w", r, off, err)
+					return
+				}
+				if !bytes.Equal(p[:n], s.data[off:off+int64(n)]) {
+					errs <- fmt.Errorf("reader %d at %d: wrong bytes", r, off)
+					return
+				}
+				off = (off + int64(n)) % size
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i, n := range s.chunkFetches(chunk) {
+		if n != 1 {
+			t.Errorf("chunk %d fetched %d times", i, n)
+		}
 	}
 }
