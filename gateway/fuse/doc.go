@@ -57,8 +57,10 @@
 // feed names and attributes live 1 s and listings are not kept.
 //
 // FUSE's no_open (ENOSYS on OPEN, which would spare small cached reads
-// their OPEN and RELEASE) is not used: it holds for the whole connection,
-// writes included, and the write path needs its open handle.
+// their OPEN and RELEASE) is not used: every close would then send a
+// FLUSH instead, and turning FLUSH off too (no_flush, for the whole
+// connection) would leave a write to an existing file with no close
+// event to push it on.
 //
 // # Errors
 //
