@@ -441,13 +441,17 @@ func (r *replicator) run(ctx context.Context) {
 				r.wake()
 			}
 			// The collector (expire.go) removes the cache entry and the
-			// primary file of what expires; the copies in the other
-			// stores go here. Delete drops them itself (dropContent).
-			if ch.Op == index.OpDelete && ch.Old != nil && len(ch.Old.Stores) > 0 && ch.Old.Expired(r.s.now()) {
+			// primary file of what expires, and a re-crawl that finds
+			// new content drops the old version's cache entry; their
+			// copies in the stores go here. Delete drops them itself
+			// (dropContent).
+			expiredCopies := ch.Op == index.OpDelete && ch.Old != nil && ch.Old.Expired(r.s.now())
+			supersededCopies := ch.Op == index.OpPut && ch.Old != nil && ch.New != nil && ch.Old.Version != ch.New.Version
+			if (expiredCopies || supersededCopies) && len(ch.Old.Stores) > 0 {
 				select {
 				case expired <- ch.Old:
 				default:
-					r.s.log.Warn("copies of an expired object left in the stores: cleanup queue full", "id", ch.Old.ID, "stores", ch.Old.Stores)
+					r.s.log.Warn("copies left in the stores: cleanup queue full", "id", ch.Old.ID, "version", ch.Old.Version, "stores", ch.Old.Stores)
 				}
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/datagate/datagate/backends/cache"
 	"github.com/datagate/datagate/backends/local"
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/index"
 )
 
 // repEnv is a store with a provider "disk", the primary and a second
@@ -509,5 +510,34 @@ func TestExpiredObjectsLoseTheirCopies(t *testing.T) {
 	})
 	if _, err := os.Stat(filepath.Join(e.secondRoot, copyPath(keep))); err != nil {
 		t.Fatalf("the copy of an object that did not expire went: %v", err)
+	}
+}
+
+func TestSupersededVersionLosesItsCopies(t *testing.T) {
+	e := newRepEnv(t, func(r *Replication) { r.KeepFetched = true })
+	ctx := ctxT(t)
+	src := &env{srcRoot: e.srcRoot}
+	src.write(t, "v.bin", pattern(40_000))
+	o := &fs.Object{Name: "v", Size: -1, Source: fs.Location{Provider: "disk", Path: "v.bin"}}
+	if _, err := e.st.Register(ctx, []*fs.Object{o}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readObject(t, e.st, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	waitFor(t, func() bool { return hasStore(t, e.st, o.ID, "second") && hasStore(t, e.st, o.ID, PrimaryName) })
+	old, _ := e.st.Get(ctx, o.ID)
+	// The source changes; a re-crawl registers the new content.
+	src.write(t, "v.bin", pattern(41_000))
+	re := &fs.Object{Name: "v", Size: 41_000, Source: fs.Location{Provider: "disk", Path: "v.bin"}}
+	if out, err := e.st.Register(ctx, []*fs.Object{re}); err != nil || out[0] != index.Updated {
+		t.Fatalf("re-register: %v %v", out, err)
+	}
+	for _, p := range []string{filepath.Join(e.secondRoot, copyPath(old)), filepath.Join(e.dir, "objects", copyPath(old))} {
+		waitFor(t, func() bool {
+			_, err := os.Stat(p)
+			return errors.Is(err, os.ErrNotExist)
+		})
 	}
 }
