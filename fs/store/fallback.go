@@ -78,23 +78,43 @@ func providerHealth(name string) string { return "provider:" + name }
 // counted against its location and the error names them all.
 func (s *Store) fetchRange(ctx context.Context, o *fs.Object, off, n int64) (io.ReadCloser, error) {
 	var errs []error
-	for _, name := range s.health.Order(s.rep.sortedStores(o.Stores)) {
-		w := s.storeWriter(name)
-		if w == nil || !s.health.Usable(name) {
-			continue
-		}
-		rc, err := w.Open(ctx, copyPath(o), off, n)
+	var skipped []string // backing off
+	try := func(name string) (io.ReadCloser, error) {
+		rc, err := s.storeWriter(name).Open(ctx, copyPath(o), off, n)
 		if err = s.health.Report(name, err); err == nil {
 			return &healthReader{rc: rc, name: name, s: s}, nil
+		}
+		if ctx.Err() == nil {
+			s.log.Warn("store copy unreadable, trying the next location", "id", o.ID, "store", name, "err", err)
+		}
+		errs = append(errs, fmt.Errorf("store %s: %w", name, err))
+		return nil, err
+	}
+	for _, name := range s.health.Order(s.rep.sortedStores(o.Stores)) {
+		if s.storeWriter(name) == nil {
+			continue
+		}
+		if !s.health.Usable(name) {
+			skipped = append(skipped, name)
+			continue
+		}
+		rc, err := try(name)
+		if err == nil {
+			return rc, nil
 		}
 		if ctx.Err() != nil {
 			return nil, fs.E(fs.KindOf(err), "fetch", o.ID.String(), err)
 		}
-		s.log.Warn("store copy unreadable, trying the next location", "id", o.ID, "store", name, "err", err)
-		errs = append(errs, fmt.Errorf("store %s: %w", name, err))
 	}
 	src := o.Source
 	if src.IsZero() {
+		// No provider to fall back on: the stores backing off are the
+		// last resort.
+		for _, name := range skipped {
+			if rc, err := try(name); err == nil {
+				return rc, nil
+			}
+		}
 		return nil, fetchFailed(o, errs)
 	}
 	prov, ok := s.providers[src.Provider]

@@ -541,3 +541,20 @@ func TestSupersededVersionLosesItsCopies(t *testing.T) {
 		})
 	}
 }
+
+func TestBackingOffStoreIsTheLastResort(t *testing.T) {
+	e := newRepEnv(t, func(r *Replication) { r.HealthBackoff = time.Hour })
+	ctx := ctxT(t)
+	data := pattern(60_000)
+	o, err := e.st.Put(ctx, PutRequest{Name: "f", Size: -1}, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	waitFor(t, func() bool { return hasStore(t, e.st, o.ID, "second") })
+	os.Remove(filepath.Join(e.dir, "objects", primaryPath(o.ID)))
+	e.st.health.Failure("second") // passed over for an hour
+	if got, err := readObject(t, e.st, o.ID); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with only a backing-off store holding a copy: %v", err)
+	}
+}
