@@ -223,7 +223,10 @@ func (p *hashPipe) recycle(c chunk) {
 }
 
 // finish stops the pipeline, waits until none of its goroutines runs (the
-// source is not read after finish returns) and gives back its buffers.
+// source is not read after finish returns: an HTTP handler's body must
+// not be) and gives back its buffers. A read-ahead blocked in the source
+// is waited for, so a store failing under a stalled client reports only
+// once the client sends or goes; the serial code did not read ahead.
 // Buffers still in the stages' channels are left to the collector.
 func (p *hashPipe) finish() {
 	close(p.stop)
