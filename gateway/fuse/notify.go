@@ -18,7 +18,16 @@ import (
 // listing, and its ancestors' when it makes or empties a directory).
 // Notifications run here, never inside a FUSE request: the kernel may
 // hold a directory lock while it waits for one.
+//
+// A listing the kernel was filling when the change came may still be kept
+// without it: the kernel stores a READDIR reply after we sent it, and a
+// notification that overtakes that finds nothing to drop. So every
+// directory dropped is dropped once more relistAfter later.
 func (f *filesys) follow(events <-chan views.Event) {
+	again := map[*ffs.Inode]bool{}
+	timer := time.NewTimer(relistAfter)
+	timer.Stop()
+	defer timer.Stop()
 	for {
 		select {
 		case ev, ok := <-events:
@@ -36,14 +45,26 @@ func (f *filesys) follow(events <-chan views.Event) {
 					f.invalidate(p, c, dirs)
 				}
 			}
+			if len(dirs) > 0 && len(again) == 0 {
+				timer.Reset(relistAfter)
+			}
 			for in := range dirs {
 				in.NotifyContent(0, 0)
+				again[in] = true
 			}
+		case <-timer.C:
+			for in := range again {
+				in.NotifyContent(0, 0)
+			}
+			clear(again)
 		case <-f.life.Done():
 			return
 		}
 	}
 }
+
+// relistAfter is when a dropped listing is dropped again (see follow).
+const relistAfter = 250 * time.Millisecond
 
 // invalidate drops what the kernel may cache about path p, and adds to
 // dirs the directories whose kept listings p's change makes wrong.
