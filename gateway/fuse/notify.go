@@ -21,8 +21,9 @@ import (
 //
 // A listing the kernel was filling when the change came may still be kept
 // without it: the kernel stores a READDIR reply after we sent it, and a
-// notification that overtakes that finds nothing to drop. So every
-// directory dropped is dropped once more relistAfter later.
+// notification that overtakes that finds nothing to drop (pages of a
+// READ in flight alike). So every inode dropped is dropped once more
+// relistAfter later.
 func (f *filesys) follow(events <-chan views.Event) {
 	again := map[*ffs.Inode]bool{}
 	timer := time.NewTimer(relistAfter)
@@ -67,7 +68,8 @@ func (f *filesys) follow(events <-chan views.Event) {
 const relistAfter = 250 * time.Millisecond
 
 // invalidate drops what the kernel may cache about path p, and adds to
-// dirs the directories whose kept listings p's change makes wrong.
+// dirs the inodes whose content the caller must drop: directories whose
+// kept listings p's change makes wrong, a modified file's pages.
 func (f *filesys) invalidate(p string, c views.PathChange, dirs map[*ffs.Inode]bool) {
 	segs := strings.Split(strings.Trim(p, "/"), "/")
 	if len(segs) == 0 || segs[0] == "" {
@@ -101,7 +103,7 @@ func (f *filesys) invalidate(p string, c views.PathChange, dirs map[*ffs.Inode]b
 			cn.mu.Lock()
 			cn.xattr = nil
 			cn.mu.Unlock()
-			ch.NotifyContent(0, 0) // attributes and every page
+			dirs[ch] = true // attributes and every page, now and again later
 		}
 	case views.Removed:
 		switch {
