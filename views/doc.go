@@ -90,7 +90,9 @@
 // Path index values carry size, mtime, state and the object's ETag, so
 // listings and Stat give Info.ETag without loading objects; checksums,
 // content type and metadata (Info.MD5, SHA256, Meta) come with Infos made
-// from the object: StatObject, Create, SetMeta and File.Stat.
+// from the object: StatObject, Create, SetMeta and File.Stat. OpenID
+// reads an object a front-end resolved earlier (a FUSE inode) by id, with
+// the rights of the path it was found at.
 //
 // # Live changes
 //
