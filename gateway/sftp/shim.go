@@ -270,12 +270,12 @@ func (s *packetShim) limitsReply(id uint32) []byte {
 
 // quiesce waits until every request passed on has been answered in full.
 func (s *packetShim) quiesce() error {
-	if s.pending.Load() == 0 {
+	if s.pending.Load() <= 0 {
 		return nil
 	}
 	s.waiting.Store(true)
 	defer s.waiting.Store(false)
-	for s.pending.Load() != 0 {
+	for s.pending.Load() > 0 {
 		select {
 		case <-s.answered:
 		case <-s.done:
@@ -287,7 +287,7 @@ func (s *packetShim) quiesce() error {
 
 // replied counts one reply written in full.
 func (s *packetShim) replied() {
-	if s.pending.Add(-1) == 0 && s.waiting.Load() {
+	if s.pending.Add(-1) <= 0 && s.waiting.Load() {
 		select {
 		case s.answered <- struct{}{}:
 		default:
