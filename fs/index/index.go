@@ -320,17 +320,15 @@ func (ix *Index) update(ctx context.Context, op string, d durability, fn func(tx
 		txn.Discard()
 		switch {
 		case err == nil:
+			var serr error
 			if d == durable {
-				if err := ix.syncDisk(); err != nil {
-					// Applied but maybe not on disk: the caller must
-					// not acknowledge it.
-					ix.refresh()
-					return fs.Wrap(op, "", err)
-				}
+				serr = ix.syncDisk()
 			}
+			// Applied either way: readers and subscribers see it. On a
+			// sync error the caller must not acknowledge it, though.
 			ix.refresh()
 			ix.publish(changes)
-			return nil
+			return fs.Wrap(op, "", serr)
 		case errors.Is(err, badger.ErrConflict) && attempt < maxAttempts:
 			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 			continue

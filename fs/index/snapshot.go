@@ -68,8 +68,14 @@ func (ix *Index) release(s *snapshot) {
 // writers after their commit, it waits for the commits in flight (those
 // of other writers): Badger's wait, taken off the readers.
 func (ix *Index) refresh() {
-	txn := ix.db.NewTransaction(false)
 	ss := &ix.snaps
+	ss.mu.Lock()
+	closed := ss.closed
+	ss.mu.Unlock()
+	if closed {
+		return
+	}
+	txn := ix.db.NewTransaction(false)
 	ss.mu.Lock()
 	if ss.closed {
 		ss.mu.Unlock()
