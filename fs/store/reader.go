@@ -215,12 +215,15 @@ func (s *Store) Open(ctx context.Context, id fs.ID) (*Reader, error) {
 // OpenObject opens the content of an object record already looked up.
 func (s *Store) OpenObject(ctx context.Context, o *fs.Object) (*Reader, error) {
 	if o.State == fs.StateStored {
-		f, err := s.openPrimary(o)
+		// Checked against its sentinel mtime, hashed again if it moved
+		// (integrity.go).
+		f, err := s.openStored(ctx, o)
 		if err == nil {
 			return &Reader{obj: o, ra: f, file: f, s: s}, nil
 		}
-		// The primary copy is missing or unreadable: read another store's
-		// copy through the cache (fallback.go), or fail if there is none.
+		// The primary copy is missing, unreadable or corrupt (then set
+		// aside): read another store's copy through the cache
+		// (fallback.go), or fail if there is none.
 		if !s.hasOtherCopy(o) {
 			return nil, err
 		}
@@ -328,10 +331,15 @@ type contentDigest struct {
 	want [][]byte
 }
 
+// Write feeds every hash, each on its own goroutine when there are two:
+// MD5 alone is slower than most transfers.
 func (d *contentDigest) Write(p []byte) (int, error) {
-	for _, h := range d.hs {
-		h.Write(p)
+	var wg sync.WaitGroup
+	for _, h := range d.hs[1:] {
+		wg.Go(func() { h.Write(p) })
 	}
+	d.hs[0].Write(p)
+	wg.Wait()
 	return len(p), nil
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -76,5 +77,23 @@ func TestFileAt(t *testing.T) {
 	defer r.Close()
 	if _, err := readByFile(t, r, 100<<10); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Fatalf("wrong content read to the end: %v", err)
+	}
+}
+
+func TestBothChecksumsVerified(t *testing.T) {
+	e := newEnv(t)
+	data := pattern(200 << 10) // 4 cache chunks
+	e.write(t, "x.bin", data)
+	sha, sum := sha256.Sum256(data), md5.Sum(data)
+	badMD5 := md5.Sum([]byte("other"))
+	good := &fs.Object{Size: int64(len(data)), SHA256: sha[:], MD5: sum[:], Source: fs.Location{Provider: "disk", Path: "x.bin"}}
+	wrong := &fs.Object{Size: int64(len(data)), SHA256: sha[:], MD5: badMD5[:], Source: fs.Location{Provider: "disk", Path: "x.bin", Length: int64(len(data))}}
+	register(t, e.st, good, wrong)
+	if got, err := readObject(t, e.st, good.ID); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("good: %d bytes, %v", len(got), err)
+	}
+	waitFor(t, func() bool { o, _ := e.st.Get(ctxT(t), good.ID); return o.State == fs.StateCached })
+	if _, err := readObject(t, e.st, wrong.ID); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("a wrong MD5 beside a right SHA-256: %v", err)
 	}
 }
