@@ -7,7 +7,9 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"os"
+	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestFsyncMakesWritesVisibleBeforeClose(t *testing.T) {
@@ -263,5 +265,50 @@ func TestLimitsAndLargeReads(t *testing.T) {
 	typ, body = raw.request(5, rd)
 	if typ != 103 || binary.BigEndian.Uint32(body) != 255<<10 || !bytes.Equal(body[4:], data[1000:1000+255<<10]) {
 		t.Fatalf("read of 255 KiB: type %d, %d bytes", typ, binary.BigEndian.Uint32(body))
+	}
+}
+
+// rwChannel is a fake SSH channel: reads from r, writes to w.
+type rwChannel struct {
+	r io.Reader
+	w bytes.Buffer
+}
+
+func (*rwChannel) Close() error                  { return nil }
+func (c *rwChannel) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *rwChannel) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// The shim hands the request server every packet but the fsyncs it
+// answers, however the client's bytes are cut.
+func TestShimFramesRequestsReadInPieces(t *testing.T) {
+	pkt := func(typ byte, id uint32, body []byte) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(len(body)+5))
+		b = append(b, typ)
+		return append(binary.BigEndian.AppendUint32(b, id), body...)
+	}
+	fsync := pkt(200, 1, appendString(appendString(nil, "fsync@openssh.com"), "9"))
+	var rest []byte
+	rest = append(rest, pkt(3, 2, binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(appendString(nil, "/a/b"), 0x1a), 0))...)
+	rest = append(rest, pkt(6, 3, append(binary.BigEndian.AppendUint64(appendString(nil, "1"), 0), appendString(nil, strings.Repeat("x", 70000))...))...)
+	rest = append(rest, pkt(200, 4, appendString(nil, "other@example.com"))...)
+	rest = append(rest, pkt(4, 5, appendString(nil, "1"))...)
+	for _, cut := range []func(io.Reader) io.Reader{iotest.OneByteReader, iotest.HalfReader, func(r io.Reader) io.Reader { return r }} {
+		ch := &rwChannel{r: cut(bytes.NewReader(append(append([]byte{}, fsync...), rest...)))}
+		s := newPacketShim(ch, &handlers{})
+		var got bytes.Buffer
+		buf := make([]byte, 7) // small reads, as io.ReadFull of a header does
+		if _, err := io.CopyBuffer(&got, struct{ io.Reader }{s}, buf); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), rest) {
+			t.Fatalf("passed on %d bytes, want %d", got.Len(), len(rest))
+		}
+		reply := ch.w.Bytes()
+		if len(reply) < 13 || reply[4] != 101 || binary.BigEndian.Uint32(reply[5:]) != 1 || binary.BigEndian.Uint32(reply[9:]) != fxFailure {
+			t.Fatalf("fsync of no open file: reply %v", reply)
+		}
+		if s.pending.Load() != 4 {
+			t.Fatalf("%d requests counted as passed, want 4", s.pending.Load())
+		}
 	}
 }
