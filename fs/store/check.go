@@ -1,13 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"crypto/md5"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	iofs "io/fs"
 	"os"
 	"path"
@@ -130,6 +126,10 @@ func (s *Store) Verify(ctx context.Context, opts CheckOptions, report func(Damag
 				d := Damage{Where: "store", ID: o.ID, Path: p, Problem: bad}
 				s.repairPrimary(ctx, opts, &d)
 				rep.add(d, report)
+			} else if opts.Repair {
+				// Verified: reads may serve it without hashing it again
+				// (integrity.go).
+				s.stampPrimary(o)
 			}
 		} else if info, ok := s.cache.Lookup(o.ContentKey()); ok && info.Complete {
 			n, bad, err := checkFile(ctx, info.Path, o)
@@ -193,22 +193,12 @@ func checkFile(ctx context.Context, p string, o *fs.Object) (int64, string, erro
 	if o.Size >= 0 && fi.Size() != o.Size {
 		return 0, fmt.Sprintf("size %d, recorded %d", fi.Size(), o.Size), nil
 	}
-	var hs []hash.Hash
-	var want [][]byte
-	var names []string
-	if len(o.SHA256) > 0 {
-		hs, want, names = append(hs, sha256.New()), append(want, o.SHA256), append(names, "SHA-256")
-	}
-	if len(o.MD5) > 0 {
-		hs, want, names = append(hs, md5.New()), append(want, o.MD5), append(names, "MD5")
-	}
-	if err := hashFile(ctx, f, fi.Size(), hs...); err != nil {
+	bad, err := hashCheck(ctx, f, &fs.Object{Size: fi.Size(), SHA256: o.SHA256, MD5: o.MD5})
+	if err != nil {
 		return 0, "", fs.Wrap("verify", p, err)
 	}
-	for i, h := range hs {
-		if !bytes.Equal(h.Sum(nil), want[i]) {
-			return fi.Size(), names[i] + " does not match the recorded checksum", nil
-		}
+	if bad != "" {
+		return fi.Size(), bad, nil
 	}
 	return fi.Size(), "", nil
 }

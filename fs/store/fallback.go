@@ -91,7 +91,9 @@ func (s *Store) fetchRange(ctx context.Context, o *fs.Object, off, n int64) (io.
 		return nil, err
 	}
 	for _, name := range s.health.Order(s.rep.sortedStores(o.Stores)) {
-		if s.storeWriter(name) == nil {
+		if s.storeWriter(name) == nil || (name == PrimaryName && o.State == fs.StateStored) {
+			// A stored object is fetched only when its primary file
+			// failed to open or its check (integrity.go).
 			continue
 		}
 		if !s.health.Usable(name) {

@@ -95,6 +95,7 @@ func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Objec
 	case len(req.SHA256) > 0 && !bytes.Equal(req.SHA256, o.SHA256):
 		return fail(fs.E(fs.Invalid, "put", o.Name, errors.New("content SHA-256 does not match the expected checksum")))
 	}
+	s.stampPrimary(o) // verified content: sentinel mtime (integrity.go)
 	var replaced []*fs.Object
 	for _, id := range req.Replace {
 		if old, err := s.idx.Get(ctx, id); err == nil {

@@ -1052,6 +1052,7 @@ func (s *Store) repairPrimary(ctx context.Context, opts CheckOptions, d *Damage)
 		d.Problem += fmt.Sprintf("; repair from another store failed: %v", err)
 		return
 	}
+	s.stampPrimary(o) // verified just now
 	d.Repaired = true
 }
 
