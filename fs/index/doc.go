@@ -31,7 +31,8 @@
 // makes a new read transaction wait for the commits being applied, and
 // with SyncWrites that wait included the disk. The collector's deletes are
 // not synced (a lost delete is redone by the next collection). Writers
-// through DB() call Sync before acknowledging. Options.NoSync skips the
+// through DB() call Sync before acknowledging; what they do not sync
+// reaches the disk within a second (idleSync). Options.NoSync skips the
 // syncs, for benchmarks and tests only; a crash then loses recent commits
 // but Badger's log replay keeps the index consistent.
 //

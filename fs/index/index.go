@@ -97,8 +97,8 @@ func Open(opts Options) (*Index, error) {
 		derive = func(*fs.Object) []Derived { return nil }
 	}
 	dir := opts.Dir
-	if opts.InMemory {
-		dir = ""
+	if opts.InMemory || opts.NoSync {
+		dir = "" // nothing to sync
 	}
 	ix := &Index{db: db, derive: derive, log: log, subs: map[*Subscription]struct{}{},
 		sync: newSyncer(db, dir), noSync: opts.NoSync}

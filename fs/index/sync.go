@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -23,9 +24,11 @@ import (
 // (readers see it at once) and then waits for a sync that started after
 // it. One goroutine runs the syncs; everyone who arrives while one runs
 // shares the next, so N concurrent writers cost about two fsyncs, not N.
+// It also syncs once a second when nothing else asked (idleSync), for
+// writes through DB() whose writers did not call Sync.
 type syncer struct {
 	db  *badger.DB
-	dir string // "" in memory: nothing to sync
+	dir string // "": nothing to sync (in memory, or Options.NoSync)
 
 	req  chan struct{} // a sync is wanted (capacity 1)
 	done chan struct{} // closed when run returns
@@ -72,15 +75,33 @@ func (s *syncer) sync() error {
 	return r.err
 }
 
+// idleSync bounds how long a write through DB() that its writer did not
+// sync stays only in memory: a sync runs when none has for this long.
+const idleSync = time.Second
+
 func (s *syncer) run() {
 	defer close(s.done)
-	for range s.req {
+	tick := time.NewTicker(idleSync)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case _, ok := <-s.req:
+			if !ok {
+				return
+			}
+		case <-tick.C:
+			if s.dir == "" || time.Since(last) < idleSync {
+				continue
+			}
+		}
 		s.mu.Lock()
 		r := s.next
 		s.next = &syncRound{done: make(chan struct{})}
 		s.mu.Unlock()
 		r.err = s.syncNow()
 		s.rounds.Add(1)
+		last = time.Now()
 		close(r.done)
 	}
 }
