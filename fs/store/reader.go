@@ -389,25 +389,20 @@ func (s *Store) backgroundChecksums(o *fs.Object, name string) {
 			return
 		}
 		defer f.Close()
-		// Only the sums not registered: a registered one was just
-		// checked.
-		var hs []hash.Hash
-		var m, h hash.Hash
-		if len(o.MD5) == 0 {
-			m = md5.New()
-			hs = append(hs, m)
-		}
-		if len(o.SHA256) == 0 {
-			h = sha256.New()
-			hs = append(hs, h)
-		}
-		// At the lowest CPU priority, in one pass: the sums are for
-		// later, the reads going on now come first.
+		// Both sums, at the lowest CPU priority, in one pass: they are
+		// for later, the reads going on now come first. A registered
+		// sum is checked again, so that a sum of a cache file damaged
+		// since its verification is never recorded.
+		m, h := md5.New(), sha256.New()
 		lowPriority()
-		if err := hashSerial(ctx, f, o.Size, hs...); err != nil {
+		if err := hashSerial(ctx, f, o.Size, m, h); err != nil {
 			return
 		}
-		s.setState(o, fs.StateCached, sumOf(m), sumOf(h))
+		if len(o.MD5) > 0 && !bytes.Equal(m.Sum(nil), o.MD5) || len(o.SHA256) > 0 && !bytes.Equal(h.Sum(nil), o.SHA256) {
+			s.log.Warn("cached content changed since it was verified; checksums not recorded", "id", o.ID, "file", name)
+			return
+		}
+		s.setState(o, fs.StateCached, m.Sum(nil), h.Sum(nil))
 	}()
 }
 
@@ -435,14 +430,6 @@ func (s *Store) setState(o *fs.Object, st fs.State, md5sum, sha []byte) {
 }
 
 var errSkip = errors.New("skip")
-
-// sumOf returns h's sum, nil for a nil h.
-func sumOf(h hash.Hash) []byte {
-	if h == nil {
-		return nil
-	}
-	return h.Sum(nil)
-}
 
 // hashSerial feeds size bytes of f to every hash in one pass.
 func hashSerial(ctx context.Context, f *os.File, size int64, hs ...hash.Hash) error {
