@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/datagate/datagate/backends"
 )
@@ -461,3 +462,55 @@ var (
 	_ backends.Writer   = (*Provider)(nil)
 	_ backends.Filer    = (*Provider)(nil)
 )
+
+// CleanTemp counts Put's temporary files last changed before before (by
+// ctime, which nothing can set back) and, with remove, deletes them. Run by
+// the owner of a store when no Put of an earlier run can still be going:
+// they are then what interrupted uploads (a crash, kill -9) left behind.
+func (p *Provider) CleanTemp(before time.Time, remove bool) (files int, bytes int64, err error) {
+	dir := filepath.Join(p.root, tmpDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, p.wrap("clean", tmpDir, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if changed(fi).After(before) || fi.IsDir() {
+			continue
+		}
+		if remove {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		files++
+		bytes += fi.Size()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return files, bytes, p.wrap("clean", tmpDir, err)
+	}
+	return files, bytes, nil
+}
+
+// Changed returns when the file at path last changed, data or metadata
+// (its ctime; errors.ErrUnsupported where it is not read). Unlike the
+// mtime it cannot be set back, so it tells files of an earlier run from
+// files being written now.
+func (p *Provider) Changed(path string) (time.Time, error) {
+	if err := checkPath(path); err != nil {
+		return time.Time{}, p.wrap("stat", path, err)
+	}
+	fi, err := os.Lstat(p.file(path))
+	if err != nil {
+		return time.Time{}, p.wrap("stat", path, err)
+	}
+	return ctime(fi)
+}

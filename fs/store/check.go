@@ -216,7 +216,10 @@ func checkFile(ctx context.Context, p string, o *fs.Object) (int64, string, erro
 //     exists with the right size (Repair forgets a bad one, which queues
 //     the object for replication again; see replicate.go);
 //   - objects: files in objects/ no object references, e.g. left by a
-//     crash between the file and the index commit (Repair deletes them);
+//     crash between the file and the index commit, or corrupt files set
+//     aside by a read (Repair deletes them); temporary files of
+//     interrupted uploads in objects/.tmp older than this Open (Repair
+//     deletes them; Open already does);
 //   - cache: entries whose key names no current object version (Repair
 //     removes them).
 //
@@ -294,6 +297,9 @@ func (s *Store) Fsck(ctx context.Context, opts CheckOptions, report func(Damage)
 			return nil
 		}
 		d := Damage{Where: "objects", ID: id, Path: e.Path, Problem: fmt.Sprintf("file (%d bytes) no object references", e.Size)}
+		if strings.HasSuffix(e.Path, quarantineSuffix) {
+			d.Problem = fmt.Sprintf("corrupt stored file (%d bytes) set aside when read", e.Size)
+		}
 		if opts.Repair {
 			if err := s.primary.Delete(ctx, e.Path); err != nil {
 				s.log.Warn("fsck: remove orphan", "path", e.Path, "err", err)
@@ -307,6 +313,8 @@ func (s *Store) Fsck(ctx context.Context, opts CheckOptions, report func(Damage)
 	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return rep, fs.Wrap("fsck", "objects", err)
 	}
+	// Temporary files of interrupted uploads (recovery.go).
+	s.fsckTemp(opts, &rep, report)
 	// Cache entries of unknown keys.
 	if err := s.fsckCache(ctx, opts, &rep, report); err != nil {
 		return rep, err

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/datagate/datagate/backends"
@@ -59,11 +60,14 @@ type Store struct {
 	retention func(o *fs.Object) time.Duration
 	atSource  map[string]bool
 	cacheDir  string
+	opened    time.Time // files changed before it are of earlier runs (recovery.go)
 
 	pins pins // readers open on registered content; see expire.go
 
 	rep    *replicator     // copies to further stores; see replicate.go
 	health *health.Tracker // failing stores and providers; see fallback.go
+
+	swept atomic.Bool // no unindexed files of a crash are left to sweep (recovery.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -96,11 +100,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	opened := time.Now()
+	clean, err := takeCleanMarker(opts.Dir)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
 	s := &Store{
 		dir: opts.Dir, providers: opts.Providers, primary: opts.Primary, primaryFS: filer,
 		log: log, ids: fs.NewIDGen(), now: opts.Now, lock: lock,
 		bgSem: make(chan struct{}, 1), closed: make(chan struct{}),
-		retention: opts.Retention, atSource: opts.DeleteAtSource,
+		retention: opts.Retention, atSource: opts.DeleteAtSource, opened: opened,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -134,16 +144,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		lock.Close()
 		return nil, err
 	}
+	s.recoverLeftovers(clean, opened)
 	return s, nil
 }
 
-// Close waits for background work and closes the cache and the index.
-// Calling it again is a no-op.
+// Close waits for background work and closes the cache and the index,
+// then marks the shutdown clean (recovery.go). Calling it again is a
+// no-op.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.bg.Wait()
 		s.closeErr = errors.Join(s.cache.Close(), s.idx.Close())
+		if s.closeErr == nil && s.swept.Load() {
+			if err := leaveCleanMarker(s.dir); err != nil {
+				s.log.Warn("mark the shutdown clean", "err", err)
+			}
+		}
 		s.lock.Close()
 	})
 	return s.closeErr

@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/datagate/datagate/backends"
+	"github.com/datagate/datagate/fs"
+)
+
+// Crash leftovers. A Put writes a temporary file, renames it into place,
+// then commits the object to the catalogue. A crash (kill -9, power loss)
+// leaves temporary files of uploads in flight, and, rarely, a whole file
+// renamed into place whose commit never happened. Open removes the first
+// at once (it holds the directory lock: no upload of an earlier run can
+// still be going). The second are found by a background sweep after an
+// unclean shutdown only — a clean Close leaves a marker file that Open
+// takes away — so that Open stays fast with millions of objects.
+
+// cleanMarker is the file Close leaves in the data directory after a clean
+// shutdown.
+const cleanMarker = "CLEAN"
+
+// tempCleaner is a primary store that keeps Put's temporary files where
+// they can be found (backends/local).
+type tempCleaner interface {
+	CleanTemp(before time.Time, remove bool) (files int, bytes int64, err error)
+}
+
+// changeTimer tells when a primary store's file last changed (its ctime),
+// which tells files of an earlier run from files written now.
+type changeTimer interface {
+	Changed(path string) (time.Time, error)
+}
+
+// takeCleanMarker removes the clean-shutdown marker and reports whether it
+// was there. The removal is made durable: a crash in this run must not
+// find the marker of the previous one.
+func takeCleanMarker(dir string) (bool, error) {
+	err := os.Remove(filepath.Join(dir, cleanMarker))
+	if errors.Is(err, iofs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("clean shutdown marker: %w", err)
+	}
+	return true, syncDirOf(filepath.Join(dir, cleanMarker))
+}
+
+// leaveCleanMarker records a clean shutdown, durably.
+func leaveCleanMarker(dir string) error {
+	p := filepath.Join(dir, cleanMarker)
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDirOf(p)
+	}
+	return err
+}
+
+// recoverLeftovers runs at Open: it removes temporary files of interrupted
+// uploads and, after an unclean shutdown, starts the sweep of unindexed
+// primary files in the background. s.swept is set when no sweep is owed.
+func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
+	if tc, ok := s.primary.(tempCleaner); ok {
+		n, b, err := tc.CleanTemp(opened, true)
+		if err != nil {
+			s.log.Warn("remove temporary files of interrupted uploads", "removed", n, "err", err)
+		} else if n > 0 {
+			s.log.Info("removed temporary files of interrupted uploads", "files", n, "bytes", b)
+		}
+	}
+	if clean {
+		s.swept.Store(true)
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		lowPriority()
+		start := time.Now()
+		n, err := s.sweepUnindexed(ctx, opened)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("sweep of unindexed stored files after an unclean shutdown", "removed", n, "err", err)
+			}
+			return // owed again next time (no clean marker)
+		}
+		s.swept.Store(true)
+		s.log.Info("swept unindexed stored files after an unclean shutdown", "removed", n, "took", time.Since(start).Round(time.Millisecond))
+	}()
+}
+
+// sweepUnindexed removes primary files no object references that last
+// changed before opened: content of uploads whose commit a crash
+// prevented. A file changed since (an upload or repair of this run, even
+// one whose commit is still to come) is never touched; nor are quarantined
+// files, which fsck reports.
+func (s *Store) sweepUnindexed(ctx context.Context, opened time.Time) (int, error) {
+	ct, ok := s.primary.(changeTimer)
+	if !ok {
+		return 0, nil
+	}
+	removed := 0
+	err := s.primary.List(ctx, "", func(e backends.Entry) error {
+		if strings.HasSuffix(e.Path, quarantineSuffix) || s.referenced(ctx, e.Path) {
+			return nil
+		}
+		t, err := ct.Changed(e.Path)
+		if err != nil || !t.Before(opened) {
+			return nil // gone, or new, or age unknown
+		}
+		// Looked up again after the age check: a file older than this
+		// run cannot become referenced now unless it already was.
+		if s.referenced(ctx, e.Path) {
+			return nil
+		}
+		if err := s.primary.Delete(ctx, e.Path); err != nil {
+			return err
+		}
+		s.log.Info("removed a stored file no object references (left by a crash)", "path", e.Path, "size", e.Size)
+		removed++
+		return nil
+	})
+	if errors.Is(err, iofs.ErrNotExist) {
+		err = nil
+	}
+	return removed, err
+}
+
+// referenced reports whether p, a path in the primary store, holds
+// content the catalogue refers to: a stored object's file, or the copy of
+// a fetched object's current version. Lookup errors count as referenced:
+// nothing is removed on a doubt.
+func (s *Store) referenced(ctx context.Context, p string) bool {
+	if id, ok := primaryID(p); ok {
+		o, err := s.idx.Get(ctx, id)
+		if err == nil {
+			return o.State == fs.StateStored
+		}
+		return fs.KindOf(err) != fs.NotExist
+	}
+	return s.isFetchedCopy(ctx, p)
+}
+
+// fsckTemp reports temporary files of interrupted uploads that are older
+// than this Open (Open removes those it finds; a failure leaves some).
+func (s *Store) fsckTemp(opts CheckOptions, rep *CheckReport, report func(Damage)) {
+	tc, ok := s.primary.(tempCleaner)
+	if !ok {
+		return
+	}
+	n, b, err := tc.CleanTemp(s.opened, opts.Repair)
+	if n == 0 && err == nil {
+		return
+	}
+	d := Damage{Where: "objects", Path: ".tmp", Problem: fmt.Sprintf("%d temporary files (%d bytes) of interrupted uploads", n, b), Repaired: opts.Repair && err == nil}
+	if err != nil {
+		d.Problem += fmt.Sprintf("; %v", err)
+	}
+	rep.add(d, report)
+}

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/datagate/datagate/fs"
+)
+
+// TestCrashLeftovers plays what kill -9 leaves: temporary files of uploads
+// in flight, and a stored file whose catalogue commit never happened.
+// Open removes the first; after an unclean shutdown a background sweep
+// removes the second, keeping every indexed file and anything changed in
+// the current run; after a clean shutdown there is no sweep.
+func TestCrashLeftovers(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	data := pattern(100_000)
+	kept, err := e.st.Put(ctx, PutRequest{Name: "kept", Size: int64(len(data))}, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := filepath.Join(e.dir, "objects")
+	tmp := filepath.Join(objects, ".tmp", "put-leftover")
+	lost := fs.NewIDGen().New(time.Now())
+	lostPath := filepath.Join(objects, primaryPath(lost))
+	leave := func() {
+		t.Helper()
+		for _, p := range []string{tmp, lostPath} {
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+
+	leave()
+	e.st.Close()
+	if !exists(filepath.Join(e.dir, cleanMarker)) {
+		t.Fatal("no clean marker after Close")
+	}
+	e.open(t)
+	// Clean shutdown: the temporary file goes, the unindexed file stays
+	// (no sweep), and fsck reports it.
+	if exists(tmp) {
+		t.Error("temporary file left after Open")
+	}
+	if exists(filepath.Join(e.dir, cleanMarker)) {
+		t.Error("clean marker not taken by Open")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !exists(lostPath) {
+		t.Error("unindexed file removed after a clean shutdown")
+	}
+	rep, err := e.st.Fsck(ctx, CheckOptions{}, nil)
+	if err != nil || rep.Damaged != 1 {
+		t.Errorf("fsck: %+v %v, want the one unindexed file", rep, err)
+	}
+
+	// Unclean shutdown (no marker): swept in the background.
+	leave()
+	e.st.Close()
+	os.Remove(filepath.Join(e.dir, cleanMarker))
+	e.open(t)
+	waitFor(t, func() bool { return !exists(lostPath) })
+	if exists(tmp) {
+		t.Error("temporary file left after Open")
+	}
+	if got, err := readObject(t, e.st, kept.ID); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("indexed object after the sweep: %v", err)
+	}
+	waitFor(t, func() bool { return e.st.swept.Load() })
+
+	// Files changed in this run are never swept, indexed or not; nor are
+	// temporary files counted by fsck.
+	leave()
+	if n, err := e.st.sweepUnindexed(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 || !exists(lostPath) {
+		t.Errorf("sweep of a file of this run: removed %d, %v", n, err)
+	}
+	if n, err := e.st.sweepUnindexed(ctx, time.Now().Add(time.Second)); err != nil || n != 1 || exists(lostPath) || !exists(filepath.Join(objects, primaryPath(kept.ID))) {
+		t.Errorf("sweep of an older unindexed file: removed %d, %v", n, err)
+	}
+	if rep, err := e.st.Fsck(ctx, CheckOptions{}, nil); err != nil || rep.Damaged != 0 {
+		t.Errorf("fsck with a temporary file of this run: %+v %v", rep, err)
+	}
+
+	// A temporary file older than this Open (here: Open's cleaning
+	// failed) is reported by fsck and removed by fsck --repair.
+	e.st.opened = time.Now().Add(time.Second)
+	rep, err = e.st.Fsck(ctx, CheckOptions{Repair: true}, nil)
+	if err != nil || rep.Damaged != 1 || rep.Unrepaired != 0 || exists(tmp) {
+		t.Errorf("fsck --repair of an old temporary file: %+v %v (left: %v)", rep, err, exists(tmp))
+	}
+}
