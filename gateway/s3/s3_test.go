@@ -404,6 +404,21 @@ func TestStaleUploadsCleaned(t *testing.T) {
 	}
 }
 
+func TestRequestQuery(t *testing.T) {
+	for raw, want := range map[string]string{
+		"":                                        "map[]",
+		"X-Amz-Algorithm=a&X-Amz-Signature=b":     "map[]",
+		"uploads&X-Amz-Signature=b":               "map[uploads:[]]",
+		"response-content-type=x&X-Amz-Date=1":    "map[response-content-type:[x]]",
+		"list-type=2&prefix=a%2Fb":                "map[list-type:[2] prefix:[a/b]]",
+		"X-Amz-Expires=1&partNumber=2&uploadId=u": "map[partNumber:[2] uploadId:[u]]",
+	} {
+		if got := fmt.Sprint(requestQuery(raw)); got != want {
+			t.Errorf("%q: %s, want %s", raw, got, want)
+		}
+	}
+}
+
 func TestCreateDeleteBucket(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := ctxT(t)
@@ -438,6 +453,25 @@ func TestCreateDeleteBucket(t *testing.T) {
 	}
 	if ok, _ := e.alice.BucketExists(ctx, "fresh"); ok {
 		t.Error("bucket still there")
+	}
+	// Presigned: the signature's X-Amz-* parameters are no sub-resource.
+	for _, m := range []string{http.MethodPut, http.MethodDelete} {
+		u, err := e.alice.Presign(ctx, m, "presigned", "", time.Minute, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(ctx, m, u.String(), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Errorf("presigned %s of a bucket: %s", m, resp.Status)
+		}
+		if ok, _ := e.alice.BucketExists(ctx, "presigned"); ok != (m == http.MethodPut) {
+			t.Errorf("after a presigned %s, the bucket exists: %v", m, ok)
+		}
 	}
 	// Versions: the current objects, version null.
 	put(t, e.alice, "data", "v.txt", []byte("v"), minio.PutObjectOptions{})

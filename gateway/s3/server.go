@@ -220,7 +220,7 @@ func (s *Server) address(r *http.Request) (bucket, key string) {
 // route dispatches by method, addressing and sub-resource.
 func (s *Server) route(q *req) {
 	r := q.r
-	q.qs = r.URL.Query()
+	q.qs = requestQuery(r.URL.RawQuery)
 	qs := q.qs
 	has := func(k string) bool { _, ok := qs[k]; return ok }
 	m := r.Method
@@ -305,6 +305,29 @@ func (s *Server) route(q *req) {
 }
 
 var _ http.Handler = (*Server)(nil)
+
+// requestQuery parses a query without a presigned URL's X-Amz-*
+// parameters: they are the signature (checked already), not a
+// sub-resource or an option, so a presigned CreateBucket has "no query",
+// and a presigned GET of an object parses nothing at all.
+func requestQuery(raw string) url.Values {
+	other := false
+	for rest := raw; rest != "" && !other; {
+		var kv string
+		kv, rest, _ = strings.Cut(rest, "&")
+		other = kv != "" && !strings.HasPrefix(kv, "X-Amz-")
+	}
+	if !other {
+		return nil // reads of a nil map find nothing
+	}
+	qs, _ := url.ParseQuery(raw) // as URL.Query: a malformed pair is dropped
+	for k := range qs {
+		if strings.HasPrefix(k, "X-Amz-") {
+			delete(qs, k)
+		}
+	}
+	return qs
+}
 
 // treePath is the Tree path of a key in a bucket: the root holds one
 // directory per view (ViewDirs), so "<bucket>/<key>".
