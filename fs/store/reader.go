@@ -402,6 +402,9 @@ func (s *Store) backgroundChecksums(o *fs.Object, name string) {
 			s.log.Warn("cached content changed since it was verified; checksums not recorded", "id", o.ID, "file", name)
 			return
 		}
+		if info, ok := s.cache.Lookup(o.ContentKey()); !ok || info.Present != o.Size || info.Path != name {
+			return // dropped meanwhile (a scrub found it damaged): not Cached
+		}
 		s.setState(o, fs.StateCached, m.Sum(nil), h.Sum(nil))
 	}()
 }
