@@ -131,6 +131,18 @@ func (s *Store) quarantine(o *fs.Object, p, bad string) {
 		"id", o.ID, "path", q, "problem", bad)
 }
 
+// dropQuarantined removes the corrupt file of o set aside by a read, once
+// a good primary copy is back.
+func (s *Store) dropQuarantined(o *fs.Object) {
+	p, err := s.primaryFS.LocalPath(primaryPath(o.ID))
+	if err == nil {
+		err = os.Remove(p + quarantineSuffix)
+	}
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		s.log.Warn("remove corrupt stored file set aside", "id", o.ID, "err", err)
+	}
+}
+
 // hashCheck hashes the open file f with o's recorded checksums (SHA-256
 // and MD5 on separate cores) and returns a description of the damage, ""
 // when it matches. Content without a recorded checksum cannot be judged

@@ -79,6 +79,9 @@ func TestCorruptStoredContentIsNotServed(t *testing.T) {
 	if fi, err := os.Stat(p); err != nil || !fi.ModTime().Equal(sentinel(o)) {
 		t.Errorf("after verify --repair: %v %v", fi, err)
 	}
+	if _, err := os.Stat(p + quarantineSuffix); err == nil {
+		t.Error("the corrupt file set aside is left after the repair")
+	}
 	if r, err := e.st.Open(ctx, o.ID); err != nil || r.file == nil {
 		t.Errorf("after verify --repair the primary file is not served: %v", err)
 	} else {

@@ -1053,6 +1053,7 @@ func (s *Store) repairPrimary(ctx context.Context, opts CheckOptions, d *Damage)
 		return
 	}
 	s.stampPrimary(o) // verified just now
+	s.dropQuarantined(o)
 	d.Repaired = true
 }
 
