@@ -96,7 +96,9 @@ func (s *stream) Read(p []byte) (int, error) {
 	n, err := s.u.f.ReadAt(p, s.pos)
 	s.pos += int64(n)
 	if errors.Is(err, io.EOF) {
-		err = nil // a hole at the end (setstat grew it): zeros follow
+		// Not expected (final is the spool's size when finish is
+		// called), but a hole reads as zeros.
+		err = nil
 		if n < len(p) {
 			clear(p[n:])
 			s.pos += int64(len(p) - n)
