@@ -141,6 +141,8 @@ func (ix *Index) Close() error {
 
 // DB exposes the Badger handle to sibling packages that keep their own
 // prefixed records (queues, locks). Prefixes 0x01–0x0f belong to the index.
+// Badger runs without SyncWrites: a write through DB() that must survive a
+// power cut is followed by Sync before it is acknowledged.
 func (ix *Index) DB() *badger.DB { return ix.db }
 
 func objectKey(id fs.ID) []byte {
