@@ -447,23 +447,30 @@ func (c *Cache) verify(ctx context.Context, e *entry, src Source, f *os.File) er
 	}
 }
 
-// verifyOnOpen completes an entry that is whole but not verified: a size-0
-// entry, or one whose verification was interrupted (by Close, or because
-// every reader waiting for it left). Caller holds a ref.
-func (c *Cache) verifyOnOpen(ctx context.Context, e *entry) error {
-	e.mu.Lock()
+// verdictLocked waits for a running verification and returns why the
+// entry was dropped, if it was (or ctx.Err()). Caller holds e.mu; it is
+// released while waiting and held again on return.
+func (e *entry) verdictLocked(ctx context.Context) error {
 	for e.verifying {
 		done := e.verifyDone
 		e.mu.Unlock()
 		select {
 		case <-done:
 		case <-ctx.Done():
+			e.mu.Lock()
 			return ctx.Err()
 		}
 		e.mu.Lock()
 	}
-	if e.dropErr != nil {
-		err := e.dropErr
+	return e.dropErr
+}
+
+// verifyOnOpen completes an entry that is whole but not verified: a size-0
+// entry, or one whose verification was interrupted (by Close, or because
+// every reader waiting for it left). Caller holds a ref.
+func (c *Cache) verifyOnOpen(ctx context.Context, e *entry) error {
+	e.mu.Lock()
+	if err := e.verdictLocked(ctx); err != nil {
 		e.mu.Unlock()
 		return err
 	}

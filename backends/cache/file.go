@@ -250,25 +250,6 @@ func (f *File) await(ctx context.Context, w wait) error {
 	return nil
 }
 
-// verdictLocked waits for a running verification and returns why the
-// entry was dropped, if it was. Caller holds e.mu; it is released while
-// waiting.
-func (f *File) verdictLocked(ctx context.Context) error {
-	e := f.e
-	for e.verifying {
-		done := e.verifyDone
-		e.mu.Unlock()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			e.mu.Lock()
-			return ctx.Err()
-		}
-		e.mu.Lock()
-	}
-	return e.dropErr
-}
-
 // leave gives up waiting on fetches. A fetch nobody waits for any more is
 // cancelled unless it is read-ahead, and forgotten at once so the next
 // reader starts afresh rather than joining a dying fetch.
@@ -349,7 +330,7 @@ func (f *File) Close() error {
 func (f *File) Verified(ctx context.Context) error {
 	e := f.e
 	e.mu.Lock()
-	err := f.verdictLocked(ctx)
+	err := e.verdictLocked(ctx)
 	whole := e.present == e.nchunks
 	e.mu.Unlock()
 	switch {
