@@ -321,11 +321,17 @@ func (p *Provider) Put(ctx context.Context, path string, r io.Reader, size int64
 	if err := f.Close(); err != nil {
 		return p.wrap("put", path, err)
 	}
+	return p.place(f.Name(), path)
+}
+
+// place renames the durable temporary file tmp to path, creating its
+// directories, and makes the name durable.
+func (p *Provider) place(tmp, path string) error {
 	dst := p.file(path)
 	if err := mkdirAllSync(p.root, filepath.Dir(dst)); err != nil {
 		return p.wrap("put", path, err)
 	}
-	if err := os.Rename(f.Name(), dst); err != nil {
+	if err := os.Rename(tmp, dst); err != nil {
 		return p.wrap("put", path, err)
 	}
 	// The rename is done: from here on the temporary file is gone and an
@@ -334,6 +340,72 @@ func (p *Provider) Put(ctx context.Context, path string, r io.Reader, size int64
 		return p.wrap("put", path, serr)
 	}
 	return nil
+}
+
+// PutFile is Put of the first size bytes of a local file (read from its
+// start, moving its offset), copied by the kernel (copy_file_range,
+// io.Copy's way between files) instead of through a buffer. check, when set, reads the written copy back (from a file of
+// its own) while the copy is being fsynced — the flush leaves the CPU
+// idle — and the copy is renamed into place only when both succeed.
+func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size int64, check func(ctx context.Context, f *os.File) error) (err error) {
+	if err := checkPath(path); err != nil {
+		return p.wrap("put", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return p.wrap("put", path, err)
+	}
+	tmp := filepath.Join(p.root, tmpDir)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return p.wrap("put", path, err)
+	}
+	f, err := createTemp(tmp)
+	if err != nil {
+		return p.wrap("put", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	// From src's own offset (copy_file_range reads from there), in steps
+	// to notice cancellation and start the write-back early.
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return p.wrap("put", path, err)
+	}
+	for off := int64(0); off < size; {
+		if err := ctx.Err(); err != nil {
+			return p.wrap("put", path, err)
+		}
+		n := min(size-off, writebackEvery)
+		m, err := f.ReadFrom(&io.LimitedReader{R: src, N: n})
+		if err == nil && m < n {
+			err = fmt.Errorf("source ends after %d of %d bytes: %w", off+m, size, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			return p.wrap("put", path, err)
+		}
+		startWriteback(f, off, n)
+		off += n
+	}
+	syncErr := make(chan error, 1)
+	go func() { syncErr <- f.Sync() }()
+	var cerr error
+	if check != nil {
+		if rf, err := os.Open(f.Name()); err != nil {
+			cerr = err
+		} else {
+			cerr = check(ctx, rf)
+			rf.Close()
+		}
+	}
+	if err := errors.Join(<-syncErr, cerr); err != nil {
+		return p.wrap("put", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return p.wrap("put", path, err)
+	}
+	return p.place(f.Name(), path)
 }
 
 func countString(n, size int64) string {

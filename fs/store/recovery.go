@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,7 +109,11 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 			return // owed again next time (no clean marker)
 		}
 		s.swept.Store(true)
-		s.log.Info("swept unindexed stored files after an unclean shutdown", "removed", n, "took", time.Since(start).Round(time.Millisecond))
+		level := slog.LevelDebug // a new data directory has no marker either
+		if n > 0 {
+			level = slog.LevelInfo
+		}
+		s.log.Log(ctx, level, "swept unindexed stored files after an unclean shutdown", "removed", n, "took", time.Since(start).Round(time.Millisecond))
 	}()
 }
 

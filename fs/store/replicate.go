@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path"
 	"slices"
 	"sort"
@@ -758,6 +759,23 @@ func (r *replicator) copyTo(ctx context.Context, o *fs.Object, t *target) error 
 		return fmt.Errorf("read source: %w", err)
 	}
 	dst := copyPath(o)
+	if fc, ok := t.w.(fileCopier); ok && kernelCopy {
+		if f, ok := src.File(); ok {
+			// Local file to local store: the kernel copies, and the
+			// copy is read back while it is being flushed; a copy that
+			// fails the check is never put in place.
+			err = fc.PutFile(ctx, dst, f, o.Size, func(ctx context.Context, f *os.File) error {
+				return checkCopy(ctx, f, dst, o)
+			})
+			src.Close()
+			if errors.Is(err, errCorrupt) {
+				s.health.Failure(t.name)
+			} else {
+				s.health.Report(t.name, err)
+			}
+			return err
+		}
+	}
 	err = t.w.Put(ctx, dst, io.LimitReader(src, o.Size), o.Size)
 	src.Close()
 	if err != nil {
@@ -779,10 +797,30 @@ func (r *replicator) copyTo(ctx context.Context, o *fs.Object, t *target) error 
 	return nil
 }
 
+// fileCopier is a store that can take a copy of a local file from the
+// kernel and check it before putting it in place (backends/local).
+type fileCopier interface {
+	PutFile(ctx context.Context, path string, src *os.File, size int64, check func(ctx context.Context, f *os.File) error) error
+}
+
+// kernelCopy lets benchmarks compare the buffered copy with PutFile.
+var kernelCopy = true
+
 // verifyCopy reads the copy at p back and compares it with o's checksum:
 // SHA-256 when recorded, else MD5. Stores' own checksums (S3 ETags) are
 // not trusted: multipart uploads and encryption make them something else.
 func verifyCopy(ctx context.Context, w backends.Writer, p string, o *fs.Object) error {
+	rc, err := w.Open(ctx, p, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return checkCopy(ctx, rc, p, o)
+}
+
+// checkCopy reads a copy (at p) whole from r and compares its size and
+// checksum with o's.
+func checkCopy(ctx context.Context, r io.Reader, p string, o *fs.Object) error {
 	var h hash.Hash
 	var want []byte
 	switch {
@@ -793,12 +831,7 @@ func verifyCopy(ctx context.Context, w backends.Writer, p string, o *fs.Object) 
 	default:
 		return fmt.Errorf("verify copy %s: no checksum recorded", p)
 	}
-	rc, err := w.Open(ctx, p, 0, -1)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	n, err := io.CopyBuffer(h, rc, make([]byte, 1<<20))
+	n, err := io.CopyBuffer(h, &ctxReader{ctx: ctx, r: r}, make([]byte, 1<<20))
 	if err != nil {
 		return err
 	}
@@ -809,6 +842,20 @@ func verifyCopy(ctx context.Context, w backends.Writer, p string, o *fs.Object) 
 		return fmt.Errorf("%s: %w", p, errCorrupt)
 	}
 	return nil
+}
+
+// ctxReader stops a read-back when ctx is done (and hides the reader's
+// WriteTo, so the caller's large buffer is used).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // record adds t to o's stores, unless o changed or went meanwhile: then

@@ -28,8 +28,24 @@ import (
 //	go test ./fs/store -run '^$' -bench ReplicateLocal -benchtime 3x
 //
 // DATAGATE_BENCH_REPLICATE_MIB sizes the data (default 512, in 16 MiB
-// objects).
+// objects). Sub-benchmarks: "kernel" is the path replication takes
+// (local store's PutFile: copy_file_range, read-back hashed while the copy
+// is flushed), "buffered" the generic Put then read-back, for A/B in one
+// run.
 func BenchmarkReplicateLocal(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		kernel bool
+	}{{"buffered", false}, {"kernel", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			defer func(k bool) { kernelCopy = k }(kernelCopy)
+			kernelCopy = c.kernel
+			benchmarkReplicateLocal(b)
+		})
+	}
+}
+
+func benchmarkReplicateLocal(b *testing.B) {
 	total := int64(512)
 	if v, err := strconv.ParseInt(os.Getenv("DATAGATE_BENCH_REPLICATE_MIB"), 10, 64); err == nil && v > 0 {
 		total = v

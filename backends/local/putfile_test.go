@@ -1,0 +1,72 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestPutFile copies a file larger than one write-back step through the
+// kernel; the check sees the written copy, and a failed check or a short
+// source leaves neither the file nor a temporary file. CleanTemp counts
+// and removes temporary files older than a time.
+func TestPutFile(t *testing.T) {
+	p := newFixture(t, nil)
+	ctx := ctxT(t)
+	data := make([]byte, writebackEvery+12345)
+	for i := range data {
+		data[i] = byte(i * 7 >> 3)
+	}
+	srcName := filepath.Join(t.TempDir(), "src")
+	os.WriteFile(srcName, append(bytes.Clone(data), "tail not copied"...), 0o644)
+	src, err := os.Open(srcName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	src.Seek(99, io.SeekStart) // PutFile reads from the start anyway
+
+	var seen []byte
+	err = p.PutFile(ctx, "d/ok", src, int64(len(data)), func(ctx context.Context, f *os.File) (err error) {
+		seen, err = io.ReadAll(f)
+		return err
+	})
+	if err != nil || !bytes.Equal(seen, data) {
+		t.Fatalf("PutFile: %v; check saw %d bytes (equal %v)", err, len(seen), bytes.Equal(seen, data))
+	}
+	if got, err := os.ReadFile(filepath.Join(p.Root(), "d", "ok")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("copy: %d bytes, %v", len(got), err)
+	}
+
+	bad := errors.New("bad copy")
+	if err := p.PutFile(ctx, "d/bad", src, int64(len(data)), func(context.Context, *os.File) error { return bad }); !errors.Is(err, bad) {
+		t.Errorf("failed check: %v", err)
+	}
+	if err := p.PutFile(ctx, "d/short", src, int64(len(data))+100, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("short source: %v", err)
+	}
+	for _, name := range []string{"d/bad", "d/short"} {
+		if _, err := os.Stat(filepath.Join(p.Root(), name)); err == nil {
+			t.Errorf("%s left in place", name)
+		}
+	}
+	if n, _, err := p.CleanTemp(time.Now(), false); n != 0 || err != nil {
+		t.Errorf("temporary files left by failed PutFiles: %d, %v", n, err)
+	}
+
+	os.WriteFile(filepath.Join(p.Root(), tmpDir, "put-x"), data[:10], 0o644)
+	if n, b, err := p.CleanTemp(time.Now().Add(-time.Hour), true); n != 0 || b != 0 || err != nil {
+		t.Errorf("CleanTemp of a file newer than the bound: %d %d %v", n, b, err)
+	}
+	if n, b, err := p.CleanTemp(time.Now().Add(time.Second), true); n != 1 || b != 10 || err != nil {
+		t.Errorf("CleanTemp: %d %d %v", n, b, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(p.Root(), tmpDir)); len(ents) != 0 {
+		t.Errorf("left after CleanTemp: %v", ents)
+	}
+}
