@@ -151,6 +151,11 @@ type DerivedOptions struct {
 	// order, the last key to visit. nil: from the prefix's edge.
 	Start   []byte
 	Reverse bool
+	// Snapshot reads the readers' shared snapshot (snapshot.go), which
+	// never waits for commits being applied. Only for keys written by the
+	// index's own transactions (a Deriver's, such as views' paths): a
+	// write through DB() is not in it until the next Sync or index write.
+	Snapshot bool
 }
 
 // Derived calls fn for derived keys in key order (or reverse), with the
@@ -158,10 +163,14 @@ type DerivedOptions struct {
 // valid during the call. Returning ErrStop ends the walk without error.
 func (ix *Index) Derived(ctx context.Context, opts DerivedOptions, fn func(key, value []byte) error) error {
 	prefix := derivedKey(opts.Prefix)
-	// Not from the shared snapshot: sibling packages also write derived
-	// keys through DB() (the replication queue), which does not move the
-	// snapshot on, and read them back here.
-	err := ix.db.View(func(txn *badger.Txn) error {
+	// Not from the shared snapshot by default: sibling packages also write
+	// derived keys through DB() (the replication queue), which does not
+	// move the snapshot on, and read them back here.
+	view := ix.db.View
+	if opts.Snapshot {
+		view = ix.view
+	}
+	err := view(func(txn *badger.Txn) error {
 		io := badger.IteratorOptions{Prefix: prefix, Reverse: opts.Reverse, PrefetchValues: false}
 		it := txn.NewIterator(io)
 		defer it.Close()

@@ -24,7 +24,7 @@ import (
 // read from it (records, postings, sources, expiry order) are written by
 // the index's own transactions only. Derived keys are also written
 // through DB() by other packages, so Derived reads in a transaction of its
-// own.
+// own unless asked for the snapshot (DerivedOptions.Snapshot).
 type snapshots struct {
 	mu     sync.Mutex
 	cur    *snapshot // nil once closed

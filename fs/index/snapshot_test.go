@@ -71,6 +71,27 @@ func TestReadersSeeReturnedWrites(t *testing.T) {
 		}
 	}
 
+	// Derived keys written by the index's transactions are in the
+	// snapshot as soon as the write returns.
+	dix := openTest(t, t.TempDir(), func(o *fs.Object) []Derived {
+		return []Derived{{Key: []byte("n/" + o.Name), Value: o.ID[:]}}
+	})
+	defer dix.Close()
+	for i := range 50 {
+		o := newObj(fmt.Sprint("d", i), nil)
+		if err := dix.Insert(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		err := dix.Derived(ctx, DerivedOptions{Prefix: []byte("n/" + o.Name), Snapshot: true}, func(k, v []byte) error {
+			found = true
+			return nil
+		})
+		if err != nil || !found {
+			t.Fatalf("derived key of %s not in the snapshot: %v", o.Name, err)
+		}
+	}
+
 	now := time.Now()
 	var expired []*fs.Object
 	for i := range 300 {
