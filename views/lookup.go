@@ -28,7 +28,7 @@ func lookup(ctx context.Context, ix *index.Index, view, vp string) (node, error)
 	base := appendPath(viewBase(view), vp)
 	fileP := len(base)
 	var err error
-	werr := ix.Derived(ctx, index.DerivedOptions{Prefix: base, Start: append(bytes.Clone(base), sepEnd)}, func(k, v []byte) error {
+	werr := ix.Derived(ctx, index.DerivedOptions{Snapshot: true, Prefix: base, Start: append(bytes.Clone(base), sepEnd)}, func(k, v []byte) error {
 		if len(k) <= fileP {
 			return index.ErrStop
 		}
@@ -62,7 +62,7 @@ func lookup(ctx context.Context, ix *index.Index, view, vp string) (node, error)
 // idsAt returns every object at file path vp of view, oldest first.
 func idsAt(ctx context.Context, ix *index.Index, view, vp string) ([]fs.ID, error) {
 	var ids []fs.ID
-	err := ix.Derived(ctx, index.DerivedOptions{Prefix: fileKeyPrefix(view, vp)}, func(k, _ []byte) error {
+	err := ix.Derived(ctx, index.DerivedOptions{Snapshot: true, Prefix: fileKeyPrefix(view, vp)}, func(k, _ []byte) error {
 		var id fs.ID
 		copy(id[:], k[len(k)-idLen:])
 		ids = append(ids, id)
@@ -85,7 +85,7 @@ func subtree(ctx context.Context, ix *index.Index, view, dir string, limit int) 
 	prefix := dirPrefix(view, dir)
 	var out []subEntry
 	more := false
-	err := ix.Derived(ctx, index.DerivedOptions{Prefix: prefix}, func(k, _ []byte) error {
+	err := ix.Derived(ctx, index.DerivedOptions{Snapshot: true, Prefix: prefix}, func(k, _ []byte) error {
 		if limit > 0 && len(out) == limit {
 			more = true
 			return index.ErrStop
@@ -127,7 +127,7 @@ func listPage(ctx context.Context, ix *index.Index, view, dir, after string, n i
 			subN    int
 			derr    error
 		)
-		err := ix.Derived(ctx, index.DerivedOptions{Prefix: prefix, Start: start}, func(k, v []byte) error {
+		err := ix.Derived(ctx, index.DerivedOptions{Snapshot: true, Prefix: prefix, Start: start}, func(k, v []byte) error {
 			if sub != nil {
 				if bytes.HasPrefix(k, sub) {
 					if subN++; subN > skipRun {
@@ -210,7 +210,7 @@ func listPage(ctx context.Context, ix *index.Index, view, dir, after string, n i
 // right under its prefix with an empty name.
 func markersOf(ctx context.Context, ix *index.Index, view, dir string) ([]fs.ID, error) {
 	var ids []fs.ID
-	err := ix.Derived(ctx, index.DerivedOptions{Prefix: append(dirPrefix(view, dir), sepEnd)}, func(k, _ []byte) error {
+	err := ix.Derived(ctx, index.DerivedOptions{Snapshot: true, Prefix: append(dirPrefix(view, dir), sepEnd)}, func(k, _ []byte) error {
 		var id fs.ID
 		copy(id[:], k[len(k)-idLen:])
 		ids = append(ids, id)

@@ -182,7 +182,7 @@ func (s *Set) syncDefs(ctx context.Context, st *store.Store) error {
 	if err != nil {
 		return fs.E(fs.Other, "save view definitions", "", err)
 	}
-	return nil
+	return st.Index().Sync()
 }
 
 func (s *Set) attach(ctx context.Context, st *store.Store) error {
@@ -306,6 +306,11 @@ func (s *Set) CreateView(ctx context.Context, name string, d Def, owner string) 
 	}); err != nil {
 		return nil, fs.E(fs.Other, "create view", name, err)
 	}
+	// Written past the index, so not synced by it: an acknowledged
+	// CreateBucket must survive a power cut.
+	if err := s.st.Index().Sync(); err != nil {
+		return nil, fs.Wrap("create view", name, err)
+	}
 	views := make(map[string]*View, len(snap.views)+1)
 	for k, x := range snap.views {
 		views[k] = x
@@ -365,6 +370,9 @@ func (s *Set) DeleteView(ctx context.Context, name string) error {
 	}
 	if err := s.st.Index().DB().Update(func(txn *badger.Txn) error { return txn.Delete(runtimeKey(name)) }); err != nil {
 		return fs.E(fs.Other, "delete view", name, err)
+	}
+	if err := s.st.Index().Sync(); err != nil {
+		return fs.Wrap("delete view", name, err)
 	}
 	views := make(map[string]*View, len(snap.views))
 	for k, x := range snap.views {
