@@ -272,11 +272,22 @@ func (c *Cache) Open(ctx context.Context, src Source) (*File, error) {
 			return nil, diskErr("open", e.dataPath, err)
 		}
 		f := &File{c: c, e: e, fd: fd, size: e.size}
+		stale := e.complete.Load() && !stamped(fd)
+		if stale {
+			// Written to since it was verified: judge it again
+			// before serving it.
+			c.log.Warn("cache: complete entry modified since its verification, verifying again", "key", e.key)
+			e.complete.Store(false)
+			c.markDirtyLocked(e, false)
+		}
 		whole := e.present == e.nchunks && !e.complete.Load()
 		e.mu.Unlock()
 		if whole {
 			if err := c.verifyOnOpen(ctx, e); err != nil {
 				f.Close()
+				if stale && e.isDropped() && ctx.Err() == nil {
+					continue // wrong content gone: fetch it afresh
+				}
 				return nil, err
 			}
 		}

@@ -78,6 +78,12 @@ type fetch struct {
 	verify     bool // completing a chunk made the entry whole: verify it
 }
 
+func (e *entry) isDropped() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dropped
+}
+
 func (e *entry) has(i int64) bool { return e.bits[i>>6]&(1<<(uint(i)&63)) != 0 }
 
 func (e *entry) chunkLen(i int64) int64 { return min(e.chunkSize, e.size-i*e.chunkSize) }
@@ -435,6 +441,7 @@ func (c *Cache) verify(ctx context.Context, e *entry, src Source, f *os.File) er
 	case err == nil:
 		e.complete.Store(true)
 		c.markDirtyLocked(e, true)
+		stamp(f, e.key, c.log)
 		return nil
 	case ctx.Err() != nil:
 		return fmt.Errorf("cache: verify %s: %w", e.key, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/fnv"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -116,6 +117,36 @@ func writeState(path string, s *state) error {
 		return diskErr("write state", path, err)
 	}
 	return nil
+}
+
+// verifiedMtime is the modification time a data file gets once its entry
+// is verified. Any write sets the current time instead, so an Open that
+// finds a complete entry whose file lost it knows the file may have been
+// changed behind the cache's back (a tool, a restore, a stray write) and
+// verifies it again before serving it. Entries completed before the stamp
+// existed are verified once on their next Open. Damage that leaves the
+// mtime alone (bit rot) is for scrubbing to find.
+var verifiedMtime = time.Unix(1, 0)
+
+// stamp gives a verified data file its verifiedMtime; failing only costs
+// a verification at the next Open.
+// Through the descriptor: the path may already be a newer entry's.
+func stamp(f *os.File, key string, log *slog.Logger) {
+	rc, err := f.SyscallConn()
+	if err == nil {
+		tv := syscall.NsecToTimeval(verifiedMtime.UnixNano())
+		cerr := rc.Control(func(fd uintptr) { err = syscall.Futimes(int(fd), []syscall.Timeval{tv, tv}) })
+		err = errors.Join(cerr, err)
+	}
+	if err != nil {
+		log.Warn("cache: stamping a verified entry", "key", key, "err", err)
+	}
+}
+
+// stamped reports whether f still has the mtime its verification gave it.
+func stamped(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.ModTime().Equal(verifiedMtime)
 }
 
 // validKey reports whether key is [A-Za-z0-9._-]{1,128}: safe as a file

@@ -360,3 +360,59 @@ func TestConcurrentReadersOfStreamingFetches(t *testing.T) {
 		}
 	}
 }
+
+func TestCompleteEntryWrittenToIsVerifiedAgain(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dir: dir, ChunkSize: 4096, ReadAhead: -1}
+	c := newCache(t, opts)
+	s := newSource("stamped", 3*4096+5, 38)
+	f := open(t, c, s)
+	readAll(t, f)
+	if !f.Complete() || s.verifies.Load() != 1 {
+		t.Fatalf("complete %v, verifies %d", f.Complete(), s.verifies.Load())
+	}
+	path := f.e.dataPath
+	f.Close()
+	if fi, err := os.Stat(path); err != nil || !fi.ModTime().Equal(verifiedMtime) {
+		t.Fatalf("verified data file not stamped: %v, %v", fi.ModTime(), err)
+	}
+	rewrite := func(b byte) {
+		w, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.WriteAt([]byte{b}, 5000); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+	}
+
+	// Unchanged since: served with no verification and no fetch.
+	s.forbidden = t
+	g := open(t, c, s)
+	if !g.Complete() || s.verifies.Load() != 1 {
+		t.Fatalf("stamped entry: complete %v, verifies %d", g.Complete(), s.verifies.Load())
+	}
+	g.Close()
+
+	// The same byte written again: verified again, still good, no fetch.
+	rewrite(s.data[5000])
+	g = open(t, c, s)
+	if !g.Complete() || s.verifies.Load() != 2 {
+		t.Fatalf("rewritten entry: complete %v, verifies %d", g.Complete(), s.verifies.Load())
+	}
+	g.Close()
+
+	// A wrong byte: verified again, found wrong, dropped and fetched
+	// afresh; the reader gets the right content.
+	rewrite(s.data[5000] ^ 0xff)
+	s.forbidden = nil
+	before := len(s.fetched())
+	g = open(t, c, s)
+	if got := readAll(t, g); !bytes.Equal(got, s.data) {
+		t.Fatal("corrupted entry served")
+	}
+	if len(s.fetched()) == before || s.verifies.Load() != 4 {
+		t.Errorf("fetches %d → %d, verifies %d; want a refetch and two more verifications", before, len(s.fetched()), s.verifies.Load())
+	}
+}
