@@ -337,7 +337,26 @@ func (t *Tree) Create(ctx context.Context, p string, r io.Reader, opts CreateOpt
 	if err != nil {
 		return nil, fs.Wrap(op, p, err)
 	}
+	t.supersede(ctx, c.l)
 	return objInfo(baseName(c.l), c.l.rights, o), nil
+}
+
+// supersede keeps only the newest object at file path l after a Create.
+// c.replace was read when the upload began: an upload to the same path
+// that committed meanwhile is not in it and would otherwise stay behind,
+// hidden by the newer one and never collected. Every Create ending with
+// this converges on one object, as if the uploads had committed in the
+// order they began (ids are time-ordered). Failures cost space only.
+func (t *Tree) supersede(ctx context.Context, l loc) {
+	ids, err := idsAt(ctx, t.st.Index(), l.view.name, l.vp)
+	if err != nil || len(ids) < 2 {
+		return
+	}
+	for _, id := range ids[:len(ids)-1] {
+		if err := t.st.Delete(ctx, id); err != nil && fs.KindOf(err) != fs.NotExist {
+			t.set.log.Warn("views: removing an object superseded by a concurrent upload", "view", l.view.name, "id", id, "err", err)
+		}
+	}
 }
 
 // CheckCreate tells, before any data arrives, whether Create at p would
