@@ -208,6 +208,9 @@ func (s *Store) dropExpired(ctx context.Context, o *fs.Object, st *CollectStats)
 			s.log.Warn("gc: drop stored content", "id", o.ID, "err", err)
 		}
 	}
+	// Copies in other stores go too, here rather than only through the
+	// change feed, which may drop events under load (replicate.go).
+	s.dropCopies(ctx, o)
 	if s.atSource[o.Source.Provider] && o.Source.Offset == 0 && o.Source.Length == 0 && o.Source.Path != "" {
 		if s.pins.deferIfHeld(o.ID, o.Source) {
 			s.log.Debug("gc: source deletion waits for readers", "id", o.ID, "source", o.Source.Provider+":"+o.Source.Path)

@@ -764,8 +764,12 @@ func (r *replicator) copyTo(ctx context.Context, o *fs.Object, t *target) error 
 			// Local file to local store: the kernel copies, and the
 			// copy is read back while it is being flushed; a copy that
 			// fails the check is never put in place.
-			err = fc.PutFile(ctx, dst, f, o.Size, func(ctx context.Context, f *os.File) error {
-				return checkCopy(ctx, f, dst, o)
+			h, want := copySum(o)
+			err = fc.PutFile(ctx, dst, f, o.Size, h, func() error {
+				if !bytes.Equal(h.Sum(nil), want) {
+					return fmt.Errorf("%s: %w", dst, errCorrupt)
+				}
+				return nil
 			})
 			src.Close()
 			if errors.Is(err, errCorrupt) {
@@ -800,7 +804,7 @@ func (r *replicator) copyTo(ctx context.Context, o *fs.Object, t *target) error 
 // fileCopier is a store that can take a copy of a local file from the
 // kernel and check it before putting it in place (backends/local).
 type fileCopier interface {
-	PutFile(ctx context.Context, path string, src *os.File, size int64, check func(ctx context.Context, f *os.File) error) error
+	PutFile(ctx context.Context, path string, src *os.File, size int64, h io.Writer, check func() error) error
 }
 
 // kernelCopy lets benchmarks compare the buffered copy with PutFile.
@@ -821,14 +825,8 @@ func verifyCopy(ctx context.Context, w backends.Writer, p string, o *fs.Object) 
 // checkCopy reads a copy (at p) whole from r and compares its size and
 // checksum with o's.
 func checkCopy(ctx context.Context, r io.Reader, p string, o *fs.Object) error {
-	var h hash.Hash
-	var want []byte
-	switch {
-	case len(o.SHA256) > 0:
-		h, want = sha256.New(), o.SHA256
-	case len(o.MD5) > 0:
-		h, want = md5.New(), o.MD5
-	default:
+	h, want := copySum(o)
+	if h == nil {
 		return fmt.Errorf("verify copy %s: no checksum recorded", p)
 	}
 	n, err := io.CopyBuffer(h, &ctxReader{ctx: ctx, r: r}, make([]byte, 1<<20))
@@ -842,6 +840,18 @@ func checkCopy(ctx context.Context, r io.Reader, p string, o *fs.Object) error {
 		return fmt.Errorf("%s: %w", p, errCorrupt)
 	}
 	return nil
+}
+
+// copySum returns the hash a copy of o is checked with and the sum it must
+// give: SHA-256 when recorded, else MD5; nil when neither is.
+func copySum(o *fs.Object) (hash.Hash, []byte) {
+	switch {
+	case len(o.SHA256) > 0:
+		return sha256.New(), o.SHA256
+	case len(o.MD5) > 0:
+		return md5.New(), o.MD5
+	}
+	return nil, nil
 }
 
 // ctxReader stops a read-back when ctx is done (and hides the reader's
@@ -963,7 +973,7 @@ func (s *Store) dropCopies(ctx context.Context, o *fs.Object) {
 		if w == nil {
 			continue
 		}
-		if err := w.Delete(ctx, copyPath(o)); err != nil {
+		if err := w.Delete(ctx, copyPath(o)); err != nil && fs.KindOf(err) != fs.NotExist {
 			s.log.Warn("drop store copy", "id", o.ID, "store", name, "err", err)
 		}
 	}
