@@ -20,6 +20,7 @@ import (
 	"github.com/datagate/datagate/fs/ingest"
 	"github.com/datagate/datagate/fs/pathtmpl"
 	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/gateway/httpserve"
 )
 
 type ingestCrawlStats = ingest.CrawlStats
@@ -224,7 +225,13 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(w, r, o.Name, o.ModTime, io.NewSectionReader(f, 0, o.Size))
 		return
 	}
-	http.ServeContent(w, r, o.Name, o.ModTime, rd)
+	// Fetch the first byte before a status is sent: a failing provider is
+	// then an error status with its cause, not a 200 cut short.
+	if err := httpserve.Prime(r.Context(), rd, r, o.Size); err != nil {
+		writeError(w, err)
+		return
+	}
+	http.ServeContent(w, r, o.Name, o.ModTime, &httpserve.LogBreak{ReadSeeker: rd, Log: s.log, What: id.String()})
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {

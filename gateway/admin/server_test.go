@@ -130,3 +130,30 @@ func TestTokenRequired(t *testing.T) {
 		}
 	}
 }
+
+// Content whose provider fails before the first byte is an error status
+// naming the cause, not a 200 with a body cut short.
+func TestContentProviderFailureIsAStatus(t *testing.T) {
+	srv, _, src := newTestServer(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	os.WriteFile(filepath.Join(src, "gone.bin"), []byte("0123456789"), 0o644)
+	c := &Client{hc: srv.Client(), base: srv.URL}
+	if _, err := c.Register(ctx, strings.NewReader(`{"name":"gone","meta":{"k":"gone"},"location":{"provider":"disk","path":"gone.bin"}}`+"\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	var id fs.ID
+	if err := c.Find(ctx, []index.Cond{{Key: "k", Value: "gone"}}, 0, func(o *fs.Object) error { id = o.ID; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(src, "gone.bin"))
+	resp, err := srv.Client().Get(srv.URL + "/api/v1/objects/" + id.String() + "/content")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 400 || !strings.Contains(string(body), "gone.bin") {
+		t.Fatalf("status %d, body %q: want an error naming the source", resp.StatusCode, body)
+	}
+}
