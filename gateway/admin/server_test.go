@@ -139,7 +139,7 @@ func TestContentProviderFailureIsAStatus(t *testing.T) {
 	defer cancel()
 	os.WriteFile(filepath.Join(src, "gone.bin"), []byte("0123456789"), 0o644)
 	c := &Client{hc: srv.Client(), base: srv.URL}
-	if _, err := c.Register(ctx, strings.NewReader(`{"name":"gone","meta":{"k":"gone"},"location":{"provider":"disk","path":"gone.bin"}}`+"\n"), 0); err != nil {
+	if _, err := c.Register(ctx, strings.NewReader(`{"name":"gone","size":10,"meta":{"k":"gone"},"location":{"provider":"disk","path":"gone.bin"}}`+"\n"), 0); err != nil {
 		t.Fatal(err)
 	}
 	var id fs.ID
