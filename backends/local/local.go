@@ -344,10 +344,12 @@ func (p *Provider) place(tmp, path string) error {
 
 // PutFile is Put of the first size bytes of a local file (read from its
 // start, moving its offset), copied by the kernel (copy_file_range,
-// io.Copy's way between files) instead of through a buffer. check, when set, reads the written copy back (from a file of
-// its own) while the copy is being fsynced — the flush leaves the CPU
-// idle — and the copy is renamed into place only when both succeed.
-func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size int64, check func(ctx context.Context, f *os.File) error) (err error) {
+// io.Copy's way between files) instead of through a buffer. h, when set,
+// is fed the written copy, read back from a file of its own step by step
+// as the kernel copies it and while the copy is being fsynced (the flush
+// leaves the CPU idle); check, when set, then judges it. The copy is
+// renamed into place only when all succeed.
+func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size int64, h io.Writer, check func() error) (err error) {
 	if err := checkPath(path); err != nil {
 		return p.wrap("put", path, err)
 	}
@@ -368,14 +370,53 @@ func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size 
 			os.Remove(f.Name())
 		}
 	}()
-	// From src's own offset (copy_file_range reads from there), in steps
-	// to notice cancellation and start the write-back early.
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return p.wrap("put", path, err)
 	}
+	rb := &readBack{h: h, steps: make(chan int64, 4), done: make(chan error, 1)}
+	if h != nil {
+		rf, err := os.Open(f.Name())
+		if err != nil {
+			return p.wrap("put", path, err)
+		}
+		defer rf.Close()
+		go rb.run(ctx, rf)
+	}
+	err = copySteps(ctx, f, src, size, rb)
+	var synced chan error
+	if err == nil {
+		// The flush and the rest of the read-back side by side.
+		synced = make(chan error, 1)
+		go func() { synced <- f.Sync() }()
+	}
+	if h != nil {
+		close(rb.steps)
+		err = errors.Join(err, <-rb.done)
+	}
+	if synced != nil {
+		err = errors.Join(err, <-synced)
+	}
+	if err != nil {
+		return p.wrap("put", path, err)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return p.wrap("put", path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return p.wrap("put", path, err)
+	}
+	return p.place(f.Name(), path)
+}
+
+// copySteps copies size bytes from src's offset to f by the kernel, in
+// write-back steps: each is handed to the kernel for writing and to rb for
+// reading back.
+func copySteps(ctx context.Context, f, src *os.File, size int64, rb *readBack) error {
 	for off := int64(0); off < size; {
 		if err := ctx.Err(); err != nil {
-			return p.wrap("put", path, err)
+			return err
 		}
 		n := min(size-off, writebackEvery)
 		m, err := f.ReadFrom(&io.LimitedReader{R: src, N: n})
@@ -383,29 +424,49 @@ func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size 
 			err = fmt.Errorf("source ends after %d of %d bytes: %w", off+m, size, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
-			return p.wrap("put", path, err)
+			return err
 		}
 		startWriteback(f, off, n)
 		off += n
-	}
-	syncErr := make(chan error, 1)
-	go func() { syncErr <- f.Sync() }()
-	var cerr error
-	if check != nil {
-		if rf, err := os.Open(f.Name()); err != nil {
-			cerr = err
-		} else {
-			cerr = check(ctx, rf)
-			rf.Close()
+		if rb.h != nil {
+			select {
+			case rb.steps <- off:
+			case err := <-rb.done:
+				rb.done <- err // for the caller
+				return errors.New("read-back stopped")
+			}
 		}
 	}
-	if err := errors.Join(<-syncErr, cerr); err != nil {
-		return p.wrap("put", path, err)
+	return nil
+}
+
+// readBack feeds h the copy up to each offset sent on steps, and sends
+// its verdict on done once steps is closed (or at its first error).
+type readBack struct {
+	h     io.Writer
+	steps chan int64
+	done  chan error
+}
+
+func (r *readBack) run(ctx context.Context, f *os.File) {
+	buf := make([]byte, 1<<20)
+	var off int64
+	for end := range r.steps {
+		for off < end {
+			if err := ctx.Err(); err != nil {
+				r.done <- err
+				return
+			}
+			n, err := f.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
+			r.h.Write(buf[:n])
+			off += int64(n)
+			if err != nil && !(errors.Is(err, io.EOF) && off == end) {
+				r.done <- err
+				return
+			}
+		}
 	}
-	if err := f.Close(); err != nil {
-		return p.wrap("put", path, err)
-	}
-	return p.place(f.Name(), path)
+	r.done <- nil
 }
 
 func countString(n, size int64) string {

@@ -31,26 +31,35 @@ func TestPutFile(t *testing.T) {
 	defer src.Close()
 	src.Seek(99, io.SeekStart) // PutFile reads from the start anyway
 
-	var seen []byte
-	err = p.PutFile(ctx, "d/ok", src, int64(len(data)), func(ctx context.Context, f *os.File) (err error) {
-		seen, err = io.ReadAll(f)
-		return err
+	var seen bytes.Buffer
+	checked := false
+	err = p.PutFile(ctx, "d/ok", src, int64(len(data)), &seen, func() error {
+		checked = true
+		return nil
 	})
-	if err != nil || !bytes.Equal(seen, data) {
-		t.Fatalf("PutFile: %v; check saw %d bytes (equal %v)", err, len(seen), bytes.Equal(seen, data))
+	if err != nil || !checked || !bytes.Equal(seen.Bytes(), data) {
+		t.Fatalf("PutFile: %v; checked %v, read back %d bytes (equal %v)", err, checked, seen.Len(), bytes.Equal(seen.Bytes(), data))
 	}
 	if got, err := os.ReadFile(filepath.Join(p.Root(), "d", "ok")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("copy: %d bytes, %v", len(got), err)
 	}
 
 	bad := errors.New("bad copy")
-	if err := p.PutFile(ctx, "d/bad", src, int64(len(data)), func(context.Context, *os.File) error { return bad }); !errors.Is(err, bad) {
+	if err := p.PutFile(ctx, "d/bad", src, int64(len(data)), io.Discard, func() error { return bad }); !errors.Is(err, bad) {
 		t.Errorf("failed check: %v", err)
 	}
-	if err := p.PutFile(ctx, "d/short", src, int64(len(data))+100, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if err := p.PutFile(ctx, "d/short", src, int64(len(data))+100, io.Discard, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short source: %v", err)
 	}
-	for _, name := range []string{"d/bad", "d/short"} {
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := p.PutFile(cctx, "d/cancelled", src, int64(len(data)), io.Discard, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	if err := p.PutFile(ctx, "d/nocheck", src, int64(len(data)), nil, nil); err != nil {
+		t.Errorf("without read-back: %v", err)
+	}
+	for _, name := range []string{"d/bad", "d/short", "d/cancelled"} {
 		if _, err := os.Stat(filepath.Join(p.Root(), name)); err == nil {
 			t.Errorf("%s left in place", name)
 		}
