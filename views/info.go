@@ -65,6 +65,10 @@ func (i *Info) ETag() string { return i.etag }
 // directories, which read only the path index.
 func (i *Info) Object() bool { return i.obj != nil }
 
+// Record is the object the Info was made from (see Object), nil when it
+// was made from the path index alone. Not to be modified.
+func (i *Info) Record() *fs.Object { return i.obj }
+
 // MD5 is the content's MD5 (16 bytes), nil when unknown or not loaded
 // (see Object).
 func (i *Info) MD5() []byte {

@@ -16,7 +16,7 @@ func startWebDAV(ctx context.Context, env *serveEnv) (func(context.Context) erro
 	}
 	wc := cfg.WebDAV
 	locks, err := webdavgw.NewLockStore(env.app.store.Index().DB(), webdavgw.LockOptions{
-		MaxTimeout: time.Duration(wc.MaxLockTime), Logger: env.log,
+		MaxTimeout: time.Duration(wc.MaxLockTime), Logger: env.log, Sync: env.app.store.Index().Sync,
 	})
 	if err != nil {
 		return nil, err

@@ -34,7 +34,11 @@ type fileInfo struct {
 
 func (fi *fileInfo) object(ctx context.Context) (*fs.Object, error) {
 	fi.once.Do(func() {
-		fi.obj, fi.err = fi.s.opts.Store.Get(ctx, fi.ID())
+		// An upload's Info carries its record: no lookup, and none that
+		// fails when a concurrent upload to the path has superseded it.
+		if fi.obj = fi.Record(); fi.obj == nil {
+			fi.obj, fi.err = fi.s.opts.Store.Get(ctx, fi.ID())
+		}
 	})
 	return fi.obj, fi.err
 }

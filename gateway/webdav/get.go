@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/gateway/httpserve"
 	"github.com/datagate/datagate/views"
 )
 
@@ -46,6 +47,14 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, tree *views.Tr
 	var content io.ReadSeeker = f
 	if osf, ok := f.File(); ok && sizeIs(osf, o.Size) {
 		content = osf
+	} else {
+		// Content still to fetch: its first byte before the status, so a
+		// failing provider is an error status, not a 200 cut short.
+		if err := httpserve.Prime(ctx, f, r, o.Size); err != nil {
+			s.httpError(w, r, err)
+			return
+		}
+		content = &httpserve.LogBreak{ReadSeeker: f, Log: s.log, What: p}
 	}
 	http.ServeContent(w, r, info.Name(), o.ModTime, content)
 }

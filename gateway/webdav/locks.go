@@ -27,6 +27,9 @@ type LockOptions struct {
 	// 24h. Clients keep a lock by refreshing it.
 	MaxTimeout time.Duration
 	Logger     *slog.Logger
+	// Sync makes the database's writes durable (the index's Sync); a lock
+	// or unlock is acknowledged after it. nil: no sync.
+	Sync func() error
 }
 
 // LockStore holds the WebDAV locks of every user. Locks are named by view
@@ -42,6 +45,7 @@ type LockStore struct {
 	max  time.Duration
 	log  *slog.Logger
 	rand func([]byte) (int, error)
+	sync func() error
 
 	mu sync.Mutex
 	// guarded by mu
@@ -93,7 +97,7 @@ func NewLockStore(db *badger.DB, opts LockOptions) (*LockStore, error) {
 		opts.Logger = slog.Default()
 	}
 	ls := &LockStore{
-		db: db, max: opts.MaxTimeout, log: opts.Logger, rand: rand.Read,
+		db: db, max: opts.MaxTimeout, log: opts.Logger, rand: rand.Read, sync: opts.Sync,
 		byToken: map[string]*lock{}, byRoot: map[string][]*lock{}, below: map[string]int{}, exclBelow: map[string]int{},
 		reqAt: map[string]int{}, reqBelow: map[string]int{},
 	}
@@ -208,9 +212,17 @@ func (ls *LockStore) remove(l *lock) error {
 		})
 	}
 	if l.persisted {
-		return ls.db.Update(func(txn *badger.Txn) error { return txn.Delete(lockKey(l.token)) })
+		return ls.synced(ls.db.Update(func(txn *badger.Txn) error { return txn.Delete(lockKey(l.token)) }))
 	}
 	return nil
+}
+
+// synced follows a successful write with the configured sync.
+func (ls *LockStore) synced(err error) error {
+	if err != nil || ls.sync == nil {
+		return err
+	}
+	return ls.sync()
 }
 
 func lockKey(token string) []byte { return append([]byte{lockPrefix}, token...) }
@@ -224,7 +236,7 @@ func (ls *LockStore) persist(l *lock) error {
 	if err != nil {
 		return err
 	}
-	return ls.db.Update(func(txn *badger.Txn) error { return txn.Set(lockKey(l.token), v) })
+	return ls.synced(ls.db.Update(func(txn *badger.Txn) error { return txn.Set(lockKey(l.token), v) }))
 }
 
 // expire drops the locks whose time is up; held ones wait for release.
