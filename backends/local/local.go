@@ -278,21 +278,30 @@ func (p *Provider) List(ctx context.Context, prefix string, fn func(backends.Ent
 	return nil
 }
 
-// Put writes the file atomically and durably; see the package comment.
-func (p *Provider) Put(ctx context.Context, path string, r io.Reader, size int64) (err error) {
+// beginPut checks a Put's path and context and creates its temporary file.
+func (p *Provider) beginPut(ctx context.Context, path string) (*os.File, error) {
 	if err := checkPath(path); err != nil {
-		return p.wrap("put", path, err)
+		return nil, p.wrap("put", path, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return p.wrap("put", path, err)
+		return nil, p.wrap("put", path, err)
 	}
 	tmp := filepath.Join(p.root, tmpDir)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return p.wrap("put", path, err)
+		return nil, p.wrap("put", path, err)
 	}
 	f, err := createTemp(tmp)
 	if err != nil {
-		return p.wrap("put", path, err)
+		return nil, p.wrap("put", path, err)
+	}
+	return f, nil
+}
+
+// Put writes the file atomically and durably; see the package comment.
+func (p *Provider) Put(ctx context.Context, path string, r io.Reader, size int64) (err error) {
+	f, err := p.beginPut(ctx, path)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -350,19 +359,9 @@ func (p *Provider) place(tmp, path string) error {
 // leaves the CPU idle); check, when set, then judges it. The copy is
 // renamed into place only when all succeed.
 func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size int64, h io.Writer, check func() error) (err error) {
-	if err := checkPath(path); err != nil {
-		return p.wrap("put", path, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return p.wrap("put", path, err)
-	}
-	tmp := filepath.Join(p.root, tmpDir)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return p.wrap("put", path, err)
-	}
-	f, err := createTemp(tmp)
+	f, err := p.beginPut(ctx, path)
 	if err != nil {
-		return p.wrap("put", path, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
