@@ -119,9 +119,10 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 
 // sweepUnindexed removes primary files no object references that last
 // changed before opened: content of uploads whose commit a crash
-// prevented. A file changed since (an upload or repair of this run, even
-// one whose commit is still to come) is never touched; nor are quarantined
-// files, which fsck reports.
+// prevented, and corrupt files set aside for objects deleted since. A file
+// changed since (an upload or repair of this run, even one whose commit is
+// still to come) is never touched; nor is the corrupt file of an object
+// that still exists (verify --repair removes it once it is mended).
 func (s *Store) sweepUnindexed(ctx context.Context, opened time.Time) (int, error) {
 	ct, ok := s.primary.(changeTimer)
 	if !ok {
@@ -129,7 +130,8 @@ func (s *Store) sweepUnindexed(ctx context.Context, opened time.Time) (int, erro
 	}
 	removed := 0
 	err := s.primary.List(ctx, "", func(e backends.Entry) error {
-		if strings.HasSuffix(e.Path, quarantineSuffix) || s.referenced(ctx, e.Path) {
+		owner := strings.TrimSuffix(e.Path, quarantineSuffix)
+		if s.referenced(ctx, owner) {
 			return nil
 		}
 		t, err := ct.Changed(e.Path)
@@ -138,7 +140,7 @@ func (s *Store) sweepUnindexed(ctx context.Context, opened time.Time) (int, erro
 		}
 		// Looked up again after the age check: a file older than this
 		// run cannot become referenced now unless it already was.
-		if s.referenced(ctx, e.Path) {
+		if s.referenced(ctx, owner) {
 			return nil
 		}
 		if err := s.primary.Delete(ctx, e.Path); err != nil {

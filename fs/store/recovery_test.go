@@ -81,9 +81,20 @@ func TestCrashLeftovers(t *testing.T) {
 	if n, err := e.st.sweepUnindexed(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 || !exists(lostPath) {
 		t.Errorf("sweep of a file of this run: removed %d, %v", n, err)
 	}
-	if n, err := e.st.sweepUnindexed(ctx, time.Now().Add(time.Second)); err != nil || n != 1 || exists(lostPath) || !exists(filepath.Join(objects, primaryPath(kept.ID))) {
-		t.Errorf("sweep of an older unindexed file: removed %d, %v", n, err)
+	// The corrupt file set aside for an object that still exists stays;
+	// one of an object deleted since goes.
+	keptBad := filepath.Join(objects, primaryPath(kept.ID)+quarantineSuffix)
+	lostBad := lostPath + ".x" + quarantineSuffix // no object's name either
+	goneBad := filepath.Join(objects, primaryPath(fs.NewIDGen().New(time.Now()))+quarantineSuffix)
+	for _, p := range []string{keptBad, lostBad, goneBad} {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, data[:10], 0o644)
 	}
+	if n, err := e.st.sweepUnindexed(ctx, time.Now().Add(time.Second)); err != nil || n != 3 || exists(lostPath) || exists(lostBad) || exists(goneBad) ||
+		!exists(keptBad) || !exists(filepath.Join(objects, primaryPath(kept.ID))) {
+		t.Errorf("sweep of older unindexed files: removed %d, %v", n, err)
+	}
+	os.Remove(keptBad)
 	if rep, err := e.st.Fsck(ctx, CheckOptions{}, nil); err != nil || rep.Damaged != 0 {
 		t.Errorf("fsck with a temporary file of this run: %+v %v", rep, err)
 	}
