@@ -61,6 +61,22 @@ func TestCorruptStoredContentIsNotServed(t *testing.T) {
 		t.Errorf("re-verified file has mtime %v, want the sentinel", fi.ModTime())
 	}
 
+	// verify stamps a good file only with --repair.
+	touched := time.Now().Add(-time.Minute).Truncate(time.Second)
+	os.Chtimes(p, time.Time{}, touched)
+	if _, err := e.st.Verify(ctx, CheckOptions{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); !fi.ModTime().Equal(touched) {
+		t.Errorf("verify without --repair changed the mtime to %v", fi.ModTime())
+	}
+	if _, err := e.st.Verify(ctx, CheckOptions{Repair: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); !fi.ModTime().Equal(sentinel(o)) {
+		t.Errorf("verify --repair left mtime %v on a good file, want the sentinel", fi.ModTime())
+	}
+
 	// Damaged: never served; the replica is.
 	flip(t, p, 123_456)
 	for i := range 2 {
