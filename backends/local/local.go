@@ -632,6 +632,29 @@ func (p *Provider) CleanTemp(before time.Time, remove bool) (files int, bytes in
 	return files, bytes, nil
 }
 
+// Now returns the file system's current time as it stamps files: the
+// change time of a file created now (then removed). File times come from
+// the kernel's coarse clock, or a file server's, which can lag the clock
+// time.Now reads by milliseconds or more; a bound to compare ctimes with
+// must be taken from the same clock.
+func (p *Provider) Now() (time.Time, error) {
+	dir := filepath.Join(p.root, tmpDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return time.Time{}, p.wrap("now", tmpDir, err)
+	}
+	f, err := createTemp(dir)
+	if err != nil {
+		return time.Time{}, p.wrap("now", tmpDir, err)
+	}
+	fi, err := f.Stat()
+	f.Close()
+	os.Remove(f.Name())
+	if err != nil {
+		return time.Time{}, p.wrap("now", tmpDir, err)
+	}
+	return changed(fi), nil
+}
+
 // Changed returns when the file at path last changed, data or metadata
 // (its ctime; errors.ErrUnsupported where it is not read). Unlike the
 // mtime it cannot be set back, so it tells files of an earlier run from

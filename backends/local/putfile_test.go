@@ -68,7 +68,16 @@ func TestPutFile(t *testing.T) {
 		t.Errorf("temporary files left by failed PutFiles: %d, %v", n, err)
 	}
 
+	// The file system's clock: near time.Now, and a file changed after it
+	// is not older.
+	now, err := p.Now()
+	if d := time.Since(now); err != nil || d < -time.Second || d > time.Second {
+		t.Errorf("Now: %v (%v from time.Now), %v", now, d, err)
+	}
 	os.WriteFile(filepath.Join(p.Root(), tmpDir, "put-x"), data[:10], 0o644)
+	if fi, err := os.Stat(filepath.Join(p.Root(), tmpDir, "put-x")); err != nil || changed(fi).Before(now) {
+		t.Errorf("a file written after Now (%v): %v %v", now, fi, err)
+	}
 	if n, b, err := p.CleanTemp(time.Now().Add(-time.Hour), true); n != 0 || b != 0 || err != nil {
 		t.Errorf("CleanTemp of a file newer than the bound: %d %d %v", n, b, err)
 	}

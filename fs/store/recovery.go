@@ -35,9 +35,23 @@ type tempCleaner interface {
 }
 
 // changeTimer tells when a primary store's file last changed (its ctime),
-// which tells files of an earlier run from files written now.
+// which tells files of an earlier run from files written now, and what
+// time the file system gives a file changed now.
 type changeTimer interface {
 	Changed(path string) (time.Time, error)
+	Now() (time.Time, error)
+}
+
+// openTime is the bound between files of earlier runs and files of this
+// one, on the primary store's own clock when it has one: file times come
+// from a coarser clock than time.Now (see local.Provider.Now).
+func openTime(primary any) time.Time {
+	if ct, ok := primary.(changeTimer); ok {
+		if t, err := ct.Now(); err == nil {
+			return t
+		}
+	}
+	return time.Now()
 }
 
 // takeCleanMarker removes the clean-shutdown marker and reports whether it

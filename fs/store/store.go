@@ -100,7 +100,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	opened := time.Now()
+	opened := openTime(opts.Primary)
 	clean, err := takeCleanMarker(opts.Dir)
 	if err != nil {
 		lock.Close()
