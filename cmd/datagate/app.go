@@ -78,7 +78,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		Derive: a.views.Derive,
 		Logger: log,
 		// Expiry defaults and delete_at_source (lifecycle_cmd.go).
-		Retention:      retentionFunc(cfg),
+		Retention:      retentionFunc(cfg, a.views),
 		DeleteAtSource: deleteAtSource(cfg),
 		Replication:    rep,
 	})

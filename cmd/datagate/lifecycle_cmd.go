@@ -16,16 +16,43 @@ import (
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/store"
 	"github.com/datagate/datagate/gateway/admin"
+	"github.com/datagate/datagate/views"
 )
 
 // retentionFunc turns the retention section into the store's hook; nil
-// when nothing is configured (keep for ever).
-func retentionFunc(cfg *config.Config) func(o *fs.Object) time.Duration {
+// when nothing is configured (keep for ever). Views with a retention are
+// looked up in set (see config.Retention for the precedence).
+func retentionFunc(cfg *config.Config, set *views.Set) func(o *fs.Object) time.Duration {
 	r := cfg.Retention
-	if r.Default == 0 && len(r.Providers) == 0 {
+	if r.Default == 0 && len(r.Providers) == 0 && len(r.Views) == 0 {
 		return nil
 	}
-	return func(o *fs.Object) time.Duration { return r.For(o.Source.Provider) }
+	type viewRetention struct {
+		v *views.View
+		d time.Duration
+	}
+	var vr []viewRetention
+	for name, d := range r.Views {
+		if v, ok := set.View(name); ok {
+			vr = append(vr, viewRetention{v, time.Duration(d)})
+		}
+	}
+	return func(o *fs.Object) time.Duration {
+		in, longest := false, time.Duration(0)
+		for _, x := range vr {
+			if _, ok := x.v.PathOf(o); !ok {
+				continue
+			}
+			if x.d == 0 {
+				return 0 // a view keeps it for ever
+			}
+			in, longest = true, max(longest, x.d)
+		}
+		if in {
+			return longest
+		}
+		return r.For(o.Source.Provider)
+	}
 }
 
 // deleteAtSource lists the providers whose files the collector deletes.

@@ -11,6 +11,7 @@ import (
 	"github.com/datagate/datagate/cmd/datagate/config"
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/gateway/admin"
+	"github.com/datagate/datagate/views"
 )
 
 func TestLifecycleConfig(t *testing.T) {
@@ -46,7 +47,7 @@ func TestLifecycleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if retentionFunc(cfg) != nil || cfg.GC.Batch != 1000 || time.Duration(cfg.GC.Interval) != time.Minute {
+	if retentionFunc(cfg, nil) != nil || cfg.GC.Batch != 1000 || time.Duration(cfg.GC.Interval) != time.Minute {
 		t.Fatalf("defaults: %+v", cfg.GC)
 	}
 }
@@ -161,5 +162,53 @@ log: {level: warn}
 			t.Fatalf("object not collected: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Per-view retention: an object in a listed view keeps the longest of its
+// views' retentions (0, for ever, wins); others fall back to their
+// provider's, then the default.
+func TestRetentionPerView(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(p, []byte(`
+views:
+  obs: {path: "{date}/{name}", filter: "type=obs"}
+  recent: {path: "{name}", filter: "date^=2026"}
+  keep: {path: "{name}", filter: "keep=yes"}
+retention:
+  default: 7d
+  providers: {local: 2d}
+  views: {obs: 30d, recent: 1d, keep: 0}
+`), 0o600)
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := views.NewSet(cfg.Views, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := retentionFunc(cfg, set)
+	obj := func(provider string, meta map[string]string) *fs.Object {
+		return &fs.Object{Name: "n", Meta: meta, Source: fs.Location{Provider: provider}}
+	}
+	const day = 24 * time.Hour
+	for _, c := range []struct {
+		o    *fs.Object
+		want time.Duration
+	}{
+		{obj("local", map[string]string{"type": "obs", "date": "2026-12-06"}), 30 * day}, // obs and recent: the longest
+		{obj("local", map[string]string{"type": "fc", "date": "2026-12-06"}), day},       // recent only
+		{obj("local", map[string]string{"type": "obs", "date": "2026-12-06", "keep": "yes"}), 0},
+		{obj("local", map[string]string{"type": "fc"}), 2 * day}, // no view: the provider's
+		{obj("", map[string]string{"type": "fc"}), 7 * day},      // pushed, no view: the default
+	} {
+		if got := f(c.o); got != c.want {
+			t.Errorf("%v from %q: retention %v, want %v", c.o.Meta, c.o.Source.Provider, got, c.want)
+		}
+	}
+	os.WriteFile(p, []byte("retention: {views: {nope: 1d}}\n"), 0o600)
+	if _, err := config.Load(p); err == nil || !strings.Contains(err.Error(), "no such view") {
+		t.Fatalf("unknown view: %v", err)
 	}
 }

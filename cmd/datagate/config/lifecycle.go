@@ -13,12 +13,17 @@ import (
 //	  providers:
 //	    mars: 2d
 //	    archive: 0     # 0 = keep for ever (overrides the default)
+//	  views:
+//	    by-date: 30d   # objects in this view (configured views only)
 //
 // Without a default, objects are kept for ever. Objects that carry an
-// expiry time keep theirs. Per-view retention can join this section later.
+// expiry time keep theirs. An object in views listed here is kept as long
+// as the longest of their retentions (0 = for ever wins): a view that
+// wants it keeps it. Otherwise its provider's retention, then the default.
 type Retention struct {
 	Default   Duration            `yaml:"default"`
 	Providers map[string]Duration `yaml:"providers"`
+	Views     map[string]Duration `yaml:"views"`
 }
 
 // For returns the retention of an object registered from provider
@@ -56,6 +61,14 @@ func (c *Config) checkLifecycle() error {
 		}
 		if d < 0 {
 			return fmt.Errorf("config: retention.providers.%s: must not be negative", name)
+		}
+	}
+	for name, d := range c.Retention.Views {
+		if _, ok := c.Views[name]; !ok {
+			return fmt.Errorf("config: retention.views.%s: no such view", name)
+		}
+		if d < 0 {
+			return fmt.Errorf("config: retention.views.%s: must not be negative", name)
 		}
 	}
 	if c.GC.Interval == 0 {
