@@ -420,6 +420,17 @@ func (n *node) Setattr(ctx context.Context, fh ffs.FileHandle, in *gofuse.SetAtt
 				return e
 			}
 		}
+		if w == nil {
+			// truncate(2) by path: the size is everyone's at once, as on
+			// a local file system. Handles still open for writing may be
+			// closed ones whose RELEASE (asynchronous) has not come yet:
+			// push now rather than answer with the old size.
+			for _, x := range ws {
+				if e := x.Flush(ctx); e != 0 {
+					return e
+				}
+			}
+		}
 		if len(ws) == 0 {
 			if e := n.truncate(ctx, int64(size)); e != 0 {
 				return e
