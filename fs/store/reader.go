@@ -374,15 +374,8 @@ func (s *Store) backgroundChecksums(o *fs.Object, name string) {
 			return
 		}
 		defer func() { <-s.bgSem }()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := s.untilClosed()
 		defer cancel()
-		go func() {
-			select {
-			case <-s.closed:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		f, err := os.Open(name)
 		if err != nil {
 			// Evicted or removed meanwhile: the next complete read retries.

@@ -104,15 +104,8 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := s.untilClosed()
 		defer cancel()
-		go func() {
-			select {
-			case <-s.closed:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		lowPriority()
 		start := time.Now()
 		n, err := s.sweepUnindexed(ctx, opened)
@@ -201,4 +194,18 @@ func (s *Store) fsckTemp(opts CheckOptions, rep *CheckReport, report func(Damage
 		d.Problem += fmt.Sprintf("; %v", err)
 	}
 	rep.add(d, report)
+}
+
+// untilClosed returns a context that ends when the store closes, for
+// background jobs that outlive the call that started them.
+func (s *Store) untilClosed() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
