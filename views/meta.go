@@ -65,18 +65,8 @@ func (t *Tree) Object(ctx context.Context, p string) (*fs.Object, error) {
 // file's Info at its (possibly new) path, with its object.
 func (t *Tree) SetMeta(ctx context.Context, p string, set map[string]string, del []string) (*Info, error) {
 	const op = "setmeta"
-	l, err := t.resolve(op, p)
+	l, _, err := t.file(ctx, op, p, Write)
 	if err != nil {
-		return nil, err
-	}
-	n, err := t.stat(ctx, op, l)
-	if err != nil {
-		return nil, err
-	}
-	if n.dir {
-		return nil, fs.E(fs.IsDir, op, p, nil)
-	}
-	if err := t.need(op, l, Write); err != nil {
 		return nil, err
 	}
 	keys := make([]string, 0, len(set)+len(del))

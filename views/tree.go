@@ -181,6 +181,26 @@ func (t *Tree) stat(ctx context.Context, op string, l loc) (node, error) {
 }
 
 // baseName is the name Stat reports for l.
+// file resolves p to the file there, for an operation that needs right r:
+// NotExist, IsDir for a directory, Permission without r.
+func (t *Tree) file(ctx context.Context, op, p string, r Rights) (loc, node, error) {
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return loc{}, node{}, err
+	}
+	n, err := t.stat(ctx, op, l)
+	if err != nil {
+		return loc{}, node{}, err
+	}
+	if n.dir {
+		return loc{}, node{}, fs.E(fs.IsDir, op, p, nil)
+	}
+	if err := t.need(op, l, r); err != nil {
+		return loc{}, node{}, err
+	}
+	return l, n, nil
+}
+
 func baseName(l loc) string { return l.name }
 
 // Stat describes the file or directory at p. Any right on the view
@@ -258,18 +278,8 @@ func (f *File) File() (*os.File, bool) { return f.Reader.File() }
 // Open opens the file at p for reading. A directory is IsDir. Needs r.
 func (t *Tree) Open(ctx context.Context, p string) (*File, error) {
 	const op = "open"
-	l, err := t.resolve(op, p)
+	l, n, err := t.file(ctx, op, p, Read)
 	if err != nil {
-		return nil, err
-	}
-	n, err := t.stat(ctx, op, l)
-	if err != nil {
-		return nil, err
-	}
-	if n.dir {
-		return nil, fs.E(fs.IsDir, op, l.user, nil)
-	}
-	if err := t.need(op, l, Read); err != nil {
 		return nil, err
 	}
 	r, err := t.st.Open(ctx, n.id)
@@ -526,18 +536,8 @@ func dirMeta(v *View, dir string, base map[string]string) (map[string]string, er
 // directory. Needs d.
 func (t *Tree) Remove(ctx context.Context, p string) error {
 	const op = "remove"
-	l, err := t.resolve(op, p)
+	l, _, err := t.file(ctx, op, p, Delete)
 	if err != nil {
-		return err
-	}
-	n, err := t.stat(ctx, op, l)
-	if err != nil {
-		return err
-	}
-	if n.dir {
-		return fs.E(fs.IsDir, op, p, nil)
-	}
-	if err := t.need(op, l, Delete); err != nil {
 		return err
 	}
 	ids, err := idsAt(ctx, t.st.Index(), l.view.name, l.vp)
