@@ -63,8 +63,11 @@ func (t *Tree) Object(ctx context.Context, p string) (*fs.Object, error) {
 // or metadata the view's filter refuses (naming the view); Exist when
 // the new path is taken by another file or a directory. Returns the
 // file's Info at its (possibly new) path, with its object.
-func (t *Tree) SetMeta(ctx context.Context, p string, set map[string]string, del []string) (*Info, error) {
+func (t *Tree) SetMeta(ctx context.Context, p string, set map[string]string, del []string) (_ *Info, err error) {
 	const op = "setmeta"
+	rec := t.audited(ctx, op, p)
+	defer rec.end(&err)
+	rec.metaKeys(set, del)
 	l, _, err := t.file(ctx, op, p, Write)
 	if err != nil {
 		return nil, err
@@ -100,6 +103,7 @@ func (t *Tree) SetMeta(ctx context.Context, p string, set map[string]string, del
 	if len(ids) == 0 {
 		return nil, fs.E(fs.NotExist, op, p, nil)
 	}
+	rec.id(ids...)
 	// Where the newest object goes decides the target; the target is
 	// checked before the transaction, as Rename does, and each object is
 	// checked again inside it against the path planned.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path"
 	"strings"
 
@@ -27,8 +28,11 @@ const MaxRename = 100_000
 // into itself Invalid, and a target whose metadata would not put the
 // object at to (the view's filter refuses it) Invalid, naming the view.
 // Needs w on both views.
-func (t *Tree) Rename(ctx context.Context, from, to string) error {
+func (t *Tree) Rename(ctx context.Context, from, to string) (err error) {
 	const op = "rename"
+	rec := t.audited(ctx, op, from)
+	defer rec.end(&err)
+	rec.add(slog.String("to", to))
 	lf, err := t.resolve(op, from)
 	if err != nil {
 		return err
@@ -122,6 +126,7 @@ func (t *Tree) Rename(ctx context.Context, from, to string) error {
 	}
 	del = kept
 	cross := lf.view != lt.view
+	rec.id(ids...)
 	_, err = t.st.UpdateMany(ctx, ids, func(o *fs.Object) error {
 		pl := plans[o.ID]
 		if pl.marker {

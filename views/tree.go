@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"strings"
@@ -41,6 +42,7 @@ type Tree struct {
 	prof     Profile
 	viewDirs bool
 	statfs   string
+	actor    func(context.Context) Actor // for audit records, when ctx has none (WithActor)
 }
 
 // NewTree returns the tree of opts.User.
@@ -85,18 +87,20 @@ func (t *Tree) Views() map[string]Rights {
 // CreateView creates a view at run time on behalf of the user (S3
 // CreateBucket), who then has every right on it. Permission unless the
 // profile allows it; see Set.CreateView for the rest.
-func (t *Tree) CreateView(ctx context.Context, name string, d Def) error {
+func (t *Tree) CreateView(ctx context.Context, name string, d Def) (err error) {
+	defer t.audited(ctx, "create view", name).end(&err)
 	if !t.prof.CreateViews {
 		return fs.E(fs.Permission, "create view", name, nil)
 	}
-	_, err := t.set.CreateView(ctx, name, d, t.user)
+	_, err = t.set.CreateView(ctx, name, d, t.user)
 	return err
 }
 
 // DeleteView deletes a view created at run time (S3 DeleteBucket): the
 // user must have d on it (its creator has). A view they do not see is
 // NotExist; see Set.DeleteView for the rest.
-func (t *Tree) DeleteView(ctx context.Context, name string) error {
+func (t *Tree) DeleteView(ctx context.Context, name string) (err error) {
+	defer t.audited(ctx, "delete view", name).end(&err)
 	if t.Views()[name]&Delete == 0 {
 		return fs.E(fs.NotExist, "delete view", name, nil)
 	}
@@ -334,8 +338,10 @@ type CreateOptions struct {
 // once at its paths in every view; what was at p before is replaced in the
 // same transaction (overwrite = new version). A failed upload leaves no
 // trace. Needs w.
-func (t *Tree) Create(ctx context.Context, p string, r io.Reader, opts CreateOptions) (*Info, error) {
+func (t *Tree) Create(ctx context.Context, p string, r io.Reader, opts CreateOptions) (_ *Info, err error) {
 	const op = "create"
+	rec := t.audited(ctx, op, p)
+	defer rec.end(&err)
 	c, err := t.prepCreate(ctx, op, p, opts.Meta, true)
 	if err != nil {
 		return nil, err
@@ -347,6 +353,8 @@ func (t *Tree) Create(ctx context.Context, p string, r io.Reader, opts CreateOpt
 	if err != nil {
 		return nil, fs.Wrap(op, p, err)
 	}
+	rec.id(o.ID)
+	rec.add(slog.Int64("size", o.Size))
 	t.supersede(ctx, c.l)
 	return objInfo(baseName(c.l), c.l.rights, o), nil
 }
@@ -471,8 +479,10 @@ func pathMeta(v *View, vp string, base map[string]string, applySet bool) (string
 // A marker appears in its own view only. Parents need not exist:
 // directories are implied by what is under them. Exist if p exists; the
 // directory must fit the template (Invalid otherwise). Needs w.
-func (t *Tree) Mkdir(ctx context.Context, p string) error {
+func (t *Tree) Mkdir(ctx context.Context, p string) (err error) {
 	const op = "mkdir"
+	rec := t.audited(ctx, op, p)
+	defer rec.end(&err)
 	l, err := t.resolve(op, p)
 	if err != nil {
 		return err
@@ -498,9 +508,11 @@ func (t *Tree) Mkdir(ctx context.Context, p string) error {
 	if u, err := pathtmpl.UnescapeSegment(name); err == nil {
 		name = u
 	}
-	if _, err := t.st.Put(ctx, store.PutRequest{Name: name, Meta: meta, Size: 0}, strings.NewReader("")); err != nil {
+	o, err := t.st.Put(ctx, store.PutRequest{Name: name, Meta: meta, Size: 0}, strings.NewReader(""))
+	if err != nil {
 		return fs.Wrap(op, p, err)
 	}
+	rec.id(o.ID)
 	return nil
 }
 
@@ -534,8 +546,10 @@ func dirMeta(v *View, dir string, base map[string]string) (map[string]string, er
 // Remove removes the file at p: every object at that path (the visible
 // one and any older ones it hides), from every view. IsDir for a
 // directory. Needs d.
-func (t *Tree) Remove(ctx context.Context, p string) error {
+func (t *Tree) Remove(ctx context.Context, p string) (err error) {
 	const op = "remove"
+	rec := t.audited(ctx, op, p)
+	defer rec.end(&err)
 	l, _, err := t.file(ctx, op, p, Delete)
 	if err != nil {
 		return err
@@ -544,6 +558,7 @@ func (t *Tree) Remove(ctx context.Context, p string) error {
 	if err != nil {
 		return fs.Wrap(op, p, err)
 	}
+	rec.id(ids...)
 	if err := t.st.Delete(ctx, ids...); err != nil {
 		return fs.Wrap(op, p, err)
 	}
@@ -552,8 +567,9 @@ func (t *Tree) Remove(ctx context.Context, p string) error {
 
 // Rmdir removes the empty directory at p (its markers). NotEmpty when
 // anything is under it; NotDir for a file. Needs d.
-func (t *Tree) Rmdir(ctx context.Context, p string) error {
+func (t *Tree) Rmdir(ctx context.Context, p string) (err error) {
 	const op = "rmdir"
+	defer t.audited(ctx, op, p).end(&err)
 	l, err := t.resolve(op, p)
 	if err != nil {
 		return err
@@ -604,8 +620,11 @@ func (t *Tree) markersOnly(ctx context.Context, op string, l loc) ([]fs.ID, erro
 // Chtimes sets the modification time of the file at p (every object at
 // the path), or of a directory's marker (a directory implied by objects
 // has no time of its own: nothing to do). Needs w.
-func (t *Tree) Chtimes(ctx context.Context, p string, mtime time.Time) error {
+func (t *Tree) Chtimes(ctx context.Context, p string, mtime time.Time) (err error) {
 	const op = "chtimes"
+	rec := t.audited(ctx, op, p)
+	defer rec.end(&err)
+	rec.add(slog.Time("mtime", mtime))
 	l, err := t.resolve(op, p)
 	if err != nil {
 		return err

@@ -69,8 +69,25 @@ type Listen struct {
 
 // Log configures logging.
 type Log struct {
-	Level  string `yaml:"level"`  // debug, info, warn, error; default info
-	Format string `yaml:"format"` // text or json; default text
+	Level string `yaml:"level"` // debug, info, warn, error; default info
+	// Format is text, json, or auto: text when standard error is a
+	// terminal, JSON lines otherwise (a service's log collector). Default
+	// auto; the --log-format flag overrides it.
+	Format string `yaml:"format"`
+	// Audit is where the audit log goes (every write, rename, delete and
+	// failed login): a file, JSON lines appended, created mode 0600
+	// (default <data>/audit.log), or "-" for the main log, whose audit
+	// records then carry audit=true.
+	Audit string `yaml:"audit"`
+}
+
+// AuditPath is where the audit log goes with data directory data: a file
+// path, or "-" for the main log.
+func (l Log) AuditPath(data string) string {
+	if l.Audit == "" {
+		return filepath.Join(data, "audit.log")
+	}
+	return l.Audit
 }
 
 // Provider is one provider's configuration: its type and that driver's
@@ -94,7 +111,7 @@ func Default() *Config {
 		Data:   "./var",
 		Cache:  Cache{MaxSize: 20 << 30, ChunkSize: 4 << 20, ReadAhead: 4},
 		Listen: Listen{Admin: "127.0.0.1:8081"},
-		Log:    Log{Level: "info", Format: "text"},
+		Log:    Log{Level: "info", Format: "auto"},
 	}
 }
 
@@ -164,9 +181,9 @@ func (c *Config) finish() error {
 		return fmt.Errorf("config: log.level %q: want debug, info, warn or error", c.Log.Level)
 	}
 	switch c.Log.Format {
-	case "", "text", "json":
+	case "", "text", "json", "auto":
 	default:
-		return fmt.Errorf("config: log.format %q: want text or json", c.Log.Format)
+		return fmt.Errorf("config: log.format %q: want text, json or auto", c.Log.Format)
 	}
 	return c.checkViews()
 }
