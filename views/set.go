@@ -27,9 +27,11 @@ type Set struct {
 	log   *slog.Logger
 	audit atomic.Pointer[slog.Logger] // nil: no audit (audit.go)
 
-	mu sync.Mutex // serialises CreateView/DeleteView and Attach
+	mu sync.Mutex // serialises CreateView/DeleteView, Attach and Reconfigure
 	// guarded by mu
 	st *store.Store
+
+	rb rebuilder // re-derives view paths after Reconfigure (reload.go)
 }
 
 type snapshot struct {
@@ -107,17 +109,23 @@ const (
 	valueFormat = "2"
 )
 
-func (s *Set) syncDefs(ctx context.Context, st *store.Store) error {
+// configuredDefs returns the definitions of snap's configured views as
+// they are kept in the index, with the format key.
+func configuredDefs(snap *snapshot) map[string]string {
 	want := map[string]string{}
-	for _, v := range s.cur.Load().list {
+	for _, v := range snap.list {
 		if !v.runtime {
 			b, _ := json.Marshal(v.def)
 			want[v.name] = string(b)
 		}
 	}
 	want[formatKey] = valueFormat
+	return want
+}
+
+// loadDefs returns the definitions the path index was built with.
+func loadDefs(db *badger.DB) (map[string]string, error) {
 	have := map[string]string{}
-	db := st.Index().DB()
 	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{defsPrefix}, PrefetchValues: true})
 		defer it.Close()
@@ -131,7 +139,16 @@ func (s *Set) syncDefs(ctx context.Context, st *store.Store) error {
 		return nil
 	})
 	if err != nil {
-		return fs.E(fs.Other, "load view definitions", "", err)
+		return nil, fs.E(fs.Other, "load view definitions", "", err)
+	}
+	return have, nil
+}
+
+func (s *Set) syncDefs(ctx context.Context, st *store.Store) error {
+	want := configuredDefs(s.cur.Load())
+	have, err := loadDefs(st.Index().DB())
+	if err != nil {
+		return err
 	}
 	var changed []string
 	for n, d := range want {
@@ -165,7 +182,16 @@ func (s *Set) syncDefs(ctx context.Context, st *store.Store) error {
 		}
 		s.log.Info("path index rebuilt", "views", changed, "repairs", fixed)
 	}
-	err = db.Update(func(txn *badger.Txn) error {
+	return storeDefs(st, want)
+}
+
+// storeDefs records want as the definitions the path index is built with.
+func storeDefs(st *store.Store, want map[string]string) error {
+	have, err := loadDefs(st.Index().DB())
+	if err != nil {
+		return err
+	}
+	err = st.Index().DB().Update(func(txn *badger.Txn) error {
 		for n := range have {
 			if _, ok := want[n]; !ok {
 				if err := txn.Delete(append([]byte{defsPrefix}, n...)); err != nil {
@@ -195,33 +221,36 @@ func (s *Set) attach(ctx context.Context, st *store.Store) error {
 	for k, v := range snap.views {
 		views[k] = v
 	}
-	err := st.Index().DB().View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{runtimePrefix}, PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			name := string(it.Item().Key()[1:])
-			var rec runtimeRecord
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &rec) }); err != nil {
-				return fmt.Errorf("runtime view %s: %w", name, err)
-			}
-			if _, ok := views[name]; ok {
-				s.log.Warn("a configured view hides the view of the same name created at run time", "view", name)
-				continue
-			}
-			v, err := NewView(name, rec.Def)
-			if err != nil {
-				s.log.Error("runtime view no longer parses; ignored", "view", name, "err", err)
-				continue
-			}
-			v.runtime, v.owner = true, rec.Owner
-			views[name] = v
-		}
-		return nil
-	})
-	if err != nil {
+	if err := st.Index().DB().View(func(txn *badger.Txn) error { return s.loadRuntime(txn, views) }); err != nil {
 		return fs.E(fs.Other, "load views", "", err)
 	}
 	s.cur.Store(newSnapshot(views))
+	return nil
+}
+
+// loadRuntime adds the views created at run time to views, which holds
+// the configured ones: a configured view hides a runtime one of its name.
+func (s *Set) loadRuntime(txn *badger.Txn, views map[string]*View) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{runtimePrefix}, PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		name := string(it.Item().Key()[1:])
+		var rec runtimeRecord
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &rec) }); err != nil {
+			return fmt.Errorf("runtime view %s: %w", name, err)
+		}
+		if _, ok := views[name]; ok {
+			s.log.Warn("a configured view hides the view of the same name created at run time", "view", name)
+			continue
+		}
+		v, err := NewView(name, rec.Def)
+		if err != nil {
+			s.log.Error("runtime view no longer parses; ignored", "view", name, "err", err)
+			continue
+		}
+		v.runtime, v.owner = true, rec.Owner
+		views[name] = v
+	}
 	return nil
 }
 
