@@ -233,7 +233,8 @@ func (s *Store) deleteSource(ctx context.Context, id fs.ID, l fs.Location, size 
 		s.log.Debug("gc: source file still registered, kept", "source", src, "objects", refs)
 		return
 	}
-	w, ok := s.providers[l.Provider].(backends.Writer)
+	p, _ := s.providers.get(l.Provider)
+	w, ok := p.(backends.Writer)
 	if !ok {
 		s.log.Warn("gc: delete at source: provider cannot delete", "id", id, "source", src)
 		return

@@ -119,7 +119,7 @@ func (s *Store) fetchRange(ctx context.Context, o *fs.Object, off, n int64) (io.
 		}
 		return nil, fetchFailed(o, errs)
 	}
-	prov, ok := s.providers[src.Provider]
+	prov, ok := s.providers.get(src.Provider)
 	if !ok {
 		return nil, fetchFailed(o, append(errs, fmt.Errorf("unknown provider %q", src.Provider)))
 	}

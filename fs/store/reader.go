@@ -228,7 +228,7 @@ func (s *Store) OpenObject(ctx context.Context, o *fs.Object) (*Reader, error) {
 			return nil, err
 		}
 		s.log.Warn("primary copy unreadable, reading a replica", "id", o.ID, "err", err)
-	} else if _, ok := s.providers[o.Source.Provider]; !ok {
+	} else if _, ok := s.providers.get(o.Source.Provider); !ok {
 		return nil, fs.E(fs.Unavailable, "open", o.ID.String(), fmt.Errorf("unknown provider %q", o.Source.Provider))
 	}
 	if o.Size < 0 {
@@ -260,7 +260,10 @@ func (s *Store) OpenObject(ctx context.Context, o *fs.Object) (*Reader, error) {
 // learnSize asks the provider for the size of an object registered
 // without one, and records it.
 func (s *Store) learnSize(ctx context.Context, o *fs.Object) (*fs.Object, error) {
-	prov := s.providers[o.Source.Provider]
+	prov, ok := s.providers.get(o.Source.Provider)
+	if !ok {
+		return nil, fs.E(fs.Unavailable, "stat", o.ID.String(), fmt.Errorf("unknown provider %q", o.Source.Provider))
+	}
 	e, err := prov.Stat(ctx, o.Source.Path)
 	if err != nil {
 		return nil, fs.Wrap("stat", o.Source.Provider+":"+o.Source.Path, err)

@@ -50,7 +50,7 @@ type Store struct {
 	dir       string
 	idx       *index.Index
 	cache     *cache.Cache
-	providers map[string]backends.Provider
+	providers providerSet // swapped on reload (providers.go)
 	primary   backends.Writer
 	primaryFS backends.Filer
 	log       *slog.Logger
@@ -107,7 +107,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		dir: opts.Dir, providers: opts.Providers, primary: opts.Primary, primaryFS: filer,
+		dir: opts.Dir, primary: opts.Primary, primaryFS: filer,
 		log: log, ids: fs.NewIDGen(), now: opts.Now, lock: lock,
 		bgSem: make(chan struct{}, 1), closed: make(chan struct{}),
 		retention: opts.Retention, atSource: opts.DeleteAtSource, opened: opened,
@@ -115,9 +115,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.providers == nil {
-		s.providers = map[string]backends.Provider{}
-	}
+	s.providers.set(opts.Providers)
 	s.health = health.New(health.Options{Base: opts.Replication.HealthBackoff})
 	s.rep = newReplicator(s, opts.Replication)
 	s.idx, err = index.Open(index.Options{Dir: filepath.Join(opts.Dir, "index"), NoSync: opts.NoSync, Derive: s.rep.derive(opts.Derive), Logger: log})
@@ -175,8 +173,7 @@ func (s *Store) Cache() *cache.Cache { return s.cache }
 
 // Provider returns the provider registered under name.
 func (s *Store) Provider(name string) (backends.Provider, bool) {
-	p, ok := s.providers[name]
-	return p, ok
+	return s.providers.get(name)
 }
 
 // Get returns the object with the given id.
@@ -246,7 +243,7 @@ func (s *Store) Check(o *fs.Object) error {
 	switch {
 	case o.Source.Provider == "" || o.Source.Path == "":
 		return fs.E(fs.Invalid, "register", o.Name, errors.New("no source location"))
-	case s.providers[o.Source.Provider] == nil:
+	case !s.hasProvider(o.Source.Provider):
 		return fs.E(fs.Invalid, "register", src, fmt.Errorf("unknown provider %q", o.Source.Provider))
 	case o.Source.Offset < 0 || o.Source.Length < 0:
 		return fs.E(fs.Invalid, "register", src, errors.New("negative offset or length"))
