@@ -151,43 +151,45 @@ func (c *Client) Read(ctx context.Context, id fs.ID, w io.Writer) (int64, error)
 	return n, err
 }
 
-// Find streams the objects matching conds.
+// Find calls fn for the objects matching conds (at most limit; 0 = all),
+// fetching them page by page.
 func (c *Client) Find(ctx context.Context, conds []index.Cond, limit int, fn func(*fs.Object) error) error {
 	q := url.Values{}
 	for _, cd := range conds {
 		q.Add("q", cd.Key+"="+cd.Value)
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	resp, err := c.do(ctx, "GET", "/api/v1/objects", q, nil, -1)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		var j struct {
-			Object
-			Error string `json:"error"`
-			Kind  string `json:"kind"`
+	seen := 0
+	for {
+		n := MaxPageSize
+		if limit > 0 {
+			n = min(n, limit-seen)
 		}
-		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
-			return fmt.Errorf("server answer: %w", err)
-		}
-		if j.Error != "" {
-			return remoteError(errorBody{Error: j.Error, Kind: j.Kind})
-		}
-		o, err := FromJSON(&j.Object)
+		q.Set("limit", strconv.Itoa(n))
+		resp, err := c.do(ctx, "GET", "/api/v1/objects", q, nil, -1)
 		if err != nil {
 			return err
 		}
-		if err := fn(o); err != nil {
-			return err
+		var page Page
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("server answer: %w", err)
 		}
+		for _, j := range page.Objects {
+			o, err := FromJSON(j)
+			if err != nil {
+				return err
+			}
+			if err := fn(o); err != nil {
+				return err
+			}
+			seen++
+		}
+		if page.Next == "" || (limit > 0 && seen >= limit) {
+			return nil
+		}
+		q.Set("after", page.Next)
 	}
-	return sc.Err()
 }
 
 // Delete removes an object.

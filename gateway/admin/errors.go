@@ -50,16 +50,35 @@ type errorBody struct {
 	Line  int    `json:"line,omitempty"`
 }
 
+// writeError answers with err's status and the JSON error body. A body
+// over its cap is 413 whatever wraps it; an NDJSON line error names the
+// line.
 func writeError(w http.ResponseWriter, err error) {
+	code := status(fs.KindOf(err))
+	var le *ingest.LineError
+	switch {
+	case isTooLarge(err):
+		code = http.StatusRequestEntityTooLarge
+	case errors.As(err, &le):
+		code = http.StatusBadRequest
+	}
+	writeStatus(w, code, err)
+}
+
+// writeStatus answers with code and the JSON error body of err.
+func writeStatus(w http.ResponseWriter, code int, err error) {
 	k := fs.KindOf(err)
 	body := errorBody{Error: err.Error(), Kind: k.String()}
 	var le *ingest.LineError
 	if errors.As(err, &le) {
 		body.Line = le.Line
-		k = fs.Invalid
-		body.Kind = k.String()
+		body.Kind = fs.Invalid.String()
+	}
+	if code == http.StatusRequestEntityTooLarge {
+		body.Kind = fs.Invalid.String()
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status(k))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(body)
 }

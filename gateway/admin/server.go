@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,54 +31,187 @@ type Store interface {
 	Get(ctx context.Context, id fs.ID) (*fs.Object, error)
 	Open(ctx context.Context, id fs.ID) (*store.Reader, error)
 	Find(ctx context.Context, conds []index.Cond, opts index.FindOptions, fn func(*fs.Object) error) error
+	Update(ctx context.Context, id fs.ID, fn func(o *fs.Object) error) (*fs.Object, error)
 	Delete(ctx context.Context, ids ...fs.ID) error
 	Provider(name string) (backends.Provider, bool)
 }
 
-// Server serves the admin API.
-type Server struct {
-	st    Store
-	log   *slog.Logger
-	token string // required as a bearer token when non-empty
+// Options configure a Server. Only Store is required; a route whose
+// source is nil answers 501 (Unsupported).
+type Options struct {
+	Store Store
+	// Auth checks callers. nil lets every caller in with the full role:
+	// for the Unix socket, which file permissions guard.
+	Auth   *Auth
+	Logger *slog.Logger
+	// Audit receives one record per authentication failure and per write
+	// (who, what, from where); nil = Logger.
+	Audit *slog.Logger
+	// Views gives the views an object's paths are computed in (views.Set).
+	Views ViewLister
+	// Inspect gives statistics, replication status and object locations
+	// (fs/store.Store).
+	Inspect Inspector
+	// Users lists the users of the front-ends, as currently configured.
+	Users func() []UserInfo
+	// Jobs lists the background jobs (collector, acquisitions).
+	Jobs func() []Job
+	// Ready lists the readiness checks of /readyz; all must pass.
+	Ready []Check
+	// Reload re-reads the configuration; its error says why a new
+	// configuration was refused.
+	Reload func(ctx context.Context) error
+	// WithActor, when set, puts the caller on the context of writes so
+	// that the layers below can attribute them (views.WithActor).
+	WithActor func(ctx context.Context, p Principal, r *http.Request) context.Context
+	// MaxBody caps JSON request bodies (default 1 MiB); MaxRegisterBody
+	// caps an NDJSON registration (default 1 GiB). Larger bodies are 413.
+	MaxBody, MaxRegisterBody int64
 }
 
-// NewServer returns the API over st. With a non-empty token every request
-// but /healthz must carry "Authorization: Bearer <token>".
-func NewServer(st Store, token string, log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.Default()
+// Check is one readiness check.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Page sizes of GET /api/v1/objects.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Server serves the admin API.
+type Server struct {
+	// immutable after New
+	opts Options
+	st   Store
+	log  *slog.Logger
+}
+
+// New returns the API server configured by opts.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	return &Server{st: st, log: log, token: token}
+	if opts.Audit == nil {
+		opts.Audit = opts.Logger
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 1 << 20
+	}
+	if opts.MaxRegisterBody <= 0 {
+		opts.MaxRegisterBody = 1 << 30
+	}
+	return &Server{opts: opts, st: opts.Store, log: opts.Logger}
+}
+
+// NewServer returns the API over st alone. With a non-empty token every
+// request but the public routes must carry "Authorization: Bearer <token>".
+func NewServer(st Store, token string, log *slog.Logger) *Server {
+	opts := Options{Store: st, Logger: log}
+	if token != "" {
+		opts.Auth = NewAuth(nil, token)
+	}
+	return New(opts)
+}
+
+// route is one API route. The OpenAPI test checks that every route is
+// described in openapi.json.
+type route struct {
+	method, pattern string
+	public          bool // no authentication (health, readiness, the API description)
+	h               http.HandlerFunc
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/healthz", true, s.healthz},
+		{"GET", "/readyz", true, s.readyz},
+		{"GET", "/api/v1/openapi.json", true, serveOpenAPI},
+		{"GET", "/api/v1/whoami", false, s.whoami},
+		{"POST", "/api/v1/objects", false, s.register},
+		{"PUT", "/api/v1/objects", false, s.put},
+		{"GET", "/api/v1/objects", false, s.find},
+		{"GET", "/api/v1/objects/{id}", false, s.detail},
+		{"PATCH", "/api/v1/objects/{id}", false, s.patch},
+		{"DELETE", "/api/v1/objects/{id}", false, s.delete},
+		{"GET", "/api/v1/objects/{id}/content", false, s.content},
+		{"POST", "/api/v1/crawl", false, s.crawl},
+		{"GET", "/api/v1/users", false, s.users},
+		{"GET", "/api/v1/users/{name}", false, s.user},
+		{"GET", "/api/v1/views", false, s.views},
+		{"GET", "/api/v1/stats", false, s.stats},
+		{"GET", "/api/v1/replication", false, s.replication},
+		{"GET", "/api/v1/jobs", false, s.jobs},
+		{"GET", "/api/v1/jobs/{name}", false, s.job},
+		{"POST", "/api/v1/jobs/{name}/run", false, s.runJob},
+		{"POST", "/api/v1/reload", false, s.reload},
+	}
 }
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("POST /api/v1/objects", s.register)
-	mux.HandleFunc("PUT /api/v1/objects", s.put)
-	mux.HandleFunc("GET /api/v1/objects", s.find)
-	mux.HandleFunc("GET /api/v1/objects/{id}", s.stat)
-	mux.HandleFunc("GET /api/v1/objects/{id}/content", s.content)
-	mux.HandleFunc("DELETE /api/v1/objects/{id}", s.delete)
-	mux.HandleFunc("POST /api/v1/crawl", s.crawl)
-	return s.recover(s.auth(mux))
+	for _, rt := range s.routes() {
+		h := rt.h
+		if !rt.public {
+			h = s.guard(rt.method, h)
+		}
+		mux.HandleFunc(rt.method+" "+rt.pattern, h)
+	}
+	return s.recover(mux)
 }
 
-func (s *Server) auth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.token != "" && r.URL.Path != "/healthz" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="datagate"`)
-				writeError(w, fs.E(fs.Permission, "admin", "", errors.New("missing or wrong bearer token")))
+type principalKey struct{}
+
+// principal returns the caller a guarded route was called by.
+func principal(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
+}
+
+// guard authenticates the caller (401 when that fails) and checks the
+// role the method needs (403): GET needs read, anything else full.
+func (s *Server) guard(method string, next http.HandlerFunc) http.HandlerFunc {
+	need := RoleFull
+	if method == "GET" || method == "HEAD" {
+		need = RoleRead
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := Principal{Name: "socket", Role: RoleFull, Via: "socket"}
+		if s.opts.Auth != nil {
+			var claimed string
+			var err error
+			p, claimed, err = s.opts.Auth.Authenticate(r)
+			if err != nil {
+				if !errors.Is(err, errNoCredentials) {
+					s.opts.Audit.Warn("admin authentication failed", "frontend", "admin", "user", claimed,
+						"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+				}
+				w.Header().Add("WWW-Authenticate", `Basic realm="datagate admin", charset="UTF-8"`)
+				w.Header().Add("WWW-Authenticate", `Bearer realm="datagate admin"`)
+				writeStatus(w, http.StatusUnauthorized, fs.E(fs.Permission, "admin", "", err))
 				return
 			}
 		}
-		next.ServeHTTP(w, r)
-	})
+		if p.Role < need {
+			writeStatus(w, http.StatusForbidden, fs.E(fs.Permission, "admin", r.URL.Path,
+				fmt.Errorf("user %s has the %s role; %s %s needs %s", p.Name, p.Role, r.Method, r.URL.Path, need)))
+			return
+		}
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		if need == RoleFull && s.opts.WithActor != nil {
+			ctx = s.opts.WithActor(ctx, p, r)
+		}
+		next(w, r.WithContext(ctx))
+	}
+}
+
+// audit records a write done by the caller of r.
+func (s *Server) audit(r *http.Request, what string, args ...any) {
+	p := principal(r.Context())
+	s.opts.Audit.Info("admin "+what, append([]any{"frontend", "admin", "user", p.Name, "via", p.Via, "remote", r.RemoteAddr}, args...)...)
 }
 
 func (s *Server) recover(next http.Handler) http.Handler {
@@ -98,19 +230,79 @@ func (s *Server) recover(next http.Handler) http.Handler {
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
+	writeJSONStatus(w, http.StatusOK, v)
+}
+
+func writeJSONStatus(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
 }
 
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, map[string]string{"status": "ok"})
+}
+
+// readyz runs every readiness check, each bounded in time.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ready := true
+	for _, c := range s.opts.Ready {
+		if err := c.Check(ctx); err != nil {
+			checks[c.Name], ready = err.Error(), false
+		} else {
+			checks[c.Name] = "ok"
+		}
+	}
+	body := map[string]any{"status": "ready", "checks": checks}
+	if !ready {
+		body["status"] = "not ready"
+		writeJSONStatus(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	writeJSON(w, body)
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	p := principal(r.Context())
+	writeJSON(w, map[string]string{"name": p.Name, "role": p.Role.String(), "via": p.Via})
+}
+
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	if !s.onlyParams(w, r, "batch") {
+		return
+	}
 	batch, _ := strconv.Atoi(r.URL.Query().Get("batch"))
-	res, err := ingest.Register(r.Context(), s.st, r.Body, batch, nil)
+	body := &capped{r: http.MaxBytesReader(w, r.Body, s.opts.MaxRegisterBody)}
+	res, err := ingest.Register(r.Context(), s.st, body, batch, nil)
+	if body.err != nil {
+		// The scanner hands the cut line over as if it were the last one,
+		// so the error would blame it: say what happened instead.
+		err = fmt.Errorf("%w: the registration is capped at %d bytes; %d records added and %d updated before the cap stay",
+			body.err, s.opts.MaxRegisterBody, res.Added, res.Updated)
+	}
+	s.audit(r, "register", "added", res.Added, "updated", res.Updated, "err", err)
 	if err != nil {
-		s.log.Warn("register", "err", err, "applied", res.Added+res.Updated)
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, res)
+}
+
+// capped remembers that a MaxBytesReader hit its cap.
+type capped struct {
+	r   io.Reader
+	err error
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if isTooLarge(err) {
+		c.err = err
+	}
+	return n, err
 }
 
 // ParseMeta parses "key=value" pairs.
@@ -127,6 +319,9 @@ func ParseMeta(pairs []string) (map[string]string, error) {
 }
 
 func (s *Server) put(w http.ResponseWriter, r *http.Request) {
+	if !s.onlyParams(w, r, "name", "meta", "content_type", "mtime") {
+		return
+	}
 	q := r.URL.Query()
 	meta, err := ParseMeta(q["meta"])
 	if err != nil {
@@ -142,40 +337,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := s.st.Put(r.Context(), req, r.Body)
 	if err != nil {
+		s.audit(r, "put", "name", req.Name, "err", err)
 		writeError(w, err)
 		return
 	}
-	w.WriteHeader(http.StatusCreated)
-	writeJSON(w, ToJSON(o))
-}
-
-func (s *Server) find(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	meta, err := ParseMeta(q["q"])
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	var conds []index.Cond
-	for k, v := range meta {
-		conds = append(conds, index.Cond{Key: k, Value: v})
-	}
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	enc := json.NewEncoder(w)
-	wrote := false
-	err = s.st.Find(r.Context(), conds, index.FindOptions{Limit: limit}, func(o *fs.Object) error {
-		wrote = true
-		return enc.Encode(ToJSON(o))
-	})
-	if err != nil && !wrote {
-		writeError(w, err)
-		return
-	}
-	if err != nil {
-		// Headers are gone: end the stream with an error line.
-		enc.Encode(errorBody{Error: err.Error(), Kind: fs.KindOf(err).String()})
-	}
+	s.audit(r, "put", "name", req.Name, "id", o.ID, "size", o.Size)
+	writeJSONStatus(w, http.StatusCreated, ToJSON(o))
 }
 
 func (s *Server) id(w http.ResponseWriter, r *http.Request) (fs.ID, bool) {
@@ -185,19 +352,6 @@ func (s *Server) id(w http.ResponseWriter, r *http.Request) (fs.ID, bool) {
 		return id, false
 	}
 	return id, true
-}
-
-func (s *Server) stat(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.id(w, r)
-	if !ok {
-		return
-	}
-	o, err := s.st.Get(r.Context(), id)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, ToJSON(o))
 }
 
 func (s *Server) content(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +393,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.st.Delete(r.Context(), id); err != nil {
+	err := s.st.Delete(r.Context(), id)
+	s.audit(r, "delete", "id", id, "err", err)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -248,10 +404,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) crawl(w http.ResponseWriter, r *http.Request) {
 	var req CrawlRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, fs.E(fs.Invalid, "crawl", "", fmt.Errorf("malformed request: %w", err)))
+	if !s.decodeBody(w, r, "crawl", &req) {
 		return
 	}
 	opts, p, err := CrawlSetup(s.st, req)
@@ -259,6 +412,7 @@ func (s *Server) crawl(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.audit(r, "crawl", "provider", req.Provider, "prefix", req.Prefix)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	fl, _ := w.(http.Flusher)

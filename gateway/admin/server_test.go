@@ -112,8 +112,8 @@ func TestTokenRequired(t *testing.T) {
 		want       int
 	}{
 		{"/healthz", "", 200},
-		{"/api/v1/objects?q=a=b", "", 403},
-		{"/api/v1/objects?q=a=b", "Bearer wrong", 403},
+		{"/api/v1/objects?q=a=b", "", 401},
+		{"/api/v1/objects?q=a=b", "Bearer wrong", 401},
 		{"/api/v1/objects?q=a=b", "Bearer s3cret-token-s3cret-token-s3cret", 200},
 	} {
 		req, _ := http.NewRequest("GET", srv.URL+tc.path, nil)
