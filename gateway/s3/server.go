@@ -41,9 +41,17 @@ type Key struct {
 type Options struct {
 	Store *store.Store
 	Views *views.Set
-	// Users are the profiles by user name; Keys the access keys by id.
+	// Users are the profiles by user name; Keys the access keys by id:
+	// a fixed set. A server whose users change while it runs (a
+	// configuration reload) gives Tree and Key instead, which win.
 	Users map[string]views.Profile
 	Keys  map[string]Key
+	// Tree returns an authenticated user's tree (made with ViewDirs), nil
+	// for none (access denied); Key returns an access key by id. Both are
+	// called on every request, so what they return may change between
+	// requests; a request keeps what it started with.
+	Tree func(user string) *views.Tree
+	Key  func(id string) (Key, bool)
 	// Region is what GetBucketLocation answers and the credential scope
 	// must name; default DefaultRegion.
 	Region string
@@ -100,9 +108,12 @@ func New(opts Options) (*Server, error) {
 	for u, p := range opts.Users {
 		s.trees[u] = views.NewTree(views.TreeOptions{Set: opts.Views, Store: opts.Store, User: u, Profile: p, ViewDirs: true, StatfsDir: opts.StatfsDir})
 	}
-	keys := opts.Keys
+	keys, key := opts.Keys, opts.Key
+	if key == nil {
+		key = func(id string) (Key, bool) { k, ok := keys[id]; return k, ok }
+	}
 	s.verify = &sigv4.Verifier{Region: opts.Region, Now: opts.Now, Creds: sigv4.CredentialsFunc(func(id string) (string, string, bool) {
-		k, ok := keys[id]
+		k, ok := key(id)
 		return k.Secret, k.User, ok
 	})}
 	var b [4]byte
@@ -173,7 +184,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.auth, q.user = res, res.User
-	if q.tree = s.trees[res.User]; q.tree == nil {
+	if q.tree = s.tree(res.User); q.tree == nil {
 		q.fail(s, ErrAccessDenied)
 		return
 	}
@@ -182,6 +193,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.route(q)
+}
+
+// tree returns the user's tree: Options.Tree's, or the fixed set's.
+func (s *Server) tree(user string) *views.Tree {
+	if s.opts.Tree != nil {
+		return s.opts.Tree(user)
+	}
+	return s.trees[user]
 }
 
 // requestID is the instance prefix and a counter in 12 uppercase hex
