@@ -42,6 +42,8 @@ type Options struct {
 	DeleteAtSource map[string]bool
 	// Replication: further stores, copies wanted, prefetch (replicate.go).
 	Replication Replication
+	// OnFetch, if set, is told of every provider fetch (stats.go).
+	OnFetch FetchObserver
 }
 
 // Store is the object store. Safe for concurrent use.
@@ -68,6 +70,7 @@ type Store struct {
 	health *health.Tracker // failing stores and providers; see fallback.go
 
 	swept atomic.Bool // no unindexed files of a crash are left to sweep (recovery.go)
+	st    storeStats  // counters for Stats (stats.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -118,7 +121,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.providers.set(opts.Providers)
 	s.health = health.New(health.Options{Base: opts.Replication.HealthBackoff})
 	s.rep = newReplicator(s, opts.Replication)
-	s.idx, err = index.Open(index.Options{Dir: filepath.Join(opts.Dir, "index"), NoSync: opts.NoSync, Derive: s.rep.derive(opts.Derive), Logger: log})
+	s.idx, err = index.Open(index.Options{Dir: filepath.Join(opts.Dir, "index"), NoSync: opts.NoSync, Derive: s.rep.derive(opts.Derive), Logger: log,
+		Tally: s.rep.tally, TallySig: s.rep.tallySig()})
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -143,6 +147,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.recoverLeftovers(clean, opened)
+	s.st.onFetch = opts.OnFetch
+	s.startCounting()
 	return s, nil
 }
 

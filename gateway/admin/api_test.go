@@ -237,7 +237,7 @@ func TestAuthAndRoles(t *testing.T) {
 			t.Errorf("a secret (%.6s...) is in the log", secret)
 		}
 	}
-	if !strings.Contains(logs, "admin authentication failed") || !strings.Contains(logs, "user=ghost") {
+	if !strings.Contains(logs, "op=login result=denied user=ghost method=password") || !strings.Contains(logs, "method=bearer") {
 		t.Errorf("failed logins not logged with the name tried:\n%s", logs)
 	}
 }
@@ -491,7 +491,8 @@ func TestDetailPatchDelete(t *testing.T) {
 	if code, b := h.call(t, asBoss(), "PATCH", "/api/v1/objects/"+id, body(`{"delete":["x"]}`), &d); code != 200 || d.Meta["x"] != "" {
 		t.Fatal(code, string(b))
 	}
-	if code, _ := h.call(t, asBoss(), "DELETE", "/api/v1/objects/"+id, nil, nil); code != 204 {
+	withID := func(r *http.Request) { r.SetBasicAuth("boss", fullPass); r.Header.Set("X-Request-Id", "req-42") }
+	if code, _ := h.call(t, withID, "DELETE", "/api/v1/objects/"+id, nil, nil); code != 204 {
 		t.Fatal(code)
 	}
 	if code, _ := h.call(t, asReader(), "GET", "/api/v1/objects/"+id, nil, nil); code != 404 {
@@ -501,7 +502,7 @@ func TestDetailPatchDelete(t *testing.T) {
 		t.Fatalf("patch after delete: %d", code)
 	}
 	logs := h.logs.String()
-	for _, w := range []string{"admin update", "admin delete", "user=boss"} {
+	for _, w := range []string{"op=update result=ok user=boss via=basic id=" + id, "op=delete result=ok user=boss", "frontend=admin request_id=req-42"} {
 		if !strings.Contains(logs, w) {
 			t.Errorf("audit log lacks %q:\n%s", w, logs)
 		}

@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -147,7 +148,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
-	s.audit(r, "update", "id", id, "set", p.Set, "delete", p.Delete, "renamed", p.Name != nil, "err", err)
+	s.audit(r, "update", err, slog.String("id", id.String()), slog.Any("set", p.Set), slog.Any("delete", p.Delete), slog.Bool("renamed", p.Name != nil))
 	if err != nil {
 		writeError(w, err)
 		return

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -283,7 +284,7 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := j.Trigger(r.Context())
-	s.audit(r, "job trigger", "job", r.PathValue("name"), "err", err)
+	s.audit(r, "job run", err, slog.String("job", r.PathValue("name")))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -299,7 +300,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.opts.Reload(r.Context())
-	s.audit(r, "reload", "err", err)
+	s.audit(r, "reload", err)
 	if err != nil {
 		if fs.KindOf(err) == fs.Other {
 			err = fs.E(fs.Invalid, "reload", "", err)

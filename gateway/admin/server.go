@@ -20,6 +20,7 @@ import (
 	"github.com/datagate/datagate/fs/pathtmpl"
 	"github.com/datagate/datagate/fs/store"
 	"github.com/datagate/datagate/gateway/httpserve"
+	"github.com/datagate/datagate/views"
 )
 
 type ingestCrawlStats = ingest.CrawlStats
@@ -45,7 +46,8 @@ type Options struct {
 	Auth   *Auth
 	Logger *slog.Logger
 	// Audit receives one record per authentication failure and per write
-	// (who, what, from where); nil = Logger.
+	// (who, what, from where, the request id), in the format of the
+	// views' audit records; nil = Logger.
 	Audit *slog.Logger
 	// Views gives the views an object's paths are computed in (views.Set).
 	Views ViewLister
@@ -61,9 +63,6 @@ type Options struct {
 	// Reload re-reads the configuration; its error says why a new
 	// configuration was refused.
 	Reload func(ctx context.Context) error
-	// WithActor, when set, puts the caller on the context of writes so
-	// that the layers below can attribute them (views.WithActor).
-	WithActor func(ctx context.Context, p Principal, r *http.Request) context.Context
 	// MaxBody caps JSON request bodies (default 1 MiB); MaxRegisterBody
 	// caps an NDJSON registration (default 1 GiB). Larger bodies are 413.
 	MaxBody, MaxRegisterBody int64
@@ -172,13 +171,24 @@ func principal(ctx context.Context) Principal {
 }
 
 // guard authenticates the caller (401 when that fails) and checks the
-// role the method needs (403): GET needs read, anything else full.
+// role the method needs (403): GET needs read, anything else full. The
+// caller rides on the context as a views.Actor, with the request's id
+// (the client's X-Request-Id when sane, else a new one, echoed back).
 func (s *Server) guard(method string, next http.HandlerFunc) http.HandlerFunc {
 	need := RoleFull
 	if method == "GET" || method == "HEAD" {
 		need = RoleRead
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
+		actor, _ := views.ActorFrom(r.Context())
+		actor.Remote, actor.Frontend = r.RemoteAddr, "admin"
+		if actor.RequestID == "" {
+			actor.RequestID = r.Header.Get("X-Request-Id")
+			if !views.SaneRequestID(actor.RequestID) {
+				actor.RequestID = views.NewRequestID()
+			}
+		}
+		w.Header().Set("X-Request-Id", actor.RequestID)
 		p := Principal{Name: "socket", Role: RoleFull, Via: "socket"}
 		if s.opts.Auth != nil {
 			var claimed string
@@ -186,8 +196,13 @@ func (s *Server) guard(method string, next http.HandlerFunc) http.HandlerFunc {
 			p, claimed, err = s.opts.Auth.Authenticate(r)
 			if err != nil {
 				if !errors.Is(err, errNoCredentials) {
-					s.opts.Audit.Warn("admin authentication failed", "frontend", "admin", "user", claimed,
-						"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+					a := actor
+					a.User = claimed
+					method := "bearer"
+					if claimed != "" {
+						method = "password"
+					}
+					views.AuditAuthFailure(s.opts.Audit, a, method, "wrong credentials")
 				}
 				w.Header().Add("WWW-Authenticate", `Basic realm="datagate admin", charset="UTF-8"`)
 				w.Header().Add("WWW-Authenticate", `Bearer realm="datagate admin"`)
@@ -195,23 +210,33 @@ func (s *Server) guard(method string, next http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 		}
+		actor.User = p.Name
 		if p.Role < need {
 			writeStatus(w, http.StatusForbidden, fs.E(fs.Permission, "admin", r.URL.Path,
 				fmt.Errorf("user %s has the %s role; %s %s needs %s", p.Name, p.Role, r.Method, r.URL.Path, need)))
 			return
 		}
 		ctx := context.WithValue(r.Context(), principalKey{}, p)
-		if need == RoleFull && s.opts.WithActor != nil {
-			ctx = s.opts.WithActor(ctx, p, r)
-		}
-		next(w, r.WithContext(ctx))
+		next(w, r.WithContext(views.WithActor(ctx, actor)))
 	}
 }
 
-// audit records a write done by the caller of r.
-func (s *Server) audit(r *http.Request, what string, args ...any) {
-	p := principal(r.Context())
-	s.opts.Audit.Info("admin "+what, append([]any{"frontend", "admin", "user", p.Name, "via", p.Via, "remote", r.RemoteAddr}, args...)...)
+// audit records a write done by the caller of r, as the views' audit
+// records are: op, result, who, from where, through what, which request.
+func (s *Server) audit(r *http.Request, op string, err error, attrs ...slog.Attr) {
+	a, _ := views.ActorFrom(r.Context())
+	lvl, result := slog.LevelInfo, "ok"
+	as := append(make([]slog.Attr, 0, 8+len(attrs)), slog.String("op", op))
+	if err != nil {
+		lvl, result = slog.LevelWarn, "error"
+	}
+	as = append(as, slog.String("result", result), slog.String("user", a.User), slog.String("via", principal(r.Context()).Via))
+	as = append(as, attrs...)
+	if err != nil {
+		as = append(as, slog.String("error", err.Error()))
+	}
+	as = append(as, slog.String("remote", a.Remote), slog.String("frontend", "admin"), slog.String("request_id", a.RequestID))
+	s.opts.Audit.LogAttrs(r.Context(), lvl, "audit", as...)
 }
 
 func (s *Server) recover(next http.Handler) http.Handler {
@@ -283,7 +308,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: the registration is capped at %d bytes; %d records added and %d updated before the cap stay",
 			body.err, s.opts.MaxRegisterBody, res.Added, res.Updated)
 	}
-	s.audit(r, "register", "added", res.Added, "updated", res.Updated, "err", err)
+	s.audit(r, "register", err, slog.Int("added", res.Added), slog.Int("updated", res.Updated))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -337,11 +362,11 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := s.st.Put(r.Context(), req, r.Body)
 	if err != nil {
-		s.audit(r, "put", "name", req.Name, "err", err)
+		s.audit(r, "put", err, slog.String("name", req.Name))
 		writeError(w, err)
 		return
 	}
-	s.audit(r, "put", "name", req.Name, "id", o.ID, "size", o.Size)
+	s.audit(r, "put", nil, slog.String("name", req.Name), slog.String("id", o.ID.String()), slog.Int64("size", o.Size))
 	writeJSONStatus(w, http.StatusCreated, ToJSON(o))
 }
 
@@ -394,7 +419,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.st.Delete(r.Context(), id)
-	s.audit(r, "delete", "id", id, "err", err)
+	s.audit(r, "delete", err, slog.String("id", id.String()))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -412,7 +437,7 @@ func (s *Server) crawl(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.audit(r, "crawl", "provider", req.Provider, "prefix", req.Prefix)
+	s.audit(r, "crawl", nil, slog.String("provider", req.Provider), slog.String("prefix", req.Prefix))
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	fl, _ := w.(http.Flusher)
