@@ -86,6 +86,7 @@ type Cache struct {
 
 	wg    sync.WaitGroup
 	usage atomic.Int64 // bytes of present chunks of live entries
+	st    counters     // statistics (stats.go)
 
 	goMu    sync.RWMutex // orders wg.Add against Close's wg.Wait
 	closing bool         // guarded by goMu
@@ -394,6 +395,7 @@ func (c *Cache) evict() {
 		if e.pins == 0 {
 			c.log.Debug("cache: evicting", "key", e.key, "bytes", e.presentB)
 			c.dropLocked(e, nil)
+			c.st.evictions.Add(1)
 		}
 		e.mu.Unlock()
 		el = prev

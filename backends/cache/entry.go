@@ -372,6 +372,7 @@ func (c *Cache) copyRun(ctx context.Context, e *entry, fe *fetch, src Source, f 
 				return diskErr("write", f.Name(), werr)
 			}
 			done += int64(m)
+			c.st.fetched.Add(uint64(m))
 			c.advance(e, fe, off+done)
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {

@@ -107,11 +107,12 @@ func (f *File) prepare(ctx context.Context, off int64, n int) (int64, error) {
 		return off, io.EOF
 	}
 	end := min(off+int64(n), f.size)
-	if !f.e.complete.Load() {
-		if err := f.ensure(ctx, off, end); err != nil {
-			return off, err
-		}
+	if f.e.complete.Load() {
+		f.c.st.hits.Add(1)
+	} else if err := f.ensure(ctx, off, end); err != nil {
+		return off, err
 	}
+	f.c.st.served.Add(uint64(end - off))
 	return end, nil
 }
 
@@ -194,8 +195,10 @@ func (f *File) ensure(ctx context.Context, off, end int64) error {
 	}
 	e.mu.Unlock()
 	if len(waits) == 0 {
+		c.st.hits.Add(1)
 		return nil
 	}
+	c.st.misses.Add(1)
 
 	for k, w := range waits {
 		if err := f.await(ctx, w); err != nil {

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/datagate/datagate/backends"
@@ -102,7 +103,14 @@ type Provider struct {
 	backends.Provider
 	// immutable after New
 	opts Options
+
+	retries atomic.Uint64 // see Retries
 }
+
+// Retries counts the retries made since New: each new attempt of an
+// Open, Stat or List after the provider was unavailable, and each
+// reopen of a read that failed mid-stream.
+func (p *Provider) Retries() uint64 { return p.retries.Load() }
 
 // do runs fn up to opts.Attempts times while it fails with ErrUnavailable.
 // The returned error is fn's last, with ctx's error joined when the wait
@@ -117,6 +125,7 @@ func (p *Provider) do(ctx context.Context, op, path string, fn func() error) err
 			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt+1)
 		}
 		d := Backoff(attempt, p.opts.Base, p.opts.Max)
+		p.retries.Add(1)
 		p.opts.Logger.Warn("retrying", "provider", p.Name(), "op", op, "path", path,
 			"attempt", attempt+1, "wait", d, "err", err)
 		if cerr := sleep(ctx, d); cerr != nil {
@@ -247,6 +256,7 @@ func (r *reader) Read(b []byte) (int, error) {
 			return n, r.err
 		}
 		d := Backoff(r.fails-1, r.p.opts.Base, r.p.opts.Max)
+		r.p.retries.Add(1)
 		r.p.opts.Logger.Warn("resuming read", "provider", r.p.Name(), "path", r.path,
 			"offset", r.off+r.done, "attempt", r.fails, "wait", d, "err", err)
 		if cerr := sleep(r.ctx, d); cerr != nil {
@@ -280,6 +290,7 @@ func (r *reader) reopen() error {
 			return fmt.Errorf("%w (gave up after %d failures at offset %d)", err, r.fails, r.off+r.done)
 		}
 		d := Backoff(r.fails-1, r.p.opts.Base, r.p.opts.Max)
+		r.p.retries.Add(1)
 		if cerr := sleep(r.ctx, d); cerr != nil {
 			return fmt.Errorf("%w (resume abandoned: %w)", err, cerr)
 		}
@@ -297,3 +308,6 @@ func (r *reader) Close() error {
 	r.rc = nil
 	return err
 }
+
+// The store reads retry counts through this (fs/store/stats.go).
+var _ interface{ Retries() uint64 } = (*Writer)(nil)

@@ -128,10 +128,16 @@ func TestRetryOps(t *testing.T) {
 				},
 			}
 			p := New(f, fast)
+			var retries uint64
 			check := func(op string, err error) {
 				t.Helper()
 				if got := calls.Swap(0); got != tc.want {
 					t.Errorf("%s: %d calls, want %d", op, got, tc.want)
+				}
+				// Every call after the first is a retry.
+				retries += uint64(tc.want - 1)
+				if got := p.(*Provider).Retries(); got != retries {
+					t.Errorf("%s: Retries() = %d, want %d", op, got, retries)
 				}
 				if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 					t.Errorf("%s: err %v, want %v", op, err, tc.wantErr)
@@ -290,6 +296,11 @@ func TestReaderResumes(t *testing.T) {
 			}
 			if !bytes.Equal(got, data[tc.off:end]) {
 				t.Fatalf("got %d bytes, want %d (or contents differ)", len(got), end-tc.off)
+			}
+			// Each open after the first follows one retry (a failed open
+			// or a broken stream).
+			if r, opens := p.(*Provider).Retries(), fl.opens.Load(); r != uint64(opens-1) {
+				t.Errorf("Retries() = %d after %d opens, want %d", r, opens, opens-1)
 			}
 			for i, o := range fl.offsets {
 				if want := tc.off + int64(i*tc.chunk); o != want && o != end {

@@ -159,7 +159,12 @@ func (ix *Index) CollectExpired(ctx context.Context, now time.Time, limit int, f
 		if p == nil {
 			return nil, nil
 		}
-		if err := <-p.done; err != nil {
+		err = <-p.done
+		if err == nil {
+			ix.cnt.apply(p.batch.changes)
+		}
+		ix.cnt.gate.RUnlock() // taken before its commit
+		if err != nil {
 			if errors.Is(err, badger.ErrConflict) {
 				return p.from, nil
 			}
@@ -229,6 +234,7 @@ func (ix *Index) CollectExpired(ctx context.Context, now time.Time, limit int, f
 			continue
 		}
 		cur := &inflight{done: make(chan error, 1), from: from, batch: b}
+		ix.cnt.gate.RLock() // until its counts are applied (wait)
 		txn.CommitWith(func(err error) { cur.done <- err })
 		prev, txn = cur, next
 		if !b.more {

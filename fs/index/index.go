@@ -53,6 +53,10 @@ type Options struct {
 	Logger *slog.Logger
 	// BlockCacheSize caps Badger's block cache (bytes); 0 = 64 MiB.
 	BlockCacheSize int64
+	// Tally and TallySig give named counts kept with the object counts
+	// (counts.go); nil: objects and bytes only.
+	Tally    Tally
+	TallySig string
 }
 
 // Index is the catalogue. It is safe for concurrent use.
@@ -64,6 +68,7 @@ type Index struct {
 	sync   *syncer
 	noSync bool
 	snaps  snapshots // what readers read (snapshot.go)
+	cnt    counter   // objects, bytes, tallies (counts.go)
 
 	mu   sync.Mutex // guards subs
 	subs map[*Subscription]struct{}
@@ -102,6 +107,11 @@ func Open(opts Options) (*Index, error) {
 	}
 	ix := &Index{db: db, derive: derive, log: log, subs: map[*Subscription]struct{}{},
 		sync: newSyncer(db, dir), noSync: opts.NoSync}
+	if err := ix.loadCounts(opts.Tally, opts.TallySig); err != nil {
+		ix.sync.close()
+		db.Close()
+		return nil, err
+	}
 	ix.refresh()
 	return ix, nil
 }
@@ -135,6 +145,10 @@ func (ix *Index) Close() error {
 	ix.subs = map[*Subscription]struct{}{}
 	ix.mu.Unlock()
 	ix.closeSnapshots()
+	cerr := ix.saveCounts()
+	if cerr != nil {
+		ix.log.Warn("index: save counts (the next open counts again)", "err", cerr)
+	}
 	ix.sync.close()
 	return ix.db.Close()
 }
@@ -317,7 +331,12 @@ func (ix *Index) update(ctx context.Context, op string, d durability, fn func(tx
 		txn := ix.db.NewTransaction(true)
 		changes, err := fn(txn)
 		if err == nil {
+			ix.cnt.gate.RLock()
 			err = txn.Commit()
+			if err == nil {
+				ix.cnt.apply(changes)
+			}
+			ix.cnt.gate.RUnlock()
 		}
 		txn.Discard()
 		switch {

@@ -124,6 +124,18 @@ func TestKilledAfterAck(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// No counts checkpoint after a kill: counted again, exactly.
+		if ix.Counts().Exact {
+			t.Errorf("round %d: object counts claimed exact after a kill", round)
+		}
+		if err := ix.RebuildCounts(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		ix.Walk(context.Background(), fs.ID{}, func(*fs.Object) error { n++; return nil })
+		if c := ix.Counts(); !c.Exact || c.Objects != n {
+			t.Errorf("round %d: counts %+v after the rebuild, a scan finds %d objects", round, c, n)
+		}
 		if err := ix.Close(); err != nil {
 			t.Fatal(err)
 		}

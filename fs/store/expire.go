@@ -141,6 +141,7 @@ func (s *Store) Collect(ctx context.Context, now time.Time, batch int) (CollectS
 	// batch commits.
 	var err error
 	st.Batches, err = s.idx.CollectExpired(ctx, now, batch, func(objs []*fs.Object) {
+		s.st.collected.Add(uint64(len(objs)))
 		for _, o := range objs {
 			st.Objects++
 			s.dropExpired(ctx, o, &st)

@@ -125,7 +125,7 @@ func (s *Store) fetchRange(ctx context.Context, o *fs.Object, off, n int64) (io.
 	}
 	// The provider is the last resort: it is tried even while unhealthy
 	// (its own retries and timeout bound the attempt).
-	rc, err := prov.Open(ctx, src.Path, src.Offset+off, n)
+	rc, err := s.fetchProvider(ctx, prov, src.Provider, src.Path, src.Offset+off, n)
 	if err = s.health.Report(providerHealth(src.Provider), err); err != nil {
 		err = fs.E(fs.KindOf(err), "fetch", fmt.Sprintf("%s:%s@%d", src.Provider, src.Path, src.Offset+off), err)
 		if len(errs) == 0 {
@@ -133,9 +133,8 @@ func (s *Store) fetchRange(ctx context.Context, o *fs.Object, off, n int64) (io.
 		}
 		return nil, fetchFailed(o, append(errs, err))
 	}
-	// Handed over as is: the cache may use the provider's reader's own
-	// fast paths, and the provider's retry decorator handles mid-stream
-	// failures.
+	// Counted (stats.go) but otherwise as the provider gives it: the
+	// provider's retry decorator handles mid-stream failures.
 	return rc, nil
 }
 

@@ -135,6 +135,7 @@ type target struct {
 	name string
 	w    backends.Writer
 	sem  chan struct{}
+	st   copyStats // stats.go
 }
 
 // replicator runs the queues. Its rules are fixed at Open.
@@ -150,6 +151,8 @@ type replicator struct {
 	prefSem    chan struct{}
 
 	poke chan struct{} // something may be ready: scan again
+
+	recent recentTransfers // the last copies, for ReplicationStatus (stats.go)
 
 	mu       sync.Mutex
 	inflight map[fs.ID]bool
@@ -726,6 +729,8 @@ func (r *replicator) start(jobs *sync.WaitGroup, id fs.ID, fn func()) {
 func (r *replicator) replicate(ctx context.Context, o *fs.Object, t *target) {
 	s := r.s
 	start := time.Now()
+	t.st.inflight.Add(1)
+	defer t.st.inflight.Add(-1)
 	err := r.copyTo(ctx, o, t)
 	if err == nil {
 		err = r.record(ctx, o, t)
@@ -734,10 +739,12 @@ func (r *replicator) replicate(ctx context.Context, o *fs.Object, t *target) {
 		if ctx.Err() != nil {
 			return // shutting down: the entry stays queued
 		}
+		r.transferDone(o, t, start, err)
 		next := r.failed(queueReplicate, o.ID)
 		s.log.Warn("replication failed", "id", o.ID, "store", t.name, "retry_at", next.Format(time.RFC3339), "err", err)
 		return
 	}
+	r.transferDone(o, t, start, nil)
 	r.succeeded(queueReplicate, o.ID)
 	s.log.Debug("replicated", "id", o.ID, "store", t.name, "size", o.Size, "took", time.Since(start))
 }
