@@ -50,6 +50,8 @@ type Config struct {
 	Replicas    int        `yaml:"replicas"`
 	KeepFetched bool       `yaml:"keep_fetched"`
 	Prefetch    []Prefetch `yaml:"prefetch"`
+	// Admin API users (admin.go).
+	Admin Admin `yaml:"admin"`
 }
 
 // Cache configures the chunk cache.
@@ -173,6 +175,9 @@ func (c *Config) finish() error {
 		return err
 	}
 	if err := c.checkStores(); err != nil {
+		return err
+	}
+	if err := c.checkAdmin(); err != nil {
 		return err
 	}
 	switch c.Log.Level {
