@@ -27,6 +27,8 @@ type Set struct {
 	log   *slog.Logger
 	audit atomic.Pointer[slog.Logger] // nil: no audit (audit.go)
 
+	collisions atomic.Uint64 // objects superseded at a shared path (collisions.go)
+
 	mu sync.Mutex // serialises CreateView/DeleteView, Attach and Reconfigure
 	// guarded by mu
 	st *store.Store

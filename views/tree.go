@@ -370,6 +370,7 @@ func (t *Tree) supersede(ctx context.Context, l loc) {
 	if err != nil || len(ids) < 2 {
 		return
 	}
+	t.set.collided(len(ids) - 1)
 	for _, id := range ids[:len(ids)-1] {
 		if err := t.st.Delete(ctx, id); err != nil && fs.KindOf(err) != fs.NotExist {
 			t.set.log.Warn("views: removing an object superseded by a concurrent upload", "view", l.view.name, "id", id, "err", err)
