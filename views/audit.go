@@ -125,7 +125,11 @@ func AuditAuthFailure(audit *slog.Logger, a Actor, method, reason string) {
 // WithActor returns a copy of t whose writes are recorded as done by
 // actor(ctx) when ctx carries no Actor: for front-ends whose protocol
 // library gives contexts of its own (an SFTP session, a FUSE mount).
+// A nil t gives nil.
 func (t *Tree) WithActor(actor func(ctx context.Context) Actor) *Tree {
+	if t == nil {
+		return nil
+	}
 	c := *t
 	c.actor = actor
 	return &c

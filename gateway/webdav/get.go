@@ -70,7 +70,7 @@ func sizeIs(f *os.File, size int64) bool {
 func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
 	if code >= 500 {
-		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.WarnContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	http.Error(w, http.StatusText(code), code)
 }

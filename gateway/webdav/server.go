@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/webdav"
 
 	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/gateway/httpserve"
 	"github.com/datagate/datagate/views"
 )
 
@@ -58,6 +59,9 @@ type Options struct {
 	MaxAuthFailures int
 	AuthPenalty     time.Duration
 	Logger          *slog.Logger
+	// Audit gets failed logins (views.AuditAuthFailure); nil: the audit
+	// logger of Views, if any.
+	Audit *slog.Logger
 }
 
 // Server is the WebDAV handler. Safe for concurrent use.
@@ -108,12 +112,13 @@ func New(opts Options) (*Server, error) {
 
 // ServeHTTP authenticates the request and serves it from the user's tree.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = httpserve.Begin(w, r, "webdav", nil) // request id and actor (audit.go)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler { //nolint:errorlint // a sentinel value, not an error chain
 				panic(v)
 			}
-			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			s.log.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			http.Error(w, "internal server error", http.StatusInternalServerError)
 		}
 	}()
@@ -126,15 +131,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, ok := s.authenticate(r)
 	if ok {
 		s.penalty.ok(addr)
-	} else if _, _, sent := r.BasicAuth(); sent {
+	} else if claimed, _, sent := r.BasicAuth(); sent {
 		s.penalty.fail(addr, time.Now())
-		s.log.Info("failed login", "addr", addr)
+		s.log.InfoContext(r.Context(), "failed login", "addr", addr)
+		s.auditFailedLogin(r, claimed)
 	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm=`+strconv.Quote(s.opts.Realm)+`, charset="UTF-8"`)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
+	r = r.WithContext(views.WithUser(r.Context(), user))
 	tree := s.opts.Tree(user)
 	if tree == nil {
 		http.Error(w, "no such user", http.StatusForbidden)
@@ -228,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		LockSystem: locks,
 		Logger: func(r *http.Request, err error) {
 			if err != nil {
-				s.log.Debug("request", "user", user, "method", r.Method, "path", r.URL.Path, "err", err)
+				s.log.DebugContext(r.Context(), "request", "user", user, "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 		},
 	}
