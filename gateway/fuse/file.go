@@ -149,12 +149,17 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse
 	if local != nil {
 		return gofuse.ReadResultFd(local.Fd(), off, len(dest)), 0
 	}
-	n, err := f.ReadAtContext(ctx, dest, off)
+	// Content still being fetched: wait for the range in the cache file,
+	// then splice it from there (the bytes cross no buffer of ours).
+	cf, n, err := f.FileAt(ctx, off, len(dest))
 	if err != nil && !errors.Is(err, io.EOF) {
 		h.fsys.log.Warn("read failed", "id", h.id, "off", off, "err", err)
 		return nil, h.fsys.errno(err)
 	}
-	return gofuse.ReadResultData(dest[:n]), 0
+	if n == 0 {
+		return gofuse.ReadResultData(nil), 0
+	}
+	return gofuse.ReadResultFd(cf.Fd(), off, n), 0
 }
 
 // passthroughMin is the smallest object handed to the kernel for

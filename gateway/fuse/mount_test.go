@@ -573,3 +573,25 @@ func TestCachedListing(t *testing.T) {
 	want("", "by-date,mine")
 	want("by-date/d1/fc", "b,n")
 }
+
+func TestReadAheadWindow(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.Read}, Options{})
+	if os.Geteuid() != 0 {
+		t.Skip("only root sets a mount's read-ahead window")
+	}
+	major, minor, err := device(e.mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", major, minor))
+	if err != nil || strings.TrimSpace(string(b)) != fmt.Sprint(readAheadKB) {
+		t.Fatalf("read_ahead_kb of the mount: %q %v, want %d", b, err, readAheadKB)
+	}
+	// A cold sequential read through the window gets the content.
+	body := bytes.Repeat([]byte("0123456789abcdef"), 300_000) // 4.8 MB: 74 chunks
+	e.register(t, "big", body, map[string]string{"type": "fc"})
+	got, err := os.ReadFile(e.path("fc/big"))
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read: %d bytes, %v", len(got), err)
+	}
+}
