@@ -226,7 +226,7 @@ func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint
 		w.size = end
 	}
 	if err == nil {
-		w.feed(data, off)
+		w.feed(ctx, data, off)
 	}
 	w.dirty, w.failed = true, false
 	w.n.mu.Lock()
@@ -354,7 +354,7 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 // feed sends a write that continues the stream to the upload, starting
 // it at the first write at offset 0. Called with w.mu held, after the
 // spool has the data.
-func (w *writeHandle) feed(data []byte, off int64) {
+func (w *writeHandle) feed(ctx context.Context, data []byte, off int64) {
 	if !w.streamable {
 		return
 	}
@@ -364,7 +364,7 @@ func (w *writeHandle) feed(data []byte, off int64) {
 			w.abandon()
 			return
 		}
-		w.startStream(p)
+		w.startStream(ctx, p)
 	}
 	if off != w.stream.sent || w.stream.failed.Load() {
 		// Out of sequence, or Create gave up (e.g. a bad path): the
@@ -378,9 +378,11 @@ func (w *writeHandle) feed(data []byte, off int64) {
 	w.stream.sent += int64(len(data))
 }
 
-func (w *writeHandle) startStream(p string) {
+// The upload outlives the first WRITE (caller) but is recorded as the
+// writing process's (withCaller, audit.go).
+func (w *writeHandle) startStream(caller context.Context, p string) {
 	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(w.fsys.life)
+	ctx, cancel := context.WithCancel(withCaller(w.fsys.life, caller))
 	s := &stream{path: p, pw: pw, cancel: cancel, done: make(chan struct{}), q: make(chan *[]byte, streamQueue), fed: make(chan struct{})}
 	go s.feeder()
 	go func() {
