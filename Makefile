@@ -5,7 +5,7 @@ VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 DATA     ?= ./var
 
-.PHONY: all build run test vet lint bench bench-recovery bench-fuse bench-sftp bench-s3 litmus bench-webdav clean
+.PHONY: all build run test vet lint bench bench-quick bench-core bench-recovery bench-fuse bench-sftp bench-s3 litmus bench-webdav clean
 
 all: build
 
@@ -28,28 +28,39 @@ lint: vet
 test: lint
 	$(GO) test -race -timeout 20m ./...
 
-# Figures quoted in the README. Long: not part of CI.
+# The README's figures, each beside its reference measured in the same run,
+# as one table: area, measurement, datagate, reference, ratio, target,
+# result (cmd/benchsuite: `go run ./cmd/benchsuite --list` shows the steps;
+# each step's go test output is kept, see --out). Long, not part of CI:
+# about 40 minutes on 2 cores; bench-quick prints every row with smaller
+# sizes. BENCHFLAGS passes flags (--json, --out DIR, -v); the size knobs
+# are environment variables (README "Figures").
 bench:
-	$(GO) test ./fs/index -run '^$$' -bench . -benchtime 1x -timeout 60m
-	$(GO) test ./fs/index -run '^$$' -bench 'GetByID|Find' -timeout 60m
-	$(GO) test ./fs/store -run '^$$' -bench . -benchtime 3x -timeout 30m
-	$(GO) test ./backends/cache -run '^$$' -bench . -benchtime 3x -timeout 30m
-	$(GO) test ./views -run '^$$' -bench . -benchtime 1x -timeout 60m
+	$(GO) run ./cmd/benchsuite $(BENCHFLAGS)
+
+bench-quick:
+	$(GO) run ./cmd/benchsuite --quick $(BENCHFLAGS)
+
+# The core's figures alone: catalogue, Store reads and writes, replication,
+# collection, views.
+bench-core:
+	$(GO) run ./cmd/benchsuite --only core -v $(BENCHFLAGS)
 
 # Restart after kill -9 of a server holding 1,000,000 objects (README
 # "Figures"): fills the catalogue with `datagate register` first, ~2 min.
 bench-recovery:
-	$(GO) test ./integration -run '^$$' -bench RecoverAfterKill1M -benchtime 1x -timeout 30m
+	$(GO) run ./cmd/benchsuite --only recovery -v $(BENCHFLAGS)
 
 # SFTP front-end beside OpenSSH's sshd + sftp-server and rclone serve sftp
 # (README "SFTP and SCP"). Needs openssh-client, openssh-server, rclone; root.
+# SFTP_BENCH_MIB sizes the file got (default 1024).
 bench-sftp:
-	$(GO) test ./integration -run '^$$' -bench SFTPServers -benchtime 1x -timeout 30m
+	$(GO) run ./cmd/benchsuite --only sftp -v $(BENCHFLAGS)
 
 # FUSE front-end beside a plain directory and go-fuse's own loopback, in the
 # same run (README "FUSE mount"). Needs /dev/fuse and root, curl; ~5 min.
 bench-fuse:
-	$(GO) test ./gateway/fuse -run '^$$' -bench . -benchtime 1x -timeout 60m
+	$(GO) run ./cmd/benchsuite --only fuse -v $(BENCHFLAGS)
 
 # S3 front-end (README "S3 API"): 4 KiB GET/HEAD at 32 connections and a
 # 100,000-object ListObjectsV2 in process (client and server CPU together);
@@ -59,9 +70,7 @@ bench-fuse:
 # with wrk and presigned URLs beside WebDAV and nginx. Needs curl, wrk,
 # nginx for the last two (skipped without them).
 bench-s3:
-	$(GO) test ./gateway/s3 -run '^$$' -bench 'Small4KiB' -benchtime 20000x -timeout 30m
-	$(GO) test ./gateway/s3 -run '^$$' -bench 'List100k' -benchtime 3x -timeout 30m
-	$(GO) test ./integration -run '^$$' -bench 'S3Server' -benchtime 3x -timeout 30m
+	$(GO) run ./cmd/benchsuite --only s3 -v $(BENCHFLAGS)
 
 # WebDAV conformance: litmus (Debian package) against a freshly started
 # server; known failures are listed in the README ("WebDAV").
@@ -72,7 +81,7 @@ litmus:
 # (README "WebDAV"). Needs curl, wrk, rclone, nginx; WEBDAV_BENCH_MIB
 # sizes the big GET (default 1024).
 bench-webdav:
-	$(GO) test ./integration -run '^$$' -bench WebDAVServers -benchtime 1x -timeout 30m
+	$(GO) run ./cmd/benchsuite --only webdav -v $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

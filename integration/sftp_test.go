@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -559,6 +560,7 @@ func cpuSeconds(pid int) float64 {
 // BenchmarkSFTPServers measures datagate, OpenSSH's sshd + sftp-server and
 // rclone serve sftp serving the same files to the same OpenSSH clients.
 // Long (GiB transfers): run with make bench-sftp, not in tests.
+// SFTP_BENCH_MIB sizes the file got by sftp and scp (default 1024).
 func BenchmarkSFTPServers(b *testing.B) {
 	needTool(b, "sftp", "scp", "ssh-keygen")
 	work := b.TempDir()
@@ -566,7 +568,11 @@ func BenchmarkSFTPServers(b *testing.B) {
 	os.MkdirAll(filepath.Join(plain, "d10k"), 0o755)
 	os.MkdirAll(filepath.Join(plain, "up"), 0o755)
 	big := filepath.Join(plain, "big.bin")
-	writePattern(b, big, 1<<30)
+	bigMiB := int64(1024)
+	if v, err := strconv.ParseInt(os.Getenv("SFTP_BENCH_MIB"), 10, 64); err == nil && v > 0 {
+		bigMiB = v
+	}
+	writePattern(b, big, bigMiB<<20)
 	small := filepath.Join(plain, "small.bin")
 	writePattern(b, small, 1<<20)
 	up := filepath.Join(work, "up256.bin")
@@ -600,7 +606,7 @@ func BenchmarkSFTPServers(b *testing.B) {
 	fmt.Fprintf(&table, "| server | connect s | get 1 GiB MiB/s | server CPU-s/GiB | put 256 MiB MiB/s | scp get 1 GiB MiB/s | ls 10k s | 100 sessions × 1 MiB p50/p99 ms (ok) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, tg := range targets {
 		b.Run(tg.name, func(b *testing.B) {
-			m := measureSFTP(b, s, tg, up)
+			m := measureSFTP(b, s, tg, up, float64(bigMiB))
 			scp := "fails"
 			if m.scp > 0 {
 				scp = fmt.Sprintf("%.0f", m.scp)
@@ -614,6 +620,7 @@ func BenchmarkSFTPServers(b *testing.B) {
 			b.ReportMetric(m.scp, "scp-MiB/s")
 			b.ReportMetric(m.ls, "ls10k-s")
 			b.ReportMetric(m.p99, "p99-ms")
+			b.ReportMetric(float64(m.ok), "sessions-ok")
 		})
 	}
 	fmt.Print("\n" + table.String())
@@ -738,7 +745,8 @@ type sftpFigures struct {
 	ok                                              int
 }
 
-func measureSFTP(t testing.TB, s *sftpServer, tg benchTarget, up string) sftpFigures {
+// measureSFTP measures one server; bigMiB is the size of tg.get.
+func measureSFTP(t testing.TB, s *sftpServer, tg benchTarget, up string, bigMiB float64) sftpFigures {
 	opts := []string{"-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=" + s.key, "-o", "BatchMode=yes"}
 	if tg.knownHosts != "" {
 		opts = append(opts, "-o", "UserKnownHostsFile="+tg.knownHosts, "-o", "StrictHostKeyChecking=yes")
@@ -802,15 +810,15 @@ func measureSFTP(t testing.TB, s *sftpServer, tg benchTarget, up string) sftpFig
 	cpu0 := cpuSeconds(tg.pid)
 	d := timed("sftp", "get "+tg.get+" /dev/null\n", sftpArgs...)
 	time.Sleep(time.Second) // let the server reap what it forked
-	m.cpuPerGiB = cpuSeconds(tg.pid) - cpu0
-	m.get = 1024 / (d - overhead)
+	m.cpuPerGiB = (cpuSeconds(tg.pid) - cpu0) * 1024 / bigMiB
+	m.get = bigMiB / (d - overhead)
 	d = timed("sftp", "put "+up+" "+tg.putDir+"/up256.bin\n", sftpArgs...)
 	m.put = 256 / (d - overhead)
 	local := filepath.Join(filepath.Dir(up), "scp.out")
 	start := time.Now()
 	out, code := run(t, "", "", "scp", append(append([]string{}, opts...), "-P", tg.port, dest+":"+tg.get, local)...)
 	if code == 0 {
-		m.scp = 1024 / (time.Since(start).Seconds() - overhead)
+		m.scp = bigMiB / (time.Since(start).Seconds() - overhead)
 	} else {
 		t.Logf("%s: scp get failed: %s", tg.name, out)
 	}

@@ -550,6 +550,17 @@ http { access_log off; sendfile on; client_body_temp_path %[1]s/ncb; proxy_temp_
 			}
 		}
 	}
+	// Metrics per server ("datagate-get-MiB/s", "rclone-put-MiB/s", …)
+	// for the table of make bench (cmd/benchsuite).
+	metric := func(tg davTarget, v float64, unit string) {
+		b.ReportMetric(v, strings.Fields(tg.name)[0]+"-"+unit)
+	}
+	for _, tg := range targets {
+		if r, ok := putRate[tg.name]; ok {
+			metric(tg, r, "put-MiB/s")
+			metric(tg, putCPU[tg.name], "put-cpu-s/GiB")
+		}
+	}
 	var report strings.Builder
 	fmt.Fprintf(&report, "%-20s %14s %12s %12s %14s %16s %12s %14s\n", "server", "GET big GiB/s", "CPU-s/GiB", "4KiB req/s", "PROPFIND 10k s", "PROPFIND 100k s", "PUT MiB/s", "PUT CPU-s/GiB")
 	for _, tg := range targets {
@@ -563,6 +574,8 @@ http { access_log off; sendfile on; client_body_temp_path %[1]s/ncb; proxy_temp_
 			}
 			gib := float64(bigMiB) / 1024
 			getRate, getCPU = fmt.Sprintf("%.2f", speed/(1<<30)), fmt.Sprintf("%.2f", cpu/gib)
+			metric(tg, speed/(1<<20), "get-MiB/s")
+			metric(tg, cpu/gib, "get-cpu-s/GiB")
 		}
 		if parts["small"] {
 			out, err := davRun(b, nil, "", "wrk", "-t2", "-c32", "-d5s", "-H", "Authorization: Basic "+davBasic("alice", davPassword), tg.url+"/small.bin")
@@ -577,6 +590,7 @@ http { access_log off; sendfile on; client_body_temp_path %[1]s/ncb; proxy_temp_
 				b.Fatalf("%s: wrk saw errors:\n%s", tg.name, out)
 			}
 			rps = fmt.Sprintf("%.0f", r)
+			metric(tg, r, "4KiB-req/s")
 		}
 		p10k, p100k, p100kFirst, putR, putC := "-", "-", "", "-", "-"
 		if tg.dav && parts["propfind"] {
@@ -592,6 +606,9 @@ http { access_log off; sendfile on; client_body_temp_path %[1]s/ncb; proxy_temp_
 			_, first, total, _ := curlStat(append(pf, tg.url+"/d100k/")...)
 			p100k = fmt.Sprintf("%.2f", total)
 			p100kFirst = fmt.Sprintf(" (1st %.0fms)", first*1000)
+			metric(tg, t10k, "propfind10k-s")
+			metric(tg, total, "propfind100k-s")
+			metric(tg, first*1000, "propfind100k-first-ms")
 		}
 		if r, ok := putRate[tg.name]; ok {
 			putR, putC = fmt.Sprintf("%.0f", r), fmt.Sprintf("%.2f", putCPU[tg.name])
