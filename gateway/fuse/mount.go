@@ -54,6 +54,9 @@ type Options struct {
 	// Debug logs every FUSE request.
 	Debug  bool
 	Logger *slog.Logger
+	// WrapRaw, if set, wraps the file system go-fuse serves: metrics
+	// (gateway/metrics) count every request there. nil: none.
+	WrapRaw func(gofuse.RawFileSystem) gofuse.RawFileSystem
 }
 
 // Mounted is a mounted tree.
@@ -176,7 +179,7 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 		mopts.Options = append(mopts.Options, "default_permissions")
 	}
 	neg := time.Duration(0)
-	srv, err := ffs.Mount(dir, fsys.root, &ffs.Options{
+	srv, err := mountRaw(dir, fsys.root, opts.WrapRaw, &ffs.Options{
 		MountOptions:    mopts,
 		EntryTimeout:    &opts.EntryTimeout,
 		AttrTimeout:     &opts.AttrTimeout,
@@ -290,6 +293,23 @@ func device(dir string) (major, minor uint32, err error) {
 	}
 	d := uint64(st.Dev)
 	return uint32((d>>8)&0xfff | (d>>32)&^0xfff), uint32(d&0xff | (d>>12)&^0xff), nil
+}
+
+// mountRaw is ffs.Mount with the raw file system passed through wrap
+// (when not nil) before it is served.
+func mountRaw(dir string, root ffs.InodeEmbedder, wrap func(gofuse.RawFileSystem) gofuse.RawFileSystem, o *ffs.Options) (*gofuse.Server, error) {
+	if wrap == nil {
+		return ffs.Mount(dir, root, o)
+	}
+	srv, err := gofuse.NewServer(wrap(ffs.NewNodeFS(root, o)), dir, &o.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		return nil, err // as ffs.Mount: the serve loop ends with the failed mount
+	}
+	return srv, nil
 }
 
 // connectionID is the FUSE connection of the mount (its device minor),
