@@ -76,8 +76,10 @@ type IndexStats struct {
 
 // Replication is the answer of GET /api/v1/replication.
 type Replication struct {
-	Stores []QueueStats `json:"stores"`
-	Recent []Transfer   `json:"recent"` // newest first
+	Stores   []QueueStats `json:"stores"`   // the primary first
+	Prefetch int64        `json:"prefetch"` // registered objects queued for prefetch
+	Exact    bool         `json:"exact"`    // as Stats.Exact, for the queue counts
+	Recent   []Transfer   `json:"recent"`   // newest first
 }
 
 // QueueStats is one store's copy queue.

@@ -63,6 +63,8 @@ type Options struct {
 	// Reload re-reads the configuration; its error says why a new
 	// configuration was refused.
 	Reload func(ctx context.Context) error
+	// Metrics serves GET /metrics (Prometheus), for the read role.
+	Metrics http.Handler
 	// MaxBody caps JSON request bodies (default 1 MiB); MaxRegisterBody
 	// caps an NDJSON registration (default 1 GiB). Larger bodies are 413.
 	MaxBody, MaxRegisterBody int64
@@ -146,6 +148,7 @@ func (s *Server) routes() []route {
 		{"GET", "/api/v1/jobs/{name}", false, s.job},
 		{"POST", "/api/v1/jobs/{name}/run", false, s.runJob},
 		{"POST", "/api/v1/reload", false, s.reload},
+		{"GET", "/metrics", false, s.metrics},
 	}
 }
 
@@ -288,6 +291,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, body)
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Metrics == nil {
+		writeError(w, fs.E(fs.Unsupported, "metrics", "", errNotWired))
+		return
+	}
+	s.opts.Metrics.ServeHTTP(w, r)
 }
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
