@@ -87,18 +87,26 @@ func sizeOf(o *fs.Object) int64 {
 	return o.Size
 }
 
+// tallyBuf collects an object's tally contributions with a sign.
+type tallyBuf struct {
+	kv   []tallyKV
+	sign int64
+	buf  [8]tallyKV // kv's first backing array: no growth for a small change
+}
+
+type tallyKV struct {
+	name string
+	n    int64
+}
+
+func (t *tallyBuf) add(name string, n int64) { t.kv = append(t.kv, tallyKV{name, t.sign * n}) }
+
 // apply adds the differences changes make. Caller holds gate shared.
 func (c *counter) apply(changes []Change) {
 	var dn, db int64
-	var dt map[string]int64
-	add := func(sign int64) func(string, int64) {
-		return func(name string, n int64) {
-			if dt == nil {
-				dt = make(map[string]int64)
-			}
-			dt[name] += sign * n
-		}
-	}
+	tb := &tallyBuf{}
+	tb.kv = tb.buf[:0]
+	add := tb.add
 	for _, ch := range changes {
 		var old, new *fs.Object
 		switch ch.Op {
@@ -113,18 +121,43 @@ func (c *counter) apply(changes []Change) {
 			dn--
 			db -= sizeOf(old)
 			if c.tally != nil {
-				c.tally(old, add(-1))
+				tb.sign = -1
+				c.tally(old, add)
 			}
 		}
 		if new != nil {
 			dn++
 			db += sizeOf(new)
 			if c.tally != nil {
-				c.tally(new, add(1))
+				tb.sign = 1
+				c.tally(new, add)
 			}
 		}
 	}
-	c.add(dn, db, dt)
+	c.addKV(dn, db, tb.kv)
+}
+
+// addKV adds to the counts; kv may name a tally several times.
+func (c *counter) addKV(dn, db int64, kv []tallyKV) {
+	if dn != 0 {
+		c.objects.Add(dn)
+	}
+	if db != 0 {
+		c.bytes.Add(db)
+	}
+	if len(kv) == 0 {
+		return
+	}
+	c.mu.Lock()
+	for _, e := range kv {
+		if e.n == 0 {
+			continue
+		}
+		if c.tallies[e.name] += e.n; c.tallies[e.name] == 0 {
+			delete(c.tallies, e.name)
+		}
+	}
+	c.mu.Unlock()
 }
 
 func (c *counter) add(dn, db int64, dt map[string]int64) {

@@ -136,6 +136,8 @@ type target struct {
 	w    backends.Writer
 	sem  chan struct{}
 	st   copyStats // stats.go
+	// tally names of its copies and of its queue (stats.go)
+	copiesKey, queuedKey string
 }
 
 // replicator runs the queues. Its rules are fixed at Open.
@@ -186,7 +188,7 @@ func newReplicator(s *Store, opts Replication) *replicator {
 		if c <= 0 {
 			c = 2
 		}
-		t := &target{name: name, w: w, sem: make(chan struct{}, c)}
+		t := &target{name: name, w: w, sem: make(chan struct{}, c), copiesKey: tallyCopies + name, queuedKey: tallyQueued + name}
 		r.order = append(r.order, t)
 		r.targets[name] = t
 	}

@@ -173,11 +173,15 @@ const (
 // rules fixed at Open.
 func (r *replicator) tally(o *fs.Object, add func(string, int64)) {
 	for _, name := range o.Stores {
-		add(tallyCopies+name, 1)
+		if t := r.targets[name]; t != nil {
+			add(t.copiesKey, 1) // no concatenation on the commit path
+		} else {
+			add(tallyCopies+name, 1)
+		}
 	}
 	if r.wants(o) {
 		if t := r.nextTarget(o); t != nil {
-			add(tallyQueued+t.name, 1)
+			add(t.queuedKey, 1)
 		}
 	}
 	if r.opts.Prefetch != nil && o.State < fs.StateCached && !o.Source.IsZero() {
@@ -233,7 +237,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	}
 	st.Index.LSMBytes, st.Index.VLogBytes = s.idx.Size()
 	for _, t := range s.rep.order {
-		ss := StoreStats{Name: t.name, UsedBytes: -1, FreeBytes: -1, Copies: c.Tallies[tallyCopies+t.name]}
+		ss := StoreStats{Name: t.name, UsedBytes: -1, FreeBytes: -1, Copies: c.Tallies[t.copiesKey]}
 		if r, ok := t.w.(interface{ Root() string }); ok {
 			ss.UsedBytes, ss.FreeBytes = diskUsage(r.Root())
 		}
@@ -362,7 +366,7 @@ func (s *Store) ReplicationStatus(ctx context.Context) (ReplicationStatus, error
 	rs := ReplicationStatus{Prefetch: c.Tallies[tallyPrefetch], Exact: c.Exact, Recent: s.rep.recent.list()}
 	for _, t := range s.rep.order {
 		rs.Stores = append(rs.Stores, StoreQueue{
-			Name: t.name, Queued: c.Tallies[tallyQueued+t.name], InFlight: t.st.inflight.Load(),
+			Name: t.name, Queued: c.Tallies[t.queuedKey], InFlight: t.st.inflight.Load(),
 			Done: t.st.done.Load(), Failed: t.st.failed.Load(), Bytes: t.st.nbytes.Load(),
 		})
 	}
