@@ -30,7 +30,7 @@ func (s *Server) exec(sess ssh.Session) {
 		sess.Exit(1)
 		return
 	}
-	tree := s.opts.Tree(sess.User())
+	tree := s.sessionTree(sess, "scp") // writes are scp's; checksums only read
 	var code int
 	switch args[0] {
 	case "md5sum":

@@ -94,7 +94,7 @@ func (s *Server) scp(sess ssh.Session, tree *views.Tree, args []string) int {
 	}
 	c := &scpConn{
 		ctx: sess.Context(), tree: tree, r: bufio.NewReaderSize(sess, 64<<10), w: sess,
-		opts: o, log: s.log.With("user", sess.User(), "op", "scp"),
+		opts: o, log: s.log.With("user", sess.User(), "op", "scp", "session", sessionID(sess)),
 	}
 	if o.sink {
 		err = c.sink(treePath(o.paths[0]))

@@ -38,6 +38,8 @@ type Options struct {
 	// Tree returns the file system of an authenticated user. Required.
 	Tree   func(user string) *views.Tree
 	Logger *slog.Logger
+	// Audit gets failed logins (views.AuditAuthFailure); nil: none.
+	Audit *slog.Logger
 
 	MaxAuthTries       int           // per connection; default 6
 	LoginGraceTime     time.Duration // from connect to the first session (authenticated); default 30s
@@ -231,7 +233,9 @@ type conn struct {
 	net.Conn
 	s         *Server
 	addr      string
-	tried     atomic.Bool // an authentication attempt was made
+	id        string                 // on log lines and audit records (audit.go)
+	refused   atomic.Pointer[string] // user of the last public key refused (audit.go)
+	tried     atomic.Bool            // an authentication attempt was made
 	authed    atomic.Bool
 	closeOnce sync.Once
 	grace     *time.Timer
@@ -245,6 +249,7 @@ func (c *conn) Close() error {
 		// MaxAuthTries).
 		if c.tried.Load() && !c.authed.Load() {
 			c.s.penalty.fail(c.addr)
+			c.auditRefusedKey()
 		}
 	})
 	return c.Conn.Close()
@@ -258,7 +263,7 @@ func (s *Server) onConnect(ctx ssh.Context, nc net.Conn) net.Conn {
 		s.log.Warn("connection refused: too many failed logins from this address", "addr", addr, "until", until.Format(time.RFC3339))
 		return nil
 	}
-	c := &conn{Conn: nc, s: s, addr: addr}
+	c := &conn{Conn: nc, s: s, addr: addr, id: views.NewRequestID()}
 	c.grace = time.AfterFunc(s.opts.LoginGraceTime, func() {
 		if !c.authed.Load() {
 			s.log.Info("login grace time over", "addr", addr)
@@ -301,13 +306,14 @@ func (s *Server) checkPassword(ctx ssh.Context, pw string) bool {
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(pw))
 	if err != nil || !ok || len(acc.PasswordHash) == 0 {
-		s.log.Info("login failed", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "method", "password")
+		s.log.Info("login failed", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "method", "password", "session", connID(ctx))
+		s.auditFailedLogin(c, ctx.User(), "password")
 		return false
 	}
 	if c != nil {
 		c.authed.Store(true)
 	}
-	s.log.Info("login", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "method", "password")
+	s.log.Info("login", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "method", "password", "session", connID(ctx))
 	return true
 }
 
@@ -333,6 +339,10 @@ func (s *Server) checkKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	if !found {
 		bcrypt.CompareHashAndPassword(s.dummyHash, want)
 		s.log.Debug("public key refused", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key))
+		if c != nil {
+			u := ctx.User()
+			c.refused.Store(&u)
+		}
 		return false
 	}
 	// Not authenticated yet: the client has still to sign with the key.
@@ -350,7 +360,7 @@ func (s *Server) sessionChannel(srv *ssh.Server, sc *gossh.ServerConn, nc gossh.
 		if k, ok := ctx.Value(ssh.ContextKeyPublicKey).(ssh.PublicKey); ok {
 			fp = gossh.FingerprintSHA256(k)
 		}
-		s.log.Info("login", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "method", "publickey", "key", fp)
+		s.log.Info("login", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "method", "publickey", "key", fp, "session", connID(ctx))
 	}
 	ssh.DefaultSessionHandler(srv, sc, noAgent{nc}, ctx)
 }

@@ -14,8 +14,8 @@ import (
 func (s *Server) sftpSubsystem(sess ssh.Session) {
 	defer s.release(sess.User())
 	defer s.recoverSession(sess)
-	log := s.log.With("user", sess.User(), "addr", sess.RemoteAddr().String())
-	h := s.newHandlers(s.opts.Tree(sess.User()), log)
+	log := s.log.With("user", sess.User(), "addr", sess.RemoteAddr().String(), "session", sessionID(sess))
+	h := s.newHandlers(s.sessionTree(sess, "sftp"), log)
 	rs := pkgsftp.NewRequestServer(newPacketShim(sess, h), h.pkgHandlers(),
 		pkgsftp.WithRSAllocator(), pkgsftp.WithRSMaxTxPacket(maxReadLength))
 	// Not rs.Close: it would close the channel before the exit-status.
