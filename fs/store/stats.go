@@ -43,6 +43,9 @@ type StoreStats struct {
 	// users); -1 for a remote store.
 	UsedBytes, FreeBytes int64
 	Copies               int64 // verified copies the catalogue records in it
+	// Healthy is false while the store is passed over after failures
+	// (backends/health); reads and copies probe it again after a back-off.
+	Healthy bool
 }
 
 // ProviderStats counts the content fetches from one provider since Open.
@@ -55,6 +58,7 @@ type ProviderStats struct {
 	Retries      uint64 // retries of the provider's retry decorator, when it has one
 	BytesFetched uint64
 	FetchSeconds float64 // sum of the fetches' durations
+	Healthy      bool    // false since a fetch failed for want of the provider, until one succeeds
 }
 
 // IndexStats are Badger's sizes, as Badger last measured them (about
@@ -237,7 +241,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	}
 	st.Index.LSMBytes, st.Index.VLogBytes = s.idx.Size()
 	for _, t := range s.rep.order {
-		ss := StoreStats{Name: t.name, UsedBytes: -1, FreeBytes: -1, Copies: c.Tallies[t.copiesKey]}
+		ss := StoreStats{Name: t.name, UsedBytes: -1, FreeBytes: -1, Copies: c.Tallies[t.copiesKey], Healthy: s.health.Healthy(t.name)}
 		if r, ok := t.w.(interface{ Root() string }); ok {
 			ss.UsedBytes, ss.FreeBytes = diskUsage(r.Root())
 		}
@@ -265,6 +269,7 @@ func (s *Store) providerStats() []ProviderStats {
 		ps := ProviderStats{
 			Name: n, Fetches: pc.fetches.Load(), FetchErrors: pc.errors.Load(),
 			BytesFetched: pc.bytes.Load(), FetchSeconds: time.Duration(pc.nanos.Load()).Seconds(),
+			Healthy: s.health.Healthy(providerHealth(n)),
 		}
 		if p, ok := s.providers.get(n); ok {
 			if rc, ok := p.(retryCounter); ok {

@@ -135,7 +135,10 @@ func TestStatsCounts(t *testing.T) {
 	if s.Cache.BytesFetched != uint64(len(data)) || s.Cache.Misses == 0 || s.Cache.Size != int64(len(data)) || s.Cache.Entries != 1 {
 		t.Errorf("cache stats %+v", s.Cache)
 	}
-	if p := s.Stores[0]; p.Name != PrimaryName || p.UsedBytes <= 0 || p.FreeBytes < 0 {
+	if !s.Providers[0].Healthy {
+		t.Errorf("provider unhealthy after good fetches: %+v", s.Providers[0])
+	}
+	if p := s.Stores[0]; p.Name != PrimaryName || p.UsedBytes <= 0 || p.FreeBytes < 0 || !p.Healthy {
 		t.Errorf("primary usage %+v", p)
 	}
 	if s.Index.LSMBytes < 0 || s.Index.VLogBytes < 0 {
@@ -256,6 +259,9 @@ func TestReplicationStatus(t *testing.T) {
 	rs = status()
 	if r := rs.Recent[0]; r.ID != o.ID || r.Err == "" || rs.Stores[1].Queued != 1 {
 		t.Fatalf("failed transfer: %+v, queue %+v", r, rs.Stores[1])
+	}
+	if s := stats(t, e.st); s.Stores[1].Healthy || !s.Stores[0].Healthy {
+		t.Errorf("health after a failed copy: %+v", s.Stores)
 	}
 }
 
