@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -83,6 +85,22 @@ func TestParseFailureReason(t *testing.T) {
 	l := evaluateRow(rowsOf("sftp")[0], r, func(k string) string { return r.env[k] }, everything)
 	if l.Result != "failed: serve did not start" || l.Measurement != "sftp get of 128 MiB" {
 		t.Errorf("row: %+v", l)
+	}
+}
+
+// A step that did not build: the rows say so with the compiler's first
+// error, not only "exit status 1".
+func TestParseBuildFailure(t *testing.T) {
+	r := parseFile(t, "s3-server-buildfailed.log")
+	want := "build failed: ../gateway/sftp/metrics.go:35:16: h.s.opts.Metrics undefined (type Options has no field or method Metrics)"
+	if r.trouble != want {
+		t.Errorf("trouble = %q", r.trouble)
+	}
+	if len(r.metrics) != 0 || r.env["S3_BENCH_MIB"] != "32" {
+		t.Errorf("metrics %v, env %v", r.metrics, r.env)
+	}
+	if ok := parseFile(t, "s3-list.log"); ok.trouble != "" {
+		t.Errorf("trouble in a good log: %q", ok.trouble)
 	}
 }
 
@@ -168,6 +186,13 @@ func TestRows(t *testing.T) {
 			"PROPFIND Depth 1 of 10,000 entries":              {"0.0677 s", "rclone serve webdav: 0.593 s", "0.114×", "≤ 0.5× rclone serve webdav", "met"},
 			"PROPFIND Depth 1 of 100,000 entries, first byte": {"1.87 ms", "rclone serve webdav: 2,971 ms", "< 0.01×", "≤ 100 ms", "met"},
 			"PUT of 256 MiB, curl -T":                         {"635 MiB/s", "rclone serve webdav: 160 MiB/s", "3.96×", "≥ 2× rclone serve webdav", "met"},
+		}},
+		{"s3-small", map[string]want{
+			"4 KiB GetObject, 32 connections, in process":  {"2,534 req/s", "–", "–", "≥ 10,000 req/s", "missed"},
+			"4 KiB HeadObject, 32 connections, in process": {"3,745 req/s", "–", "–", "≥ 10,000 req/s", "missed"},
+		}},
+		{"s3-list", map[string]want{
+			"ListObjectsV2 of 100,000 objects, all pages": {"970 ms", "–", "–", "≤ 1,000 ms", "met"},
 		}},
 		{"store-open", map[string]want{
 			"open stored content for serving (sentinel check)": {"8.65 µs", "open+close: 7.32 µs", "1.18×", "report", "reported"},
@@ -329,5 +354,41 @@ func reported(src, unit string) bool {
 			return false
 		}
 		u = rest
+	}
+}
+
+// --from builds the table of earlier logs, with the sizes each log says
+// its step ran with; --json gives the same rows as data.
+func TestRunFrom(t *testing.T) {
+	var out, errs bytes.Buffer
+	if err := run(context.Background(), options{from: "testdata", only: "views,collect"}, &out, &errs); err != nil {
+		t.Fatal(err, errs.String())
+	}
+	for _, want := range []string{
+		"| views | stat by path at 20,000 objects, 3 views, p99 | 12.2 µs | – | – | ≤ 200 µs | met |",
+		"| core | collection of 20,000 expired objects | 1.42 s | – | – | ≤ 60 s | met |",
+	} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("no line %q in\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), options{from: "testdata", only: "views,collect", asJSON: true}, &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != len(rowsOf("views"))+len(rowsOf("collect")) || len(rep.Steps) != 2 {
+		t.Fatalf("%d rows, %d steps", len(rep.Rows), len(rep.Steps))
+	}
+	for _, l := range rep.Rows {
+		if l.Result != resultMet || l.Value == nil {
+			t.Errorf("row %+v", l)
+		}
+	}
+	if err := run(context.Background(), options{from: "testdata", only: "nosuchstep"}, &out, &errs); err == nil {
+		t.Error("an unknown step was accepted")
 	}
 }

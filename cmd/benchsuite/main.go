@@ -101,7 +101,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	rep := report{Started: time.Now().UTC(), Quick: o.quick, Machine: describeMachine(root)}
 	for _, k := range sortedKnobs() {
-		if v := getenv(k.env); v != "" {
+		used := os.Getenv(k.env) != ""
+		for _, s := range selected {
+			_, inQuick := s.quick[k.env]
+			used = used || (o.quick && inQuick)
+		}
+		if v := getenv(k.env); v != "" && used {
 			rep.Env = append(rep.Env, k.env+"="+v)
 		}
 	}
@@ -162,6 +167,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			for _, sr := range rep.Steps {
 				if sr.Name == r.step && sr.Status != "ok" {
 					l.Result = "failed: " + sr.Status
+					if res.trouble != "" {
+						l.Result = "failed: " + res.trouble
+					}
 				}
 			}
 		}

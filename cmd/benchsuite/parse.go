@@ -20,6 +20,9 @@ type results struct {
 	// env holds the VAR=value assignments of the "# VAR=value go test …"
 	// line the suite writes at the top of each log: the sizes it ran with.
 	env map[string]string
+	// trouble is what ended the whole go test early, when it did: a
+	// build error, a panic, a timeout.
+	trouble string
 }
 
 func newResults() *results {
@@ -58,17 +61,32 @@ func (r *results) parse(in io.Reader) error {
 	// says why, unless it introduces a dump ("server log:") that a
 	// cleanup added after the failure.
 	lastLog := ""
+	first, buildErr := true, false
 	for sc.Scan() {
 		line := sc.Text()
 		if cmd, ok := strings.CutPrefix(line, "# "); ok {
-			for _, f := range strings.Fields(cmd) {
-				k, v, ok := strings.Cut(f, "=")
-				if !ok || strings.HasPrefix(k, "-") {
-					break
+			if first {
+				for _, f := range strings.Fields(cmd) {
+					k, v, ok := strings.Cut(f, "=")
+					if !ok || strings.HasPrefix(k, "-") {
+						break
+					}
+					r.env[k] = v
 				}
-				r.env[k] = v
+			} else {
+				buildErr = true // "# package" heads the compiler's errors
 			}
+			first = false
 			continue
+		}
+		first = false
+		if r.trouble == "" {
+			switch {
+			case buildErr && strings.TrimSpace(line) != "":
+				r.trouble = "build failed: " + shorten(line)
+			case strings.HasPrefix(line, "panic: "), strings.HasPrefix(line, "fatal error: "):
+				r.trouble = shorten(line)
+			}
 		}
 		trimmed := strings.TrimSpace(line)
 		if strings.HasPrefix(line, "    ") && !strings.HasPrefix(trimmed, "--- ") {
