@@ -66,6 +66,9 @@ type Options struct {
 	// StatfsDir is the data directory (for the trees' Statfs).
 	StatfsDir string
 	Logger    *slog.Logger
+	// Audit gets failed authentications (views.AuditAuthFailure); nil:
+	// the audit logger of Views.
+	Audit *slog.Logger
 	// Now is the clock for signatures; nil means time.Now.
 	Now func() time.Time
 }
@@ -155,22 +158,23 @@ type req struct {
 func (q *req) fail(s *Server, err error) {
 	ae := toAPI(err)
 	if ae.Status >= 500 {
-		s.log.Error("s3 request failed", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "user", q.user, "err", err)
+		s.log.ErrorContext(q.r.Context(), "s3 request failed", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "user", q.user, "err", err)
 	} else {
-		s.log.Debug("s3 request refused", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "user", q.user, "err", err)
+		s.log.DebugContext(q.r.Context(), "s3 request refused", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "user", q.user, "err", err)
 	}
 	writeError(q.w, q.r, ae, q.id, q.bucket, q.key)
 }
 
 // ServeHTTP authenticates and dispatches one S3 request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := &req{w: w, r: r, id: s.requestID()}
+	q := s.begin(w, r) // request id and actor (audit.go)
+	r = q.r
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			s.log.Error("s3 handler panic", "method", r.Method, "url", r.URL.String(), "panic", p, "stack", string(debug.Stack()))
+			s.log.ErrorContext(r.Context(), "s3 handler panic", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 			writeError(w, r, ErrInternal, q.id, q.bucket, q.key)
 		}
 	}()
@@ -180,10 +184,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q.bucket, q.key = s.address(r)
 	res, err := s.verify.Verify(r)
 	if err != nil {
+		s.auditFailedAuth(q, err)
 		q.fail(s, err)
 		return
 	}
 	q.auth, q.user = res, res.User
+	q.r = r.WithContext(views.WithUser(r.Context(), res.User))
 	if q.tree = s.tree(res.User); q.tree == nil {
 		q.fail(s, ErrAccessDenied)
 		return
