@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/datagate/datagate/backends"
 	"github.com/datagate/datagate/backends/cache"
@@ -23,21 +26,81 @@ import (
 // app is an opened store with the providers it owns.
 type app struct {
 	store   *store.Store
-	views   *views.Set // the index's Deriver: every view's path entries
-	closers []io.Closer
+	views   *views.Set  // the index's Deriver: every view's path entries
+	closers []io.Closer // the further stores'
+	live    *liveConfig // users, views, providers as reloaded; nil unless serving (reload.go)
+
+	mu sync.Mutex
+	// guarded by mu
+	provClosers map[string]io.Closer // by provider name; swapped on reload
+	retired     []*retired           // replaced providers, closed after a grace
 }
 
 func (a *app) Close() error {
+	a.views.Close() // stops a background re-derivation before the store goes
 	err := a.store.Close()
 	for _, c := range a.closers {
 		err = errors.Join(err, c.Close())
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range a.provClosers {
+		err = errors.Join(err, c.Close())
+	}
+	for _, r := range a.retired {
+		r.close()
+	}
 	return err
+}
+
+// retireGrace is how long a provider replaced by a reload stays open for
+// the reads already fetching through it.
+const retireGrace = time.Minute
+
+// retired is a replaced provider's closer, closed once.
+type retired struct {
+	once  sync.Once
+	c     io.Closer
+	timer *time.Timer
+}
+
+func (r *retired) close() {
+	r.once.Do(func() {
+		r.timer.Stop()
+		r.c.Close()
+	})
+}
+
+// swapProviders puts cfg's providers in force: built holds the added and
+// changed ones (closers theirs), the others are kept. Replaced and removed
+// providers are closed after retireGrace.
+func (a *app) swapProviders(cfg *config.Config, built map[string]backends.Provider, closers map[string]io.Closer) {
+	provs := make(map[string]backends.Provider, len(cfg.Providers))
+	for name := range cfg.Providers {
+		if p, ok := built[name]; ok {
+			provs[name] = p
+		} else if p, ok := a.store.Provider(name); ok {
+			provs[name] = p
+		}
+	}
+	a.store.SetProviders(provs)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for name, c := range a.provClosers {
+		if _, kept := cfg.Providers[name]; kept && built[name] == nil {
+			continue
+		}
+		r := &retired{c: c}
+		r.timer = time.AfterFunc(retireGrace, r.close)
+		a.retired = append(a.retired, r)
+		delete(a.provClosers, name)
+	}
+	maps.Copy(a.provClosers, closers)
 }
 
 // openApp builds the providers from the configuration and opens the store.
 func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
-	a := &app{}
+	a := &app{provClosers: map[string]io.Closer{}}
 	var err error
 	if a.views, err = views.NewSet(cfg.Views, log); err != nil {
 		return nil, err
@@ -51,7 +114,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		}
 		provs[name] = p
 		if closer != nil {
-			a.closers = append(a.closers, closer)
+			a.provClosers[name] = closer
 		}
 	}
 	primary, err := local.New(store.PrimaryName, local.Config{Root: filepath.Join(cfg.Data, "objects")})
@@ -95,6 +158,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 
 func (a *app) closeProviders() {
 	for _, c := range a.closers {
+		c.Close()
+	}
+	for _, c := range a.provClosers {
 		c.Close()
 	}
 }

@@ -117,7 +117,7 @@ log: {level: warn}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log) }()
+	go func() { done <- serve(ctx, cfg, log, nil) }()
 	defer func() {
 		cancel()
 		select {

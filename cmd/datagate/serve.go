@@ -35,7 +35,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err := mountFlags(cfg, mounts); err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, log)
+			return serve(cmd.Context(), cfg, log, reloadSource(g, mounts))
 		},
 	}
 	cmd.Flags().StringArrayVar(&mounts, "mount", nil, "mount a user's tree with FUSE: NAME:MOUNTPOINT (repeatable; or mounts: in the config)")
@@ -44,12 +44,16 @@ func newServeCmd(g *globals) *cobra.Command {
 
 // serve runs until ctx is cancelled (SIGINT/SIGTERM), then shuts the
 // listeners down gracefully and closes the store.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// reload re-reads the configuration for SIGHUP and the API (reload.go).
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload func() (*config.Config, error)) error {
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if err := a.startLive(cfg, reload); err != nil { // reload.go
+		return err
+	}
 	defer startCollector(ctx, a.store, cfg, log)() // stopped before the store closes
 	token, err := adminToken(cfg.Data)
 	if err != nil {
@@ -112,6 +116,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			stops = append(stops, stop)
 		}
 	}
+	defer env.watchSIGHUP(ctx)() // reload.go
 	log.Info("datagate serving", "data", cfg.Data, "socket", sock, "providers", strings.Join(cfg.ProviderNames(), ","))
 
 	select {

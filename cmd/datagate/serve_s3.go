@@ -17,16 +17,15 @@ func startS3(ctx context.Context, env *serveEnv) (func(context.Context) error, e
 		return nil, nil
 	}
 	sc := cfg.S3
-	users := make(map[string]views.Profile, len(cfg.Users))
-	keys := map[string]gws3.Key{}
-	for name, u := range cfg.Users {
-		users[name] = u.Profile()
-		for _, k := range u.S3Keys {
-			keys[k.ID] = gws3.Key{Secret: k.Secret, User: name}
-		}
-	}
+	// Keys and trees come from the live configuration on every request
+	// (reload.go).
 	srv, err := gws3.New(gws3.Options{
-		Store: env.app.store, Views: env.app.views, Users: users, Keys: keys,
+		Store: env.app.store, Views: env.app.views,
+		Tree: func(user string) *views.Tree { return env.now().s3Trees[user] },
+		Key: func(id string) (gws3.Key, bool) {
+			k, ok := env.now().s3Keys[id]
+			return k, ok
+		},
 		Region: sc.Region, Domain: sc.Domain,
 		UploadDir: filepath.Join(cfg.Data, "s3-uploads"), UploadMaxAge: time.Duration(sc.UploadMaxAge),
 		StatfsDir: cfg.Data, Logger: env.log.With("frontend", "s3"),
@@ -42,7 +41,7 @@ func startS3(ctx context.Context, env *serveEnv) (func(context.Context) error, e
 		srv.Close()
 		return nil, err
 	}
-	env.log.Info("s3 API", "addr", addr, "users_with_keys", len(keys))
+	env.log.Info("s3 API", "addr", addr, "keys", len(env.now().s3Keys))
 	return func(ctx context.Context) error {
 		return errors.Join(stop(ctx), srv.Close())
 	}, nil

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gliderlabs/ssh"
-	gossh "golang.org/x/crypto/ssh"
 
 	sftpgw "github.com/datagate/datagate/gateway/sftp"
 	"github.com/datagate/datagate/views"
@@ -20,35 +19,16 @@ func startSFTP(ctx context.Context, env *serveEnv) (func(context.Context) error,
 	if cfg.Listen.SFTP == "" {
 		return nil, nil
 	}
-	// Parse every user's keys once; the configuration was validated.
-	accounts := make(map[string]sftpgw.Account, len(cfg.Users))
-	for name, u := range cfg.Users {
-		var a sftpgw.Account
-		if u.PasswordHash != "" {
-			a.PasswordHash = []byte(u.PasswordHash)
-		}
-		for i, line := range u.SSHKeys {
-			k, _, _, _, err := gossh.ParseAuthorizedKey([]byte(line))
-			if err != nil {
-				return nil, fmt.Errorf("users.%s.ssh_keys[%d]: %w", name, i, err)
-			}
-			a.AuthorizedKeys = append(a.AuthorizedKeys, k)
-		}
-		accounts[name] = a
-	}
+	// Accounts (keys parsed once per configuration) and trees come from
+	// the live configuration at each login and session start (reload.go).
 	sc := cfg.SFTP
 	srv, err := sftpgw.New(sftpgw.Options{
 		Dir: cfg.Data,
 		Account: func(user string) (sftpgw.Account, bool) {
-			a, ok := accounts[user]
+			a, ok := env.now().accounts[user]
 			return a, ok
 		},
-		Tree: func(user string) *views.Tree {
-			return views.NewTree(views.TreeOptions{
-				Set: env.app.views, Store: env.app.store, User: user,
-				Profile: cfg.Users[user].Profile(), StatfsDir: cfg.Data,
-			})
-		},
+		Tree:               func(user string) *views.Tree { return env.now().sftpTree(env.app, user) },
 		Logger:             env.log,
 		MaxAuthTries:       sc.MaxAuthTries,
 		LoginGraceTime:     time.Duration(sc.LoginGraceTime),
@@ -66,7 +46,7 @@ func startSFTP(ctx context.Context, env *serveEnv) (func(context.Context) error,
 	if err != nil {
 		return nil, fmt.Errorf("sftp listener %s: %w", cfg.Listen.SFTP, err)
 	}
-	env.log.Info("SFTP/SCP", "addr", l.Addr().String(), "users", len(accounts))
+	env.log.Info("SFTP/SCP", "addr", l.Addr().String(), "users", len(env.now().accounts))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

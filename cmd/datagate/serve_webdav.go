@@ -21,24 +21,12 @@ func startWebDAV(ctx context.Context, env *serveEnv) (func(context.Context) erro
 	if err != nil {
 		return nil, err
 	}
-	// One Tree per user, made once: a Tree is safe for concurrent use and
-	// sees views created at run time.
-	trees := make(map[string]*views.Tree, len(cfg.Users))
-	for name, u := range cfg.Users {
-		trees[name] = views.NewTree(views.TreeOptions{
-			Set: env.app.views, Store: env.app.store, User: name,
-			Profile: u.Profile(), StatfsDir: cfg.Data,
-		})
-	}
+	// Users, passwords and trees (one per user, made once per
+	// configuration) come from the live configuration on every request,
+	// so a reload applies to the next request (reload.go).
 	srv, err := webdavgw.New(webdavgw.Options{
-		PasswordHash: func(user string) ([]byte, bool) {
-			u, ok := cfg.Users[user]
-			if !ok || u.PasswordHash == "" {
-				return nil, false
-			}
-			return []byte(u.PasswordHash), true
-		},
-		Tree:            func(user string) *views.Tree { return trees[user] },
+		PasswordHash:    func(user string) ([]byte, bool) { return env.now().passwordHash(user) },
+		Tree:            func(user string) *views.Tree { return env.now().davTrees[user] },
 		Store:           env.app.store,
 		Locks:           locks,
 		Views:           env.app.views,
@@ -60,6 +48,6 @@ func startWebDAV(ctx context.Context, env *serveEnv) (func(context.Context) erro
 	if err != nil {
 		return nil, err
 	}
-	env.log.Info("WebDAV", "addr", addr, "users", len(cfg.Users))
+	env.log.Info("WebDAV", "addr", addr, "users", len(env.now().cfg.Users))
 	return stop, nil
 }
