@@ -160,28 +160,6 @@ func (c *counter) addKV(dn, db int64, kv []tallyKV) {
 	c.mu.Unlock()
 }
 
-func (c *counter) add(dn, db int64, dt map[string]int64) {
-	if dn != 0 {
-		c.objects.Add(dn)
-	}
-	if db != 0 {
-		c.bytes.Add(db)
-	}
-	if len(dt) == 0 {
-		return
-	}
-	c.mu.Lock()
-	for k, v := range dt {
-		if v == 0 {
-			continue
-		}
-		if c.tallies[k] += v; c.tallies[k] == 0 {
-			delete(c.tallies, k)
-		}
-	}
-	c.mu.Unlock()
-}
-
 // Counts returns the catalogue's counts. It reads memory only.
 func (ix *Index) Counts() Counts {
 	c := &ix.cnt
@@ -315,12 +293,12 @@ func (ix *Index) RebuildCounts(ctx context.Context) error {
 	defer txn.Discard()
 
 	var dn, db int64
-	dt := make(map[string]int64)
-	add := func(name string, n int64) { dt[name] += n }
+	tb := &tallyBuf{sign: 1}
+	add := tb.add
 	flush := func() {
-		c.add(dn, db, dt)
+		c.addKV(dn, db, tb.kv)
 		dn, db = 0, 0
-		clear(dt)
+		tb.kv = tb.kv[:0]
 	}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pObject}, PrefetchValues: true, PrefetchSize: 64})
 	defer it.Close()

@@ -7,6 +7,7 @@
 //	0x03 provider 0x00 path 0x00 off len     → id  source location, for idempotent registration
 //	0x04 expires(ns, big-endian) id          → ∅   expiry order, for the collector
 //	0x05 derived-key                         → derived-value (given by a Deriver, e.g. view paths)
+//	0x0e                                     → counts checkpoint (counts.go), only between a clean Close and the next Open
 //
 // Derived keys in use: 'v'… view paths (views), 0x06 prio id replication
 // queue and 0x07 prio id prefetch queue (fs/store/replicate.go). Other
@@ -44,6 +45,13 @@
 // waits for a commit in progress, however large. Derived reads in a
 // transaction of its own, because other packages write derived keys
 // through DB().
+//
+// # Counts
+//
+// Counts (objects, bytes, and the owner's tallies such as copies per
+// store) are kept in memory by every commit and never need a scan to
+// answer; they survive a clean Close, and after a crash RebuildCounts
+// recounts them while writes go on (counts.go).
 //
 // # Change feed
 //
