@@ -11,7 +11,7 @@ import (
 
 // Live are the top-level keys a running server applies when it reloads
 // its configuration; a change to any other key needs a restart.
-var Live = []string{"users", "views", "providers"}
+var Live = []string{"users", "views", "providers", "admin"}
 
 // Diff is what a reload changes in the live keys, by name. It holds no
 // secret: a user's entry says which credentials changed, not to what.
@@ -20,6 +20,8 @@ type Diff struct {
 	// UserDetail names what changed in each changed user: password,
 	// ssh_keys, s3_keys, views, create_views.
 	UserDetail map[string][]string
+	// Admin: the admin API's users changed.
+	Admin bool
 }
 
 // Changes are the names added, removed and changed, each sorted.
@@ -29,7 +31,7 @@ type Changes struct {
 
 // Empty reports whether nothing changed.
 func (d Diff) Empty() bool {
-	return d.Users.empty() && d.Views.empty() && d.Providers.empty()
+	return d.Users.empty() && d.Views.empty() && d.Providers.empty() && !d.Admin
 }
 
 func (c Changes) empty() bool { return len(c.Added)+len(c.Removed)+len(c.Changed) == 0 }
@@ -60,6 +62,9 @@ func (d Diff) String() string {
 	add("users", d.Users, d.UserDetail)
 	add("views", d.Views, nil)
 	add("providers", d.Providers, nil)
+	if d.Admin {
+		parts = append(parts, "admin users")
+	}
 	if len(parts) == 0 {
 		return "no change"
 	}
@@ -91,6 +96,7 @@ func Compare(old, new *Config) (Diff, []string) {
 		Users:     changes(old.Users, new.Users, func(a, b *User) bool { return len(userChanges(a, b)) == 0 }),
 		Views:     changes(old.Views, new.Views, func(a, b views.Def) bool { return reflect.DeepEqual(a, b) }),
 		Providers: changes(old.Providers, new.Providers, func(a, b *Provider) bool { return reflect.DeepEqual(a, b) }),
+		Admin:     !reflect.DeepEqual(old.Admin, new.Admin),
 	}
 	for _, n := range d.Users.Changed {
 		if d.UserDetail == nil {

@@ -54,6 +54,9 @@ users:
 	if got := strings.Join(fixed, ","); got != "cache,data,listen" {
 		t.Fatalf("fixed keys %q", got)
 	}
+	if d := (Diff{Admin: true}); d.Empty() || d.String() != "admin users" {
+		t.Fatalf("admin change: %v", d)
+	}
 	err := &FixedError{Keys: fixed}
 	if !strings.Contains(err.Error(), "cache, data, listen cannot change while the server runs") {
 		t.Fatal(err)
