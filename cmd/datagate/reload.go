@@ -34,9 +34,9 @@ import (
 // server cannot apply (config.Live lists those it can: users, views,
 // providers). Otherwise it swaps, in this order: the views (views.Set
 // re-derives changed views' paths in the background), the providers
-// (store.SetProviders), then the users, their credentials and rights
-// (one atomic pointer to a liveSnapshot that every front-end's lookups
-// read).
+// (store.SetProviders), then the users, their credentials and rights,
+// and the admin API's users (one atomic pointer to a liveSnapshot that
+// every front-end's lookups read).
 //
 // What open sessions see:
 //   - WebDAV and S3 authenticate and look the user's tree up on every
@@ -103,6 +103,9 @@ func (a *app) startLive(cfg *config.Config, load func() (*config.Config, error))
 	a.live = l
 	return nil
 }
+
+// config returns the configuration in force: the start one, as reloaded.
+func (e *serveEnv) config() *config.Config { return e.now().cfg }
 
 // now returns the current snapshot of the live configuration.
 func (e *serveEnv) now() *liveSnapshot {
