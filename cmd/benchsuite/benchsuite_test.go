@@ -187,6 +187,10 @@ func TestRows(t *testing.T) {
 			"PROPFIND Depth 1 of 100,000 entries, first byte": {"1.87 ms", "rclone serve webdav: 2,971 ms", "< 0.01×", "≤ 100 ms", "met"},
 			"PUT of 256 MiB, curl -T":                         {"635 MiB/s", "rclone serve webdav: 160 MiB/s", "3.96×", "≥ 2× rclone serve webdav", "met"},
 		}},
+		{"store", map[string]want{
+			"sequential read of a cached 1 GiB object through the Store": {"13,068 MB/s", "plain file read: 12,514 MB/s", "1.04×", "≥ 2,147 MB/s", "met"},
+			"cold sequential read, loopback HTTP provider, 256 MiB":      {"839 MB/s", "plain http.Get: 1,296 MB/s", "0.648×", "≥ 0.8× plain http.Get", "missed"},
+		}},
 		{"s3-small", map[string]want{
 			"4 KiB GetObject, 32 connections, in process":  {"2,534 req/s", "–", "–", "≥ 10,000 req/s", "missed"},
 			"4 KiB HeadObject, 32 connections, in process": {"3,745 req/s", "–", "–", "≥ 10,000 req/s", "missed"},
