@@ -31,12 +31,17 @@ type reloadServer struct {
 	log                    *lockedBuf
 	done                   chan error
 	dataDir, hash, davPort string
+	mount                  string // a FUSE mount of alice's tree, if set
 }
 
 // reloadConfig renders the configuration; extra users and views are
 // YAML lines under users: and views:.
 func (s *reloadServer) config(users, views string) string {
-	return fmt.Sprintf(`data: %s
+	mounts := ""
+	if s.mount != "" {
+		mounts = fmt.Sprintf("mounts: [{user: alice, path: '%s'}]\n", s.mount)
+	}
+	return mounts + fmt.Sprintf(`data: %s
 listen: {admin: '%s', webdav: '127.0.0.1:%s', s3: '%s', sftp: '%s'}
 views:
   files: {path: "{path...}"}
@@ -80,7 +85,7 @@ func (s *reloadServer) sighup(t *testing.T) string {
 	return ""
 }
 
-func startReloadServer(t *testing.T) *reloadServer {
+func startReloadServer(t *testing.T, mount string) *reloadServer {
 	t.Helper()
 	h, err := bcrypt.GenerateFromPassword([]byte(davPassword), bcrypt.MinCost)
 	if err != nil {
@@ -89,7 +94,7 @@ func startReloadServer(t *testing.T) *reloadServer {
 	s := &reloadServer{
 		file: filepath.Join(t.TempDir(), "datagate.yaml"), dataDir: t.TempDir(), hash: string(h),
 		davPort: fmt.Sprint(davFreePort(t)), s3: s3FreePort(t), sftp: s3FreePort(t), admin: s3FreePort(t),
-		log: &lockedBuf{}, done: make(chan error, 1),
+		log: &lockedBuf{}, done: make(chan error, 1), mount: mount,
 	}
 	s.dav = "http://127.0.0.1:" + s.davPort
 	s.write(t, s.config(bobUser(s.hash), ""))
@@ -146,7 +151,7 @@ func davDo(ctx context.Context, base, user, method, p string, body []byte) (int,
 // configurations are refused with the reason (SIGHUP: logged; the API: in
 // the answer) and the running one stays.
 func TestReloadUnderLoad(t *testing.T) {
-	s := startReloadServer(t)
+	s := startReloadServer(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -397,4 +402,59 @@ func adminReload(t *testing.T, ctx context.Context, s *reloadServer) (int, strin
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestReloadKeepsMounts: a FUSE mount and a file open in it keep working
+// across reloads; a reload removing the mount's user is refused.
+func TestReloadKeepsMounts(t *testing.T) {
+	needMount(t)
+	mnt := t.TempDir()
+	s := startReloadServer(t, mnt)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	waitMounted(t, mnt, true, s.log)
+	want := bytes.Repeat([]byte("0123456789"), 100000)
+	if err := os.WriteFile(filepath.Join(mnt, "big.bin"), want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(mnt, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	half := make([]byte, len(want)/2)
+	if _, err := io.ReadFull(f, half); err != nil {
+		t.Fatal(err)
+	}
+	for i, users := range []string{"", bobUser(s.hash), ""} {
+		s.write(t, s.config(users, "  all: {path: \"{name}\"}\n"))
+		if line := s.sighup(t); !strings.Contains(line, "configuration reloaded") {
+			t.Fatalf("reload %d: %s", i, line)
+		}
+		if _, err := os.ReadDir(mnt); err != nil {
+			t.Fatalf("mount after reload %d: %v", i, err)
+		}
+	}
+	rest, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(append(half, rest...), want) {
+		t.Fatalf("file open across reloads: %d bytes, %v", len(half)+len(rest), err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "after.txt"), []byte("after"), 0o644); err != nil {
+		t.Fatalf("write through the mount after reloads: %v", err)
+	}
+	// Removing the mount's user is refused.
+	noAlice := strings.Replace(s.config("", ""), "  alice:\n", "  zed:\n", 1)
+	s.write(t, noAlice)
+	if line := s.sighup(t); !strings.Contains(line, "reload refused") || !strings.Contains(line, "mounts[0].user") {
+		t.Fatalf("removing the mount's user: %s", line)
+	}
+	if code, _, err := davDo(ctx, s.dav, "alice", "GET", "/after.txt", nil); err != nil || code != 200 {
+		t.Fatalf("alice after a refused reload: %d %v", code, err)
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
 }
