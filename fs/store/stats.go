@@ -78,8 +78,46 @@ type storeStats struct {
 	onFetch   FetchObserver // immutable after Open
 	collected atomic.Uint64
 
-	mu    sync.Mutex
-	provs map[string]*provCounters // guarded by mu; entries never removed
+	mu      sync.Mutex
+	provs   map[string]*provCounters // guarded by mu; entries never removed
+	retries map[string]*retryTrack   // guarded by mu
+}
+
+// retryTrack keeps a provider's retry count monotonic across reloads,
+// which replace the provider (and its decorator's counter) by a new one:
+// the retired one's count is banked when the change is first seen.
+type retryTrack struct {
+	cur  retryCounter
+	base uint64
+}
+
+// retriesOf returns the retries of the provider called name, p being its
+// current instance (nil when it is gone or does not count retries).
+func (st *storeStats) retriesOf(name string, p retryCounter) uint64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	tr := st.retries[name]
+	if tr == nil {
+		if p == nil {
+			return 0
+		}
+		if st.retries == nil {
+			st.retries = make(map[string]*retryTrack)
+		}
+		tr = &retryTrack{}
+		st.retries[name] = tr
+	}
+	if p != nil && tr.cur != p {
+		if tr.cur != nil {
+			tr.base += tr.cur.Retries()
+		}
+		tr.cur = p
+	}
+	n := tr.base
+	if tr.cur != nil {
+		n += tr.cur.Retries()
+	}
+	return n
 }
 
 type provCounters struct {
@@ -262,6 +300,9 @@ func (s *Store) providerStats() []ProviderStats {
 	for n := range s.st.provs {
 		names[n] = true
 	}
+	for n := range s.st.retries {
+		names[n] = true
+	}
 	s.st.mu.Unlock()
 	out := make([]ProviderStats, 0, len(names))
 	for n := range names {
@@ -271,11 +312,11 @@ func (s *Store) providerStats() []ProviderStats {
 			BytesFetched: pc.bytes.Load(), FetchSeconds: time.Duration(pc.nanos.Load()).Seconds(),
 			Healthy: s.health.Healthy(providerHealth(n)),
 		}
+		var rc retryCounter
 		if p, ok := s.providers.get(n); ok {
-			if rc, ok := p.(retryCounter); ok {
-				ps.Retries = rc.Retries()
-			}
+			rc, _ = p.(retryCounter)
 		}
+		ps.Retries = s.st.retriesOf(n, rc)
 		out = append(out, ps)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

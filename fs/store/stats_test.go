@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/datagate/datagate/backends"
 	"github.com/datagate/datagate/backends/cache"
 	"github.com/datagate/datagate/backends/local"
+	"github.com/datagate/datagate/backends/retry"
 	"github.com/datagate/datagate/fs"
 )
 
@@ -274,5 +276,68 @@ func TestRecentTransfersRing(t *testing.T) {
 	l := rt.list()
 	if len(l) != 200 || l[0].Bytes != 249 || l[199].Bytes != 50 {
 		t.Fatalf("ring holds %d, first %d, last %d", len(l), l[0].Bytes, l[len(l)-1].Bytes)
+	}
+}
+
+// unreachable is a provider that is unavailable for its first fails calls.
+type unreachable struct {
+	backends.Provider
+	fails atomic.Int32
+}
+
+func (u *unreachable) Stat(ctx context.Context, p string) (backends.Entry, error) {
+	if u.fails.Add(-1) >= 0 {
+		return backends.Entry{}, fmt.Errorf("no route: %w", backends.ErrUnavailable)
+	}
+	return u.Provider.Stat(ctx, p)
+}
+
+// TestRetriesSurviveReload: a reload replaces a provider and its retry
+// decorator; the retries counted before stay counted.
+func TestRetriesSurviveReload(t *testing.T) {
+	ctx := ctxT(t)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644)
+	disk, err := local.New("disk", local.Config{Root: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrap := func(fails int32) backends.Provider {
+		u := &unreachable{Provider: disk}
+		u.fails.Store(fails)
+		return retry.New(u, retry.Options{Base: time.Millisecond, Max: time.Millisecond})
+	}
+	st := openStatsStore(t, t.TempDir(), src, nil)
+	defer st.Close()
+	retries := func() uint64 {
+		t.Helper()
+		s := stats(t, st)
+		for _, p := range s.Providers {
+			if p.Name == "disk" {
+				return p.Retries
+			}
+		}
+		t.Fatalf("no provider disk in %+v", s.Providers)
+		return 0
+	}
+	p1 := wrap(2)
+	st.SetProviders(map[string]backends.Provider{"disk": p1})
+	if _, err := p1.Stat(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if n := retries(); n != 2 {
+		t.Fatalf("%d retries, want 2", n)
+	}
+	p2 := wrap(1)
+	st.SetProviders(map[string]backends.Provider{"disk": p2})
+	if _, err := p2.Stat(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if n := retries(); n != 3 {
+		t.Fatalf("%d retries after a reload, want 3", n)
+	}
+	st.SetProviders(map[string]backends.Provider{})
+	if n := retries(); n != 3 {
+		t.Fatalf("%d retries once the provider is gone, want 3", n)
 	}
 }
