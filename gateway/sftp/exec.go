@@ -24,6 +24,8 @@ import (
 func (s *Server) exec(sess ssh.Session) {
 	defer s.release(sess.User())
 	defer s.recoverSession(sess)
+	sess, end := s.metered(sess, "")
+	defer end()
 	args := sess.Command()
 	if len(args) == 0 {
 		fmt.Fprintln(sess.Stderr(), "datagate: no shell here; use sftp, scp, md5sum or sha256sum")

@@ -59,12 +59,14 @@ func (h *handlers) pkgHandlers() pkgsftp.Handlers {
 // guard turns a panic into an internal error with one log line, and any
 // error into the shape pkg/sftp reports (see status.go). Internal errors
 // are logged, since the client is not told what they were.
-func (h *handlers) guard(errp *error, op, p string) {
+func (h *handlers) guard(errp *error, op, p string, start time.Time) {
 	if v := recover(); v != nil {
 		h.log.Error("panic in SFTP handler", "op", op, "path", p, "panic", v, "stack", string(debug.Stack()))
 		*errp = failure(pkgsftp.ErrSSHFxFailure, "internal server error")
+		h.observe(op, start, *errp)
 		return
 	}
+	h.observe(op, start, *errp)
 	if *errp == nil || errors.Is(*errp, io.EOF) {
 		return
 	}
@@ -93,7 +95,7 @@ func (h *handlers) releaseHandle() { h.handles.Add(-1) }
 // Fileread opens a file for reading. Reads are lazy: each ReadAt fetches
 // what it needs through the store, at any offset, many at once.
 func (h *handlers) Fileread(r *pkgsftp.Request) (_ io.ReaderAt, err error) {
-	defer h.guard(&err, "open", r.Filepath)
+	defer h.guard(&err, "open", r.Filepath, time.Now())
 	if err := h.acquire(); err != nil {
 		return nil, err
 	}
@@ -116,7 +118,7 @@ type download struct {
 }
 
 func (d *download) ReadAt(p []byte, off int64) (n int, err error) {
-	defer d.h.guard(&err, "read", d.path)
+	defer d.h.guard(&err, "read", d.path, time.Now())
 	if off < 0 {
 		// The offset is a uint64 on the wire: 2^63 and beyond arrive here
 		// negative. Nothing is that large.
@@ -129,7 +131,7 @@ func (d *download) ReadAt(p []byte, off int64) (n int, err error) {
 }
 
 func (d *download) Close() (err error) {
-	defer d.h.guard(&err, "close", d.path)
+	defer d.h.guard(&err, "close", d.path, time.Now())
 	d.once.Do(func() {
 		err = d.f.Close()
 		d.h.releaseHandle()
@@ -139,13 +141,13 @@ func (d *download) Close() (err error) {
 
 // Filewrite opens a file for writing (see openUpload).
 func (h *handlers) Filewrite(r *pkgsftp.Request) (_ io.WriterAt, err error) {
-	defer h.guard(&err, "open", r.Filepath)
+	defer h.guard(&err, "open", r.Filepath, time.Now())
 	return h.openUpload(r)
 }
 
 // OpenFile opens a file for reading and writing (sshfs): the same spool.
 func (h *handlers) OpenFile(r *pkgsftp.Request) (_ pkgsftp.WriterAtReaderAt, err error) {
-	defer h.guard(&err, "open", r.Filepath)
+	defer h.guard(&err, "open", r.Filepath, time.Now())
 	return h.openUpload(r)
 }
 
@@ -153,7 +155,7 @@ func (h *handlers) OpenFile(r *pkgsftp.Request) (_ pkgsftp.WriterAtReaderAt, err
 // permissions, uid, gid) are accepted and ignored: the Tree's modes
 // reflect the user's rights, not settable bits.
 func (h *handlers) Filecmd(r *pkgsftp.Request) (err error) {
-	defer h.guard(&err, r.Method, r.Filepath)
+	defer h.guard(&err, r.Method, r.Filepath, time.Now())
 	ctx := r.Context()
 	switch r.Method {
 	case "Setstat":
@@ -181,13 +183,13 @@ func (h *handlers) Filecmd(r *pkgsftp.Request) (err error) {
 
 // PosixRename is rename replacing the target (posix-rename@openssh.com).
 func (h *handlers) PosixRename(r *pkgsftp.Request) (err error) {
-	defer h.guard(&err, "posix-rename", r.Filepath)
+	defer h.guard(&err, "posix-rename", r.Filepath, time.Now())
 	return h.tree.Rename(r.Context(), r.Filepath, r.Target)
 }
 
 // StatVFS reports the space of the data directory (statvfs@openssh.com).
 func (h *handlers) StatVFS(r *pkgsftp.Request) (_ *pkgsftp.StatVFS, err error) {
-	defer h.guard(&err, "statvfs", r.Filepath)
+	defer h.guard(&err, "statvfs", r.Filepath, time.Now())
 	if _, err := h.tree.Stat(r.Context(), r.Filepath); err != nil {
 		return nil, err
 	}
@@ -232,7 +234,7 @@ func (h *handlers) setstat(r *pkgsftp.Request) error {
 // Filelist lists directories and stats paths. Symbolic links do not
 // exist in a Tree: lstat is stat, readlink is unsupported.
 func (h *handlers) Filelist(r *pkgsftp.Request) (_ pkgsftp.ListerAt, err error) {
-	defer h.guard(&err, r.Method, r.Filepath)
+	defer h.guard(&err, r.Method, r.Filepath, time.Now())
 	switch r.Method {
 	case "List":
 		fi, err := h.tree.Stat(r.Context(), r.Filepath)
@@ -300,7 +302,7 @@ type lister struct {
 }
 
 func (l *lister) ListAt(ls []os.FileInfo, off int64) (n int, err error) {
-	defer l.h.guard(&err, "readdir", l.path)
+	defer l.h.guard(&err, "readdir", l.path, time.Now())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if off != l.next {

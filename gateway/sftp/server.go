@@ -40,6 +40,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Audit gets failed logins (views.AuditAuthFailure); nil: none.
 	Audit *slog.Logger
+	// Metrics, if set, is told of sessions, requests and bytes
+	// (metrics.go); nil: none.
+	Metrics Metrics
 
 	MaxAuthTries       int           // per connection; default 6
 	LoginGraceTime     time.Duration // from connect to the first session (authenticated); default 30s

@@ -14,6 +14,8 @@ import (
 func (s *Server) sftpSubsystem(sess ssh.Session) {
 	defer s.release(sess.User())
 	defer s.recoverSession(sess)
+	sess, end := s.metered(sess, "sftp")
+	defer end()
 	log := s.log.With("user", sess.User(), "addr", sess.RemoteAddr().String(), "session", sessionID(sess))
 	h := s.newHandlers(s.sessionTree(sess, "sftp"), log)
 	rs := pkgsftp.NewRequestServer(newPacketShim(sess, h), h.pkgHandlers(),

@@ -160,7 +160,7 @@ func (u *upload) copyIn(ctx context.Context) error {
 }
 
 func (u *upload) WriteAt(p []byte, off int64) (n int, err error) {
-	defer u.h.guard(&err, "write", u.path)
+	defer u.h.guard(&err, "write", u.path, time.Now())
 	if off < 0 {
 		return 0, failure(pkgsftp.ErrSSHFxFailure, "write %s: offset beyond 2^63", u.path)
 	}
@@ -198,7 +198,7 @@ func (u *upload) stopStream() *stream {
 }
 
 func (u *upload) ReadAt(p []byte, off int64) (n int, err error) {
-	defer u.h.guard(&err, "read", u.path)
+	defer u.h.guard(&err, "read", u.path, time.Now())
 	if off < 0 {
 		return 0, io.EOF
 	}
@@ -237,7 +237,7 @@ func (u *upload) TransferError(err error) {
 // Its error is the CLOSE request's status: a client learns that the file
 // was not stored.
 func (u *upload) Close() (err error) {
-	defer u.h.guard(&err, "close", u.path)
+	defer u.h.guard(&err, "close", u.path, time.Now())
 	u.once.Do(func() {
 		defer u.h.releaseHandle()
 		defer u.f.Close()
@@ -288,7 +288,7 @@ func (u *upload) commit() error {
 // would, and the handle stays open; a later write makes close push again.
 // The shim calls it when no request of the session is in flight.
 func (u *upload) sync() (err error) {
-	defer u.h.guard(&err, "fsync", u.path)
+	defer u.h.guard(&err, "fsync", u.path, time.Now())
 	if u.aborted.Load() || !u.dirty.Load() {
 		return nil
 	}
