@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	datagateBin = filepath.Join(dir, "datagate")
+	// The servers' logs are read as text here; their stderr is a pipe, on
+	// which the default (auto) would give JSON (audit_test.go checks it).
+	os.Setenv("DATAGATE_LOG_FORMAT", "text")
 	build := exec.Command("go", "build", "-o", datagateBin, "../cmd/datagate")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {

@@ -7,16 +7,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/datagate/datagate/cmd/datagate/config"
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/ingest"
+	"github.com/datagate/datagate/views"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -27,6 +30,7 @@ type globals struct {
 	configFile string
 	data       string
 	logLevel   string
+	logFormat  string
 
 	// Set when a running server executes an operator command for the
 	// CLI (see serve_cli.go): its configuration and opened app.
@@ -70,6 +74,7 @@ func newRootFor(g *globals) *cobra.Command {
 	pf.StringVar(&g.configFile, "config", os.Getenv("DATAGATE_CONFIG"), "YAML configuration file (default: built-in defaults)")
 	pf.StringVar(&g.data, "data", "", "data directory (default ./var, or the config's data:)")
 	pf.StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error")
+	pf.StringVar(&g.logFormat, "log-format", os.Getenv("DATAGATE_LOG_FORMAT"), "text, json or auto: text on a terminal, JSON lines otherwise (default: the config's log.format, auto)")
 	root.AddCommand(
 		newServeCmd(g), newRegisterCmd(g), newPutCmd(g), newGetCmd(g), newStatCmd(g),
 		newFindCmd(g), newRmCmd(g), newCrawlCmd(g), newDemoCmd(g), newVersionCmd(),
@@ -99,17 +104,29 @@ func (g *globals) load() (*config.Config, *slog.Logger, error) {
 	if g.logLevel != "" {
 		cfg.Log.Level = g.logLevel
 	}
-	return cfg, newLogger(cfg.Log), nil
+	if g.logFormat != "" {
+		switch g.logFormat {
+		case "text", "json", "auto":
+		default:
+			return nil, nil, fs.E(fs.Invalid, "--log-format", g.logFormat, errors.New("want text, json or auto"))
+		}
+		cfg.Log.Format = g.logFormat
+	}
+	return cfg, newLogger(cfg.Log, os.Stderr, term.IsTerminal(int(os.Stderr.Fd()))), nil
 }
 
-func newLogger(c config.Log) *slog.Logger {
+// newLogger logs to w: text for a person at a terminal, JSON lines for a
+// log collector (format auto picks by terminal). Records logged with a
+// request's context carry its request id (views.LogHandler).
+func newLogger(c config.Log, w io.Writer, terminal bool) *slog.Logger {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	json := c.Format == "json" || (c.Format != "text" && !terminal)
+	if json {
+		return slog.New(views.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(views.LogHandler(slog.NewTextHandler(w, opts)))
 }
 
 func newVersionCmd() *cobra.Command {

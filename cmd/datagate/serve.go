@@ -51,6 +51,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload fun
 		return err
 	}
 	defer a.Close()
+	closeAudit, err := openAudit(cfg, a.views, log) // serve_audit.go
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
 	if err := a.startLive(cfg, reload); err != nil { // reload.go
 		return err
 	}
