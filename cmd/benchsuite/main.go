@@ -78,6 +78,7 @@ type report struct {
 	Started time.Time `json:"started"`
 	Seconds float64   `json:"seconds"`
 	Quick   bool      `json:"quick"`
+	Command string    `json:"command"` // what was run, as a user would type it
 	Env     []string  `json:"env,omitempty"` // the size knobs that were set
 	Steps   []stepRun `json:"steps"`
 	Rows    []line    `json:"rows"`
@@ -99,7 +100,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	rep := report{Started: time.Now().UTC(), Quick: o.quick, Machine: describeMachine(root)}
+	rep := report{Started: time.Now().UTC(), Quick: o.quick, Machine: describeMachine(root), Command: o.command()}
 	for _, k := range sortedKnobs() {
 		used := os.Getenv(k.env) != ""
 		for _, s := range selected {
@@ -198,10 +199,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 }
 
 func writeHeader(w io.Writer, rep report, dir string) {
-	cmd := "make bench"
-	if rep.Quick {
-		cmd = "make bench-quick"
-	}
+	cmd := rep.Command
 	if rep.Seconds == 0 {
 		fmt.Fprintf(w, "Table of the logs in %s (commands at the top of each).\n\n", dir)
 		return
@@ -216,6 +214,19 @@ func writeHeader(w io.Writer, rep report, dir string) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "Logs: %s\n\n", dir)
+}
+
+// command is how the run was asked for.
+func (o options) command() string {
+	switch {
+	case o.only == "" && o.quick:
+		return "make bench-quick"
+	case o.only == "":
+		return "make bench"
+	case o.quick:
+		return "go run ./cmd/benchsuite --quick --only " + o.only
+	}
+	return "go run ./cmd/benchsuite --only " + o.only
 }
 
 // command is the go test invocation of a step.
