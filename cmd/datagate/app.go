@@ -20,6 +20,7 @@ import (
 	sftpbackend "github.com/datagate/datagate/backends/sftp"
 	"github.com/datagate/datagate/cmd/datagate/config"
 	"github.com/datagate/datagate/fs/store"
+	gwmetrics "github.com/datagate/datagate/gateway/metrics"
 	"github.com/datagate/datagate/views"
 )
 
@@ -29,6 +30,8 @@ type app struct {
 	views   *views.Set  // the index's Deriver: every view's path entries
 	closers []io.Closer // the further stores'
 	live    *liveConfig // users, views, providers as reloaded; nil unless serving (reload.go)
+
+	metrics *gwmetrics.Metrics // Prometheus, fed by the store and the front-ends (serve_metrics.go)
 
 	mu sync.Mutex
 	// guarded by mu
@@ -144,6 +147,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		Retention:      retentionFunc(cfg, a.views),
 		DeleteAtSource: deleteAtSource(cfg),
 		Replication:    rep,
+		OnFetch:        a.fetchObserver(log), // serve_metrics.go
 	})
 	if err != nil {
 		a.closeProviders()
@@ -153,6 +157,7 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		a.Close()
 		return nil, err
 	}
+	a.metrics.AddCore(coreSource(a.store, a.views))
 	return a, nil
 }
 

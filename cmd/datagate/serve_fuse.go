@@ -58,6 +58,7 @@ func mountTree(ctx context.Context, a *app, cfg *config.Config, mc config.Mount,
 		AllowOther: mc.AllowOther,
 		OpTimeout:  time.Duration(mc.Timeout),
 		Logger:     log,
+		WrapRaw:    a.metrics.FUSE(), // serve_metrics.go
 	})
 	if err != nil {
 		w.Close()

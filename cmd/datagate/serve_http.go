@@ -41,7 +41,7 @@ func serveHTTP(env *serveEnv, l httpListener, h http.Handler) (addr string, stop
 		scheme = "https"
 	}
 	hs := &http.Server{
-		Handler:           h,
+		Handler:           env.app.metrics.HTTP(l.name, h), // serve_metrics.go
 		ReadHeaderTimeout: l.readHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(env.log.Handler(), slog.LevelWarn),

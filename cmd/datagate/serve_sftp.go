@@ -31,6 +31,7 @@ func startSFTP(ctx context.Context, env *serveEnv) (func(context.Context) error,
 		Tree:               func(user string) *views.Tree { return env.now().sftpTree(env.app, user) },
 		Logger:             env.log,
 		Audit:              env.app.views.Audit(), // failed logins (serve_audit.go)
+		Metrics:            env.app.metrics.SFTP(),
 		MaxAuthTries:       sc.MaxAuthTries,
 		LoginGraceTime:     time.Duration(sc.LoginGraceTime),
 		IdleTimeout:        time.Duration(sc.IdleTimeout),

@@ -19,6 +19,7 @@ type Core struct {
 	Stores    []StoreStats    // the primary first
 	Providers []ProviderStats // configured providers
 	Queues    []QueueStats    // replication, per target store
+	Prefetch  int64           // registered objects queued for prefetch
 
 	Collected  uint64 // objects removed by the collector
 	Collisions uint64 // objects superseded at a path they shared with a newer one
@@ -83,7 +84,7 @@ type coreCollector struct {
 	provFetches, provErrors, provRetries, provBytes      *prometheus.Desc
 	provSeconds                                          *prometheus.Desc
 	repQueued, repInFlight, repDone, repFailed, repBytes *prometheus.Desc
-	collected, collisions, lsm, vlog                     *prometheus.Desc
+	collected, collisions, lsm, vlog, prefetch           *prometheus.Desc
 }
 
 func newCoreCollector(m *Metrics, src CoreSource) *coreCollector {
@@ -119,6 +120,7 @@ func newCoreCollector(m *Metrics, src CoreSource) *coreCollector {
 	c.repDone = d("replication_done_total", "Copies made to a store.", "store")
 	c.repFailed = d("replication_failed_total", "Copies to a store that failed.", "store")
 	c.repBytes = d("replication_bytes_total", "Bytes copied to a store.", "store")
+	c.prefetch = d("prefetch_queued", "Registered objects queued for prefetch.")
 	c.collected = d("gc_removed_total", "Objects removed by the collector (expiry).")
 	c.collisions = d("path_collisions_total", "Objects superseded at a view path by a newer object that took the same path.")
 	c.lsm = d("badger_lsm_bytes", "Size of the index's LSM tree (Badger).")
@@ -134,7 +136,7 @@ func (c *coreCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.storeUsed, c.storeFree, c.storeCopies,
 		c.provFetches, c.provErrors, c.provRetries, c.provBytes, c.provSeconds,
 		c.repQueued, c.repInFlight, c.repDone, c.repFailed, c.repBytes,
-		c.collected, c.collisions, c.lsm, c.vlog,
+		c.prefetch, c.collected, c.collisions, c.lsm, c.vlog,
 	} {
 		ch <- d
 	}
@@ -193,6 +195,7 @@ func (c *coreCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.repFailed, float64(q.Failed), q.Name)
 		counter(c.repBytes, float64(q.Bytes), q.Name)
 	}
+	gauge(c.prefetch, s.Prefetch)
 	counter(c.collected, float64(s.Collected))
 	counter(c.collisions, float64(s.Collisions))
 	gauge(c.lsm, s.LSMBytes)
