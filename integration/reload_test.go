@@ -42,6 +42,7 @@ func (s *reloadServer) config(users, views string) string {
 		mounts = fmt.Sprintf("mounts: [{user: alice, path: '%s'}]\n", s.mount)
 	}
 	return mounts + fmt.Sprintf(`data: %s
+log: {format: text}
 listen: {admin: '%s', webdav: '127.0.0.1:%s', s3: '%s', sftp: '%s'}
 views:
   files: {path: "{path...}"}
