@@ -144,6 +144,7 @@ type auditRec struct {
 	start time.Time
 	op    string
 	path  string
+	view  string // "": the view of path
 	attrs []slog.Attr
 }
 
@@ -158,6 +159,15 @@ func (t *Tree) audited(ctx context.Context, op, p string) *auditRec {
 		return nil
 	}
 	return &auditRec{t: t, log: l, ctx: ctx, start: time.Now(), op: op, path: p}
+}
+
+// auditedView begins the record of op on view name (S3 buckets).
+func (t *Tree) auditedView(ctx context.Context, op, name string) *auditRec {
+	r := t.audited(ctx, op, name)
+	if r != nil {
+		r.view = name
+	}
+	return r
 }
 
 // add adds attributes (the object id, the target...) once known.
@@ -196,7 +206,9 @@ func (r *auditRec) end(errp *error) {
 	lvl := slog.LevelInfo
 	as := make([]slog.Attr, 0, 12+len(r.attrs))
 	as = append(as, slog.String("op", r.op), slog.String("user", r.t.user))
-	if l, err := r.t.resolve(r.op, r.path); err == nil && l.view != nil {
+	if r.view != "" {
+		as = append(as, slog.String("view", r.view))
+	} else if l, err := r.t.resolve(r.op, r.path); err == nil && l.view != nil {
 		as = append(as, slog.String("view", l.view.name))
 	}
 	as = append(as, slog.String("path", r.path))

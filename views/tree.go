@@ -88,7 +88,7 @@ func (t *Tree) Views() map[string]Rights {
 // CreateBucket), who then has every right on it. Permission unless the
 // profile allows it; see Set.CreateView for the rest.
 func (t *Tree) CreateView(ctx context.Context, name string, d Def) (err error) {
-	defer t.audited(ctx, "create view", name).end(&err)
+	defer t.auditedView(ctx, "create view", name).end(&err)
 	if !t.prof.CreateViews {
 		return fs.E(fs.Permission, "create view", name, nil)
 	}
@@ -100,7 +100,7 @@ func (t *Tree) CreateView(ctx context.Context, name string, d Def) (err error) {
 // user must have d on it (its creator has). A view they do not see is
 // NotExist; see Set.DeleteView for the rest.
 func (t *Tree) DeleteView(ctx context.Context, name string) (err error) {
-	defer t.audited(ctx, "delete view", name).end(&err)
+	defer t.auditedView(ctx, "delete view", name).end(&err)
 	if t.Views()[name]&Delete == 0 {
 		return fs.E(fs.NotExist, "delete view", name, nil)
 	}

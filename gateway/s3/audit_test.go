@@ -49,6 +49,12 @@ func TestAuditAndRequestIDs(t *testing.T) {
 	if err := e.alice.RemoveObject(ctx, "data", "a/b.txt", minio.RemoveObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.alice.MakeBucket(ctx, "newbucket", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.alice.RemoveBucket(ctx, "newbucket"); err != nil {
+		t.Fatal(err)
+	}
 	wrong := e.client(t, aliceKey, "not-alices-secret-9")
 	if _, err := wrong.PutObject(ctx, "data", "c.txt", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err == nil {
 		t.Fatal("PUT with a wrong secret succeeded")
@@ -80,6 +86,8 @@ func TestAuditAndRequestIDs(t *testing.T) {
 		`"op":"create","user":"alice","view":"data","path":"/data/a/b.txt"`,
 		`"op":"remove","user":"alice","view":"data","path":"/data/a/b.txt"`,
 		`"frontend":"s3"`,
+		`"op":"create view","user":"alice","view":"newbucket","path":"newbucket","result":"ok"`,
+		`"op":"delete view","user":"alice","view":"newbucket","path":"newbucket","result":"ok"`,
 		`"op":"login","result":"denied","user":"alice","method":"sigv4","reason":"SignatureDoesNotMatch (access key AKIAALICE)"`,
 		`"request_id":"presigned-1"`,
 	} {

@@ -220,7 +220,7 @@ func (s *Server) deleteBucket(q *req) {
 		q.fail(s, withMessage(ErrAccessDenied, "bucket %s is a configured view or another user's: it cannot be deleted over S3", q.bucket))
 		return
 	}
-	if err := s.opts.Views.DeleteView(q.r.Context(), q.bucket); err != nil {
+	if err := q.tree.DeleteView(q.r.Context(), q.bucket); err != nil { // the Tree's: audited
 		switch fs.KindOf(err) {
 		case fs.NotEmpty:
 			err = ErrBucketNotEmpty
