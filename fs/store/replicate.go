@@ -264,12 +264,20 @@ func (r *replicator) queueKeys(o *fs.Object) []index.Derived {
 	if r.wants(o) {
 		out = append(out, index.Derived{Key: queueKey(queueReplicate, r.priority(o), o.ID)})
 	}
-	if r.opts.Prefetch != nil && o.State < fs.StateCached && !o.Source.IsZero() {
-		if ok, p := r.opts.Prefetch(o); ok {
-			out = append(out, index.Derived{Key: queueKey(queuePrefetch, min(p, Low), o.ID)})
-		}
+	if ok, p := r.prefetches(o); ok {
+		out = append(out, index.Derived{Key: queueKey(queuePrefetch, p, o.ID)})
 	}
 	return out
+}
+
+// prefetches reports whether o waits in the prefetch queue, and at which
+// priority.
+func (r *replicator) prefetches(o *fs.Object) (bool, Priority) {
+	if r.opts.Prefetch == nil || o.State >= fs.StateCached || o.Source.IsZero() {
+		return false, Low
+	}
+	ok, p := r.opts.Prefetch(o)
+	return ok, min(p, Low)
 }
 
 // rebuild rewrites every queue key when the rules changed since the

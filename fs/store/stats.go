@@ -226,10 +226,8 @@ func (r *replicator) tally(o *fs.Object, add func(string, int64)) {
 			add(t.queuedKey, 1)
 		}
 	}
-	if r.opts.Prefetch != nil && o.State < fs.StateCached && !o.Source.IsZero() {
-		if ok, _ := r.opts.Prefetch(o); ok {
-			add(tallyPrefetch, 1)
-		}
+	if ok, _ := r.prefetches(o); ok {
+		add(tallyPrefetch, 1)
 	}
 }
 

@@ -341,3 +341,35 @@ func TestRetriesSurviveReload(t *testing.T) {
 		t.Fatalf("%d retries once the provider is gone, want 3", n)
 	}
 }
+
+// TestPrefetchQueueCount: registered objects count in the prefetch queue
+// until their content is cached whole.
+func TestPrefetchQueueCount(t *testing.T) {
+	ctx := ctxT(t)
+	src := t.TempDir()
+	st := openStatsStore(t, t.TempDir(), src, func(o *Options) {
+		o.Replication.Prefetch = func(*fs.Object) (bool, Priority) { return true, Normal }
+	})
+	defer st.Close()
+	var objs []*fs.Object
+	for i := range 2 {
+		data := pattern(1000 + i)
+		os.WriteFile(filepath.Join(src, fmt.Sprint(i)), data, 0o644)
+		objs = append(objs, &fs.Object{Source: fs.Location{Provider: "disk", Path: fmt.Sprint(i)}, Size: int64(len(data)), SHA256: sha(data)})
+	}
+	register(t, st, objs...)
+	prefetch := func() int64 {
+		rs, err := st.ReplicationStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs.Prefetch
+	}
+	if n := prefetch(); n != 2 {
+		t.Fatalf("%d queued for prefetch, want 2", n)
+	}
+	if _, err := readObject(t, st, objs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return prefetch() == 1 })
+}
