@@ -80,11 +80,22 @@ func LogHandler(h slog.Handler) slog.Handler { return ctxHandler{h} }
 type ctxHandler struct{ slog.Handler }
 
 func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
-	if a, ok := ActorFrom(ctx); ok && a.RequestID != "" {
+	if a, ok := ActorFrom(ctx); ok && a.RequestID != "" && !hasAttr(r, "request_id") {
 		r = r.Clone()
 		r.AddAttrs(slog.String("request_id", a.RequestID))
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// hasAttr tells whether r has a top-level attribute key (an audit record
+// logged with its request's context names its request id itself).
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 func (h ctxHandler) WithAttrs(as []slog.Attr) slog.Handler {

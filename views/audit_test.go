@@ -189,8 +189,9 @@ func TestLogHandlerAddsRequestID(t *testing.T) {
 	}
 	log.InfoContext(ctx, "one")
 	log.Info("two")
+	log.InfoContext(ctx, "three", "request_id", "own")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], "request_id=rid-7") || !strings.Contains(lines[0], "frontend=webdav") || strings.Contains(lines[1], "request_id") {
+	if len(lines) != 3 || strings.Count(lines[2], "request_id") != 1 || !strings.Contains(lines[0], "request_id=rid-7") || !strings.Contains(lines[0], "frontend=webdav") || strings.Contains(lines[1], "request_id") {
 		t.Fatalf("lines:\n%s", buf.String())
 	}
 }

@@ -8,10 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"text/tabwriter"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -43,6 +42,7 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func newRegisterCmd(g *globals) *cobra.Command {
 	var batch int
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "register [FILE]",
 		Short: "Register objects from NDJSON records (a file, or stdin)",
@@ -54,36 +54,68 @@ func newRegisterCmd(g *globals) *cobra.Command {
 
 Records are applied in atomic batches (--batch lines). A malformed line is
 reported with its number; its batch is not applied, earlier batches stay
-applied, and reading stops. Registering a location again is idempotent.`,
+applied, and reading stops. Registering a location again is idempotent.
+
+On a terminal a progress bar on stderr follows the input (bytes read of a
+file, with the records added so far).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := io.Reader(cmd.InOrStdin())
+			total := int64(-1)
 			if len(args) == 1 && args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
 					return err
 				}
 				defer f.Close()
+				if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+					total = st.Size()
+				}
 				in = f
 			}
 			return withCatalog(cmd, g, func(c catalog) error {
-				res, err := c.Register(cmd.Context(), in, batch, nil)
+				// The bar follows the bytes read (a server reached through
+				// its socket reports no counts until the end) and, when
+				// the store is opened here, the records applied.
+				bar := newProgress("register", total, true)
+				cr := &countingReader{r: in}
+				var last atomic.Pointer[ingest.Result]
+				stop := follow(bar, cr, func(int64) string {
+					if r := last.Load(); r != nil {
+						return fmt.Sprintf("register: %d added, %d updated, %d unchanged", r.Added, r.Updated, r.Unchanged)
+					}
+					return ""
+				})
+				res, err := c.Register(cmd.Context(), cr, batch, func(r ingest.Result) { last.Store(&r) })
+				stop()
+				bar.finish()
+				if asJSON {
+					if jerr := json.NewEncoder(cmd.OutOrStdout()).Encode(res); jerr != nil && err == nil {
+						err = jerr
+					}
+					return err
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%d added, %d updated, %d unchanged\n", res.Added, res.Updated, res.Unchanged)
 				return err
 			})
 		},
 	}
 	cmd.Flags().IntVar(&batch, "batch", 1000, "records per atomic batch")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the counts as one JSON object")
 	return cmd
 }
 
 func newPutCmd(g *globals) *cobra.Command {
 	var meta []string
 	var name, ctype string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "put FILE",
 		Short: "Push a file into the store",
-		Args:  cobra.ExactArgs(1),
+		Long: `Push a file into the store; print its id, name, size and SHA-256 (or its
+record with --json). On a terminal a progress bar on stderr shows the
+bytes sent.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := admin.ParseMeta(meta)
 			if err != nil {
@@ -106,15 +138,29 @@ func newPutCmd(g *globals) *cobra.Command {
 			}
 			req := store.PutRequest{Name: name, Meta: m, ContentType: ctype, ModTime: st.ModTime(), Size: st.Size()}
 			return withCatalog(cmd, g, func(c catalog) error {
-				o, err := c.Put(cmd.Context(), req, f)
+				bar := newProgress("put "+name, st.Size(), true)
+				cr := &countingReader{r: f}
+				stop := follow(bar, cr, func(n int64) string {
+					if n == st.Size() {
+						return "put " + name + ": storing" // hashes, fsync, index
+					}
+					return ""
+				})
+				o, err := c.Put(cmd.Context(), req, cr)
+				stop()
+				bar.finish()
 				if err != nil {
 					return err
+				}
+				if asJSON {
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(admin.ToJSON(o))
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %d bytes sha256:%s\n", o.ID, o.Name, o.Size, o.SHA256Hex())
 				return nil
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the object's record as JSON")
 	cmd.Flags().StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
 	cmd.Flags().StringVar(&name, "name", "", "object name (default: the file's base name)")
 	cmd.Flags().StringVar(&ctype, "content-type", "", "content type (default: from the extension)")
@@ -246,6 +292,7 @@ func newRmCmd(g *globals) *cobra.Command {
 func newCrawlCmd(g *globals) *cobra.Command {
 	var req admin.CrawlRequest
 	var meta []string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "crawl PROVIDER",
 		Short: "List a provider and register what it holds (idempotent)",
@@ -262,21 +309,16 @@ skipped. Crawling again registers nothing twice and picks up changed files
 			}
 			req.Provider, req.Meta = args[0], m
 			return withCatalog(cmd, g, func(c catalog) error {
-				var bar *progressbar.ProgressBar
-				if isTerminal(os.Stderr) {
-					bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr),
-						progressbar.OptionSetDescription("crawling "+req.Provider),
-						progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond))
-				}
+				bar := newProgress("crawling "+req.Provider, -1, false)
 				stats, err := c.Crawl(cmd.Context(), req, func(s ingest.CrawlStats) {
-					if bar != nil {
-						bar.Describe(fmt.Sprintf("crawling %s: %d listed, %d added, %d updated", req.Provider, s.Listed, s.Added, s.Updated))
-						bar.Set(s.Listed)
-					}
+					bar.update(int64(s.Listed), fmt.Sprintf("crawling %s: %d listed, %d added, %d updated", req.Provider, s.Listed, s.Added, s.Updated))
 				})
-				if bar != nil {
-					bar.Finish()
-					fmt.Fprintln(os.Stderr)
+				bar.finish()
+				if asJSON {
+					if jerr := json.NewEncoder(cmd.OutOrStdout()).Encode(stats); jerr != nil && err == nil {
+						err = jerr
+					}
+					return err
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 1, ' ', 0)
 				fmt.Fprintf(tw, "listed\t%d\nskipped\t%d\nadded\t%d\nupdated\t%d\nunchanged\t%d\n", stats.Listed, stats.Skipped, stats.Added, stats.Updated, stats.Unchanged)
@@ -290,5 +332,6 @@ skipped. Crawling again registers nothing twice and picks up changed files
 	f.StringVar(&req.Match, "match", "", "glob on the base name (or the relative path if it has a '/')")
 	f.StringArrayVar(&meta, "meta", nil, "metadata key=value added to every object (repeatable)")
 	f.StringVar(&req.PathTemplate, "path-template", "", "template turning the relative path into metadata")
+	f.BoolVar(&asJSON, "json", false, "print the counts as one JSON object")
 	return cmd
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/datagate/datagate/cmd/datagate/config"
@@ -150,38 +148,22 @@ func runCheck(cmd *cobra.Command, g *globals, what string, repair bool, check ch
 	}
 	defer a.Close()
 
-	var bar *progressbar.ProgressBar
-	if isTerminal(os.Stderr) {
-		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription(what), progressbar.OptionThrottle(100*time.Millisecond))
-	}
-	var mu sync.Mutex // the bar and stdout are shared by report and progress
+	bar := newProgress(what, -1, false)
+	var mu sync.Mutex // findings reach stdout one at a time
 	out := cmd.OutOrStdout()
 	opts := store.CheckOptions{Repair: repair, Progress: func(objects, bytes int64) {
-		if bar == nil {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
 		desc := fmt.Sprintf("%s: %d objects", what, objects)
 		if bytes > 0 {
-			desc += ", " + humanize.IBytes(uint64(bytes))
+			desc += ", " + ibytes(bytes)
 		}
-		bar.Describe(desc)
-		bar.Set64(objects)
+		bar.update(objects, desc)
 	}}
 	rep, err := check(a.store, ctx, opts, func(d store.Damage) {
 		mu.Lock()
 		defer mu.Unlock()
-		if bar != nil {
-			bar.Clear()
-		}
-		fmt.Fprintln(out, d)
+		bar.println(out, d)
 	})
-	if bar != nil {
-		bar.Finish()
-		fmt.Fprintln(os.Stderr)
-	}
+	bar.finish()
 	summary := fmt.Sprintf("%s: %d objects", what, rep.Objects)
 	if rep.Bytes > 0 {
 		summary += ", " + humanize.IBytes(uint64(rep.Bytes)) + " hashed"

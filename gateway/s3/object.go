@@ -313,7 +313,7 @@ func (s *Server) getObject(q *req, head bool) {
 	}
 	if err := sendContent(q.w, f, off, n, partial); err != nil {
 		// Headers are gone: all we can do is cut the connection short.
-		s.log.Warn("s3 get: sending content", "bucket", q.bucket, "key", q.key, "err", err)
+		s.log.WarnContext(q.r.Context(), "s3 get: sending content", "bucket", q.bucket, "key", q.key, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

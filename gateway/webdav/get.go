@@ -119,7 +119,7 @@ func (s *Server) serveListing(w http.ResponseWriter, r *http.Request, tree *view
 		if ents, err = tree.ReadDir(ctx, p, ents[len(ents)-1].Name(), listPage); err != nil {
 			// Headers are gone: say so in the page and in the log.
 			fmt.Fprintf(bw, "<tr><td colspan=3>listing failed: %s</td></tr>\n", html.EscapeString(err.Error()))
-			s.log.Warn("listing failed", "path", p, "err", err)
+			s.log.WarnContext(ctx, "listing failed", "path", p, "err", err)
 			break
 		}
 	}

@@ -52,7 +52,7 @@ func (s *Server) servePropfind(w http.ResponseWriter, r *http.Request, tree *vie
 			ents, err := tree.ReadDir(ctx, p, after, listPage)
 			if err != nil {
 				// The status is sent: end the document, log the cause.
-				s.log.Warn("PROPFIND listing failed", "path", p, "err", err)
+				s.log.WarnContext(ctx, "PROPFIND listing failed", "path", p, "err", err)
 				break
 			}
 			for _, e := range ents {
@@ -199,7 +199,7 @@ func (pw *propWriter) entry(r *http.Request, p string, fi *fileInfo) {
 		df := &davFile{fs: pw.rfs, ctx: r.Context(), name: p, info: fi}
 		var err error
 		if dead, err = df.DeadProps(); err != nil {
-			pw.s.log.Debug("PROPFIND: dead properties", "path", p, "err", err)
+			pw.s.log.DebugContext(r.Context(), "PROPFIND: dead properties", "path", p, "err", err)
 		}
 	}
 	href := (&url.URL{Path: p}).EscapedPath()

@@ -229,7 +229,7 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	case code == 0:
 		return nil, d.fs.fail("proppatch", d.name, err)
 	}
-	d.fs.s.log.Debug("proppatch refused", "path", d.name, "err", err)
+	d.fs.s.log.DebugContext(d.ctx, "proppatch refused", "path", d.name, "err", err)
 	for _, n := range names {
 		if n.Space == MetaNS {
 			bad[n] = code
