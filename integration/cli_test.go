@@ -313,7 +313,7 @@ func TestCLIThroughServer(t *testing.T) {
 	resp.Body.Close()
 	body := `{"name":"via-api","meta":{"api":"yes"},"location":{"provider":"local","path":"fc/all.grib"}}` + "\n"
 	resp, _ = http.Post(s.admin+"/api/v1/objects", "application/x-ndjson", strings.NewReader(body))
-	if resp.StatusCode != http.StatusForbidden {
+	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("register without token: %s", resp.Status)
 	}
 	resp.Body.Close()

@@ -78,7 +78,7 @@ func startSFTPServer(t testing.TB, extra string) *sftpServer {
 	hash, _ := bcrypt.GenerateFromPassword([]byte(sftpPassword), bcrypt.DefaultCost)
 	cfg := fmt.Sprintf(`data: %s
 listen: {admin: '127.0.0.1:0', sftp: '127.0.0.1:%s'}
-log: {level: debug}
+log: {level: debug, format: text}
 views:
   by-date: {path: "{date}/{type}/{name}"}
   by-type: {path: "{type}/{date}/{name}"}

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"sync"
+	"fmt"
 	"time"
 
 	"github.com/datagate/datagate/cmd/datagate/config"
@@ -10,43 +10,46 @@ import (
 )
 
 // startAcquisition runs each configured acquisition at once and then every
-// interval. Crawls are idempotent, so a run that overlaps a restart or a
-// manual crawl registers nothing twice.
+// interval, each as a job of the admin API ("acquire-0", "acquire-1"...
+// in the order of the configuration) that can also be run on demand.
+// Crawls are idempotent, so a run that overlaps a restart or a manual
+// crawl registers nothing twice.
 func startAcquisition(ctx context.Context, env *serveEnv) (func(context.Context) error, error) {
 	if len(env.cfg.Acquire) == 0 {
 		return nil, nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
+	var jobs []*loopJob
 	for i := range env.cfg.Acquire {
 		a := &env.cfg.Acquire[i]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(time.Duration(a.Interval))
-			defer t.Stop()
-			for {
-				acquireOnce(ctx, env, a)
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		}()
+		desc := fmt.Sprintf("crawls provider %s", a.Provider)
+		if a.Prefix != "" {
+			desc += ", prefix " + a.Prefix
+		}
+		desc += fmt.Sprintf(", every %v", time.Duration(a.Interval))
+		j := newLoopJob(fmt.Sprintf("acquire-%d", i), desc, time.Duration(a.Interval), func(ctx context.Context) (int64, error) {
+			return acquireOnce(ctx, env, a)
+		})
+		env.admin.addJob(j)
+		jobs = append(jobs, j)
+		go j.loop(ctx)
 	}
 	return func(context.Context) error {
 		cancel()
-		wg.Wait()
+		for _, j := range jobs {
+			<-j.done
+		}
 		return nil
 	}, nil
 }
 
-func acquireOnce(ctx context.Context, env *serveEnv, a *config.Acquire) {
+// acquireOnce crawls once and returns the objects it registered (added or
+// updated).
+func acquireOnce(ctx context.Context, env *serveEnv, a *config.Acquire) (int64, error) {
 	st := env.app.store
 	p, ok := st.Provider(a.Provider)
 	if !ok {
-		return // checked at load time
+		return 0, fmt.Errorf("no provider %q", a.Provider) // checked at load time; a reload may have removed it
 	}
 	start := time.Now()
 	stats, err := ingest.Crawl(ctx, st, p, ingest.CrawlOptions{
@@ -55,9 +58,11 @@ func acquireOnce(ctx context.Context, env *serveEnv, a *config.Acquire) {
 	}, nil)
 	log := env.log.With("provider", a.Provider, "prefix", a.Prefix, "listed", stats.Listed,
 		"added", stats.Added, "updated", stats.Updated, "skipped", stats.Skipped, "took", time.Since(start).Round(time.Millisecond))
+	n := int64(stats.Added + stats.Updated)
 	if err != nil && ctx.Err() == nil {
 		log.Warn("acquisition failed", "err", err)
-		return
+		return n, err
 	}
 	log.Info("acquisition")
+	return n, nil
 }

@@ -65,18 +65,24 @@ func deleteAtSource(cfg *config.Config) map[string]bool {
 	return m
 }
 
-// startCollector runs the garbage collector beside the server; the
-// returned function stops it and waits for the round in progress.
-func startCollector(ctx context.Context, st *store.Store, cfg *config.Config, log *slog.Logger) (stop func()) {
+// startCollector runs the garbage collector beside the server, as the
+// job "gc" of the admin API (status, run now); the returned function
+// stops it and waits for the round in progress.
+func startCollector(ctx context.Context, st *store.Store, cfg *config.Config, log *slog.Logger, jobs *adminState) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		st.RunCollector(ctx, time.Duration(cfg.GC.Interval), cfg.GC.Batch)
-	}()
-	log.Info("collector started", "interval", time.Duration(cfg.GC.Interval), "batch", cfg.GC.Batch)
-	return func() { cancel(); wg.Wait() }
+	interval, batch := time.Duration(cfg.GC.Interval), cfg.GC.Batch
+	j := newLoopJob("gc", fmt.Sprintf("removes expired objects, every %v", interval), interval,
+		func(ctx context.Context) (int64, error) {
+			cs, err := st.Collect(ctx, time.Now(), batch)
+			if err != nil && ctx.Err() == nil {
+				log.Error("gc: collect", "err", err)
+			}
+			return cs.Objects, err
+		})
+	jobs.addJob(j)
+	go j.loop(ctx)
+	log.Info("collector started", "interval", interval, "batch", batch)
+	return func() { cancel(); <-j.done }
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {

@@ -4,21 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/datagate/datagate/cmd/datagate/config"
-	"github.com/datagate/datagate/gateway/admin"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -51,63 +46,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload fun
 		return err
 	}
 	defer a.Close()
+	if err := a.startLive(cfg, reload); err != nil { // reload.go
+		return err
+	}
 	closeAudit, err := openAudit(cfg, a.views, log) // serve_audit.go
 	if err != nil {
 		return err
 	}
 	defer closeAudit()
-	if err := a.startLive(cfg, reload); err != nil { // reload.go
-		return err
-	}
-	defer startCollector(ctx, a.store, cfg, log)() // stopped before the store closes
-	token, err := adminToken(cfg.Data)
-	if err != nil {
-		return err
-	}
-	var servers []*http.Server
-	var wg sync.WaitGroup
+	env := &serveEnv{app: a, cfg: cfg, log: log, admin: newAdminState()}
+	defer startCollector(ctx, a.store, cfg, log, env.admin)() // stopped before the store closes
+	// The admin API first, on the socket and listen.admin (serve_admin.go).
 	errc := make(chan error, 2)
-	start := func(l net.Listener, h http.Handler, what string) {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		servers = append(servers, srv)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("%s: %w", what, err)
-			}
-		}()
-	}
-
-	// The socket needs no token: only users who may enter the data
-	// directory reach it (0700 directory, 0600 socket).
-	sock := socketPath(cfg)
-	os.Remove(sock) // stale from a crash: we hold the data directory's lock
-	ul, err := net.Listen("unix", sock)
+	stopAdmin, err := startAdmin(ctx, env, errc)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", sock, err)
-	}
-	os.Chmod(sock, 0o600)
-	defer os.Remove(sock)
-	sockMux := http.NewServeMux()
-	sockMux.Handle("/", admin.NewServer(a.store, "", log).Handler())
-	sockMux.Handle("POST /api/v1/run", cliHandler(a, cfg, &serveEnv{app: a, cfg: cfg, log: log}))
-	start(ul, sockMux, "admin socket")
-
-	if cfg.Listen.Admin != "" {
-		tl, err := net.Listen("tcp", cfg.Listen.Admin)
-		if err != nil {
-			return fmt.Errorf("admin listener %s: %w", cfg.Listen.Admin, err)
-		}
-		if host, _, _ := net.SplitHostPort(tl.Addr().String()); !net.ParseIP(host).IsLoopback() {
-			log.Warn("admin API listens beyond loopback", "addr", tl.Addr())
-		}
-		start(tl, admin.NewServer(a.store, token, log).Handler(), "admin listener")
-		log.Info("admin API", "addr", "http://"+tl.Addr().String(), "token_file", filepath.Join(cfg.Data, "admin.token"))
+		return err
 	}
 	// Front-ends, each in its own serve_*.go file. A starter returns nil
 	// when its listener is not configured.
-	env := &serveEnv{app: a, cfg: cfg, log: log}
 	var stops []func(context.Context) error
 	for _, start := range frontends() {
 		stop, err := start(ctx, env)
@@ -115,14 +71,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload fun
 			for _, s := range stops {
 				s(context.Background())
 			}
+			stopAdmin(context.Background())
 			return err
 		}
 		if stop != nil {
 			stops = append(stops, stop)
 		}
 	}
-	defer env.watchSIGHUP(ctx)() // reload.go
-	log.Info("datagate serving", "data", cfg.Data, "socket", sock, "providers", strings.Join(cfg.ProviderNames(), ","))
+	defer env.watchSIGHUP(ctx)()  // reload.go
+	env.admin.started.Store(true) // ready (/readyz)
+	log.Info("datagate serving", "data", cfg.Data, "socket", socketPath(cfg), "providers", strings.Join(cfg.ProviderNames(), ","))
 
 	select {
 	case <-ctx.Done():
@@ -132,24 +90,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload fun
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, s := range servers {
-		s.Shutdown(sctx)
+	if serr := stopAdmin(sctx); serr != nil {
+		log.Warn("admin API shutdown", "err", serr)
 	}
 	for i := len(stops) - 1; i >= 0; i-- {
 		if serr := stops[i](sctx); serr != nil {
 			log.Warn("front-end shutdown", "err", serr)
 		}
 	}
-	wg.Wait()
 	return err
 }
 
 // serveEnv is what a front-end starter gets: the opened app (store, views,
 // users), the configuration and the logger.
 type serveEnv struct {
-	app *app
-	cfg *config.Config
-	log *slog.Logger
+	admin *adminState // jobs and readiness of the admin API (serve_admin.go)
+	app   *app
+	cfg   *config.Config
+	log   *slog.Logger
 }
 
 // frontendStarter starts one front-end's listener(s) in the background and
