@@ -51,6 +51,11 @@ mounts: in its configuration).`,
 				return err
 			}
 			defer a.Close()
+			closeAudit, err := openAudit(cfg, a.views, log) // serve_audit.go
+			if err != nil {
+				return err
+			}
+			defer closeAudit()
 			u := cfg.Users[mc.User]
 			tree := views.NewTree(views.TreeOptions{Set: a.views, Store: a.store, User: mc.User, Profile: u.Profile(), StatfsDir: cfg.Data})
 			w := views.Watch(a.views, a.store.Index(), 4096)
