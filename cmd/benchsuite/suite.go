@@ -196,21 +196,21 @@ var rows = []row{
 
 	// SFTP and SCP (issue #6), OpenSSH clients against each server.
 	{step: "sftp", area: "sftp", what: "sftp get of {sftpget}", dg: m(sftpB+"datagate", "get-MiB/s"), ref: m(sftpB+"OpenSSH*", "get-MiB/s"), refName: "OpenSSH sftp-server",
-		show: mibps, target: ratioAtLeast(1), refNeeds: []string{"/usr/sbin/sshd"}},
+		show: mibps, target: ratioAtLeast(1), refNeeds: []string{"/usr/sbin/sshd", "root"}},
 	{step: "sftp", area: "sftp", what: "the same get", dg: m(sftpB+"datagate", "get-MiB/s"), ref: m(sftpB+"rclone*", "get-MiB/s"), refName: "rclone serve sftp",
 		show: mibps, target: ratioAtLeast(2), refNeeds: []string{"rclone"}},
 	{step: "sftp", area: "sftp", what: "server CPU per GiB got", dg: m(sftpB+"datagate", "cpu-s/GiB"), ref: m(sftpB+"OpenSSH*", "cpu-s/GiB"), refName: "OpenSSH sftp-server",
-		show: cpuPerGB, refNeeds: []string{"/usr/sbin/sshd"}},
+		show: cpuPerGB, refNeeds: []string{"/usr/sbin/sshd", "root"}},
 	{step: "sftp", area: "sftp", what: "sftp put of 256 MiB", dg: m(sftpB+"datagate", "put-MiB/s"), ref: m(sftpB+"rclone*", "put-MiB/s"), refName: "rclone serve sftp",
 		show: mibps, target: ratioAtLeast(1), refNeeds: []string{"rclone"}},
 	{step: "sftp", area: "sftp", what: "scp get of {sftpget}", dg: m(sftpB+"datagate", "scp-MiB/s"), ref: m(sftpB+"OpenSSH*", "scp-MiB/s"), refName: "OpenSSH scp",
-		show: mibps, target: ratioAtLeast(1), refNeeds: []string{"/usr/sbin/sshd"}},
+		show: mibps, target: ratioAtLeast(1), refNeeds: []string{"/usr/sbin/sshd", "root"}},
 	{step: "sftp", area: "sftp", what: "connect + authenticate", dg: m(sftpB+"datagate", "connect-s"), ref: m(sftpB+"OpenSSH*", "connect-s"), refName: "OpenSSH sshd",
-		show: seconds, target: atMost(0.2), refNeeds: []string{"/usr/sbin/sshd"}},
+		show: seconds, target: atMost(0.2), refNeeds: []string{"/usr/sbin/sshd", "root"}},
 	{step: "sftp", area: "sftp", what: "ls of a 10,000-entry directory", dg: m(sftpB+"datagate", "ls10k-s"), ref: m(sftpB+"OpenSSH*", "ls10k-s"), refName: "OpenSSH sftp-server",
-		show: seconds, target: atMost(0.5), refNeeds: []string{"/usr/sbin/sshd"}},
+		show: seconds, target: atMost(0.5), refNeeds: []string{"/usr/sbin/sshd", "root"}},
 	{step: "sftp", area: "sftp", what: "100 sessions × 1 MiB, p99", dg: m(sftpB+"datagate", "p99-ms"), ref: m(sftpB+"OpenSSH*", "p99-ms"), refName: "OpenSSH sshd",
-		show: millis, refNeeds: []string{"/usr/sbin/sshd"}},
+		show: millis, refNeeds: []string{"/usr/sbin/sshd", "root"}},
 	{step: "sftp", area: "sftp", what: "100 sessions × 1 MiB, sessions that succeeded", dg: m(sftpB+"datagate", "sessions-ok"), show: count, target: atLeast(100)},
 
 	// S3 (issue #7).

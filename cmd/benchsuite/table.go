@@ -39,8 +39,12 @@ const (
 // settings (--quick) over the process environment.
 type env func(string) string
 
-// have reports whether a tool is installed: a name on PATH, or a path.
+// have reports whether a tool is installed: a name on PATH, or a path;
+// "root" is whether the suite runs as root (OpenSSH's sshd needs it).
 func have(tool string) bool {
+	if tool == "root" {
+		return os.Geteuid() == 0
+	}
 	if strings.Contains(tool, "/") {
 		_, err := os.Stat(tool)
 		return err == nil
@@ -63,14 +67,14 @@ func evaluateRow(r row, res *results, getenv env, installed func(string) bool) l
 		Target: targetText(r), Unit: r.show.unit, Step: r.step}
 	for _, t := range r.needs {
 		if !installed(t) {
-			l.Result = "skipped: no " + filepath.Base(t)
+			l.Result = "skipped: " + missing(t)
 			return l
 		}
 	}
 	refMissing := ""
 	for _, t := range r.refNeeds {
 		if !installed(t) {
-			refMissing = "no " + filepath.Base(t)
+			refMissing = missing(t)
 			break
 		}
 	}
@@ -142,6 +146,13 @@ func evaluateRow(r row, res *results, getenv env, installed func(string) bool) l
 		l.Result = verdict(dg*r.show.scale, t)
 	}
 	return l
+}
+
+func missing(tool string) string {
+	if tool == "root" {
+		return "not root"
+	}
+	return "no " + filepath.Base(tool)
 }
 
 func verdict(v float64, t target) string {
