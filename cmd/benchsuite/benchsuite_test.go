@@ -250,6 +250,11 @@ func TestRowDerivationAndSkips(t *testing.T) {
 	if l.Result != "skipped: no rclone" || l.Datagate != "600 MiB/s" {
 		t.Errorf("put without rclone: %+v", l)
 	}
+	notRoot := func(tool string) bool { return tool != "root" }
+	put.refNeeds = []string{"rclone", "root"}
+	if l := evaluateRow(put, r, noEnv, notRoot); l.Result != "skipped: not root" || l.Reference != "rclone: skipped, not root" {
+		t.Errorf("put not as root: %+v", l)
+	}
 	noCurl := func(tool string) bool { return tool != "curl" }
 	if l := evaluateRow(put, r, noEnv, noCurl); l.Result != "skipped: no curl" || l.Datagate != "–" {
 		t.Errorf("put without curl: %+v", l)
