@@ -145,9 +145,10 @@ func (ix *Index) Close() error {
 	ix.subs = map[*Subscription]struct{}{}
 	ix.mu.Unlock()
 	ix.closeSnapshots()
-	cerr := ix.saveCounts()
-	if cerr != nil {
-		ix.log.Warn("index: save counts (the next open counts again)", "err", cerr)
+	ix.cnt.gate.Lock()
+	defer ix.cnt.gate.Unlock()
+	if err := ix.saveCounts(); err != nil {
+		ix.log.Warn("index: save counts (the next open counts again)", "err", err)
 	}
 	ix.sync.close()
 	return ix.db.Close()
