@@ -358,7 +358,49 @@ func (p *Provider) place(tmp, path string) error {
 // as the kernel copies it and while the copy is being fsynced (the flush
 // leaves the CPU idle); check, when set, then judges it. The copy is
 // renamed into place only when all succeed.
-func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size int64, h io.Writer, check func() error) (err error) {
+func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size int64, h io.Writer, check func() error) error {
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return p.wrap("put", path, err)
+	}
+	return p.putCopy(ctx, path, h, check, func(f *os.File, rb *readBack) error {
+		return copySteps(ctx, f, src, 0, size, rb)
+	})
+}
+
+// PutFiles is PutFile of the whole files named, one after the other (an
+// S3 multipart upload's parts), size bytes in all: a different total
+// fails it.
+func (p *Provider) PutFiles(ctx context.Context, path string, names []string, size int64, h io.Writer, check func() error) error {
+	return p.putCopy(ctx, path, h, check, func(f *os.File, rb *readBack) error {
+		var off int64
+		for _, name := range names {
+			src, err := os.Open(name)
+			if err != nil {
+				return err
+			}
+			fi, err := src.Stat()
+			if err == nil && off+fi.Size() > size {
+				err = fmt.Errorf("%s makes the content longer than the %d bytes announced: %w", name, size, iofs.ErrInvalid)
+			}
+			if err == nil {
+				err = copySteps(ctx, f, src, off, fi.Size(), rb)
+			}
+			src.Close()
+			if err != nil {
+				return err
+			}
+			off += fi.Size()
+		}
+		if off != size {
+			return fmt.Errorf("files hold %d bytes, announced %d: %w", off, size, iofs.ErrInvalid)
+		}
+		return nil
+	})
+}
+
+// putCopy runs copyIn into a new temporary file, reads the copy back into
+// h meanwhile, flushes it, asks check, and renames it to path.
+func (p *Provider) putCopy(ctx context.Context, path string, h io.Writer, check func() error, copyIn func(f *os.File, rb *readBack) error) (err error) {
 	f, err := p.beginPut(ctx, path)
 	if err != nil {
 		return err
@@ -369,9 +411,6 @@ func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size 
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		return p.wrap("put", path, err)
-	}
 	rb := &readBack{h: h, steps: make(chan int64, 4), done: make(chan error, 1)}
 	if h != nil {
 		rf, err := os.Open(f.Name())
@@ -381,7 +420,7 @@ func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size 
 		defer rf.Close()
 		go rb.run(ctx, rf)
 	}
-	err = copySteps(ctx, f, src, size, rb)
+	err = copyIn(f, rb)
 	var synced chan error
 	if err == nil {
 		// The flush and the rest of the read-back side by side.
@@ -409,10 +448,10 @@ func (p *Provider) PutFile(ctx context.Context, path string, src *os.File, size 
 	return p.place(f.Name(), path)
 }
 
-// copySteps copies size bytes from src's offset to f by the kernel, in
-// write-back steps: each is handed to the kernel for writing and to rb for
-// reading back.
-func copySteps(ctx context.Context, f, src *os.File, size int64, rb *readBack) error {
+// copySteps copies size bytes from src's offset to f at base by the
+// kernel, in write-back steps: each is handed to the kernel for writing
+// and to rb for reading back.
+func copySteps(ctx context.Context, f, src *os.File, base, size int64, rb *readBack) error {
 	for off := int64(0); off < size; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -425,11 +464,11 @@ func copySteps(ctx context.Context, f, src *os.File, size int64, rb *readBack) e
 		if err != nil {
 			return err
 		}
-		startWriteback(f, off, n)
+		startWriteback(f, base+off, n)
 		off += n
 		if rb.h != nil {
 			select {
-			case rb.steps <- off:
+			case rb.steps <- base + off:
 			case err := <-rb.done:
 				rb.done <- err // for the caller
 				return errors.New("read-back stopped")

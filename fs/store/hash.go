@@ -38,13 +38,16 @@ type chunk struct {
 // hashPipe is the io.Reader Put hands to the store: it yields the
 // source's bytes after both hashes have seen them. Content that fits in
 // one buffer is hashed in the caller's goroutine and starts nothing.
+// Longer content skips MD5 when deferMD5 is set: Put then has it
+// computed in the background (md5job.go) and sums returns no MD5.
 // Read and finish are for one goroutine; finish must be called once.
 type hashPipe struct {
 	ctx      context.Context
 	src      io.Reader
 	sizeHint int64
-	md5, sha hash.Hash
-	n        int64 // bytes passed on by Read
+	deferMD5 bool
+	md5, sha hash.Hash // md5 nil once deferred
+	n        int64     // bytes passed on by Read
 
 	started bool
 	cur     chunk // being passed on
@@ -57,9 +60,9 @@ type hashPipe struct {
 	wg        sync.WaitGroup
 }
 
-func newHashPipe(ctx context.Context, src io.Reader, sizeHint int64) *hashPipe {
+func newHashPipe(ctx context.Context, src io.Reader, sizeHint int64, deferMD5 bool) *hashPipe {
 	return &hashPipe{
-		ctx: ctx, src: src, sizeHint: sizeHint, md5: md5.New(), sha: sha256.New(),
+		ctx: ctx, src: src, sizeHint: sizeHint, deferMD5: deferMD5, md5: md5.New(), sha: sha256.New(),
 		free: make(chan *pipeBuf, pipeDepth), stop: make(chan struct{}),
 	}
 }
@@ -119,12 +122,18 @@ func (p *hashPipe) first() error {
 		return nil
 	}
 	read := make(chan chunk, pipeDepth)
-	summed := make(chan chunk, pipeDepth)
 	out := make(chan chunk, pipeDepth)
 	read <- c // buffered: cannot block
 	p.out = out
-	p.wg.Add(3)
+	p.wg.Add(2)
 	go p.read(read)
+	if p.deferMD5 {
+		p.md5 = nil
+		go p.hash(p.sha, read, out)
+		return p.next()
+	}
+	summed := make(chan chunk, pipeDepth)
+	p.wg.Add(1)
 	go p.hash(p.md5, read, summed)
 	go p.hash(p.sha, summed, out)
 	return p.next()
@@ -260,4 +269,10 @@ func (p *hashPipe) end() error {
 
 var errLonger = errors.New("the content is longer than announced")
 
-func (p *hashPipe) sums() (md5sum, sha []byte) { return p.md5.Sum(nil), p.sha.Sum(nil) }
+// sums gives the content's checksums; md5sum is nil when deferred.
+func (p *hashPipe) sums() (md5sum, sha []byte) {
+	if p.md5 != nil {
+		md5sum = p.md5.Sum(nil)
+	}
+	return md5sum, p.sha.Sum(nil)
+}

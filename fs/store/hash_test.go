@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -40,12 +43,23 @@ func TestPutPipelineHashesWhatItStores(t *testing.T) {
 			if known {
 				size = int64(len(want))
 			}
-			o, err := e.st.Put(ctxT(t), PutRequest{Name: "p", Size: size}, src())
+			// MD5 on the way when asked for, else in the background.
+			o, err := e.st.Put(ctxT(t), PutRequest{Name: "p", Size: size}, MD5Now(src()))
 			if err != nil {
 				t.Fatalf("%s, size %d: %v", name, size, err)
 			}
 			if o.Size != int64(len(want)) || !bytes.Equal(o.MD5, wantMD5) || !bytes.Equal(o.SHA256, wantSHA) {
 				t.Fatalf("%s, size %d: record %d bytes md5 %x sha %x", name, size, o.Size, o.MD5, o.SHA256)
+			}
+			d, err := e.st.Put(ctxT(t), PutRequest{Name: "p", Size: size}, src())
+			if err != nil {
+				t.Fatalf("%s, size %d: %v", name, size, err)
+			}
+			if d.MD5 != nil || d.ETag != "" || !bytes.Equal(d.SHA256, wantSHA) {
+				t.Fatalf("%s, size %d: deferred: record md5 %x etag %q sha %x", name, size, d.MD5, d.ETag, d.SHA256)
+			}
+			if g, err := e.st.Get(ctxT(t), d.ID); err != nil || !bytes.Equal(g.MD5, wantMD5) || g.ETag != hex.EncodeToString(wantMD5) {
+				t.Fatalf("%s, size %d: Get after a deferred MD5: %v", name, size, err)
 			}
 			got, err := readObject(t, e.st, o.ID)
 			if err != nil || !bytes.Equal(got, want) {
@@ -141,7 +155,7 @@ func TestHashPipeEnd(t *testing.T) {
 	data := pattern(3*pipeBufSize + 1)
 	for _, extra := range []int{0, 1} {
 		src := bytes.NewReader(append(data, make([]byte, extra)...))
-		p := newHashPipe(context.Background(), src, int64(len(data)))
+		p := newHashPipe(context.Background(), src, int64(len(data)), extra == 0)
 		got, err := io.ReadAll(io.LimitReader(p, int64(len(data))))
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("read %d bytes, %v", len(got), err)
@@ -158,9 +172,133 @@ func TestHashPipeEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		m, s := p.sums()
-		wm, ws := md5.Sum(data), sha256.Sum256(data)
-		if !bytes.Equal(m, wm[:]) || !bytes.Equal(s, ws[:]) {
-			t.Fatal("sums differ")
+		ws := sha256.Sum256(data)
+		if m != nil || !bytes.Equal(s, ws[:]) {
+			t.Fatalf("sums differ: md5 %x (deferred: none)", m)
 		}
 	}
 }
+
+// Content of a single buffer is small enough to hash at once: its MD5
+// is never deferred.
+func TestPutSmallHasMD5AtOnce(t *testing.T) {
+	e := newEnv(t)
+	data := pattern(pipeBufSize - 1)
+	o, err := e.st.Put(ctxT(t), PutRequest{Name: "s", Size: -1}, bytes.NewReader(data))
+	if want := md5.Sum(data); err != nil || !bytes.Equal(o.MD5, want[:]) {
+		t.Fatalf("put: %v, md5 %x", err, o.MD5)
+	}
+}
+
+// A deferred MD5 is of verified content only: a stored file changed
+// before its job runs gets none recorded (and Get does not wait for
+// ever); Close waits for the jobs, so a reopened store has the others'.
+func TestDeferredMD5(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	data := pattern(3*pipeBufSize + 5)
+	want := md5.Sum(data)
+	e.st.md5s.run.Lock() // jobs wait
+	bad, err := e.st.Put(ctx, PutRequest{Name: "bad", Size: -1}, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := e.st.Put(ctx, PutRequest{Name: "good", Size: -1}, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.st.primaryFS.LocalPath(primaryPath(bad.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("X"), 7)
+	f.Close()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	o, err := e.st.Get(short, good.ID)
+	cancel()
+	if err != nil || o.MD5 != nil {
+		t.Fatalf("Get while the job waits: %v, md5 %x", err, o.MD5)
+	}
+	e.st.md5s.run.Unlock()
+	if o, err := e.st.Get(ctx, bad.ID); err != nil || o.MD5 != nil || o.ETag != "" {
+		t.Fatalf("changed file: %v, md5 %x etag %q recorded", err, o.MD5, o.ETag)
+	}
+	third, err := e.st.Put(ctx, PutRequest{Name: "third", Size: int64(len(data))}, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st.Close() // waits for the jobs
+	e.open(t)
+	for _, id := range []fs.ID{good.ID, third.ID} {
+		if o, err := e.st.Get(ctx, id); err != nil || !bytes.Equal(o.MD5, want[:]) {
+			t.Fatalf("after reopening: %v, md5 %x", err, o.MD5)
+		}
+	}
+}
+
+// Local files (S3 multipart parts) are copied by the kernel and hashed as
+// written; a total that differs from the size announced fails with
+// nothing left.
+func TestPutLocalFiles(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	data := pattern(5*pipeBufSize + 3)
+	// One part empty, as a file of a part may be.
+	cuts := []int{0, 2*pipeBufSize + 1, 2*pipeBufSize + 1, 4 * pipeBufSize, len(data)}
+	var names []string
+	for i := 1; i < len(cuts); i++ {
+		name := filepath.Join(dir, fmt.Sprint(i))
+		if err := os.WriteFile(name, data[cuts[i-1]:cuts[i]], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	ms, ss := md5.Sum(data), sha256.Sum256(data)
+	for _, now := range []bool{false, true} {
+		var r io.Reader = &filesReader{names: names}
+		if now {
+			r = MD5Now(r)
+		}
+		o, err := e.st.Put(ctx, PutRequest{Name: "parts", Size: int64(len(data)), ETag: "x-5"}, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(o.SHA256, ss[:]) || o.ETag != "x-5" || (now && !bytes.Equal(o.MD5, ms[:])) || (!now && o.MD5 != nil) {
+			t.Fatalf("MD5 at once %v: record md5 %x sha %x etag %q", now, o.MD5, o.SHA256, o.ETag)
+		}
+		if g, err := e.st.Get(ctx, o.ID); err != nil || !bytes.Equal(g.MD5, ms[:]) || g.ETag != "x-5" {
+			t.Fatalf("Get: %v, md5 %x, etag %q", err, g.MD5, g.ETag)
+		}
+		got, err := readObject(t, e.st, o.ID)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read back %d bytes, %v", len(got), err)
+		}
+		if err := e.st.Delete(ctx, o.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, size := range []int64{int64(len(data)) - 1, int64(len(data)) + 1} {
+		if _, err := e.st.Put(ctx, PutRequest{Name: "parts", Size: size}, &filesReader{names: names}); fs.KindOf(err) != fs.Invalid {
+			t.Fatalf("size %d of %d: %v", size, len(data), err)
+		}
+	}
+	wrong := sha256.Sum256([]byte("other"))
+	if _, err := e.st.Put(ctx, PutRequest{Name: "parts", Size: int64(len(data)), SHA256: wrong[:]}, &filesReader{names: names}); fs.KindOf(err) != fs.Invalid {
+		t.Fatalf("SHA-256 mismatch: %v", err)
+	}
+	if n := countFiles(t, filepath.Join(e.dir, "objects")); n != 0 {
+		t.Fatalf("%d files left in the store", n)
+	}
+}
+
+// filesReader is a LocalFiles whose Read must not be called: Put copies
+// the files themselves.
+type filesReader struct{ names []string }
+
+func (f *filesReader) Read([]byte) (int, error) { return 0, errors.New("read instead of copied") }
+func (f *filesReader) LocalFiles() []string     { return f.names }

@@ -76,6 +76,7 @@ type Store struct {
 	closeErr  error
 
 	bg     sync.WaitGroup // background checksum jobs
+	md5s   md5Jobs        // pushed objects' MD5s being computed (md5job.go)
 	bgSem  chan struct{}
 	closed chan struct{}
 }
@@ -182,9 +183,14 @@ func (s *Store) Provider(name string) (backends.Provider, bool) {
 	return s.providers.get(name)
 }
 
-// Get returns the object with the given id.
+// Get returns the object with the given id; the MD5 of a fresh push
+// once computed (md5job.go).
 func (s *Store) Get(ctx context.Context, id fs.ID) (*fs.Object, error) {
-	return s.idx.Get(ctx, id)
+	o, err := s.idx.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.awaitMD5(ctx, o), nil
 }
 
 // Find calls fn for the objects whose metadata satisfies every condition.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/store"
 	"github.com/datagate/datagate/gateway/s3/sigv4"
 	"github.com/datagate/datagate/views"
 )
@@ -270,6 +271,13 @@ func (s *Server) getObject(q *req, head bool) {
 		}
 		defer f.Close()
 		o = f.Reader.Object()
+		if o.ETag == "" && len(o.MD5) == 0 && o.State == fs.StateStored {
+			// Pushed through another front-end a moment ago: its ETag,
+			// the MD5, is still being computed (Store.Get waits for it).
+			if n, err := s.opts.Store.Get(ctx, o.ID); err == nil && n.Version == o.Version {
+				o = n
+			}
+		}
 	}
 	h := q.w.Header()
 	if err := conditions(q.r.Header, "", etagOf(o), o.ModTime, ErrNotModified); err != nil {
@@ -447,7 +455,9 @@ func (s *Server) putObject(q *req) {
 		q.fail(s, err)
 		return
 	}
-	info, err := q.tree.Create(ctx, p, body, views.CreateOptions{
+	// The ETag answered is the content's MD5: the store computes it on
+	// the way rather than after.
+	info, err := q.tree.Create(ctx, p, store.MD5Now(body), views.CreateOptions{
 		Size: size, ContentType: q.r.Header.Get("Content-Type"), MD5: sum, SHA256: wantSHA, Meta: meta,
 	})
 	if err != nil {
@@ -580,7 +590,7 @@ func (s *Server) copyObject(q *req) {
 		q.fail(s, withMessage(ErrInvalidArgument, "Unknown metadata directive %q", d))
 		return
 	}
-	info, err := q.tree.Create(ctx, treePath(q.bucket, q.key), contextReader{ctx, f}, views.CreateOptions{
+	info, err := q.tree.Create(ctx, treePath(q.bucket, q.key), store.MD5Now(contextReader{ctx, f}), views.CreateOptions{
 		Size: o.Size, ContentType: ct, Meta: meta, MD5: o.MD5, ModTime: time.Now(),
 	})
 	if err != nil {

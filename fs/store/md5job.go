@@ -1,0 +1,154 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"os"
+	"sync"
+
+	"github.com/datagate/datagate/fs"
+)
+
+// A pushed object's MD5 is for clients that compare it (WebDAV
+// checksums, user.datagate.md5, md5sum over SSH), not for the store,
+// whose integrity rests on SHA-256. MD5 is the slowest of the hashes (one
+// stream cannot be split), so Put leaves it out of the acknowledged path
+// when nobody needs it in the answer and it is computed here, once the
+// object is indexed, from the stored file.
+
+// md5Jobs are the objects whose MD5 is still being computed.
+// The zero value is ready to use.
+type md5Jobs struct {
+	mu      sync.Mutex
+	pending map[fs.ID]*md5Job
+	run     sync.Mutex // one job hashes at a time
+}
+
+type md5Job struct{ done chan struct{} }
+
+// add marks id's MD5 as pending.
+func (j *md5Jobs) add(id fs.ID) *md5Job {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.pending == nil {
+		j.pending = map[fs.ID]*md5Job{}
+	}
+	job := &md5Job{done: make(chan struct{})}
+	j.pending[id] = job
+	return job
+}
+
+// done ends job, recorded or not, and releases its waiters.
+func (j *md5Jobs) done(id fs.ID, job *md5Job) {
+	j.mu.Lock()
+	if j.pending[id] == job {
+		delete(j.pending, id)
+	}
+	j.mu.Unlock()
+	close(job.done)
+}
+
+// wait waits for id's pending MD5, if any, until ctx ends. It reports
+// whether there was one and it ended.
+func (j *md5Jobs) wait(ctx context.Context, id fs.ID) bool {
+	j.mu.Lock()
+	job := j.pending[id]
+	j.mu.Unlock()
+	if job == nil {
+		return false
+	}
+	select {
+	case <-job.done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// awaitMD5 returns o, or its record again once a pending MD5 computation
+// for it ends (ctx permitting), so that a reader asking for the MD5 of a
+// fresh push gets it rather than nothing.
+func (s *Store) awaitMD5(ctx context.Context, o *fs.Object) *fs.Object {
+	if len(o.MD5) > 0 || o.State != fs.StateStored || !s.md5s.wait(ctx, o.ID) {
+		return o
+	}
+	if n, err := s.idx.Get(ctx, o.ID); err == nil {
+		return n
+	}
+	return o
+}
+
+// computeMD5 hashes o's stored file in the background, at low priority
+// and one object at a time, and records the MD5 (and the ETag, when o has
+// none) unless o changed meanwhile. The sum is of verified content only:
+// the file must carry its sentinel (integrity.go) before and after, or
+// match o's SHA-256. Store.Close waits for the jobs, so only a crash
+// leaves an object without its MD5 (listed without one, never a wrong one).
+func (s *Store) computeMD5(o *fs.Object, job *md5Job) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer s.md5s.done(o.ID, job)
+		s.md5s.run.Lock()
+		defer s.md5s.run.Unlock()
+		lowPriority()
+		sum, err := s.storedMD5(o)
+		if err != nil {
+			s.log.Debug("background MD5 not recorded", "id", o.ID, "err", err)
+			return
+		}
+		_, err = s.idx.Update(context.Background(), o.ID, func(n *fs.Object) error {
+			if n.Version != o.Version || n.State != fs.StateStored || len(n.MD5) > 0 {
+				return errSkip
+			}
+			n.MD5 = sum
+			if n.ETag == "" {
+				n.ETag = hex.EncodeToString(sum)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errSkip) && fs.KindOf(err) != fs.NotExist {
+			s.log.Warn("record background MD5", "id", o.ID, "err", err)
+		}
+	}()
+}
+
+// storedMD5 hashes o's primary file.
+func (s *Store) storedMD5(o *fs.Object) ([]byte, error) {
+	p, err := s.primaryFS.LocalPath(primaryPath(o.ID))
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err // replaced or deleted meanwhile
+	}
+	defer f.Close()
+	stamped := func() bool {
+		fi, err := f.Stat()
+		return err == nil && fi.Size() == o.Size && fi.ModTime().Equal(sentinel(o))
+	}
+	m := md5.New()
+	hs := []hash.Hash{m}
+	var sh hash.Hash
+	verified := stamped()
+	if !verified {
+		sh = sha256.New()
+		hs = append(hs, sh)
+	}
+	if err := hashSerial(context.Background(), f, o.Size, hs...); err != nil {
+		return nil, err
+	}
+	switch {
+	case verified && !stamped():
+		return nil, errors.New("stored file changed while hashed")
+	case !verified && !bytes.Equal(sh.Sum(nil), o.SHA256):
+		return nil, errCorruptStored
+	}
+	return m.Sum(nil), nil
+}
