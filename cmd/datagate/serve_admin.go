@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -169,7 +171,7 @@ func userInfos(cfg *config.Config) []admin.UserInfo {
 	for _, name := range cfg.UserNames() {
 		u := cfg.Users[name]
 		ui := admin.UserInfo{Name: name, Views: []admin.UserView{}, CreateViews: u.CreateViews, Credentials: []string{}}
-		for _, v := range sortedNames(u.Views) {
+		for _, v := range slices.Sorted(maps.Keys(u.Views)) {
 			ui.Views = append(ui.Views, admin.UserView{View: v, Rights: u.Views[v]})
 		}
 		if u.PasswordHash != "" {
@@ -182,19 +184,6 @@ func userInfos(cfg *config.Config) []admin.UserInfo {
 			ui.Credentials = append(ui.Credentials, "s3_key")
 		}
 		out = append(out, ui)
-	}
-	return out
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
 	}
 	return out
 }

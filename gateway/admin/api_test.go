@@ -425,6 +425,8 @@ func TestBadInput(t *testing.T) {
 		{"bad id", "GET", "/api/v1/objects/nope", nil, 400, "nope"},
 		{"unknown job", "POST", "/api/v1/jobs/nope/run", nil, 404, "no such job"},
 		{"unknown user", "GET", "/api/v1/users/nope", nil, 404, "no such user"},
+		{"unknown route", "GET", "/api/v2/nope", nil, 404, "no such route"},
+		{"wrong method", "PUT", "/api/v1/reload", nil, 405, "allowed: POST"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in

@@ -40,11 +40,15 @@ func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o, err := s.st.Get(r.Context(), id)
-	if err != nil {
-		writeError(w, err)
-		return
+	s.writeDetail(w, r, o, err)
+}
+
+// writeDetail answers with o's detail, or with err.
+func (s *Server) writeDetail(w http.ResponseWriter, r *http.Request, o *fs.Object, err error) {
+	var d *Detail
+	if err == nil {
+		d, err = s.detailOf(r, o)
 	}
-	d, err := s.detailOf(r, o)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -149,14 +153,5 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	s.audit(r, "update", err, slog.String("id", id.String()), slog.Any("set", p.Set), slog.Any("delete", p.Delete), slog.Bool("renamed", p.Name != nil))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	d, err := s.detailOf(r, o)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, d)
+	s.writeDetail(w, r, o, err)
 }

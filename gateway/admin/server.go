@@ -155,14 +155,34 @@ func (s *Server) routes() []route {
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	paths := http.NewServeMux() // the same paths, any method: tells 405 from 404
+	allow := map[string][]string{}
 	for _, rt := range s.routes() {
 		h := rt.h
 		if !rt.public {
 			h = s.guard(rt.method, h)
 		}
 		mux.HandleFunc(rt.method+" "+rt.pattern, h)
+		if allow[rt.pattern] == nil {
+			paths.HandleFunc(rt.pattern, func(http.ResponseWriter, *http.Request) {})
+		}
+		allow[rt.pattern] = append(allow[rt.pattern], rt.method)
 	}
-	return s.recover(mux)
+	// The mux answers unknown routes in plain text; the API answers in
+	// JSON like every other error.
+	return s.recover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pat := mux.Handler(r); pat != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		if _, pat := paths.Handler(r); pat != "" {
+			w.Header().Set("Allow", strings.Join(allow[pat], ", "))
+			writeStatus(w, http.StatusMethodNotAllowed, fs.E(fs.Unsupported, r.Method, r.URL.Path,
+				fmt.Errorf("method not allowed (allowed: %s)", strings.Join(allow[pat], ", "))))
+			return
+		}
+		writeStatus(w, http.StatusNotFound, fs.E(fs.NotExist, r.Method, r.URL.Path, errors.New("no such route (see /api/v1/openapi.json)")))
+	}))
 }
 
 type principalKey struct{}
