@@ -129,9 +129,16 @@ func (r *rawFS) OnUnmount() {
 	r.RawFileSystem.OnUnmount()
 }
 
+// Lookup counts a negative entry (OK with node id 0, go-fuse's answer to
+// ENOENT when a negative timeout is set) as the not_exist it is.
 func (r *rawFS) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
 	t := time.Now()
-	return r.done(fuseLookup, t, r.RawFileSystem.Lookup(cancel, h, name, out))
+	st := r.RawFileSystem.Lookup(cancel, h, name, out)
+	if st == fuse.OK && out.NodeId == 0 {
+		r.done(fuseLookup, t, fuse.ENOENT)
+		return st
+	}
+	return r.done(fuseLookup, t, st)
 }
 
 func (r *rawFS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {

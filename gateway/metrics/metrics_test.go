@@ -223,11 +223,19 @@ func TestSFTP(t *testing.T) {
 	want(t, m, 200, "datagate_sent_bytes_total", "frontend", SFTP)
 }
 
-// fakeRaw answers Lookup with ENOENT and Read with 5 bytes.
+// fakeRaw answers Lookup of "x" with ENOENT, of "neg" with a negative
+// entry, of anything else with node 7, and Read with 5 bytes.
 type fakeRaw struct{ fuse.RawFileSystem }
 
-func (fakeRaw) Lookup(<-chan struct{}, *fuse.InHeader, string, *fuse.EntryOut) fuse.Status {
-	return fuse.ENOENT
+func (fakeRaw) Lookup(_ <-chan struct{}, _ *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	switch name {
+	case "x":
+		return fuse.ENOENT
+	case "neg":
+		return fuse.OK
+	}
+	out.NodeId = 7
+	return fuse.OK
 }
 
 func (fakeRaw) Read(<-chan struct{}, *fuse.ReadIn, []byte) (fuse.ReadResult, fuse.Status) {
@@ -244,6 +252,8 @@ func TestFUSE(t *testing.T) {
 	raw.Init(nil)
 	want(t, m, 1, "datagate_fuse_mounts_active")
 	raw.Lookup(nil, &fuse.InHeader{}, "x", &fuse.EntryOut{})
+	raw.Lookup(nil, &fuse.InHeader{}, "neg", &fuse.EntryOut{})
+	raw.Lookup(nil, &fuse.InHeader{}, "y", &fuse.EntryOut{})
 	raw.Read(nil, &fuse.ReadIn{}, make([]byte, 10))
 	// go-fuse tries Writev first; the default answers ENOSYS, then Write.
 	if _, st := raw.Writev(nil, &fuse.WriteIn{}, [][]byte{[]byte("abc")}); st == fuse.ENOSYS {
@@ -253,7 +263,8 @@ func TestFUSE(t *testing.T) {
 	raw.OnUnmount()
 	raw.OnUnmount()
 	want(t, m, 0, "datagate_fuse_mounts_active")
-	want(t, m, 1, "datagate_request_errors_total", "frontend", FUSE, "op", "lookup", "kind", "not_exist")
+	want(t, m, 2, "datagate_request_errors_total", "frontend", FUSE, "op", "lookup", "kind", "not_exist")
+	want(t, m, 1, "datagate_requests_total", "frontend", FUSE, "op", "lookup", "status", "ok")
 	want(t, m, 1, "datagate_requests_total", "frontend", FUSE, "op", "read", "status", "ok")
 	want(t, m, 1, "datagate_requests_total", "frontend", FUSE, "op", "write", "status", "ok")
 	want(t, m, 1, "datagate_request_errors_total", "frontend", FUSE, "op", "rmdir", "kind", "unsupported")
