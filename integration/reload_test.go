@@ -459,3 +459,38 @@ func TestReloadKeepsMounts(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// TestReloadSIGHUPWhileStarting: a SIGHUP before the server watches for
+// it (opening the store) does not kill it.
+func TestReloadSIGHUPWhileStarting(t *testing.T) {
+	s := &reloadServer{file: filepath.Join(t.TempDir(), "datagate.yaml"), dataDir: t.TempDir(),
+		davPort: fmt.Sprint(davFreePort(t)), s3: s3FreePort(t), sftp: s3FreePort(t), admin: s3FreePort(t),
+		log: &lockedBuf{}, done: make(chan error, 1)}
+	s.write(t, s.config("", ""))
+	s.cmd = exec.Command(datagateBin, "--config", s.file, "serve")
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() { s.cmd.Process.Kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(s.log.String(), "datagate serving") {
+		// The first signals may even precede main: only those after the
+		// command line is read count (cobra runs in microseconds).
+		if strings.Contains(s.log.String(), "level=") {
+			s.cmd.Process.Signal(syscall.SIGHUP)
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("serve died on SIGHUP while starting: %v\n%s", err, s.log)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not come up\n%s", s.log)
+		}
+	}
+	if line := s.sighup(t); !strings.Contains(line, "configuration reloaded") {
+		t.Fatalf("SIGHUP once serving: %s", line)
+	}
+}

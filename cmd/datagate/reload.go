@@ -76,8 +76,11 @@ type liveSnapshot struct {
 }
 
 // reloadSource returns how serve re-reads its configuration: as at
-// start, with the same flags.
+// start, with the same flags. From now until serve watches for it, a
+// SIGHUP is ignored rather than fatal (its default action): opening a
+// large store can take a while, and a service manager may send one.
 func reloadSource(g *globals, mounts []string) func() (*config.Config, error) {
+	signal.Ignore(syscall.SIGHUP)
 	return func() (*config.Config, error) {
 		cfg, _, err := g.load()
 		if err != nil {

@@ -38,8 +38,8 @@ func newServeCmd(g *globals) *cobra.Command {
 }
 
 // serve runs until ctx is cancelled (SIGINT/SIGTERM), then shuts the
-// listeners down gracefully and closes the store.
-// reload re-reads the configuration for SIGHUP and the API (reload.go).
+// listeners down gracefully and closes the store. reload re-reads the
+// configuration for SIGHUP and the API (reload.go).
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload func() (*config.Config, error)) error {
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
