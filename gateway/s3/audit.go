@@ -41,7 +41,11 @@ func (s *Server) auditFailedAuth(q *req, err error) {
 	}
 	if id := accessKeyID(q.r); id != "" {
 		reason += " (access key " + id + ")"
-		if k, ok := s.opts.Keys[id]; ok {
+		k, ok := s.opts.Keys[id]
+		if s.opts.Key != nil {
+			k, ok = s.opts.Key(id)
+		}
+		if ok {
 			a.User = k.User
 		}
 	}
