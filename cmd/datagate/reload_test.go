@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,6 +156,13 @@ func TestReloadAppliesUsersViewsProviders(t *testing.T) {
 		t.Fatalf("object of a removed provider: %v", err)
 	}
 	_ = fi
+	// Operator commands run by the server see the new users too.
+	req := httptest.NewRequest("POST", "/api/v1/run", strings.NewReader(`{"args":["ls","--user","carol","/obs"]}`))
+	rec := httptest.NewRecorder()
+	cliHandler(r.env.app, r.env.cfg, r.env).ServeHTTP(rec, req)
+	if !strings.Contains(rec.Body.String(), "f") || strings.Contains(rec.Body.String(), `"error"`) {
+		t.Fatalf("datagate ls through the server after a reload: %s", rec.Body)
+	}
 	logs := r.logs.String()
 	if !strings.Contains(logs, "configuration reloaded") || !strings.Contains(logs, "users +carol -bob ~alice(s3_keys)") {
 		t.Fatalf("no change log:\n%s", logs)

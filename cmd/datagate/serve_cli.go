@@ -36,7 +36,7 @@ func cliHandler(a *app, cfg *config.Config, env *serveEnv) http.Handler {
 			http.Error(w, "not a command the server runs", http.StatusBadRequest)
 			return
 		}
-		root := newRootFor(&globals{served: a, servedCfg: cfg, servedLog: env.log})
+		root := newRootFor(&globals{served: a, servedCfg: env.config(), servedLog: env.log}) // as reloaded (reload.go)
 		var out bytes.Buffer
 		root.SetOut(&out)
 		root.SetErr(io.Discard)
