@@ -223,6 +223,18 @@ func TestDeferredMD5(t *testing.T) {
 	if err != nil || o.MD5 != nil {
 		t.Fatalf("Get while the job waits: %v, md5 %x", err, o.MD5)
 	}
+	// An object with an ETag of its own is not waited for.
+	tagged, err := e.st.Put(ctx, PutRequest{Name: "tagged", Size: -1, ETag: "e-2"}, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel = context.WithTimeout(ctx, 5*time.Second)
+	t0 := time.Now()
+	o, err = e.st.Get(short, tagged.ID)
+	cancel()
+	if err != nil || o.MD5 != nil || o.ETag != "e-2" || time.Since(t0) > 4*time.Second {
+		t.Fatalf("Get of a tagged object while its job waits: %v, md5 %x, etag %q, after %v", err, o.MD5, o.ETag, time.Since(t0))
+	}
 	e.st.md5s.run.Unlock()
 	if o, err := e.st.Get(ctx, bad.ID); err != nil || o.MD5 != nil || o.ETag != "" {
 		t.Fatalf("changed file: %v, md5 %x etag %q recorded", err, o.MD5, o.ETag)
@@ -233,7 +245,7 @@ func TestDeferredMD5(t *testing.T) {
 	}
 	e.st.Close() // waits for the jobs
 	e.open(t)
-	for _, id := range []fs.ID{good.ID, third.ID} {
+	for _, id := range []fs.ID{good.ID, third.ID, tagged.ID} {
 		if o, err := e.st.Get(ctx, id); err != nil || !bytes.Equal(o.MD5, want[:]) {
 			t.Fatalf("after reopening: %v, md5 %x", err, o.MD5)
 		}
@@ -271,6 +283,8 @@ func TestPutLocalFiles(t *testing.T) {
 		if !bytes.Equal(o.SHA256, ss[:]) || o.ETag != "x-5" || (now && !bytes.Equal(o.MD5, ms[:])) || (!now && o.MD5 != nil) {
 			t.Fatalf("MD5 at once %v: record md5 %x sha %x etag %q", now, o.MD5, o.SHA256, o.ETag)
 		}
+		// Get does not wait for the MD5 of an object with an ETag.
+		e.st.md5s.wait(ctx, o.ID)
 		if g, err := e.st.Get(ctx, o.ID); err != nil || !bytes.Equal(g.MD5, ms[:]) || g.ETag != "x-5" {
 			t.Fatalf("Get: %v, md5 %x, etag %q", err, g.MD5, g.ETag)
 		}

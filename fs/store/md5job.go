@@ -71,10 +71,12 @@ func (j *md5Jobs) wait(ctx context.Context, id fs.ID) bool {
 }
 
 // awaitMD5 returns o, or its record again once a pending MD5 computation
-// for it ends (ctx permitting), so that a reader asking for the MD5 of a
-// fresh push gets it rather than nothing.
+// for it ends (ctx permitting), so that a reader of a fresh push gets its
+// MD5 and the ETag made of it rather than none. An object with an ETag of
+// its own (S3 multipart) is not waited for: S3 HEADs and listings, which
+// want only the ETag, follow uploads closely.
 func (s *Store) awaitMD5(ctx context.Context, o *fs.Object) *fs.Object {
-	if len(o.MD5) > 0 || o.State != fs.StateStored || !s.md5s.wait(ctx, o.ID) {
+	if len(o.MD5) > 0 || o.ETag != "" || o.State != fs.StateStored || !s.md5s.wait(ctx, o.ID) {
 		return o
 	}
 	if n, err := s.idx.Get(ctx, o.ID); err == nil {
