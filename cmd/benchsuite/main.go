@@ -78,7 +78,7 @@ type report struct {
 	Started time.Time `json:"started"`
 	Seconds float64   `json:"seconds"`
 	Quick   bool      `json:"quick"`
-	Command string    `json:"command"` // what was run, as a user would type it
+	Command string    `json:"command"`       // what was run, as a user would type it
 	Env     []string  `json:"env,omitempty"` // the size knobs that were set
 	Steps   []stepRun `json:"steps"`
 	Rows    []line    `json:"rows"`
