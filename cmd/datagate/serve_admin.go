@@ -130,6 +130,7 @@ func adminOptions(env *serveEnv, auth *admin.Auth) admin.Options {
 		Logger:  env.log.With("frontend", "admin"),
 		Audit:   env.app.views.Audit(),
 		Views:   env.app.views,
+		Walk:    st.Index().Walk,
 		Inspect: storeInspector{st},
 		Users:   func() []admin.UserInfo { return userInfos(env.config()) },
 		Jobs:    env.admin.jobList,

@@ -26,9 +26,10 @@ type Page struct {
 	Limit   int       `json:"limit"`
 }
 
-// find searches by metadata: q=key=value (repeatable, all must hold),
-// limit (default DefaultPageSize, capped at MaxPageSize) and after (the
-// cursor of the previous page).
+// find searches by metadata: q=key=value (repeatable, all must hold; none
+// lists every object when Options.Walk is set), limit (default
+// DefaultPageSize, capped at MaxPageSize) and after (the cursor of the
+// previous page).
 func (s *Server) find(w http.ResponseWriter, r *http.Request) {
 	if !s.onlyParams(w, r, "q", "limit", "after") {
 		return
@@ -39,7 +40,7 @@ func (s *Server) find(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if len(meta) == 0 {
+	if len(meta) == 0 && s.opts.Walk == nil {
 		writeError(w, fs.E(fs.Invalid, "search", "", errors.New("want at least one q=key=value")))
 		return
 	}
@@ -73,15 +74,25 @@ func (s *Server) find(w http.ResponseWriter, r *http.Request) {
 	page := Page{Objects: []*Object{}, Limit: limit}
 	var last fs.ID
 	more := false
-	err = s.st.Find(r.Context(), conds, opts, func(o *fs.Object) error {
+	add := func(o *fs.Object) error {
 		if len(page.Objects) == limit {
 			more = true
-			return nil
+			return index.ErrStop
 		}
 		page.Objects = append(page.Objects, ToJSON(o))
 		last = o.ID
 		return nil
-	})
+	}
+	if len(conds) == 0 {
+		// Every object, a page at a time: the walk starts at the cursor,
+		// so a page costs its own size, not the catalogue's.
+		err = s.opts.Walk(r.Context(), opts.After, add)
+	} else {
+		err = s.st.Find(r.Context(), conds, opts, add)
+	}
+	if errors.Is(err, index.ErrStop) {
+		err = nil
+	}
 	if err != nil {
 		writeError(w, err)
 		return

@@ -49,6 +49,9 @@ type Options struct {
 	// (who, what, from where, the request id), in the format of the
 	// views' audit records; nil = Logger.
 	Audit *slog.Logger
+	// Walk lists every object in id order after a cursor (fs/index
+	// Index.Walk), for a search without conditions; nil refuses those.
+	Walk func(ctx context.Context, after fs.ID, fn func(*fs.Object) error) error
 	// Views gives the views an object's paths are computed in (views.Set).
 	Views ViewLister
 	// Inspect gives statistics, replication status and object locations
