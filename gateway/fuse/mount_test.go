@@ -595,3 +595,102 @@ func TestReadAheadWindow(t *testing.T) {
 		t.Fatalf("read: %d bytes, %v", len(got), err)
 	}
 }
+
+// While a stream goes on, the spool gets its writes from the stream's
+// feeder: whatever then needs the spool (a read on the handle, a
+// truncate, a rewrite, a push after fsync) must see every write made.
+func TestStreamedWritesReachTheSpool(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	const chunks = 12 // more than the stream's queue
+	var want []byte
+	write := func(f *os.File) {
+		t.Helper()
+		for i := 0; i < chunks; i++ {
+			chunk[0] = byte(i)
+			if _, err := f.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, chunk...)
+		}
+	}
+	check := func(name string) {
+		t.Helper()
+		b, err := os.ReadFile(e.path("fc/" + name))
+		if err != nil || !bytes.Equal(b, want) {
+			t.Fatalf("%s: %d bytes (want %d), %v", name, len(b), len(want), err)
+		}
+	}
+
+	if err := os.Mkdir(e.path("fc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// read back on the handle while streaming
+	f, err := os.OpenFile(e.path("fc/rw"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLater(t, f)
+	write(f)
+	got := make([]byte, len(want))
+	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back on the writing handle: %v", err)
+	}
+	if _, err := f.WriteAt([]byte("tail"), int64(len(want))); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "tail"...)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("rw")
+
+	// truncate while streaming
+	want = nil
+	f, err = os.Create(e.path("fc/tr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLater(t, f)
+	write(f)
+	if err := f.Truncate(int64(len(want) - 5)); err != nil {
+		t.Fatal(err)
+	}
+	want = want[:len(want)-5]
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("tr")
+
+	// fsync commits the stream; later writes push the spool, which must
+	// hold the streamed part
+	want = nil
+	f, err = os.Create(e.path("fc/fs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLater(t, f)
+	write(f)
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	check("fs")
+	if _, err := f.WriteAt([]byte("X"), 3); err != nil {
+		t.Fatal(err)
+	}
+	want[3] = 'X'
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("fs")
+}
+
+// closeLater closes f, if the test has not, before the mount goes: a
+// file left open on the mount would make the test binary's exit wait on
+// its own, gone, server.
+func closeLater(t *testing.T, f *os.File) {
+	t.Cleanup(func() { f.Close() })
+}

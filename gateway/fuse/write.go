@@ -28,9 +28,11 @@ import (
 // dd, a program saving its output), is also streamed into Tree.Create as
 // it is written, so hashing and storing overlap the writing and close
 // only waits for the tail. The upload commits when the stream ends, at
-// flush; any other write pattern (a seek, a rewrite, truncate, utimes, a
-// rename) abandons it — a cancelled upload leaves nothing — and the spool
-// is pushed instead.
+// flush; any other write pattern (a seek, a rewrite, a read, truncate,
+// utimes, a rename) abandons it — a cancelled upload leaves nothing — and
+// the spool is pushed instead. While a stream goes on, its writes reach
+// the spool from the stream's feeder, off the WRITE's path; abandoning
+// the stream waits until the spool has them all.
 type writeHandle struct {
 	// immutable after openWriter
 	n    *node
@@ -47,15 +49,20 @@ type writeHandle struct {
 	// streamable: written from offset 0 only, so far (see above)
 	streamable bool
 	stream     *stream // the upload being streamed, if any
+	// spoolErr: a write a stream's feeder could not put in the spool,
+	// which no longer holds the file: any push of the spool fails.
+	spoolErr error
 }
 
 // stream is an upload fed by sequential writes. A WRITE does not wait
-// for the upload to take its data: a copy is queued (streamQueue buffers
-// at most) and a feeder goroutine pipes it into Tree.Create, so the
-// kernel sends the next write while the store hashes and stores this one.
+// for the upload to take its data, nor for the spool to: a copy is queued
+// (streamQueue buffers at most) and a feeder goroutine pipes it into
+// Tree.Create and then writes it to the spool, so the kernel sends the
+// next write while the store hashes and stores this one.
 type stream struct {
 	path   string
 	pw     *io.PipeWriter
+	spool  *os.File
 	cancel context.CancelFunc
 	q      chan *[]byte  // to the feeder; closed by stop
 	fed    chan struct{} // closed when the feeder has returned
@@ -66,6 +73,8 @@ type stream struct {
 	// set before done is closed
 	info *views.Info
 	err  error
+	// set by the feeder, read after fed is closed
+	spoolErr error
 }
 
 // streamQueue bounds the writes queued per stream (of up to MaxWrite,
@@ -74,15 +83,24 @@ const streamQueue = 8
 
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
-// feeder pipes the queued writes into the upload.
+// feeder pipes the queued writes into the upload, and writes each to the
+// spool, in order, even once the upload has failed: the spool is then
+// what is pushed.
 func (s *stream) feeder() {
 	defer close(s.fed)
+	var off int64
 	for b := range s.q {
 		if !s.failed.Load() {
 			if _, err := s.pw.Write(*b); err != nil {
 				s.failed.Store(true)
 			}
 		}
+		if s.spoolErr == nil {
+			if _, err := s.spool.WriteAt(*b, off); err != nil {
+				s.spoolErr = err
+			}
+		}
+		off += int64(len(*b))
 		writeBufs.Put(b)
 	}
 }
@@ -221,12 +239,12 @@ func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint
 	defer w.fsys.guard("write", &e)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n, err := w.spool.WriteAt(data, off)
+	n, err := len(data), error(nil)
+	if !w.feed(ctx, data, off) {
+		n, err = w.spool.WriteAt(data, off)
+	}
 	if end := off + int64(n); end > w.size {
 		w.size = end
-	}
-	if err == nil {
-		w.feed(ctx, data, off)
 	}
 	w.dirty, w.failed = true, false
 	w.n.mu.Lock()
@@ -242,6 +260,7 @@ func (w *writeHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofus
 	defer w.fsys.guard("read", &e)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.abandon() // the spool then has every write
 	n, err := w.spool.ReadAt(dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, errno(err)
@@ -255,10 +274,10 @@ func (w *writeHandle) truncate(size int64) syscall.Errno {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.abandon() // first: the feeder may still be writing the spool
 	if err := w.spool.Truncate(size); err != nil {
 		return errno(err)
 	}
-	w.abandon()
 	// Emptied (O_TRUNC arrives as a separate truncate): a fresh stream
 	// from offset 0 may start.
 	w.streamable = size == 0
@@ -311,6 +330,11 @@ func (w *writeHandle) push(ctx context.Context) syscall.Errno {
 		w.n.setInfo(info)
 		return 0
 	}
+	if w.spoolErr != nil {
+		w.failed = true
+		w.fsys.log.Warn("push failed: the spool lost a write", "path", p, "err", w.spoolErr)
+		return errno(w.spoolErr)
+	}
 	// A push reads the local spool: bounded by the mount's life, not by
 	// the per-call timeout meant for providers (a big file takes time).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -352,17 +376,18 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 }
 
 // feed sends a write that continues the stream to the upload, starting
-// it at the first write at offset 0. Called with w.mu held, after the
-// spool has the data.
-func (w *writeHandle) feed(ctx context.Context, data []byte, off int64) {
+// it at the first write at offset 0, and reports whether it did: the
+// stream's feeder then writes it to the spool too, else the caller does.
+// Called with w.mu held.
+func (w *writeHandle) feed(ctx context.Context, data []byte, off int64) bool {
 	if !w.streamable {
-		return
+		return false
 	}
 	if w.stream == nil {
 		p, ok := w.n.path()
 		if off != 0 || !ok {
 			w.abandon()
-			return
+			return false
 		}
 		w.startStream(ctx, p)
 	}
@@ -370,12 +395,13 @@ func (w *writeHandle) feed(ctx context.Context, data []byte, off int64) {
 		// Out of sequence, or Create gave up (e.g. a bad path): the
 		// spool push does the work, and reports why.
 		w.abandon()
-		return
+		return false
 	}
 	b := writeBufs.Get().(*[]byte)
 	*b = append((*b)[:0], data...)
 	w.stream.q <- b
 	w.stream.sent += int64(len(data))
+	return true
 }
 
 // The upload outlives the first WRITE (caller) but is recorded as the
@@ -383,7 +409,7 @@ func (w *writeHandle) feed(ctx context.Context, data []byte, off int64) {
 func (w *writeHandle) startStream(caller context.Context, p string) {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(withCaller(w.fsys.life, caller))
-	s := &stream{path: p, pw: pw, cancel: cancel, done: make(chan struct{}), q: make(chan *[]byte, streamQueue), fed: make(chan struct{})}
+	s := &stream{path: p, pw: pw, spool: w.spool, cancel: cancel, done: make(chan struct{}), q: make(chan *[]byte, streamQueue), fed: make(chan struct{})}
 	go s.feeder()
 	go func() {
 		defer close(s.done)
@@ -394,7 +420,8 @@ func (w *writeHandle) startStream(caller context.Context, p string) {
 }
 
 // abandon cancels the streamed upload, if any (it leaves nothing), and
-// stops streaming for this handle. Called with w.mu held.
+// stops streaming for this handle; the spool then holds every write.
+// Called with w.mu held.
 func (w *writeHandle) abandon() {
 	w.streamable = false
 	if s := w.stream; s != nil {
@@ -403,6 +430,15 @@ func (w *writeHandle) abandon() {
 		s.pw.CloseWithError(errStreamAbandoned) // the feeder's writes fail: it drains the queue
 		s.stop()
 		<-s.done
+		w.noteSpool(s)
+	}
+}
+
+// noteSpool keeps the error of a stream's spool writes. Called with w.mu
+// held, after the feeder has returned.
+func (w *writeHandle) noteSpool(s *stream) {
+	if s.spoolErr != nil && w.spoolErr == nil {
+		w.spoolErr = s.spoolErr
 	}
 }
 
@@ -420,6 +456,7 @@ func (w *writeHandle) finishStream(p string) (*views.Info, bool) {
 	}
 	w.stream, w.streamable = nil, false
 	s.stop()
+	w.noteSpool(s)
 	if s.failed.Load() {
 		s.cancel()
 		s.pw.CloseWithError(errStreamAbandoned)
