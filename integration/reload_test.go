@@ -88,6 +88,15 @@ func (s *reloadServer) sighup(t *testing.T) string {
 
 func startReloadServer(t *testing.T, mount string) *reloadServer {
 	t.Helper()
+	s := launchReloadServer(t, mount)
+	s.waitServing(t, nil)
+	return s
+}
+
+// launchReloadServer starts the server (bob a user besides alice)
+// without waiting for it.
+func launchReloadServer(t *testing.T, mount string) *reloadServer {
+	t.Helper()
 	h, err := bcrypt.GenerateFromPassword([]byte(davPassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -106,19 +115,27 @@ func startReloadServer(t *testing.T, mount string) *reloadServer {
 	}
 	go func() { s.done <- s.cmd.Wait() }()
 	t.Cleanup(func() { s.cmd.Process.Kill() })
+	return s
+}
+
+// waitServing waits for the server to log that it serves, calling tick
+// (if set) every few milliseconds meanwhile.
+func (s *reloadServer) waitServing(t *testing.T, tick func()) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(s.log.String(), "datagate serving") {
+		if tick != nil {
+			tick()
+		}
 		select {
 		case err := <-s.done:
 			t.Fatalf("serve exited: %v\n%s", err, s.log)
-		default:
+		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server did not come up\n%s", s.log)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	return s
 }
 
 func bobUser(hash string) string {
@@ -463,33 +480,14 @@ func TestReloadKeepsMounts(t *testing.T) {
 // TestReloadSIGHUPWhileStarting: a SIGHUP before the server watches for
 // it (opening the store) does not kill it.
 func TestReloadSIGHUPWhileStarting(t *testing.T) {
-	s := &reloadServer{file: filepath.Join(t.TempDir(), "datagate.yaml"), dataDir: t.TempDir(),
-		davPort: fmt.Sprint(davFreePort(t)), s3: s3FreePort(t), sftp: s3FreePort(t), admin: s3FreePort(t),
-		log: &lockedBuf{}, done: make(chan error, 1)}
-	s.write(t, s.config("", ""))
-	s.cmd = exec.Command(datagateBin, "--config", s.file, "serve")
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() { s.cmd.Process.Kill() })
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(s.log.String(), "datagate serving") {
-		// The first signals may even precede main: only those after the
-		// command line is read count (cobra runs in microseconds).
+	s := launchReloadServer(t, "")
+	s.waitServing(t, func() {
+		// Signals before main reads its command line would kill it
+		// (cobra takes microseconds): send from its first log line on.
 		if strings.Contains(s.log.String(), "level=") {
 			s.cmd.Process.Signal(syscall.SIGHUP)
 		}
-		select {
-		case err := <-s.done:
-			t.Fatalf("serve died on SIGHUP while starting: %v\n%s", err, s.log)
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not come up\n%s", s.log)
-		}
-	}
+	})
 	if line := s.sighup(t); !strings.Contains(line, "configuration reloaded") {
 		t.Fatalf("SIGHUP once serving: %s", line)
 	}
