@@ -293,6 +293,23 @@ users:
 		t.Fatalf("openapi paths: %v", doc.Paths)
 	}
 
+	// Writes and failed logins are in the audit log, with who and how.
+	audit, err := os.ReadFile(filepath.Join(dataDir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"op":"update","result":"ok","user":"ops","via":"basic","id":"` + id + `"`,
+		`"op":"delete","result":"ok","user":"ops"`,
+		`"op":"job run","result":"ok","user":"ops","via":"basic","job":"gc"`,
+		`"op":"login","result":"denied","user":"ops","method":"password"`,
+		`"frontend":"admin"`,
+	} {
+		if !strings.Contains(string(audit), want) {
+			t.Errorf("audit log lacks %s:\n%s", want, audit)
+		}
+	}
+
 	logs := s.stderr.String()
 	for _, secret := range []string{"ops-password", grafanaToken, s.token} {
 		if strings.Contains(logs, secret) {
