@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/datagate/datagate/fs"
 )
 
 // auditLog collects JSON audit records.
@@ -193,5 +196,51 @@ func TestLogHandlerAddsRequestID(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 3 || strings.Count(lines[2], "request_id") != 1 || !strings.Contains(lines[0], "request_id=rid-7") || !strings.Contains(lines[0], "frontend=webdav") || strings.Contains(lines[1], "request_id") {
 		t.Fatalf("lines:\n%s", buf.String())
+	}
+}
+
+// BenchmarkAudit is the cost of the audit record on a cheap write: the
+// Chtimes of one file (an index transaction) without and with a record,
+// written as a JSON line to io.Discard; and of the record alone.
+func BenchmarkAudit(b *testing.B) {
+	b.Run("record", func(b *testing.B) {
+		e := newEnv(b, twoViews)
+		e.set.SetAudit(slog.New(slog.NewJSONHandler(io.Discard, nil)))
+		tr := e.tree("alice", map[string]Rights{"by-date": All, "by-type": Read})
+		ctx := WithActor(context.Background(), Actor{User: "alice", Remote: "192.0.2.7", Frontend: "webdav", RequestID: "0123456789abcdef"})
+		var id fs.ID
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			var err error
+			rec := tr.audited(ctx, "create", "by-date/2026-01-02/obs/a.txt")
+			rec.id(id)
+			rec.end(&err)
+		}
+	})
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run("chtimes/"+name, func(b *testing.B) {
+			e := newEnv(b, twoViews)
+			if on {
+				e.set.SetAudit(slog.New(slog.NewJSONHandler(io.Discard, nil)))
+			}
+			tr := e.tree("alice", map[string]Rights{"by-date": All, "by-type": Read})
+			ctx := WithActor(context.Background(), Actor{User: "alice", Remote: "192.0.2.7", Frontend: "webdav", RequestID: "0123456789abcdef"})
+			const p = "by-date/2026-01-02/obs/a.txt"
+			if _, err := tr.Create(ctx, p, strings.NewReader("x"), CreateOptions{Size: 1}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := tr.Chtimes(ctx, p, time.Unix(int64(1700000000+i), 0)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
