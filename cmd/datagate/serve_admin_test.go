@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,5 +74,37 @@ func TestLoopJob(t *testing.T) {
 	<-j.done
 	if err := j.Trigger(context.Background()); fs.KindOf(err) != fs.Unavailable {
 		t.Fatalf("trigger of a stopped job: %v", err)
+	}
+}
+
+// Readiness fails until the front-ends have started, and once the store
+// has closed; the admin users follow a reload of the configuration.
+func TestAdminReadinessAndUsers(t *testing.T) {
+	r := newReloadEnv(t, "data: $DIR/var\nusers:\n  alice: {s3_keys: [{id: AKALICE, secret: s3cret-s3cret}], views: {}}\n")
+	env := r.env
+	env.admin = newAdminState()
+	check := func() map[string]string {
+		out := map[string]string{}
+		for _, c := range readiness(env) {
+			if err := c.Check(context.Background()); err != nil {
+				out[c.Name] = err.Error()
+			}
+		}
+		return out
+	}
+	if got := check(); len(got) != 1 || got["frontends"] == "" {
+		t.Fatalf("before the front-ends: %v", got)
+	}
+	env.admin.started.Store(true)
+	if got := check(); len(got) != 0 {
+		t.Fatalf("started: %v", got)
+	}
+	us := userInfos(env.config())
+	if len(us) != 1 || us[0].Name != "alice" || strings.Join(us[0].Credentials, ",") != "s3_key" {
+		t.Fatalf("users: %+v", us)
+	}
+	env.app.store.Close()
+	if got := check(); got["store"] == "" || got["index"] == "" {
+		t.Fatalf("after the store closed: %v", got)
 	}
 }
