@@ -107,7 +107,8 @@ type httpHandler struct {
 }
 
 // httpState is one request's accounting, pooled: the request path must
-// not allocate.
+// not allocate. It relies on net/http's rule that a handler does not use
+// its ResponseWriter or Request once it has returned.
 type httpState struct {
 	w    respWriter
 	body countingBody
