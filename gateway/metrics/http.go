@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/datagate/datagate/fs"
 )
@@ -119,13 +118,8 @@ type httpState struct {
 	req http.Request
 }
 
-// epoch is the origin of the middleware's monotonic clock readings:
-// time.Since(epoch) reads the monotonic clock only, where time.Now also
-// reads the wall clock, which a duration does not need.
-var epoch = time.Now()
-
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Since(epoch)
+	start := now()
 	f := h.f
 	f.inFlight.Inc()
 	st, _ := h.pool.Get().(*httpState)
@@ -157,7 +151,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.out.Add(float64(st.w.written))
 		k, failed := KindOfStatus(code)
-		f.list[methodIndex(r.Method)].done(statusSlot(code), time.Since(epoch)-start, failed, k)
+		f.list[methodIndex(r.Method)].done(statusSlot(code), now()-start, failed, k)
 		if completed {
 			st.w, st.body, st.req = respWriter{}, countingBody{}, http.Request{}
 			h.pool.Put(st)

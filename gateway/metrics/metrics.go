@@ -30,6 +30,14 @@ const namespace = "datagate"
 // fetch behind a large upload (a minute).
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
+// epoch is the origin of the request paths' clock readings: now reads
+// the monotonic clock only, where time.Now also reads the wall clock,
+// which a duration does not need.
+var epoch = time.Now()
+
+// now is the monotonic time since epoch.
+func now() time.Duration { return time.Since(epoch) }
+
 // kindLabels names every fs.Kind as a label value. The table test runs
 // over fs.AllKinds, so a new kind fails it until it is named here.
 var kindLabels = [...]string{
