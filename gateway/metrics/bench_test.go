@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // discardWriter is the cheapest ResponseWriter, so the middleware's own
@@ -77,6 +79,30 @@ func BenchmarkHTTPServer(b *testing.B) {
 					resp.Body.Close()
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkFUSE is the raw wrapper's cost per operation (a GETATTR
+// answered at once), bare and wrapped.
+//
+//	go test -run XXX -bench BenchmarkFUSE -benchmem ./gateway/metrics/
+func BenchmarkFUSE(b *testing.B) {
+	m := New(Options{})
+	bare := fakeRaw{fuse.NewDefaultRawFileSystem()}
+	for _, tc := range []struct {
+		name string
+		fs   fuse.RawFileSystem
+	}{
+		{"bare", bare},
+		{"wrapped", m.FUSE()(bare)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			in, out := &fuse.InHeader{}, &fuse.EntryOut{}
+			b.ReportAllocs()
+			for b.Loop() {
+				tc.fs.Lookup(nil, in, "y", out)
+			}
 		})
 	}
 }
