@@ -7,31 +7,20 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/views/audittest"
 )
 
 // auditLog collects JSON audit records.
-type auditLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (a *auditLog) Write(p []byte) (int, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.buf.Write(p)
-}
+type auditLog struct{ audittest.Log }
 
 func (a *auditLog) records(t *testing.T) []map[string]any {
 	t.Helper()
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(a.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(a.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -47,7 +36,7 @@ func (a *auditLog) records(t *testing.T) []map[string]any {
 func newAudited(t *testing.T) (*env, *auditLog) {
 	e := newEnv(t, twoViews)
 	al := &auditLog{}
-	e.set.SetAudit(slog.New(slog.NewJSONHandler(al, nil)))
+	e.set.SetAudit(al.JSON())
 	return e, al
 }
 
@@ -150,7 +139,7 @@ func TestAuditOff(t *testing.T) {
 
 func TestAuditAuthFailure(t *testing.T) {
 	al := &auditLog{}
-	AuditAuthFailure(slog.New(slog.NewJSONHandler(al, nil)), Actor{User: "eve", Remote: "198.51.100.1", Frontend: "s3", RequestID: "r"}, "sigv4", "SignatureDoesNotMatch")
+	AuditAuthFailure(al.JSON(), Actor{User: "eve", Remote: "198.51.100.1", Frontend: "s3", RequestID: "r"}, "sigv4", "SignatureDoesNotMatch")
 	recs := al.records(t)
 	if len(recs) != 1 {
 		t.Fatal(recs)

@@ -1,44 +1,26 @@
 package fuse
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/datagate/datagate/views"
+	"github.com/datagate/datagate/views/audittest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestAudit: writes through the mount are recorded with the user, the
 // mount's id (also on its log lines) and the pid of the process that
 // made them.
 func TestAudit(t *testing.T) {
-	logs, audit := &lockedBuffer{}, &lockedBuffer{}
+	logs, audit := &audittest.Log{}, &audittest.Log{}
 	e := newEnv(t, map[string]views.Rights{"by-date": views.All, "by-type": views.Read}, Options{
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
-	e.set.SetAudit(slog.New(slog.NewJSONHandler(audit, nil)))
+	e.set.SetAudit(audit.JSON())
 	if err := os.MkdirAll(e.path("by-date/2026-11-22/fc"), 0o755); err != nil {
 		t.Fatal(err)
 	}

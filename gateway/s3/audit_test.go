@@ -1,45 +1,27 @@
 package s3
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 
 	"github.com/datagate/datagate/views"
+	"github.com/datagate/datagate/views/audittest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestAuditAndRequestIDs: minio-go's PUT and DELETE are recorded with the
 // user, the address and the request id; a wrong secret and a tampered
 // presigned URL are recorded as failed authentications naming the key,
 // and no secret or signature reaches the audit or the log.
 func TestAuditAndRequestIDs(t *testing.T) {
-	audit, logs := &lockedBuffer{}, &lockedBuffer{}
+	audit, logs := &audittest.Log{}, &audittest.Log{}
 	e := newTestEnv(t, func(o *Options) {
-		o.Views.SetAudit(slog.New(slog.NewJSONHandler(audit, nil)))
+		o.Views.SetAudit(audit.JSON())
 		o.Logger = slog.New(views.LogHandler(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	})
 	ctx := ctxT(t)

@@ -1,33 +1,16 @@
 package sftp
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	pkgsftp "github.com/pkg/sftp"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/datagate/datagate/views/audittest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestAuditSessionsAndFailedLogins: an upload and a rename over pkg/sftp
 // are recorded with the user, address and the connection's id (also on
@@ -35,13 +18,13 @@ func (l *lockedBuffer) String() string {
 // refused key when its connection gives up, and a key refused before
 // another is accepted not at all.
 func TestAuditSessionsAndFailedLogins(t *testing.T) {
-	audit, logs := &lockedBuffer{}, &lockedBuffer{}
+	audit, logs := &audittest.Log{}, &audittest.Log{}
 	e := newTestEnv(t, func(o *Options) {
 		o.PenaltyFailures = 100
-		o.Audit = jsonLog(audit)
+		o.Audit = audit.JSON()
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	e.set.SetAudit(jsonLog(audit))
+	e.set.SetAudit(audit.JSON())
 	c, err := e.dial("alice", gossh.PublicKeys(e.other, e.key))
 	if err != nil {
 		t.Fatal(err)
@@ -111,5 +94,3 @@ func TestAuditSessionsAndFailedLogins(t *testing.T) {
 		t.Errorf("a password is logged")
 	}
 }
-
-func jsonLog(w *lockedBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }

@@ -1,42 +1,24 @@
 package webdav
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/datagate/datagate/views"
+	"github.com/datagate/datagate/views/audittest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestAuditAndRequestIDs: a PUT is recorded with the user, the address and
 // the request id the client sent, which is echoed and on the request's log
 // lines; a failed login is recorded without its password.
 func TestAuditAndRequestIDs(t *testing.T) {
-	audit, logs := &lockedBuffer{}, &lockedBuffer{}
+	audit, logs := &audittest.Log{}, &audittest.Log{}
 	e := newEnv(t, func(o *Options) {
 		// Writes are recorded by the Trees, failed logins by the server:
 		// both through the set's logger, as cmd/datagate wires them.
-		o.Views.SetAudit(slog.New(slog.NewJSONHandler(audit, nil)))
+		o.Views.SetAudit(audit.JSON())
 		o.Logger = slog.New(views.LogHandler(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	})
 	_, h := e.want(t, http.StatusCreated, req{method: "PUT", path: "/files/a.txt", body: "hello", hdr: map[string]string{"X-Request-Id": "put-1"}})
