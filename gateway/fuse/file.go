@@ -10,6 +10,7 @@ import (
 
 	ffs "github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/hanwen/go-fuse/v2/splice"
 
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/views"
@@ -147,10 +148,10 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse
 		return nil, e
 	}
 	if local != nil {
-		return gofuse.ReadResultFd(local.Fd(), off, len(dest)), 0
+		return h.fromFile(local, dest, off, len(dest))
 	}
 	// Content still being fetched: wait for the range in the cache file,
-	// then splice it from there (the bytes cross no buffer of ours).
+	// then read it from there.
 	cf, n, err := f.FileAt(ctx, off, len(dest))
 	if err != nil && !errors.Is(err, io.EOF) {
 		h.fsys.log.Warn("read failed", "id", h.id, "off", off, "err", err)
@@ -159,8 +160,28 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse
 	if n == 0 {
 		return gofuse.ReadResultData(nil), 0
 	}
-	return gofuse.ReadResultFd(cf.Fd(), off, n), 0
+	return h.fromFile(cf, dest, off, n)
 }
+
+// fromFile answers a read with n bytes at off of a local file: spliced to
+// the kernel (the bytes cross no buffer of ours) when the reply fits in a
+// pipe, else read into dest — go-fuse would try the splice, fail and log
+// it for every 1 MiB read (pipes hold 1 MiB at most by default).
+func (h *readHandle) fromFile(f *os.File, dest []byte, off int64, n int) (gofuse.ReadResult, syscall.Errno) {
+	if n+spliceSlack <= splice.MaxPipeSize() {
+		return gofuse.ReadResultFd(f.Fd(), off, n), 0
+	}
+	m, err := f.ReadAt(dest[:n], off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		h.fsys.log.Warn("read failed", "id", h.id, "off", off, "err", err)
+		return nil, syscall.EIO
+	}
+	return gofuse.ReadResultData(dest[:m]), 0
+}
+
+// spliceSlack is what a spliced reply needs in the pipe besides its data:
+// the reply's header and a page go-fuse keeps free.
+const spliceSlack = 8 << 10
 
 // passthroughMin is the smallest object handed to the kernel for
 // passthrough: below it, registering the backing file (two ioctls per
