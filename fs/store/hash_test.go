@@ -316,3 +316,60 @@ type filesReader struct{ names []string }
 
 func (f *filesReader) Read([]byte) (int, error) { return 0, errors.New("read instead of copied") }
 func (f *filesReader) LocalFiles() []string     { return f.names }
+
+// A section of a local file from its start (an SFTP or FUSE spool,
+// unlinked or not) is copied by the kernel through a descriptor of the
+// store's own: the spool's offset does not move. Other sections go
+// through the pipeline.
+func TestPutSpoolSection(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	data := pattern(3*pipeBufSize + 77)
+	f, err := os.CreateTemp(t.TempDir(), "spool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(f.Name())
+	own := reopenSpool(io.NewSectionReader(f, 0, int64(len(data))), int64(len(data)))
+	if own == nil {
+		t.Fatal("an unlinked spool is not reopened")
+	}
+	own.Close()
+	ms, ss := md5.Sum(data), sha256.Sum256(data)
+	cases := []struct {
+		name      string
+		off, size int64
+	}{
+		{"whole", 0, int64(len(data))},
+		{"head", 0, int64(len(data)) - 10},
+		{"tail", 10, int64(len(data)) - 10},
+	}
+	for _, c := range cases {
+		want := data[c.off : c.off+c.size]
+		m, s := md5.Sum(want), sha256.Sum256(want)
+		if c.name == "whole" {
+			m, s = ms, ss
+		}
+		o, err := e.st.Put(ctx, PutRequest{Name: c.name, Size: c.size}, io.NewSectionReader(f, c.off, c.size))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !bytes.Equal(o.SHA256, s[:]) || o.Size != c.size {
+			t.Fatalf("%s: record %d bytes sha %x", c.name, o.Size, o.SHA256)
+		}
+		if g, err := e.st.Get(ctx, o.ID); err != nil || !bytes.Equal(g.MD5, m[:]) {
+			t.Fatalf("%s: Get: %v", c.name, err)
+		}
+		got, err := readObject(t, e.st, o.ID)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: read back %d bytes, %v", c.name, len(got), err)
+		}
+		if pos, _ := f.Seek(0, io.SeekCurrent); pos != int64(len(data)) {
+			t.Fatalf("%s: the spool's offset moved to %d", c.name, pos)
+		}
+	}
+}

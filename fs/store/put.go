@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/datagate/datagate/fs"
@@ -41,8 +43,9 @@ type PutRequest struct {
 // pipeline buffer, when req.MD5 is to be checked or when r comes from
 // MD5Now. Otherwise the MD5 is computed in the background once the object
 // is indexed (md5job.go): Get waits for it, listings lack it meanwhile.
-// A reader from a LocalFiles source is copied by the kernel when the
-// primary store can (an S3 multipart upload's parts).
+// A LocalFiles reader (an S3 multipart upload's parts) and a section of a
+// local file from its start (an SFTP or FUSE spool) are copied by the
+// kernel when the primary store can.
 // On any failure — a reader error, cancellation, a full disk, a checksum
 // or size mismatch — nothing is left behind and the error says why.
 func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Object, error) {
@@ -70,9 +73,26 @@ func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Objec
 	dst := primaryPath(o.ID)
 	var n int64
 	var err, endErr error
-	if lf, ok := r.(LocalFiles); ok && req.Size >= 0 && s.filesPutter() != nil {
-		n, o.MD5, o.SHA256, err = s.putFiles(ctx, dst, lf.LocalFiles(), req.Size, mayDefer && req.Size > pipeBufSize)
-	} else {
+	kp := s.kernelPutter()
+	lf, isFiles := r.(LocalFiles)
+	var own *os.File // the spool behind r, opened anew
+	if kp != nil && !isFiles {
+		if own = reopenSpool(r, req.Size); own != nil {
+			defer own.Close()
+		}
+	}
+	switch {
+	case isFiles && req.Size >= 0 && kp != nil:
+		n = req.Size
+		o.MD5, o.SHA256, err = hashCopy(mayDefer && req.Size > pipeBufSize, func(h io.Writer) error {
+			return kp.PutFiles(ctx, dst, lf.LocalFiles(), req.Size, h, nil)
+		})
+	case own != nil:
+		n = req.Size
+		o.MD5, o.SHA256, err = hashCopy(mayDefer, func(h io.Writer) error {
+			return kp.PutFile(ctx, dst, own, req.Size, h, nil)
+		})
+	default:
 		hp := newHashPipe(ctx, r, req.Size, mayDefer)
 		err = s.primary.Put(ctx, dst, hp, req.Size)
 		if err == nil {
@@ -163,20 +183,21 @@ type LocalFiles interface {
 	LocalFiles() []string // file names, in content order
 }
 
-// filesPutter is a primary store that copies local files by the kernel,
-// feeding h the copy (backends/local).
-type filesPutter interface {
+// kernelPutter is a primary store that copies local files by the kernel,
+// feeding h the copy as written (backends/local).
+type kernelPutter interface {
+	PutFile(ctx context.Context, path string, src *os.File, size int64, h io.Writer, check func() error) error
 	PutFiles(ctx context.Context, path string, names []string, size int64, h io.Writer, check func() error) error
 }
 
-func (s *Store) filesPutter() filesPutter {
-	fp, _ := s.primary.(filesPutter)
-	return fp
+func (s *Store) kernelPutter() kernelPutter {
+	kp, _ := s.primary.(kernelPutter)
+	return kp
 }
 
-// putFiles copies the files named into the primary store at dst and
-// hashes the copy: SHA-256, and MD5 unless deferred.
-func (s *Store) putFiles(ctx context.Context, dst string, names []string, size int64, deferMD5 bool) (n int64, md5sum, sha []byte, err error) {
+// hashCopy runs put with the hash of the copy: SHA-256, and MD5 unless
+// deferred.
+func hashCopy(deferMD5 bool, put func(h io.Writer) error) (md5sum, sha []byte, err error) {
 	sh := sha256.New()
 	var mh hash.Hash
 	h := io.Writer(sh)
@@ -184,11 +205,41 @@ func (s *Store) putFiles(ctx context.Context, dst string, names []string, size i
 		mh = md5.New()
 		h = io.MultiWriter(sh, mh)
 	}
-	if err := s.filesPutter().PutFiles(ctx, dst, names, size, h, nil); err != nil {
-		return 0, nil, nil, err
+	if err := put(h); err != nil {
+		return nil, nil, err
 	}
 	if mh != nil {
 		md5sum = mh.Sum(nil)
 	}
-	return size, md5sum, sh.Sum(nil), nil
+	return md5sum, sh.Sum(nil), nil
+}
+
+// reopenSpool returns a descriptor of its own on the local file behind r
+// when r is an unread section of such a file from its start, size bytes
+// long and more than one pipeline buffer (an SFTP or FUSE spool pushed at
+// close): the kernel then copies it. Its own, because the copy moves the
+// file offset, which the owner of the spool may use. Nil otherwise.
+func reopenSpool(r io.Reader, size int64) *os.File {
+	sr, ok := r.(*io.SectionReader)
+	if !ok || size <= pipeBufSize {
+		return nil
+	}
+	ra, off, n := sr.Outer()
+	f, ok := ra.(*os.File)
+	if !ok || off != 0 || n != size {
+		return nil
+	}
+	if pos, err := sr.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
+		return nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var own *os.File
+	rc.Control(func(fd uintptr) {
+		// The spool is often unlinked already: open it through /proc.
+		own, _ = os.Open("/proc/self/fd/" + strconv.Itoa(int(fd)))
+	})
+	return own
 }
