@@ -269,22 +269,29 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 
 	// Six good reloads under load: carol comes, bob goes, a view comes,
-	// dave's key changes, and back and forth.
+	// its template changes and back, dave's key changes, and back and
+	// forth.
 	carol := fmt.Sprintf("  carol:\n    password_hash: '%s'\n    s3_keys: [{id: AKCAROL, secret: carol-secret}]\n    views: {all: r, files: r}\n", s.hash)
 	dave := func(secret string) string {
 		return fmt.Sprintf("  dave:\n    s3_keys: [{id: AKDAVE, secret: %s}]\n    views: {files: r}\n", secret)
 	}
 	allView := "  all: {path: \"{name}\"}\n"
+	allElsewhere := "  all: {path: \"x/{name}\"}\n" // a changed template: every path re-derived
 	steps := []struct{ users, views string }{
 		{bobUser(s.hash) + dave("dave-secret-1"), ""},
 		{dave("dave-secret-1"), allView},
 		{bobUser(s.hash) + dave("dave-secret-1"), allView},
 		{carol + dave("dave-secret-2"), allView},
-		{carol + bobUser(s.hash) + dave("dave-secret-1"), allView},
+		{carol + bobUser(s.hash) + dave("dave-secret-1"), allElsewhere},
 		{carol + dave("dave-secret-2"), allView},
 	}
 	time.Sleep(300 * time.Millisecond) // the load is running
+	const rederived = `msg="view paths re-derived" view=all`
+	rounds := 0
 	for i, st := range steps {
+		if st.views == allElsewhere {
+			rounds = strings.Count(s.log.String(), rederived)
+		}
 		s.write(t, s.config(st.users, st.views))
 		if line := s.sighup(t); !strings.Contains(line, "configuration reloaded") {
 			t.Fatalf("reload %d refused: %s", i, line)
@@ -294,6 +301,15 @@ func TestReloadUnderLoad(t *testing.T) {
 			t.Fatalf("sftp session after reload %d: %v", i, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// The load goes on while the changed view's paths are re-derived in
+	// the background, until the log says it is done.
+	deadline := time.Now().Add(time.Minute)
+	for strings.Count(s.log.String(), rederived) <= rounds {
+		if time.Now().After(deadline) {
+			t.Fatalf("no re-derivation of the changed view\n%s", s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
 	stopLoad()
