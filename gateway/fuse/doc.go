@@ -22,8 +22,12 @@
 // eagerly; content is fetched lazily through the store's cache. When the
 // content is whole on local disk (stored, or cached and verified) the
 // kernel gets the file itself: FUSE passthrough (kernel ≥ 6.9, root, 1
-// MiB and more), else reads are spliced from it; otherwise reads go
-// through the cache, bounded by Options.OpTimeout.
+// MiB and more), else reads are spliced from it; otherwise reads wait for
+// their range in the cache file (bounded by Options.OpTimeout) and are
+// served from it the same way. As root the mount's read-ahead window is
+// 4 MiB (the kernel's default for FUSE is 128 KiB, whatever the INIT
+// reply asks), so sequential reads arrive as 1 MiB READs, several in
+// flight.
 //
 // Writes (with the w right): create and open-for-write spool the content
 // to an unlinked file under Options.SpoolDir; random and sequential
@@ -32,7 +36,9 @@
 // once at its paths in every view, with the metadata its path implies. A
 // new or emptied file written from start to end is also streamed into
 // Tree.Create as it is written and committed at close; any other pattern
-// abandons that upload (leaving nothing) and pushes the spool. A push
+// abandons that upload (leaving nothing) and pushes the spool. While the
+// upload is fed, the spool gets the writes from the feeding goroutine, so
+// a WRITE only copies its data and returns. A push
 // that fails is the error of that close or fsync and leaves nothing
 // visible. mkdir, rmdir, unlink and rename map to the Tree's methods
 // (rename is a metadata change: the object moves in every view).
@@ -57,10 +63,11 @@
 // feed names and attributes live 1 s and listings are not kept.
 //
 // FUSE's no_open (ENOSYS on OPEN, which would spare small cached reads
-// their OPEN and RELEASE) is not used: every close would then send a
-// FLUSH instead, and turning FLUSH off too (no_flush, for the whole
-// connection) would leave a write to an existing file with no close
-// event to push it on.
+// their OPEN and RELEASE) is not used: it holds for the whole connection,
+// so large files would lose passthrough (the backing file is named in
+// the OPEN reply) and writes to existing files their handle; every close
+// would send a FLUSH instead, and turning FLUSH off too (no_flush) would
+// leave a write to an existing file with no close event to push it on.
 //
 // # Errors
 //

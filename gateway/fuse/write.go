@@ -88,7 +88,7 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return 
 // what is pushed.
 func (s *stream) feeder() {
 	defer close(s.fed)
-	var off int64
+	var off, clean int64
 	for b := range s.q {
 		if !s.failed.Load() {
 			if _, err := s.pw.Write(*b); err != nil {
@@ -102,7 +102,31 @@ func (s *stream) feeder() {
 		}
 		off += int64(len(*b))
 		writeBufs.Put(b)
+		if off-clean >= spoolWriteback {
+			startWriteback(s.spool, clean, off-clean)
+			clean = off
+		}
 	}
+}
+
+// spoolWriteback is how much a stream writes to the spool between two
+// starts of its writeback. The spool is rarely read, but its dirty pages
+// pile up for the whole file: the kernel then makes the writer reclaim
+// room for each new page, which cost ~2.5 ms of CPU a MiB here, more than
+// the rest of a WRITE. Pages under way to the disk are cheap to drop (the
+// store's own files are written back the same way).
+const spoolWriteback = 8 << 20
+
+// startWriteback starts writing n bytes at off of f to the disk, without
+// waiting for it (sync_file_range, SYNC_FILE_RANGE_WRITE).
+func startWriteback(f *os.File, off, n int64) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		syscall.SyncFileRange(int(fd), off, n, 2)
+	})
 }
 
 // stop closes the queue and waits until the feeder has sent all of it.
