@@ -97,6 +97,11 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 			s.log.Info("removed temporary files of interrupted uploads", "files", n, "bytes", b)
 		}
 	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.sweepStoreTemp()
+	}()
 	if clean {
 		s.swept.Store(true)
 		return
@@ -122,6 +127,67 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 		}
 		s.log.Log(ctx, level, "swept unindexed stored files after an unclean shutdown", "removed", n, "took", time.Since(start).Round(time.Millisecond))
 	}()
+}
+
+// Stores other than the primary hold copies written by the replicator
+// (replicate.go) the same way, and a crash leaves the same temporary files
+// there. Unlike the primary, they are not under the data directory's lock:
+// two servers may copy to one backup directory (copies are named by
+// object id), so a temporary file there is only taken for a leftover once
+// nothing has written to it for Replication.StoreTempAge. sweepStoreTemp
+// looks once at Open, then every StoreTempAge while the store is open, so
+// what a crash left is gone within twice that.
+//
+// Remote stores are not swept. An S3 store's Put is one PUT or a multipart
+// upload that minio-go aborts when it fails, but a crash mid-upload leaves
+// the upload's parts, invisible and billed, until a bucket lifecycle rule
+// (AbortIncompleteMultipartUpload) removes them. An SFTP store writes a
+// ".datagate-<random>.tmp" file beside each copy and renames it into
+// place; one a crash leaves stays until removed by hand (find -name
+// '.datagate-*.tmp' -mtime +1 -delete): finding them means walking the
+// whole remote tree. Neither holds anything the catalogue refers to.
+
+// sweepStoreTemp removes old temporary files of the local stores other
+// than the primary until the store closes.
+func (s *Store) sweepStoreTemp() {
+	age := s.rep.opts.StoreTempAge
+	if age <= 0 {
+		age = time.Hour
+	}
+	var stores []*target
+	for _, t := range s.rep.order[1:] {
+		_, clean := t.w.(tempCleaner)
+		_, clock := t.w.(changeTimer)
+		if clean && clock {
+			stores = append(stores, t)
+		}
+	}
+	if len(stores) == 0 {
+		return
+	}
+	tick := time.NewTicker(age)
+	defer tick.Stop()
+	for {
+		for _, t := range stores {
+			// The store's own clock: file times come from it.
+			now, err := t.w.(changeTimer).Now()
+			if err != nil {
+				s.log.Warn("sweep temporary files of interrupted copies", "store", t.name, "err", err)
+				continue
+			}
+			n, b, err := t.w.(tempCleaner).CleanTemp(now.Add(-age), true)
+			if err != nil {
+				s.log.Warn("remove temporary files of interrupted copies", "store", t.name, "removed", n, "err", err)
+			} else if n > 0 {
+				s.log.Info("removed temporary files of interrupted copies", "store", t.name, "files", n, "bytes", b)
+			}
+		}
+		select {
+		case <-s.closed:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // sweepUnindexed removes primary files no object references that last

@@ -2,11 +2,13 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/datagate/datagate/backends/local"
 	"github.com/datagate/datagate/fs"
 )
 
@@ -105,5 +107,55 @@ func TestCrashLeftovers(t *testing.T) {
 	rep, err = e.st.Fsck(ctx, CheckOptions{Repair: true}, nil)
 	if err != nil || rep.Damaged != 1 || rep.Unrepaired != 0 || exists(tmp) {
 		t.Errorf("fsck --repair of an old temporary file: %+v %v (left: %v)", rep, err, exists(tmp))
+	}
+}
+
+// TestStoreCrashLeftovers: a crash leaves temporary files of copies in
+// flight in the other local stores too. They go once untouched for
+// StoreTempAge; one still being written stays.
+func TestStoreCrashLeftovers(t *testing.T) {
+	thirdRoot := t.TempDir()
+	third, err := local.New("third", local.Config{Root: thirdRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := func(r *Replication) {
+		r.Stores = append(r.Stores, Target{Name: "third", W: third})
+		r.StoreTempAge = 300 * time.Millisecond
+	}
+	e := newRepEnv(t, mod)
+	left := filepath.Join(thirdRoot, ".tmp", "copy-leftover")
+	busy := filepath.Join(thirdRoot, ".tmp", "copy-in-flight")
+	os.MkdirAll(filepath.Dir(left), 0o755)
+	if err := os.WriteFile(left, pattern(1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	e.open(t, mod)
+	// Another writer (a server sharing the store) keeps a copy going.
+	f, err := os.Create(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(30 * time.Millisecond):
+				f.Write(pattern(100))
+			}
+		}
+	}()
+	waitFor(t, func() bool { _, err := os.Stat(left); return errors.Is(err, os.ErrNotExist) })
+	time.Sleep(700 * time.Millisecond) // two more sweeps
+	close(stop)
+	<-done
+	if _, err := os.Stat(busy); err != nil {
+		t.Fatalf("a temporary file being written was removed: %v", err)
 	}
 }

@@ -41,8 +41,15 @@ import (
 // before normal before low, oldest first. Retry state lives apart, in raw
 // Badger keys that only this file writes:
 //
-//	0x20 kind id           attempts (u32), next attempt (unix ns, i64)
+//	0x20 0x06 id store     attempts (u32), next attempt (unix ns, i64)
+//	0x20 0x07 id           the same, for a prefetch
 //	0x21                   signature of the rules the queue keys follow
+//
+// A copy's retry state is kept per (object, store): a store that keeps
+// failing an object backs off for that object alone, and the object's
+// copy goes to the next store meanwhile rather than waiting for it. (Keys
+// of an earlier layout, without a store, are dropped by the sweep: the
+// object is tried again at once.)
 //
 // When the rules change between runs (stores, replicas, keep_fetched,
 // prefetch settings) Open rebuilds the queue keys from the catalogue.
@@ -119,6 +126,11 @@ type Replication struct {
 	// over after its first failure (doubling after each further one, up
 	// to 5 minutes) before one request probes it again; default 1s.
 	HealthBackoff time.Duration
+	// StoreTempAge is how long a temporary file of a local store (other
+	// than the primary) must have been left untouched to be taken for
+	// the leftover of an interrupted copy and removed; default 1h. See
+	// recovery.go.
+	StoreTempAge time.Duration
 }
 
 const (
@@ -158,18 +170,24 @@ type replicator struct {
 
 	mu       sync.Mutex
 	inflight map[fs.ID]bool
-	// waiting mirrors the retry state on disk (next attempt per entry),
-	// so a scan skips entries that are backing off without a lookup.
+	// waiting mirrors the retry state on disk (next attempt per entry
+	// and, for copies, per store).
 	waiting map[waitKey]time.Time
+	// blocked is when an object waiting for copies has a store due
+	// again, once dispatch found every store it lacks backing off for
+	// it, so a scan skips it without a lookup.
+	blocked map[fs.ID]time.Time
 }
 
+// waitKey names retry state: store is empty for a prefetch.
 type waitKey struct {
-	kind byte
-	id   fs.ID
+	kind  byte
+	id    fs.ID
+	store string
 }
 
 func newReplicator(s *Store, opts Replication) *replicator {
-	r := &replicator{s: s, opts: opts, targets: map[string]*target{}, poke: make(chan struct{}, 1), inflight: map[fs.ID]bool{}, waiting: map[waitKey]time.Time{}}
+	r := &replicator{s: s, opts: opts, targets: map[string]*target{}, poke: make(chan struct{}, 1), inflight: map[fs.ID]bool{}, waiting: map[waitKey]time.Time{}, blocked: map[fs.ID]time.Time{}}
 	if r.opts.RetryBase <= 0 {
 		r.opts.RetryBase = time.Second
 	}
@@ -354,18 +372,30 @@ func (r *replicator) rebuild(ctx context.Context) error {
 	return nil
 }
 
-// attempts is an object's retry state.
+// attempts is the retry state of a copy or a prefetch.
 type attempts struct {
 	n    uint32
 	next time.Time
 }
 
-func attemptKey(kind byte, id fs.ID) []byte {
-	return append([]byte{rawAttempts, kind}, id[:]...)
+func attemptKey(k waitKey) []byte {
+	return append(append([]byte{rawAttempts, k.kind}, k.id[:]...), k.store...)
 }
 
-func (r *replicator) loadAttempts(txn *badger.Txn, kind byte, id fs.ID) (attempts, error) {
-	item, err := txn.Get(attemptKey(kind, id))
+// parseAttemptKey reads a retry state key; ok is false for one of another
+// layout.
+func parseAttemptKey(k []byte) (wk waitKey, ok bool) {
+	if len(k) < 2+len(fs.ID{}) {
+		return wk, false
+	}
+	wk.kind = k[1]
+	copy(wk.id[:], k[2:])
+	wk.store = string(k[2+len(fs.ID{}):])
+	return wk, (wk.kind == queueReplicate) == (wk.store != "")
+}
+
+func (r *replicator) loadAttempts(txn *badger.Txn, k waitKey) (attempts, error) {
+	item, err := txn.Get(attemptKey(k))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return attempts{}, nil
 	}
@@ -387,10 +417,10 @@ func (r *replicator) loadAttempts(txn *badger.Txn, kind byte, id fs.ID) (attempt
 // failed records a failed attempt and returns when to try again: an
 // exponential back-off, half of it random so objects that failed together
 // spread out.
-func (r *replicator) failed(kind byte, id fs.ID) time.Time {
+func (r *replicator) failed(k waitKey) time.Time {
 	var next time.Time
 	err := r.s.idx.DB().Update(func(txn *badger.Txn) error {
-		a, err := r.loadAttempts(txn, kind, id)
+		a, err := r.loadAttempts(txn, k)
 		if err != nil {
 			return err
 		}
@@ -403,31 +433,53 @@ func (r *replicator) failed(kind byte, id fs.ID) time.Time {
 		v := make([]byte, 12)
 		binary.BigEndian.PutUint32(v, a.n+1)
 		binary.BigEndian.PutUint64(v[4:], uint64(next.UnixNano()))
-		return txn.Set(attemptKey(kind, id), v)
+		return txn.Set(attemptKey(k), v)
 	})
 	if err != nil {
-		r.s.log.Warn("record replication attempt", "id", id, "err", err)
+		r.s.log.Warn("record replication attempt", "id", k.id, "store", k.store, "err", err)
 	}
 	r.mu.Lock()
-	r.waiting[waitKey{kind, id}] = next
+	r.waiting[k] = next
 	r.mu.Unlock()
 	return next
 }
 
-func (r *replicator) succeeded(kind byte, id fs.ID) {
+// succeeded clears the retry state of the entries in ks.
+func (r *replicator) succeeded(ks ...waitKey) {
 	// Most jobs succeed at the first attempt: skip a commit (an fsync)
 	// when there is no retry state to clear.
+	var had []waitKey
 	r.mu.Lock()
-	_, had := r.waiting[waitKey{kind, id}]
-	delete(r.waiting, waitKey{kind, id})
+	for _, k := range ks {
+		if _, ok := r.waiting[k]; ok {
+			had = append(had, k)
+			delete(r.waiting, k)
+		}
+	}
 	r.mu.Unlock()
-	if !had {
+	if len(had) == 0 {
 		return
 	}
-	err := r.s.idx.DB().Update(func(txn *badger.Txn) error { return txn.Delete(attemptKey(kind, id)) })
+	err := r.s.idx.DB().Update(func(txn *badger.Txn) error {
+		for _, k := range had {
+			if err := txn.Delete(attemptKey(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		r.s.log.Warn("clear replication attempts", "id", id, "err", err)
+		r.s.log.Warn("clear replication attempts", "id", had[0].id, "err", err)
 	}
+}
+
+// copyKeys names the copy retry state o may have, one per store.
+func (r *replicator) copyKeys(id fs.ID) []waitKey {
+	ks := make([]waitKey, len(r.order))
+	for i, t := range r.order {
+		ks[i] = waitKey{queueReplicate, id, t.name}
+	}
+	return ks
 }
 
 // Run serves the replication and prefetch queues until ctx is done or the
@@ -547,28 +599,23 @@ func (r *replicator) sweep(ctx context.Context) {
 		defer it.Close()
 		for it.Rewind(); it.Valid() && ctx.Err() == nil; it.Next() {
 			k := it.Item().Key()
-			if len(k) != 2+len(fs.ID{}) {
-				stale = append(stale, it.Item().KeyCopy(nil))
-				continue
+			wk, ok := parseAttemptKey(k)
+			if ok && wk.store != "" {
+				ok = r.targets[wk.store] != nil
 			}
 			found := false
-			for p := High; p <= Low; p++ {
-				var id fs.ID
-				copy(id[:], k[2:])
-				if _, err := txn.Get(append([]byte{rawDerived}, queueKey(k[1], p, id)...)); err == nil {
+			for p := High; ok && p <= Low; p++ {
+				if _, err := txn.Get(append([]byte{rawDerived}, queueKey(wk.kind, p, wk.id)...)); err == nil {
 					found = true
-					break
 				}
 			}
 			if !found {
 				stale = append(stale, it.Item().KeyCopy(nil))
 				continue
 			}
-			var id fs.ID
-			copy(id[:], k[2:])
-			if a, err := r.loadAttempts(txn, k[1], id); err == nil {
+			if a, err := r.loadAttempts(txn, wk); err == nil {
 				r.mu.Lock()
-				r.waiting[waitKey{k[1], id}] = a.next
+				r.waiting[wk] = a.next
 				r.mu.Unlock()
 			}
 		}
@@ -576,14 +623,19 @@ func (r *replicator) sweep(ctx context.Context) {
 	})
 	for _, k := range stale {
 		db.Update(func(txn *badger.Txn) error { return txn.Delete(k) })
-		if len(k) == 2+len(fs.ID{}) {
-			var id fs.ID
-			copy(id[:], k[2:])
-			r.mu.Lock()
-			delete(r.waiting, waitKey{k[1], id})
-			r.mu.Unlock()
+		wk, _ := parseAttemptKey(k)
+		r.mu.Lock()
+		delete(r.waiting, wk)
+		r.mu.Unlock()
+	}
+	now := r.s.now()
+	r.mu.Lock()
+	for id, t := range r.blocked {
+		if !t.After(now) {
+			delete(r.blocked, id)
 		}
 	}
+	r.mu.Unlock()
 }
 
 // scan walks both queues in priority order and starts every job a free
@@ -612,13 +664,14 @@ func (r *replicator) scan(ctx context.Context, jobs *sync.WaitGroup) time.Time {
 			copy(id[:], k[2:])
 			r.mu.Lock()
 			busy := r.inflight[id]
+			next := r.blocked[id]
+			if kind == queuePrefetch {
+				next = r.waiting[waitKey{kind, id, ""}]
+			}
 			r.mu.Unlock()
 			if busy {
 				return nil
 			}
-			r.mu.Lock()
-			next := r.waiting[waitKey{kind, id}]
-			r.mu.Unlock()
 			if next.After(now) {
 				note(next)
 				return nil
@@ -637,14 +690,12 @@ func (r *replicator) scan(ctx context.Context, jobs *sync.WaitGroup) time.Time {
 			if ctx.Err() != nil || r.allBusy(kind) {
 				break // the end of a job pokes a new scan
 			}
-			ok, unhealthy := r.dispatch(ctx, kind, id, jobs)
+			ok, wait := r.dispatch(ctx, kind, id, jobs)
 			if ok {
 				started++
 			}
-			if unhealthy {
-				// Waiting for an unhealthy store: look again when it
-				// may be probed.
-				note(now.Add(r.healthBase))
+			if !wait.IsZero() {
+				note(wait)
 			}
 		}
 		if len(ids) >= 256 && started > 0 && !r.allBusy(kind) {
@@ -668,39 +719,52 @@ func (r *replicator) allBusy(kind byte) bool {
 }
 
 // dispatch starts the job for id if a slot is free: for replication, on
-// the first store in target order that lacks a copy and is healthy (or
-// due for a probe); an unhealthy store's share goes to the next one. It
-// reports whether it started a job, and whether the object waits for a
-// store to recover.
-func (r *replicator) dispatch(ctx context.Context, kind byte, id fs.ID, jobs *sync.WaitGroup) (started, unhealthy bool) {
+// the first store in target order that lacks a copy, is healthy (or due
+// for a probe) and is not backing off for this object; the share of a
+// store that is unhealthy or backing off goes to the next one. It reports
+// whether it started a job and, when the object waits for a store to
+// recover or to be due again, when to look again.
+func (r *replicator) dispatch(ctx context.Context, kind byte, id fs.ID, jobs *sync.WaitGroup) (started bool, wait time.Time) {
 	o, err := r.s.idx.Get(ctx, id)
 	if err != nil {
-		return false, false // deleted meanwhile
+		return false, wait // deleted meanwhile
 	}
 	if kind == queuePrefetch {
 		select {
 		case r.prefSem <- struct{}{}:
 		default:
-			return false, false
+			return false, wait
 		}
 		r.start(jobs, id, func() {
 			defer func() { <-r.prefSem }()
 			r.prefetch(ctx, o)
 		})
-		return true, false
+		return true, wait
 	}
 	if !r.wants(o) {
-		return false, false
+		return false, wait
 	}
+	now := r.s.now()
+	var retry time.Time // when the first store backing off for o is due
+	unhealthy := false
 	for _, t := range r.order {
 		if slices.Contains(o.Stores, t.name) {
+			continue
+		}
+		r.mu.Lock()
+		next := r.waiting[waitKey{queueReplicate, id, t.name}]
+		r.mu.Unlock()
+		if next.After(now) {
+			if retry.IsZero() || next.Before(retry) {
+				retry = next
+			}
 			continue
 		}
 		select {
 		case t.sem <- struct{}{}:
 		default:
 			if r.s.health.Healthy(t.name) {
-				return false, false // wait for this store rather than skip to a later one
+				return false, time.Time{} // wait for this store rather than skip to a later one
 			}
 			continue
 		}
@@ -713,9 +777,21 @@ func (r *replicator) dispatch(ctx context.Context, kind byte, id fs.ID, jobs *sy
 			defer func() { <-t.sem }()
 			r.replicate(ctx, o, t)
 		})
-		return true, false
+		return true, time.Time{}
 	}
-	return false, unhealthy
+	if unhealthy {
+		// Look again when the unhealthy store may be probed.
+		wait = now.Add(r.healthBase)
+	}
+	if !retry.IsZero() && (wait.IsZero() || retry.Before(wait)) {
+		wait = retry
+	}
+	if !unhealthy && !retry.IsZero() {
+		r.mu.Lock()
+		r.blocked[id] = retry
+		r.mu.Unlock()
+	}
+	return false, wait
 }
 
 func (r *replicator) start(jobs *sync.WaitGroup, id fs.ID, fn func()) {
@@ -742,20 +818,27 @@ func (r *replicator) replicate(ctx context.Context, o *fs.Object, t *target) {
 	t.st.inflight.Add(1)
 	defer t.st.inflight.Add(-1)
 	err := r.copyTo(ctx, o, t)
+	var done bool
 	if err == nil {
-		err = r.record(ctx, o, t)
+		done, err = r.record(ctx, o, t)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down: the entry stays queued
 		}
 		r.transferDone(o, t, start, err)
-		next := r.failed(queueReplicate, o.ID)
+		next := r.failed(waitKey{queueReplicate, o.ID, t.name})
 		s.log.Warn("replication failed", "id", o.ID, "store", t.name, "retry_at", next.Format(time.RFC3339), "err", err)
 		return
 	}
 	r.transferDone(o, t, start, nil)
-	r.succeeded(queueReplicate, o.ID)
+	if done {
+		// No store is owed a copy any more: the back-off of those
+		// that failed it goes too.
+		r.succeeded(r.copyKeys(o.ID)...)
+	} else {
+		r.succeeded(waitKey{queueReplicate, o.ID, t.name})
+	}
 	s.log.Debug("replicated", "id", o.ID, "store", t.name, "size", o.Size, "took", time.Since(start))
 }
 
@@ -886,9 +969,10 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 }
 
 // record adds t to o's stores, unless o changed or went meanwhile: then
-// the copy is of content no longer wanted and is removed.
-func (r *replicator) record(ctx context.Context, o *fs.Object, t *target) error {
-	_, err := r.s.idx.Update(context.WithoutCancel(ctx), o.ID, func(n *fs.Object) error {
+// the copy is of content no longer wanted and is removed. done reports
+// that o has left the replication queue.
+func (r *replicator) record(ctx context.Context, o *fs.Object, t *target) (done bool, err error) {
+	n, err := r.s.idx.Update(context.WithoutCancel(ctx), o.ID, func(n *fs.Object) error {
 		if n.Version != o.Version || n.State != o.State {
 			return errSkip
 		}
@@ -898,15 +982,15 @@ func (r *replicator) record(ctx context.Context, o *fs.Object, t *target) error 
 		return nil
 	})
 	if err == nil {
-		return nil
+		return !r.wants(n), nil
 	}
 	if errors.Is(err, errSkip) || fs.KindOf(err) == fs.NotExist {
 		if derr := t.w.Delete(context.WithoutCancel(ctx), copyPath(o)); derr != nil {
 			r.s.log.Warn("remove copy of changed object", "store", t.name, "id", o.ID, "err", derr)
 		}
-		return nil
+		return false, nil
 	}
-	return err
+	return false, err
 }
 
 // prefetch reads o whole through the cache, which verifies it and marks
@@ -922,7 +1006,7 @@ func (r *replicator) prefetch(ctx context.Context, o *fs.Object) {
 		if ctx.Err() != nil {
 			return
 		}
-		next := r.failed(queuePrefetch, o.ID)
+		next := r.failed(waitKey{queuePrefetch, o.ID, ""})
 		s.log.Warn("prefetch failed", "id", o.ID, "retry_at", next.Format(time.RFC3339), "err", err)
 		return
 	}
@@ -930,16 +1014,16 @@ func (r *replicator) prefetch(ctx context.Context, o *fs.Object) {
 		// Checksums the source did not give are being computed in the
 		// background; the entry leaves the queue when they are recorded.
 		// Do not fetch it again meanwhile.
-		r.failed(queuePrefetch, o.ID)
+		r.failed(waitKey{queuePrefetch, o.ID, ""})
 		return
 	}
-	r.succeeded(queuePrefetch, o.ID)
+	r.succeeded(waitKey{queuePrefetch, o.ID, ""})
 }
 
 // QueueStats counts queued work.
 type QueueStats struct {
 	Replicate, Prefetch map[Priority]int
-	Waiting             int // entries waiting for a retry
+	Waiting             int // entries waiting for a retry (of a copy to any store)
 }
 
 // QueueStats counts the entries of the replication and prefetch queues.
@@ -961,10 +1045,18 @@ func (s *Store) QueueStats(ctx context.Context) (QueueStats, error) {
 		}
 	}
 	err := s.idx.DB().View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{rawAttempts}})
+		// A copy's retry state is per store: count entries, not keys.
+		// The keys of one entry are adjacent.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{rawAttempts}, PrefetchValues: false})
 		defer it.Close()
+		var last []byte
 		for it.Rewind(); it.Valid(); it.Next() {
-			st.Waiting++
+			k := it.Item().Key()
+			entry := k[:min(len(k), 2+len(fs.ID{}))]
+			if !bytes.Equal(entry, last) {
+				st.Waiting++
+				last = append(last[:0], entry...)
+			}
 		}
 		return nil
 	})

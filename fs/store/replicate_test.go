@@ -558,3 +558,78 @@ func TestBackingOffStoreIsTheLastResort(t *testing.T) {
 		t.Fatalf("read with only a backing-off store holding a copy: %v", err)
 	}
 }
+
+// A store that refuses one object's copy (an answer, not a fault: it stays
+// healthy) backs off for that object only; the copy goes to the next store
+// at once rather than after the object's back-off.
+func TestRefusingStoreDoesNotDelayTheNext(t *testing.T) {
+	thirdRoot := t.TempDir()
+	third, err := local.New("third", local.Config{Root: thirdRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newRepEnv(t, func(r *Replication) {
+		r.Stores = append(r.Stores, Target{Name: "third", W: third})
+		r.RetryBase, r.RetryMax = time.Hour, time.Hour // a retry never comes in the test
+	})
+	ctx := ctxT(t)
+	e.second.set(func(f *faultWriter) { f.fail = fmt.Errorf("refused by policy: %w", os.ErrPermission) })
+	o, err := e.st.Put(ctx, PutRequest{Name: "f", Size: -1}, bytes.NewReader(pattern(7000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	waitFor(t, func() bool { return hasStore(t, e.st, o.ID, "third") })
+	if hasStore(t, e.st, o.ID, "second") {
+		t.Fatal("copy recorded in the refusing store")
+	}
+	// The object has its copies: the refusing store's retry state goes.
+	waitFor(t, func() bool {
+		qs, err := e.st.QueueStats(ctx)
+		return err == nil && qs.Waiting == 0 && queued(t, e.st) == 0
+	})
+}
+
+// Retry state is kept per store across a restart: the store that failed
+// still backs off for the object, the others do not.
+func TestRetryStatePerStoreSurvivesRestart(t *testing.T) {
+	thirdRoot := t.TempDir()
+	third, err := local.New("third", local.Config{Root: thirdRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thirdW := &faultWriter{Writer: third}
+	mod := func(r *Replication) {
+		r.Stores = append(r.Stores, Target{Name: "third", W: thirdW})
+		r.Replicas = 3
+		r.RetryBase, r.RetryMax = time.Hour, time.Hour
+	}
+	e := newRepEnv(t, mod)
+	ctx := ctxT(t)
+	thirdW.set(func(f *faultWriter) { f.fail = fmt.Errorf("refused: %w", os.ErrPermission) })
+	o, err := e.st.Put(ctx, PutRequest{Name: "f", Size: -1}, bytes.NewReader(pattern(8000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	waitFor(t, func() bool { return hasStore(t, e.st, o.ID, "second") })
+	waitFor(t, func() bool {
+		qs, err := e.st.QueueStats(ctx)
+		return err == nil && qs.Waiting == 1
+	})
+	e.close()
+	thirdW.set(func(f *faultWriter) { f.fail, f.puts = nil, nil })
+	e.open(t, mod)
+	e.run()
+	// Give the queue time to (wrongly) retry the third store.
+	time.Sleep(300 * time.Millisecond)
+	thirdW.mu.Lock()
+	n := len(thirdW.puts)
+	thirdW.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d attempts on the store still backing off for the object", n)
+	}
+	if qs, err := e.st.QueueStats(ctx); err != nil || qs.Waiting != 1 {
+		t.Fatalf("retry state after restart: %+v %v", qs, err)
+	}
+}
