@@ -191,6 +191,28 @@ func TestRows(t *testing.T) {
 			"sequential read of a cached 1 GiB object through the Store": {"13,068 MB/s", "plain file read: 12,514 MB/s", "1.04×", "≥ 2,147 MB/s", "met"},
 			"cold sequential read, loopback HTTP provider, 256 MiB":      {"839 MB/s", "plain http.Get: 1,296 MB/s", "0.648×", "≥ 0.8× plain http.Get", "missed"},
 		}},
+		{"fuse", map[string]want{
+			// datagate's time derived from the ratio and native's time
+			"ls -f of 100,000 entries, cold mount vs warm native": {"0.104 s", "native: 0.0403 s", "2.59×", "≤ 2× native", "missed"},
+			"find over it, both cold (time ratio)":                {"–", "–", "0.987×", "≤ 2× native, cold", "met"},
+			// native's rate derived from the mount's and the ratio
+			"sequential write of 256 MiB, fsync at close": {"954 MB/s", "native: 1,321 MB/s", "0.722×", "≥ 0.5× native", "met"},
+		}},
+		{"sftp", map[string]want{
+			// OpenSSH's sub-benchmark found by its prefix
+			"sftp get of 1 GiB":      {"254 MiB/s", "OpenSSH sftp-server: 420 MiB/s", "0.603×", "≥ 1× OpenSSH sftp-server", "missed"},
+			"the same get":           {"254 MiB/s", "rclone serve sftp: 168 MiB/s", "1.51×", "≥ 2× rclone serve sftp", "missed"},
+			"connect + authenticate": {"0.00300 s", "OpenSSH sshd: 0.165 s", "0.0182×", "≤ 0.2 s", "met"},
+			"100 sessions × 1 MiB, sessions that succeeded": {"100", "–", "–", "≥ 100", "met"},
+		}},
+		{"s3-server", map[string]want{
+			"GET of a cached 1 GiB object, curl, presigned": {"1,525 MiB/s", "WebDAV front-end: 1,441 MiB/s", "1.06×", "≥ 1× WebDAV front-end", "met"},
+			"4 KiB GET, wrk, 32 connections, presigned":     {"13,774 req/s", "nginx: 30,022 req/s", "0.459×", "≥ 10,000 req/s", "met"},
+			"PutObject 256 MiB multipart, 8 MiB parts × 4":  {"242 MiB/s", "–", "–", "≥ 400 MiB/s", "missed"},
+		}},
+		{"recovery", map[string]want{
+			"restart after kill -9 of a server holding them": {"1.09 s", "–", "–", "≤ 5 s", "met"},
+		}},
 		{"s3-small", map[string]want{
 			"4 KiB GetObject, 32 connections, in process":  {"2,534 req/s", "–", "–", "≥ 10,000 req/s", "missed"},
 			"4 KiB HeadObject, 32 connections, in process": {"3,745 req/s", "–", "–", "≥ 10,000 req/s", "missed"},
