@@ -98,10 +98,7 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 		}
 	}
 	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.sweepStoreTemp()
-	}()
+	go s.sweepStoreTemp()
 	if clean {
 		s.swept.Store(true)
 		return
@@ -148,8 +145,9 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 // whole remote tree. Neither holds anything the catalogue refers to.
 
 // sweepStoreTemp removes old temporary files of the local stores other
-// than the primary until the store closes.
+// than the primary until the store closes; it is one of s.bg.
 func (s *Store) sweepStoreTemp() {
+	defer s.bg.Done()
 	age := s.rep.opts.StoreTempAge
 	if age <= 0 {
 		age = time.Hour

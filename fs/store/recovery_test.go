@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/datagate/datagate/backends/local"
 	"github.com/datagate/datagate/fs"
 )
 
@@ -114,11 +113,7 @@ func TestCrashLeftovers(t *testing.T) {
 // flight in the other local stores too. They go once untouched for
 // StoreTempAge; one still being written stays.
 func TestStoreCrashLeftovers(t *testing.T) {
-	thirdRoot := t.TempDir()
-	third, err := local.New("third", local.Config{Root: thirdRoot})
-	if err != nil {
-		t.Fatal(err)
-	}
+	third, thirdRoot := localStore(t, "third")
 	mod := func(r *Replication) {
 		r.Stores = append(r.Stores, Target{Name: "third", W: third})
 		r.StoreTempAge = 300 * time.Millisecond

@@ -136,6 +136,17 @@ func (f *faultWriter) set(fn func(f *faultWriter)) {
 	fn(f)
 }
 
+// localStore is a local store named name, and its root.
+func localStore(t *testing.T, name string) (*local.Provider, string) {
+	t.Helper()
+	root := t.TempDir()
+	w, err := local.New(name, local.Config{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, root
+}
+
 func hasStore(t *testing.T, st *Store, id fs.ID, name string) bool {
 	o, err := st.Get(context.Background(), id)
 	if err != nil {
@@ -455,11 +466,7 @@ func TestFsckKnowsStores(t *testing.T) {
 }
 
 func TestFailingStoreIsPassedOver(t *testing.T) {
-	thirdRoot := t.TempDir()
-	third, err := local.New("third", local.Config{Root: thirdRoot})
-	if err != nil {
-		t.Fatal(err)
-	}
+	third, _ := localStore(t, "third")
 	e := newRepEnv(t, func(r *Replication) {
 		r.Stores = append(r.Stores, Target{Name: "third", W: third})
 		r.HealthBackoff = time.Minute // stays unhealthy for the test
@@ -563,11 +570,7 @@ func TestBackingOffStoreIsTheLastResort(t *testing.T) {
 // healthy) backs off for that object only; the copy goes to the next store
 // at once rather than after the object's back-off.
 func TestRefusingStoreDoesNotDelayTheNext(t *testing.T) {
-	thirdRoot := t.TempDir()
-	third, err := local.New("third", local.Config{Root: thirdRoot})
-	if err != nil {
-		t.Fatal(err)
-	}
+	third, _ := localStore(t, "third")
 	e := newRepEnv(t, func(r *Replication) {
 		r.Stores = append(r.Stores, Target{Name: "third", W: third})
 		r.RetryBase, r.RetryMax = time.Hour, time.Hour // a retry never comes in the test
@@ -593,11 +596,7 @@ func TestRefusingStoreDoesNotDelayTheNext(t *testing.T) {
 // Retry state is kept per store across a restart: the store that failed
 // still backs off for the object, the others do not.
 func TestRetryStatePerStoreSurvivesRestart(t *testing.T) {
-	thirdRoot := t.TempDir()
-	third, err := local.New("third", local.Config{Root: thirdRoot})
-	if err != nil {
-		t.Fatal(err)
-	}
+	third, _ := localStore(t, "third")
 	thirdW := &faultWriter{Writer: third}
 	mod := func(r *Replication) {
 		r.Stores = append(r.Stores, Target{Name: "third", W: thirdW})

@@ -39,7 +39,11 @@
 // session alone sees the file (stat), as sshfs expects.
 //
 // setstat honours the modification time and the size (a truncated or
-// zero-extended new version); permissions and ownership are accepted and
+// zero-extended new version). A setstat of the times alone (rclone's
+// set-modtime, touch through sshfs, even on a handle opened for writing
+// that writes nothing) sets them on the object, which keeps its id and
+// version; put -p's times go with its upload. Permissions and ownership
+// are accepted and
 // ignored, since modes reflect the user's rights. Rename does not replace
 // an existing target (SFTP v3); posix-rename@openssh.com does. Directory
 // listings are paged out of Tree.ReadDir, so a directory of any size

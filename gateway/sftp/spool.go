@@ -216,13 +216,13 @@ func (u *upload) truncate(size int64) error {
 	return nil
 }
 
-// setModTime sets the new version's mtime; a handle that wrote nothing
-// then still makes one (same content, that mtime), or the mtime is lost.
+// setModTime sets the new version's mtime. On a handle that writes
+// nothing (sshfs's touch of an existing file) close only sets the times
+// of the object: the same content makes no new version.
 func (u *upload) setModTime(t time.Time) {
 	u.mu.Lock()
 	u.modTime = t
 	u.mu.Unlock()
-	u.dirty.Store(true)
 }
 
 // TransferError is pkg/sftp telling us the session ended with the handle
@@ -233,7 +233,8 @@ func (u *upload) TransferError(err error) {
 }
 
 // Close pushes the spool through Tree.Create, unless the upload was
-// abandoned or nothing changed; the spool is gone afterwards either way.
+// abandoned or nothing was written (then only times set on the handle
+// are applied); the spool is gone afterwards either way.
 // Its error is the CLOSE request's status: a client learns that the file
 // was not stored.
 func (u *upload) Close() (err error) {
@@ -249,6 +250,12 @@ func (u *upload) Close() (err error) {
 		if u.aborted.Load() || !u.dirty.Load() {
 			if st := u.stopStream(); st != nil {
 				st.abandon()
+			}
+			u.mu.Lock()
+			mt := u.modTime
+			u.mu.Unlock()
+			if !u.aborted.Load() && !mt.IsZero() {
+				err = u.h.tree.Chtimes(u.ctx, u.path, mt)
 			}
 			return
 		}
