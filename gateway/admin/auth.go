@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/datagate/datagate/gateway/httpserve"
 )
 
 // Role is what an admin user may do.
@@ -75,8 +78,14 @@ type Principal struct {
 // milliseconds by design, which would dominate an API used by scripts:
 // a successful Basic login is remembered for cacheTTL, keyed by a digest
 // of name, password and the configured hash (a changed hash misses).
+//
+// An address that sent wrong credentials MaxAuthFailures times in a row is
+// refused (429) for AuthPenalty, without a bcrypt, as the WebDAV
+// front-end does (httpserve.Penalty): guesses can neither come fast nor
+// burn the server's CPU. A request without credentials is no failure.
 type Auth struct {
-	users atomic.Pointer[credSet]
+	users   atomic.Pointer[credSet]
+	penalty *httpserve.Penalty
 
 	mu sync.Mutex
 	// guarded by mu
@@ -95,6 +104,12 @@ const (
 	cacheMax = 4096
 )
 
+// MaxAuthFailures and AuthPenalty are the penalty's defaults (WebDAV's).
+const (
+	MaxAuthFailures = 10
+	AuthPenalty     = 30 * time.Second
+)
+
 // dummyHash is compared against when a Basic user name is unknown. It is
 // made on first use: every CLI command links this package.
 var dummyHash = sync.OnceValue(func() []byte {
@@ -106,9 +121,15 @@ var dummyHash = sync.OnceValue(func() []byte {
 // directory's admin.token) is accepted as a bearer token with the full
 // role, under the name "admin.token".
 func NewAuth(users []Credential, token string) *Auth {
-	a := &Auth{cache: map[[sha256.Size]byte]time.Time{}}
+	a := &Auth{cache: map[[sha256.Size]byte]time.Time{}, penalty: httpserve.NewPenalty(MaxAuthFailures, AuthPenalty)}
 	a.SetUsers(users, token)
 	return a
+}
+
+// SetPenalty changes the penalty of failed logins (before serving):
+// after max failures in a row from an address, it waits for wait.
+func (a *Auth) SetPenalty(max int, wait time.Duration) {
+	a.penalty = httpserve.NewPenalty(max, wait)
 }
 
 // SetUsers replaces the users and the data-directory token.
@@ -135,10 +156,37 @@ var (
 	errBadCredentials = errors.New("wrong user name, password or token")
 )
 
-// Authenticate returns the caller of r, or errNoCredentials or
-// errBadCredentials. The second result is the user name claimed, for the
-// log of a failure ("" for tokens).
+// PenaltyError is a 429: the caller's address is serving a penalty for
+// failed logins, for Wait more.
+type PenaltyError struct{ Wait time.Duration }
+
+func (e *PenaltyError) Error() string {
+	return fmt.Sprintf("too many failed logins from this address: retry in %s", e.Wait.Round(time.Second))
+}
+
+// Authenticate returns the caller of r, or errNoCredentials,
+// errBadCredentials or a *PenaltyError. The second result is the user
+// name claimed, for the log of a failure ("" for tokens).
 func (a *Auth) Authenticate(r *http.Request) (Principal, string, error) {
+	addr := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		addr = h
+	}
+	if wait := a.penalty.Blocked(addr, time.Now()); wait > 0 {
+		return Principal{}, "", &PenaltyError{Wait: wait} // even the right secret waits
+	}
+	p, claimed, err := a.check(r)
+	switch {
+	case err == nil:
+		a.penalty.OK(addr)
+	case errors.Is(err, errBadCredentials):
+		a.penalty.Fail(addr, time.Now())
+	}
+	return p, claimed, err
+}
+
+// check authenticates r (see Authenticate).
+func (a *Auth) check(r *http.Request) (Principal, string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return Principal{}, "", errNoCredentials

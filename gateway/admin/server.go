@@ -199,27 +199,27 @@ func principal(ctx context.Context) Principal {
 // guard authenticates the caller (401 when that fails) and checks the
 // role the method needs (403): GET needs read, anything else full. The
 // caller rides on the context as a views.Actor, with the request's id
-// (the client's X-Request-Id when sane, else a new one, echoed back).
+// (httpserve.Begin). An address serving a penalty for failed logins is
+// answered 429 with Retry-After (Auth).
 func (s *Server) guard(method string, next http.HandlerFunc) http.HandlerFunc {
 	need := RoleFull
 	if method == "GET" || method == "HEAD" {
 		need = RoleRead
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
+		r = httpserve.Begin(w, r, "admin", nil)
 		actor, _ := views.ActorFrom(r.Context())
-		actor.Remote, actor.Frontend = r.RemoteAddr, "admin"
-		if actor.RequestID == "" {
-			actor.RequestID = r.Header.Get("X-Request-Id")
-			if !views.SaneRequestID(actor.RequestID) {
-				actor.RequestID = views.NewRequestID()
-			}
-		}
-		w.Header().Set("X-Request-Id", actor.RequestID)
 		p := Principal{Name: "socket", Role: RoleFull, Via: "socket"}
 		if s.opts.Auth != nil {
 			var claimed string
 			var err error
 			p, claimed, err = s.opts.Auth.Authenticate(r)
+			var pe *PenaltyError
+			if errors.As(err, &pe) {
+				w.Header().Set("Retry-After", strconv.Itoa(int(pe.Wait.Seconds())+1))
+				writeStatus(w, http.StatusTooManyRequests, fs.E(fs.Permission, "admin", "", err))
+				return
+			}
 			if err != nil {
 				if !errors.Is(err, errNoCredentials) {
 					a := actor

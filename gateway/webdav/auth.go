@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/datagate/datagate/gateway/httpserve"
 )
 
 // authCache remembers successful password checks for a short while, so a
@@ -92,67 +94,16 @@ func (s *Server) authenticate(r *http.Request) (string, bool) {
 	return user, true
 }
 
-// penaltyBox makes an address that failed to log in too often wait,
-// answered 429 without a bcrypt comparison: failed guesses cannot be
-// used to burn the server's CPU or to guess fast.
-type penaltyBox struct {
-	max  int
-	wait time.Duration
-
-	mu sync.Mutex
-	// guarded by mu
-	m map[string]*strikes
-}
-
-type strikes struct {
-	n     int
-	last  time.Time
-	until time.Time
-}
+// penaltyBox is the penalty the HTTP front-ends share (httpserve.Penalty),
+// under the names the server already uses.
+type penaltyBox struct{ p *httpserve.Penalty }
 
 func newPenaltyBox(max int, wait time.Duration) *penaltyBox {
-	return &penaltyBox{max: max, wait: wait, m: map[string]*strikes{}}
+	return &penaltyBox{httpserve.NewPenalty(max, wait)}
 }
 
-// blocked reports how long addr must still wait.
-func (p *penaltyBox) blocked(addr string, now time.Time) time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if s := p.m[addr]; s != nil && now.Before(s.until) {
-		return s.until.Sub(now)
-	}
-	return 0
+func (b *penaltyBox) blocked(addr string, now time.Time) time.Duration {
+	return b.p.Blocked(addr, now)
 }
-
-// fail counts a failed login; the max-th in a row starts the wait.
-func (p *penaltyBox) fail(addr string, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.m) >= 10000 {
-		for a, s := range p.m {
-			if now.Sub(s.last) > p.wait {
-				delete(p.m, a)
-			}
-		}
-		if len(p.m) >= 10000 {
-			clear(p.m)
-		}
-	}
-	s := p.m[addr]
-	if s == nil || now.Sub(s.last) > p.wait {
-		s = &strikes{}
-		p.m[addr] = s
-	}
-	s.n++
-	s.last = now
-	if s.n >= p.max {
-		s.n, s.until = 0, now.Add(p.wait)
-	}
-}
-
-// ok forgets addr's failures after a successful login.
-func (p *penaltyBox) ok(addr string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.m, addr)
-}
+func (b *penaltyBox) fail(addr string, now time.Time) { b.p.Fail(addr, now) }
+func (b *penaltyBox) ok(addr string)                  { b.p.OK(addr) }
