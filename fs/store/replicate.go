@@ -473,7 +473,8 @@ func (r *replicator) succeeded(ks ...waitKey) {
 	}
 }
 
-// copyKeys names the copy retry state o may have, one per store.
+// copyKeys names the retry state the copies of object id may have, one
+// per store.
 func (r *replicator) copyKeys(id fs.ID) []waitKey {
 	ks := make([]waitKey, len(r.order))
 	for i, t := range r.order {
@@ -604,7 +605,7 @@ func (r *replicator) sweep(ctx context.Context) {
 				ok = r.targets[wk.store] != nil
 			}
 			found := false
-			for p := High; ok && p <= Low; p++ {
+			for p := High; ok && !found && p <= Low; p++ {
 				if _, err := txn.Get(append([]byte{rawDerived}, queueKey(wk.kind, p, wk.id)...)); err == nil {
 					found = true
 				}
