@@ -32,7 +32,7 @@ test: lint
 # as one table: area, measurement, datagate, reference, ratio, target,
 # result (cmd/benchsuite: `go run ./cmd/benchsuite --list` shows the steps;
 # each step's go test output is kept, see --out). Long, not part of CI:
-# about 40 minutes on 2 cores; bench-quick prints every row with smaller
+# about 20 minutes on 2 cores; bench-quick prints every row with smaller
 # sizes. BENCHFLAGS passes flags (--json, --out DIR, -v); the size knobs
 # are environment variables (README "Figures").
 bench:
