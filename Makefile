@@ -58,7 +58,7 @@ bench-sftp:
 	$(GO) run ./cmd/benchsuite --only sftp -v $(BENCHFLAGS)
 
 # FUSE front-end beside a plain directory and go-fuse's own loopback, in the
-# same run (README "FUSE mount"). Needs /dev/fuse and root, curl; ~5 min.
+# same run (README "FUSE mount"). Needs /dev/fuse and root, curl; ~1 min.
 bench-fuse:
 	$(GO) run ./cmd/benchsuite --only fuse -v $(BENCHFLAGS)
 
