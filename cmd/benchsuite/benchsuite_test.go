@@ -422,4 +422,10 @@ func TestRunFrom(t *testing.T) {
 	if err := run(context.Background(), options{from: "testdata", only: "nosuchstep"}, &out, &errs); err == nil {
 		t.Error("an unknown step was accepted")
 	}
+	// A step whose log is missing fails, and its rows say why.
+	out.Reset()
+	err := run(context.Background(), options{from: t.TempDir(), only: "s3-list"}, &out, &errs)
+	if err == nil || !strings.Contains(out.String(), "| failed: open ") {
+		t.Errorf("a missing log: %v\n%s", err, out.String())
+	}
 }

@@ -100,7 +100,10 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	rep := report{Started: time.Now().UTC(), Quick: o.quick, Machine: describeMachine(root), Command: o.command()}
+	rep := report{Started: time.Now().UTC(), Quick: o.quick, Command: o.command()}
+	if o.from == "" {
+		rep.Machine = describeMachine(root) // --from: the logs' machine is not known
+	}
 	for _, k := range sortedKnobs() {
 		used := os.Getenv(k.env) != ""
 		for _, s := range selected {
@@ -128,11 +131,14 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.from == "" {
 		rep.Seconds = time.Since(rep.Started).Seconds()
 	}
-	rep.Machine.LoadTo = loadAverage()
+	if o.from == "" {
+		rep.Machine.LoadTo = loadAverage()
+	}
 
 	failed := 0
 	byStep := map[string]*results{}
-	for _, sr := range rep.Steps {
+	for i := range rep.Steps {
+		sr := &rep.Steps[i]
 		res := newResults()
 		f, err := os.Open(sr.Log)
 		if err == nil {
