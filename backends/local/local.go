@@ -309,8 +309,14 @@ func (p *Provider) Put(ctx context.Context, path string, r io.Reader, size int64
 			os.Remove(f.Name())
 		}
 	}()
-	src := &ctxReader{ctx: ctx, r: r}
 	wb := &writeback{f: f}
+	if bw, ok := r.(bufferWriter); ok {
+		if err := p.putBuffers(ctx, wb, bw, size); err != nil {
+			return p.wrap("put", path, err)
+		}
+		return p.finishPut(f, path)
+	}
+	src := &ctxReader{ctx: ctx, r: r}
 	buf := make([]byte, 256<<10) // 8x fewer write calls than io.Copy's 32 KiB
 	if size >= 0 {
 		// One byte more than announced reveals an over-long reader.
@@ -324,6 +330,11 @@ func (p *Provider) Put(ctx context.Context, path string, r io.Reader, size int64
 	} else if _, err := io.CopyBuffer(wb, src, buf); err != nil {
 		return p.wrap("put", path, err)
 	}
+	return p.finishPut(f, path)
+}
+
+// finishPut makes a written temporary file durable and puts it in place.
+func (p *Provider) finishPut(f *os.File, path string) error {
 	if err := f.Sync(); err != nil {
 		return p.wrap("put", path, err)
 	}
@@ -331,6 +342,57 @@ func (p *Provider) Put(ctx context.Context, path string, r io.Reader, size int64
 		return p.wrap("put", path, err)
 	}
 	return p.place(f.Name(), path)
+}
+
+// bufferWriter is a Put source that holds its content in large buffers
+// of its own (fs/store's hashing pipeline): it writes them out itself
+// (WriteTo), which saves copying every byte into a buffer of Put's.
+type bufferWriter interface {
+	io.WriterTo
+	LargeBuffers()
+}
+
+// putBuffers has bw write its content to wb, stopping it at the first
+// byte past size (when known) or when ctx is done.
+func (p *Provider) putBuffers(ctx context.Context, wb *writeback, bw bufferWriter, size int64) error {
+	lw := &limitWriter{ctx: ctx, w: wb, left: size}
+	n, err := bw.WriteTo(lw)
+	if errors.Is(err, errTooLong) {
+		n = size + 1
+	}
+	if errors.Is(err, errTooLong) || (err == nil && size >= 0 && n != size) {
+		return fmt.Errorf("reader gave %s bytes, announced %d: %w", countString(n, size), size, iofs.ErrInvalid)
+	}
+	return err
+}
+
+var errTooLong = errors.New("longer than announced")
+
+// limitWriter passes writes on while ctx lasts, refusing anything past
+// left bytes (unless left is negative: unknown size).
+type limitWriter struct {
+	ctx  context.Context
+	w    io.Writer
+	left int64
+}
+
+func (l *limitWriter) Write(b []byte) (int, error) {
+	if err := l.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if l.left >= 0 && int64(len(b)) > l.left {
+		n, err := l.w.Write(b[:l.left])
+		l.left -= int64(n)
+		if err == nil {
+			err = errTooLong
+		}
+		return n, err
+	}
+	n, err := l.w.Write(b)
+	if l.left >= 0 {
+		l.left -= int64(n)
+	}
+	return n, err
 }
 
 // place renames the durable temporary file tmp to path, creating its

@@ -82,6 +82,39 @@ func (p *hashPipe) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo writes the content to w in the pipeline's own buffers, as they
+// come out of it: a store taking it this way (backends/local) saves
+// copying it into a buffer of its own.
+func (p *hashPipe) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		for p.off == len(p.cur.b) {
+			if p.cur.err != nil {
+				if errors.Is(p.cur.err, io.EOF) {
+					return total, nil
+				}
+				return total, p.cur.err
+			}
+			if err := p.next(); err != nil {
+				return total, err
+			}
+		}
+		n, err := w.Write(p.cur.b[p.off:])
+		p.off += n
+		p.n += int64(n)
+		total += int64(n)
+		if err == nil && p.off < len(p.cur.b) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// LargeBuffers tells a store that WriteTo writes buffers of pipeBufSize.
+func (p *hashPipe) LargeBuffers() {}
+
 // next makes the following chunk current.
 func (p *hashPipe) next() error {
 	if !p.started {
