@@ -158,6 +158,7 @@ var rows = []row{
 	{step: "collect", area: "core", what: "p99 stat by id during that collection", dg: m("BenchmarkCollect1M", "p99-µs"),
 		ref: m("BenchmarkCollect1M", "idle-p99-µs"), refName: "same reader before", show: micros, target: atMost(1000)},
 	{step: "recovery", area: "core", what: "restart after kill -9 right after registering {recover} objects", dg: m("BenchmarkRecoverAfterKill1M", "recover-after-fill-s"), show: seconds, target: atMost(5)},
+	{step: "recovery", area: "core", what: "registering them through the admin API, before the kill", dg: m("BenchmarkRecoverAfterKill1M", "records/s"), show: perSec},
 	{step: "recovery", area: "core", what: "restart after kill -9 of a server holding them", dg: m("BenchmarkRecoverAfterKill1M", "recover-s"), show: seconds, target: atMost(5)},
 
 	// Views (issue #3)
