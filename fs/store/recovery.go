@@ -135,56 +135,105 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 // looks once at Open, then every StoreTempAge while the store is open, so
 // what a crash left is gone within twice that.
 //
-// Remote stores are not swept. An S3 store's Put is one PUT or a multipart
-// upload that minio-go aborts when it fails, but a crash mid-upload leaves
-// the upload's parts, invisible and billed, until a bucket lifecycle rule
-// (AbortIncompleteMultipartUpload) removes them. An SFTP store writes a
-// ".datagate-<random>.tmp" file beside each copy and renames it into
-// place; one a crash leaves stays until removed by hand (find -name
-// '.datagate-*.tmp' -mtime +1 -delete): finding them means walking the
-// whole remote tree. Neither holds anything the catalogue refers to.
+// An S3 store's Put is one PUT or a multipart upload that minio-go aborts
+// when it fails, but a crash mid-upload leaves the upload's parts,
+// invisible and billed. sweepStoreTemp aborts, at the same times, the
+// incomplete uploads under the store's prefix started more than
+// staleUploadAge ago (backends/s3 AbortUploads: one listing request per
+// 1,000 uploads). An SFTP store writes a ".datagate-<random>.tmp" file
+// beside each copy and renames it into place; one a crash leaves is not
+// removed (find ROOT -name '.datagate-*.tmp' -mtime +1 -delete does it):
+// finding them means walking the whole remote tree. Neither holds
+// anything the catalogue refers to.
 
-// sweepStoreTemp removes old temporary files of the local stores other
-// than the primary until the store closes; it is one of s.bg.
+// uploadAborter is a store whose interrupted uploads linger in it
+// (backends/s3).
+type uploadAborter interface {
+	AbortUploads(ctx context.Context, before time.Time) (int, error)
+}
+
+// unwrapper is a decorator of a store (backends/retry).
+type unwrapper interface{ Unwrap() backends.Provider }
+
+// staleUploadAge is how old an S3 store's incomplete upload must be to be
+// taken for a crash's leftover: no copy takes that long.
+const staleUploadAge = 24 * time.Hour
+
+// sweepStoreTemp removes the leftovers of interrupted copies in the stores
+// other than the primary until the store closes; it is one of s.bg.
 func (s *Store) sweepStoreTemp() {
 	defer s.bg.Done()
 	age := s.rep.opts.StoreTempAge
 	if age <= 0 {
 		age = time.Hour
 	}
-	var stores []*target
+	var sweeps []func(context.Context)
 	for _, t := range s.rep.order[1:] {
-		_, clean := t.w.(tempCleaner)
-		_, clock := t.w.(changeTimer)
-		if clean && clock {
-			stores = append(stores, t)
+		if sw := s.storeSweep(t.name, t.w, age); sw != nil {
+			sweeps = append(sweeps, sw)
 		}
 	}
-	if len(stores) == 0 {
+	if len(sweeps) == 0 {
 		return
 	}
+	ctx, cancel := s.untilClosed()
+	defer cancel()
 	tick := time.NewTicker(age)
 	defer tick.Stop()
 	for {
-		for _, t := range stores {
-			// The store's own clock: file times come from it.
-			now, err := t.w.(changeTimer).Now()
-			if err != nil {
-				s.log.Warn("sweep temporary files of interrupted copies", "store", t.name, "err", err)
-				continue
-			}
-			n, b, err := t.w.(tempCleaner).CleanTemp(now.Add(-age), true)
-			if err != nil {
-				s.log.Warn("remove temporary files of interrupted copies", "store", t.name, "removed", n, "err", err)
-			} else if n > 0 {
-				s.log.Info("removed temporary files of interrupted copies", "store", t.name, "files", n, "bytes", b)
-			}
+		for _, sw := range sweeps {
+			sw(ctx)
 		}
 		select {
-		case <-s.closed:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// storeSweep returns the sweep of the store named name, or nil when it
+// has none: through its decorators, a local store's temporary files, an
+// S3 store's incomplete uploads.
+func (s *Store) storeSweep(name string, w any, age time.Duration) func(context.Context) {
+	for {
+		tc, clean := w.(tempCleaner)
+		ct, clock := w.(changeTimer)
+		if clean && clock {
+			return func(context.Context) {
+				// The store's own clock: file times come from it.
+				now, err := ct.Now()
+				if err != nil {
+					s.log.Warn("sweep temporary files of interrupted copies", "store", name, "err", err)
+					return
+				}
+				n, b, err := tc.CleanTemp(now.Add(-age), true)
+				if err != nil {
+					s.log.Warn("remove temporary files of interrupted copies", "store", name, "removed", n, "err", err)
+				} else if n > 0 {
+					s.log.Info("removed temporary files of interrupted copies", "store", name, "files", n, "bytes", b)
+				}
+			}
+		}
+		if ua, ok := w.(uploadAborter); ok {
+			level := slog.LevelWarn
+			return func(ctx context.Context) {
+				n, err := ua.AbortUploads(ctx, time.Now().Add(-staleUploadAge))
+				if err != nil && ctx.Err() == nil {
+					// Credentials may not allow listing uploads: say so
+					// once, not every hour.
+					s.log.Log(ctx, level, "abort incomplete uploads of interrupted copies", "store", name, "aborted", n, "err", err)
+					level = slog.LevelDebug
+				} else if n > 0 {
+					s.log.Info("aborted incomplete uploads of interrupted copies", "store", name, "uploads", n)
+				}
+			}
+		}
+		u, ok := w.(unwrapper)
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
 	}
 }
 

@@ -25,7 +25,15 @@ import (
 // returns a store on it.
 func s3Store(t *testing.T, name string) *s3backend.Provider {
 	t.Helper()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	p, _ := s3StoreWith(t, name)
+	return p
+}
+
+// s3StoreWith is s3Store with options for the server; it returns a client
+// of the bucket ("copies") too.
+func s3StoreWith(t *testing.T, name string, opts ...gofakes3.Option) (*s3backend.Provider, *minio.Client) {
+	t.Helper()
+	srv := httptest.NewServer(gofakes3.New(s3mem.New(), opts...).Server())
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
 	mc, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4("ak", "sk", ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
@@ -41,7 +49,7 @@ func s3Store(t *testing.T, name string) *s3backend.Provider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return p, mc
 }
 
 // sftpStore starts an SFTP server on loopback serving a temporary
