@@ -42,7 +42,8 @@ type PutRequest struct {
 // object's identity, always; MD5 too when the content fits in one
 // pipeline buffer, when req.MD5 is to be checked or when r comes from
 // MD5Now. Otherwise the MD5 is computed in the background once the object
-// is indexed (md5job.go): Get waits for it, listings lack it meanwhile.
+// is indexed (md5job.go): Get waits for it unless the object has an ETag
+// of its own; listings lack it meanwhile.
 // A LocalFiles reader (an S3 multipart upload's parts) and a section of a
 // local file from its start (an SFTP or FUSE spool) are copied by the
 // kernel when the primary store can.
