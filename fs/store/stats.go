@@ -390,14 +390,19 @@ func (rt *recentTransfers) list() []Transfer {
 func (r *replicator) transferDone(o *fs.Object, t *target, start time.Time, err error) {
 	tr := Transfer{ID: o.ID, Store: t.name, Start: start, Duration: time.Since(start)}
 	if err != nil {
-		t.st.failed.Add(1)
 		tr.Err = err.Error()
+	} else {
+		tr.Bytes = o.Size
+	}
+	// Listed before counted: whoever sees a counter move finds the
+	// transfer in the list.
+	r.recent.add(tr)
+	if err != nil {
+		t.st.failed.Add(1)
 	} else {
 		t.st.done.Add(1)
 		t.st.nbytes.Add(uint64(max(o.Size, 0)))
-		tr.Bytes = o.Size
 	}
-	r.recent.add(tr)
 }
 
 // ReplicationStatus returns the queue depth and the copies in flight and
