@@ -28,7 +28,7 @@ func (t *Tree) StatObject(ctx context.Context, p string) (*Info, error) {
 	if n.dir {
 		return newInfo(baseName(l), true, l.rights, n.id, n.ent), nil
 	}
-	o, err := t.st.Index().Get(ctx, n.id)
+	o, err := t.st.Get(ctx, n.id) // waits for a pending MD5 (fs/store md5job.go)
 	if err != nil {
 		return nil, fs.Wrap(op, p, err)
 	}
