@@ -88,15 +88,7 @@ func startAuditServer(t *testing.T, cfg, logFormatEnv string, args ...string) *a
 
 func (s *auditServer) stop(t *testing.T) {
 	t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("serve exit after SIGTERM: %v\n%s", err, s.stderr)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
-	}
+	terminate(t, "serve", s.cmd, s.done, s.stderr)
 }
 
 // auditRecords reads an audit log of JSON lines.

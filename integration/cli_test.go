@@ -280,14 +280,21 @@ func startServerWith(t *testing.T, dataDir, extra string) *server {
 
 func (s *server) stop(t *testing.T) {
 	t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	terminate(t, "serve", s.cmd, s.done, s.stderr)
+}
+
+// terminate sends SIGTERM to a datagate process and waits for its clean
+// exit, failing the test with its log otherwise.
+func terminate(t testing.TB, what string, cmd *exec.Cmd, done <-chan error, log fmt.Stringer) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-s.done:
+	case err := <-done:
 		if err != nil {
-			t.Fatalf("serve exit after SIGTERM: %v\n%s", err, s.stderr)
+			t.Fatalf("%s exit after SIGTERM: %v\n%s", what, err, log)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not stop on SIGTERM\n%s", what, log)
 	}
 }
 

@@ -107,15 +107,7 @@ func startMount(t *testing.T, cfg, mnt string, args ...string) *mountProc {
 
 func (m *mountProc) stop(t *testing.T) {
 	t.Helper()
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-m.done:
-		if err != nil {
-			t.Fatalf("mount exit after SIGTERM: %v\n%s", err, m.stderr)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("mount did not stop on SIGTERM\n%s", m.stderr)
-	}
+	terminate(t, "mount", m.cmd, m.done, m.stderr)
 }
 
 // sh runs a command and fails the test unless it succeeds.

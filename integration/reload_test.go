@@ -404,15 +404,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if code, msg := adminReload(t, ctx, s); code != http.StatusOK && code != http.StatusNotFound && code != http.StatusNotImplemented {
 		t.Fatalf("API reload of a good configuration: %d %s", code, msg)
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("serve exit: %v\n%s", err, s.log)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	terminate(t, "serve", s.cmd, s.done, s.log)
 	for _, secret := range []string{"alice-secret", "bob-secret", "carol-secret", "dave-secret-1", "dave-secret-2", davPassword, s.hash} {
 		if strings.Contains(s.log.String(), secret) {
 			t.Fatalf("a secret was logged: %s", secret)

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,15 +104,7 @@ func startS3Server(t testing.TB, cfg string) *s3Server {
 
 func (s *s3Server) stop(t testing.TB) {
 	t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("serve exit: %v\n%s", err, s.stderr)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	terminate(t, "serve", s.cmd, s.done, s.stderr)
 }
 
 func s3Client(t *testing.T, addr, id, secret string) *minio.Client {

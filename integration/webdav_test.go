@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,15 +122,7 @@ func startDAV(t testing.TB, cfg string, port int) *davServer {
 
 func (s *davServer) stop(t testing.TB) {
 	t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("serve exit after SIGTERM: %v\n%s", err, s.log)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
-	}
+	terminate(t, "serve", s.cmd, s.done, s.log)
 }
 
 func davNeed(t testing.TB, tool string) {
