@@ -103,12 +103,7 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 		s.swept.Store(true)
 		return
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		ctx, cancel := s.untilClosed()
-		defer cancel()
-		lowPriority()
+	s.inBackground(func(ctx context.Context) {
 		start := time.Now()
 		n, err := s.sweepUnindexed(ctx, opened)
 		if err != nil {
@@ -123,7 +118,7 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 			level = slog.LevelInfo
 		}
 		s.log.Log(ctx, level, "swept unindexed stored files after an unclean shutdown", "removed", n, "took", time.Since(start).Round(time.Millisecond))
-	}()
+	})
 }
 
 // Stores other than the primary hold copies written by the replicator
@@ -311,6 +306,19 @@ func (s *Store) fsckTemp(opts CheckOptions, rep *CheckReport, report func(Damage
 
 // untilClosed returns a context that ends when the store closes, for
 // background jobs that outlive the call that started them.
+// inBackground runs fn at low priority on its own goroutine, with a
+// context that ends when the store closes; Close waits for it.
+func (s *Store) inBackground(fn func(ctx context.Context)) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := s.untilClosed()
+		defer cancel()
+		lowPriority()
+		fn(ctx)
+	}()
+}
+
 func (s *Store) untilClosed() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {

@@ -251,16 +251,11 @@ func (s *Store) startCounting() {
 	if s.idx.Counts().Exact {
 		return
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		ctx, cancel := s.untilClosed()
-		defer cancel()
-		lowPriority()
+	s.inBackground(func(ctx context.Context) {
 		if err := s.idx.RebuildCounts(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("count the catalogue after an unclean shutdown", "err", err)
 		}
-	}()
+	})
 }
 
 // Stats returns a summary of the store. It reads counters and asks the
