@@ -82,13 +82,9 @@ type rebuilder struct {
 // waits for it). A definition that does not parse is an Invalid error
 // naming the view, and nothing changes.
 func (s *Set) Reconfigure(ctx context.Context, defs map[string]Def) ([]string, error) {
-	views := make(map[string]*View, len(defs))
-	for _, name := range sortedNames(defs) {
-		v, err := NewView(name, defs[name])
-		if err != nil {
-			return nil, err
-		}
-		views[name] = v
+	views, err := parseDefs(defs)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

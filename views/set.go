@@ -61,12 +61,8 @@ type runtimeRecord struct {
 	Owner string `json:"owner,omitempty"`
 }
 
-// NewSet parses the configured views. Errors are Invalid and name the
-// view. log may be nil.
-func NewSet(defs map[string]Def, log *slog.Logger) (*Set, error) {
-	if log == nil {
-		log = slog.Default()
-	}
+// parseDefs parses view definitions; an error names the view.
+func parseDefs(defs map[string]Def) (map[string]*View, error) {
 	views := make(map[string]*View, len(defs))
 	for _, name := range sortedNames(defs) {
 		v, err := NewView(name, defs[name])
@@ -74,6 +70,19 @@ func NewSet(defs map[string]Def, log *slog.Logger) (*Set, error) {
 			return nil, err
 		}
 		views[name] = v
+	}
+	return views, nil
+}
+
+// NewSet parses the configured views. Errors are Invalid and name the
+// view. log may be nil.
+func NewSet(defs map[string]Def, log *slog.Logger) (*Set, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	views, err := parseDefs(defs)
+	if err != nil {
+		return nil, err
 	}
 	s := &Set{log: log}
 	s.cur.Store(newSnapshot(views))
