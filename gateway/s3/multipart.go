@@ -295,7 +295,7 @@ func (s *Server) uploadPart(q *req, id string) {
 		q.fail(s, ErrNoSuchUpload)
 		return
 	}
-	h := md5.New()
+	h, release := s.md5.get()
 	bp := copyBufs.Get().(*[]byte)
 	got, err := io.CopyBuffer(io.MultiWriter(tmp, h), src, *bp)
 	copyBufs.Put(bp)
@@ -303,6 +303,7 @@ func (s *Server) uploadPart(q *req, id string) {
 		err = cerr
 	}
 	sum := h.Sum(nil)
+	release()
 	switch {
 	case err != nil:
 	case size >= 0 && got != size:

@@ -74,7 +74,7 @@ type Options struct {
 }
 
 // Server is the S3 API as an http.Handler. Close stops the cleaner of
-// stale multipart uploads.
+// stale multipart uploads and the part MD5 lanes.
 type Server struct {
 	// immutable after New
 	opts   Options
@@ -82,6 +82,7 @@ type Server struct {
 	verify *sigv4.Verifier
 	trees  map[string]*views.Tree
 	mp     *multipart
+	md5    *partHashes
 	idPfx  string
 
 	reqN   atomic.Uint64
@@ -127,6 +128,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.mp = mp
+	s.md5 = newPartHashes()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(1)
@@ -134,11 +136,13 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the background cleaner. In-flight requests are the HTTP
-// server's to drain.
+// Close stops the background cleaner and, once the part uploads using
+// it end, the MD5 lanes. In-flight requests are the HTTP server's to
+// drain.
 func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
+	s.md5.close()
 	return nil
 }
 

@@ -173,7 +173,23 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 			continue
 		}
 		if n > 0 {
-			return n, nil // the chunk went straight into p
+			// The chunk went straight into p. Chunks already arriving
+			// behind it follow while they fit, so the reader gets up to
+			// len(p) at once rather than one chunk (64 KiB from most
+			// clients) per call: fewer, bigger writes downstream. An
+			// error stays for the next call; these bytes are checked.
+			for n < len(p) && c.br.Buffered() > 0 {
+				m, err := c.next(p[n:])
+				if err != nil {
+					c.buf, c.off, c.err = nil, 0, err
+					break
+				}
+				if m == 0 {
+					break // too big for what is left of p: in c.buf
+				}
+				n += m
+			}
+			return n, nil
 		}
 	}
 	n := copy(p, c.buf[c.off:])
