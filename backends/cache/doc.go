@@ -25,11 +25,14 @@
 // Reading a range fetches the missing chunks it overlaps, once each however
 // many readers wait for them. One fetch is one request for a run of
 // consecutive absent chunks, streamed in order straight into the data file
-// through a 1 MiB buffer; it owns its chunks until each is written, and
-// marks each present as soon as it is. Readers do not wait for a whole
+// through a 1 MiB buffer, into blocks allocated for the whole request
+// before its first write (fallocate: the file system then neither reserves
+// nor allocates page by page); it owns its chunks until each is written,
+// and marks each present as soon as it is. Readers do not wait for a whole
 // chunk or request: a read returns as soon as the fetch has written the
 // bytes it asked for (the data is in the page cache by then), so the first
-// byte costs one round trip plus 64 KiB. A File read sequentially also
+// byte costs one round trip plus 64 KiB. A fetch wakes its readers only
+// when the first of them has its bytes, not at every write. A File read sequentially also
 // fetches ahead: the window grows by a chunk per sequential read up to
 // ReadAhead chunks, and read-ahead fetches span half the window, so a long
 // sequential read costs one request per ReadAhead/2 chunks (two with the

@@ -72,7 +72,8 @@ type fetch struct {
 	// guarded by entry.mu
 	pos        int64         // [off, pos) is written
 	next       int64         // first chunk not yet marked present
-	progress   chan struct{} // closed and replaced whenever pos advances
+	progress   chan struct{} // closed and replaced when pos reaches wake
+	wake       int64         // the least need of a blocked waiter; noWake if none
 	waiters    int
 	background bool // read-ahead: not cancelled when its waiters leave
 	verify     bool // completing a chunk made the entry whole: verify it
@@ -281,7 +282,7 @@ func (c *Cache) startFetchLocked(e *entry, first, end int64, background bool) *f
 	fe := &fetch{
 		first: first, end: end, off: off, limit: min(end*c.chunk, e.size),
 		done: make(chan struct{}), cancel: cancel,
-		pos: off, next: first, progress: make(chan struct{}), background: background,
+		pos: off, next: first, progress: make(chan struct{}), wake: noWake, background: background,
 	}
 	src, f := e.src, e.f
 	e.refs++
@@ -355,6 +356,7 @@ func (c *Cache) copyRun(ctx context.Context, e *entry, fe *fetch, src Source, f 
 		return fmt.Errorf("cache: fetch %s [%d,+%d): %w", src.Key, off, n, err)
 	}
 	defer rc.Close()
+	preallocate(f, off, n)
 	bp := c.bufs.Get().(*[]byte)
 	defer c.bufs.Put(bp)
 	buf := *bp
@@ -390,7 +392,10 @@ func (c *Cache) copyRun(ctx context.Context, e *entry, fe *fetch, src Source, f 
 
 // advance records that fe wrote up to pos: the chunks it completed become
 // present (and the entry whole, to be verified by fe), and the readers
-// waiting on fe wake up.
+// waiting on fe wake up once one of them has its bytes. A fetch writes
+// every 64 KiB or so while a reader typically waits for 1 MiB: waking
+// them all at every write cost a futile wake-up and sleep of each reader
+// (with FUSE, of four or so at a time) per write.
 func (c *Cache) advance(e *entry, fe *fetch, pos int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -415,8 +420,10 @@ func (c *Cache) advance(e *entry, fe *fetch, pos int64) {
 			e.verifying, e.verifyDone, fe.verify = true, make(chan struct{}), true
 		}
 	}
-	close(fe.progress)
-	fe.progress = make(chan struct{})
+	if pos >= fe.wake {
+		close(fe.progress)
+		fe.progress, fe.wake = make(chan struct{}), noWake
+	}
 	c.kickDigestLocked(e)
 }
 

@@ -239,6 +239,7 @@ func (f *File) await(ctx context.Context, w wait) error {
 		default:
 		}
 		progress := fe.progress
+		fe.wake = min(fe.wake, w.need)
 		e.mu.Unlock()
 		select {
 		case <-progress:

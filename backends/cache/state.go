@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -29,6 +30,7 @@ const (
 	copyBufSize     = 1 << 20  // fetch copies and digest reads
 	minWrite        = 64 << 10 // a fetch writes when it has this much (or the rest)
 	persistInterval = time.Second
+	noWake          = math.MaxInt64 // fetch.wake when no reader waits
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

@@ -416,3 +416,70 @@ func TestCompleteEntryWrittenToIsVerifiedAgain(t *testing.T) {
 		t.Errorf("fetches %d → %d, verifies %d; want a refetch and two more verifications", before, len(s.fetched()), s.verifies.Load())
 	}
 }
+
+// Readers of one fetch that wait for different amounts are each woken
+// when their own bytes are written, whatever order they began waiting in
+// (a fetch wakes its readers only once the least of their needs is met).
+func TestReadersWokenByTheirOwnBytes(t *testing.T) {
+	const size = 1 << 20
+	c := newCache(t, Options{ChunkSize: size, ReadAhead: -1})
+	s := newSource("wake", size, 38)
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) })
+	src := s.Source()
+	src.Fetch = func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		if off != 0 || n != size {
+			return nil, fmt.Errorf("fetch [%d,+%d), want the whole", off, n)
+		}
+		return pr, nil
+	}
+	f, err := c.Open(testCtx(t), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	read := func(p []byte) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := f.ReadAtContext(testCtx(t), p, 0)
+			if err == nil && !bytes.Equal(p, s.data[:len(p)]) {
+				err = errors.New("wrong bytes")
+			}
+			done <- err
+		}()
+		return done
+	}
+	// The reader of the whole waits first, then the one of the first
+	// 64 KiB.
+	whole := read(make([]byte, size))
+	eventually(t, "the first reader waiting", func() bool { return waiters(f.e, 0) == 1 })
+	head := read(make([]byte, 64<<10))
+	eventually(t, "the second reader waiting", func() bool { return waiters(f.e, 0) == 2 })
+	if _, err := pw.Write(s.data[:64<<10]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-head:
+		if err != nil {
+			t.Fatalf("read of the first 64 KiB: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader of the first 64 KiB was not woken by them")
+	}
+	select {
+	case err := <-whole:
+		t.Fatalf("the reader of the whole returned with 64 KiB written: %v", err)
+	default:
+	}
+	if _, err := pw.Write(s.data[64<<10:]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-whole:
+		if err != nil {
+			t.Fatalf("read of the whole: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader of the whole was not woken")
+	}
+}
