@@ -138,6 +138,13 @@ type chunkedReader struct {
 	buf       []byte    // the current verified chunk
 	off       int       // next byte of buf to hand out
 	err       error     // sticky; io.EOF once complete
+
+	// Scratch space per chunk, here rather than on the stack: handed to
+	// hash.Hash and io.Reader methods, it would escape, an allocation a
+	// chunk.
+	hx   [64]byte
+	mac2 [32]byte
+	crlf [2]byte
 }
 
 func newChunkedReader(body io.ReadCloser, res *Result) *chunkedReader {
@@ -259,11 +266,9 @@ func (c *chunkedReader) check(size int, sig [32]byte, data []byte) error {
 		c.mac.Write(c.chunkPrefix)
 		c.mac.Write(c.prev[:])
 		c.mac.Write(emptyHashLine)
-		var hx [64]byte
-		hex.Encode(hx[:], dataSum[:])
-		c.mac.Write(hx[:])
-		var got [32]byte
-		if !hmac.Equal(c.mac.Sum(got[:0]), sig[:]) {
+		hex.Encode(c.hx[:], dataSum[:])
+		c.mac.Write(c.hx[:])
+		if !hmac.Equal(c.mac.Sum(c.mac2[:0]), sig[:]) {
 			return errorf(ErrSignatureDoesNotMatch, "the signature of a %d-byte chunk does not match", size)
 		}
 		hex.Encode(c.prev[:], sig[:])
@@ -418,7 +423,10 @@ func (c *chunkedReader) parseHeader(line []byte) (int, [32]byte, error) {
 	}
 	if c.signed {
 		const prefix = "chunk-signature="
-		if !hasExt || !bytes.HasPrefix(ext, []byte(prefix)) || !decodeSignature(string(ext[len(prefix):]), &sig) {
+		if !hasExt || !bytes.HasPrefix(ext, []byte(prefix)) || len(ext) != len(prefix)+64 {
+			return 0, sig, errorf(ErrMalformedChunk, "a chunk lacks a valid chunk-signature")
+		}
+		if _, err := hex.Decode(sig[:], ext[len(prefix):]); err != nil {
 			return 0, sig, errorf(ErrMalformedChunk, "a chunk lacks a valid chunk-signature")
 		}
 	}
@@ -461,14 +469,13 @@ func (c *chunkedReader) readFull(b []byte) error {
 }
 
 func (c *chunkedReader) expectCRLF() error {
-	var crlf [2]byte
-	if _, err := io.ReadFull(c.br, crlf[:]); err != nil {
+	if _, err := io.ReadFull(c.br, c.crlf[:]); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return errorf(ErrIncompleteBody, "the body ended inside the aws-chunked framing")
 		}
 		return err
 	}
-	if crlf != [2]byte{'\r', '\n'} {
+	if c.crlf != [2]byte{'\r', '\n'} {
 		return errorf(ErrMalformedChunk, "chunk data is not followed by CRLF")
 	}
 	return nil

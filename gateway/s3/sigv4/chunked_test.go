@@ -207,3 +207,33 @@ func TestChunkedDecoderHandsOutOnlySigned(t *testing.T) {
 		}
 	}
 }
+
+// Chunks already received behind the first go into the same read, up to
+// the caller's buffer; one that does not fit waits for the next read.
+func TestChunkedDecoderFillsBuffer(t *testing.T) {
+	a, b, c := bytes.Repeat([]byte("a"), 1000), bytes.Repeat([]byte("b"), 1000), bytes.Repeat([]byte("c"), 3000)
+	body := signChunks(exampleResult(0), a, b, c, nil)
+	r := newChunkedReader(io.NopCloser(bytes.NewReader(body)), exampleResult(5000))
+	buf := make([]byte, 4000)
+	var sizes []int
+	var got []byte
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			sizes = append(sizes, n)
+			got = append(got, buf[:n]...)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := append(append(append([]byte{}, a...), b...), c...); !bytes.Equal(got, want) {
+		t.Fatalf("decoded %d bytes, not the %d sent", len(got), len(want))
+	}
+	if len(sizes) != 2 || sizes[0] != 2000 || sizes[1] != 3000 {
+		t.Errorf("reads of %v bytes, want [2000 3000]", sizes)
+	}
+}
