@@ -32,7 +32,10 @@
 // chunk or request: a read returns as soon as the fetch has written the
 // bytes it asked for (the data is in the page cache by then), so the first
 // byte costs one round trip plus 64 KiB. A fetch wakes its readers only
-// when the first of them has its bytes, not at every write. A File read sequentially also
+// when the first of them has its bytes, not at every write. It writes up
+// to 256 KiB boundaries of the file (or as far as a waiting reader needs):
+// unaligned writes of whatever the socket delivered cost the page cache
+// twice the CPU. A File read sequentially also
 // fetches ahead: the window grows by a chunk per sequential read up to
 // ReadAhead chunks, and read-ahead fetches span half the window, so a long
 // sequential read costs one request per ReadAhead/2 chunks (two with the

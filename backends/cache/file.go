@@ -177,7 +177,9 @@ func (f *File) ensure(ctx context.Context, off, end int64) error {
 			fe = c.startFetchLocked(e, i, f.runEnd(i, max(last+1, i+run)), ahead > 0)
 		}
 		fe.waiters++
-		waits = append(waits, wait{fe, min(end, fe.limit)})
+		need := min(end, fe.limit)
+		fe.wake = min(fe.wake, need) // also tells the fetch to write up to it at once
+		waits = append(waits, wait{fe, need})
 		i = max(i+1, fe.end)
 	}
 	for i := last + 1; i <= last+ahead && i < e.nchunks; {

@@ -27,8 +27,9 @@ const (
 	stateTmpSuffix  = ".state.tmp"
 	maxKeyLen       = 128
 	defaultChunk    = 4 << 20
-	copyBufSize     = 1 << 20  // fetch copies and digest reads
-	minWrite        = 64 << 10 // a fetch writes when it has this much (or the rest)
+	copyBufSize     = 1 << 20   // fetch copies and digest reads
+	minWrite        = 64 << 10  // a fetch reads at least this much (or the rest) before writing
+	writeAlign      = 256 << 10 // fetches write up to multiples of this (see copyRun)
 	persistInterval = time.Second
 	noWake          = math.MaxInt64 // fetch.wake when no reader waits
 )

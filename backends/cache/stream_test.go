@@ -63,17 +63,19 @@ func stallFirst(src Source, n int, release chan struct{}, fail error) Source {
 }
 
 func TestReadServedFromFetchUnderWay(t *testing.T) {
-	const chunk = 256 << 10
+	const chunk = 512 << 10
 	c := newCache(t, Options{ChunkSize: chunk, ReadAhead: -1})
 	s := newSource("stream", 3*chunk, 30)
 	release := make(chan struct{})
-	f, err := c.Open(testCtx(t), stallFirst(s.Source(), 100<<10, release, nil))
+	// Past a writeAlign boundary: the bytes after it wait in the fetch's
+	// buffer for the next.
+	f, err := c.Open(testCtx(t), stallFirst(s.Source(), 300<<10, release, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	// A read of all three chunks starts one request for them, which
-	// stalls 100 KiB into the first chunk.
+	// stalls 300 KiB into the first chunk.
 	all := make([]byte, 3*chunk)
 	done := make(chan error, 1)
 	go func() { _, err := f.ReadAt(all, 0); done <- err }()
