@@ -10,13 +10,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/index"
 )
 
 // Content of several pipeline buffers, not a multiple of one, through
@@ -371,5 +374,46 @@ func TestPutSpoolSection(t *testing.T) {
 		if pos, _ := f.Seek(0, io.SeekCurrent); pos != int64(len(data)) {
 			t.Fatalf("%s: the spool's offset moved to %d", c.name, pos)
 		}
+	}
+}
+
+// TestMD5ResumedAfterCrash: a child pushes an object whose background MD5
+// cannot run and exits without closing the store; the next Open computes
+// and records it.
+func TestMD5ResumedAfterCrash(t *testing.T) {
+	data := pattern(3*pipeBufSize + 5)
+	if dir := os.Getenv("DG_MD5_CRASH_DIR"); dir != "" {
+		st := openStatsStore(t, dir, os.Getenv("DG_MD5_CRASH_SRC"), nil)
+		st.md5s.run.Lock() // the job never runs
+		o, err := st.Put(context.Background(), PutRequest{Name: "m", Size: -1}, bytes.NewReader(data))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Println(o.ID)
+		os.Exit(0)
+	}
+	ctx := ctxT(t)
+	dir, src := t.TempDir(), t.TempDir()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", "^TestMD5ResumedAfterCrash$")
+	cmd.Env = append(os.Environ(), "DG_MD5_CRASH_DIR="+dir, "DG_MD5_CRASH_SRC="+src)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	id, err := fs.ParseID(strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0]))
+	if err != nil {
+		t.Fatalf("child's output %q: %v", out, err)
+	}
+	st := openStatsStore(t, dir, src, nil)
+	want := md5.Sum(data)
+	o, err := st.Get(ctx, id) // waits for the resumed job
+	if err != nil || !bytes.Equal(o.MD5, want[:]) || o.ETag != hex.EncodeToString(want[:]) {
+		t.Fatalf("after an unclean reopen: md5 %x etag %q (%v), want %x", o.MD5, o.ETag, err, want)
+	}
+	var left int
+	st.idx.Derived(ctx, index.DerivedOptions{Prefix: []byte{md5Pending}}, func(k, _ []byte) error { left++; return nil })
+	if left != 0 {
+		t.Fatalf("%d md5Pending keys left after the MD5 was recorded", left)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/index"
 )
 
 // A pushed object's MD5 is for clients that compare it (WebDAV
@@ -20,6 +21,53 @@ import (
 // stream cannot be split), so Put leaves it out of the acknowledged path
 // when nobody needs it in the answer and it is computed here, once the
 // object is indexed, from the stored file.
+
+// An object waiting for its MD5 has a derived key in the catalogue,
+// written in the commit that indexes it and dropped by the one that
+// records the sum, so a crash in between leaves a trace: Open after an
+// unclean shutdown resumes those jobs instead of leaving the objects
+// without an MD5 for good.
+const md5Pending = 0x08 // derived-key prefix of the objects owed an MD5
+
+// deriveMD5Pending wraps next with the md5Pending key of a stored object
+// that has no MD5 yet.
+func deriveMD5Pending(next index.Deriver) index.Deriver {
+	return func(o *fs.Object) []index.Derived {
+		out := next(o)
+		if o.State == fs.StateStored && len(o.MD5) == 0 {
+			out = append(out, index.Derived{Key: append([]byte{md5Pending}, o.ID[:]...)})
+		}
+		return out
+	}
+}
+
+// resumeMD5s starts the MD5 jobs a crash interrupted. The md5Pending keys
+// are few (objects pushed in the last moments before it), so they are
+// read at once.
+func (s *Store) resumeMD5s(ctx context.Context) {
+	var ids []fs.ID
+	err := s.idx.Derived(ctx, index.DerivedOptions{Prefix: []byte{md5Pending}}, func(k, _ []byte) error {
+		var id fs.ID
+		if len(k) == 1+len(id) {
+			copy(id[:], k[1:])
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("list objects owed an MD5", "err", err)
+	}
+	for _, id := range ids {
+		o, err := s.idx.Get(ctx, id)
+		if err != nil || o.State != fs.StateStored || len(o.MD5) > 0 {
+			continue
+		}
+		s.computeMD5(o, s.md5s.add(id))
+	}
+	if len(ids) > 0 {
+		s.log.Info("resumed MD5s interrupted by an unclean shutdown", "objects", len(ids))
+	}
+}
 
 // md5Jobs are the objects whose MD5 is still being computed.
 // The zero value is ready to use.

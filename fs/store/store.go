@@ -122,7 +122,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.providers.set(opts.Providers)
 	s.health = health.New(health.Options{Base: opts.Replication.HealthBackoff})
 	s.rep = newReplicator(s, opts.Replication)
-	s.idx, err = index.Open(index.Options{Dir: filepath.Join(opts.Dir, "index"), NoSync: opts.NoSync, Derive: s.rep.derive(opts.Derive), Logger: log,
+	s.idx, err = index.Open(index.Options{Dir: filepath.Join(opts.Dir, "index"), NoSync: opts.NoSync, Derive: deriveMD5Pending(s.rep.derive(opts.Derive)), Logger: log,
 		Tally: s.rep.tally, TallySig: s.rep.tallySig()})
 	if err != nil {
 		lock.Close()
@@ -150,6 +150,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.recoverLeftovers(clean, opened)
 	s.st.onFetch = opts.OnFetch
 	s.startCounting()
+	if !clean {
+		s.resumeMD5s(ctx)
+	}
 	return s, nil
 }
 
