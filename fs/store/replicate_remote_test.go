@@ -92,7 +92,10 @@ func TestReplicateToS3AndSFTP(t *testing.T) {
 	e.run()
 	waitFor(t, func() bool { return queued(t, e.st) == 0 })
 	for i, o := range objs {
-		n, _ := e.st.Get(ctx, o.ID)
+		// Get reads the readers' shared snapshot, which the last copy's
+		// commit moves just after the queue (read afresh) is empty.
+		var n *fs.Object
+		waitFor(t, func() bool { n, _ = e.st.Get(ctx, o.ID); return n != nil && len(n.Stores) == 4 })
 		if len(n.Stores) != 4 {
 			t.Fatalf("object %d in stores %v, want 4", i, n.Stores)
 		}
