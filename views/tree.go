@@ -329,7 +329,14 @@ type CreateOptions struct {
 	// ETag, when set, is the object's ETag instead of the hex MD5 (an S3
 	// multipart upload's md5-of-md5s-N).
 	ETag string
+	// ID, when set, comes from NewID, taken when the upload began: of
+	// concurrent uploads to one path, the one begun last wins (supersede).
+	ID fs.ID
 }
+
+// NewID returns an id for CreateOptions.ID. A front-end that feeds Create
+// from another goroutine takes it before starting that goroutine.
+func (t *Tree) NewID() fs.ID { return t.st.NewID() }
 
 // Create streams r into a new object at p. The path is matched with the
 // view's template into metadata (an error names the template), the view's
@@ -348,7 +355,7 @@ func (t *Tree) Create(ctx context.Context, p string, r io.Reader, opts CreateOpt
 	}
 	o, err := t.st.Put(ctx, store.PutRequest{
 		Name: c.name, Meta: c.meta, ContentType: opts.ContentType, ModTime: opts.ModTime,
-		Size: opts.Size, MD5: opts.MD5, SHA256: opts.SHA256, Replace: c.replace, ETag: opts.ETag,
+		Size: opts.Size, MD5: opts.MD5, SHA256: opts.SHA256, Replace: c.replace, ETag: opts.ETag, ID: opts.ID,
 	}, r)
 	if err != nil {
 		return nil, fs.Wrap(op, p, err)

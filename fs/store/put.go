@@ -35,7 +35,15 @@ type PutRequest struct {
 	// ETag, when set, is kept as the object's ETag instead of the hex
 	// MD5 (an S3 multipart upload's md5-of-md5s-N).
 	ETag string
+	// ID, when set, is the object's id, taken from NewID when the upload
+	// began: concurrent uploads to one path are ordered by it.
+	ID fs.ID
 }
+
+// NewID returns a fresh object id for a PutRequest: ids are time-ordered,
+// so an upload that takes one when it begins keeps its place among
+// uploads to the same path however the goroutines feeding them are run.
+func (s *Store) NewID() fs.ID { return s.ids.New(s.now()) }
 
 // Put streams r into the primary store and indexes the object once its
 // content is durable. The content is hashed on the way: SHA-256, the
@@ -51,8 +59,12 @@ type PutRequest struct {
 // or size mismatch — nothing is left behind and the error says why.
 func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Object, error) {
 	now := s.now().UTC()
+	id := req.ID
+	if id.IsZero() {
+		id = s.ids.New(now)
+	}
 	o := &fs.Object{
-		ID: s.ids.New(now), Name: req.Name, Size: 0, ModTime: req.ModTime.UTC(),
+		ID: id, Name: req.Name, Size: 0, ModTime: req.ModTime.UTC(),
 		ContentType: req.ContentType, Meta: req.Meta, Expires: req.Expires.UTC(),
 		State: fs.StateStored, Stores: []string{PrimaryName}, Created: now,
 	}

@@ -435,9 +435,10 @@ func (w *writeHandle) startStream(caller context.Context, p string) {
 	ctx, cancel := context.WithCancel(withCaller(w.fsys.life, caller))
 	s := &stream{path: p, pw: pw, spool: w.spool, cancel: cancel, done: make(chan struct{}), q: make(chan *[]byte, streamQueue), fed: make(chan struct{})}
 	go s.feeder()
+	id := w.fsys.tree.NewID() // the upload's place among those to its path
 	go func() {
 		defer close(s.done)
-		s.info, s.err = w.fsys.tree.Create(ctx, p, pr, views.CreateOptions{Size: -1})
+		s.info, s.err = w.fsys.tree.Create(ctx, p, pr, views.CreateOptions{Size: -1, ID: id})
 		pr.CloseWithError(errStreamAbandoned) // a writer blocked on a Create that returned early
 	}()
 	w.stream = s

@@ -55,10 +55,11 @@ func (u *upload) startStream() *stream {
 	s := &stream{u: u, cancel: cancel, done: make(chan struct{}), ahead: map[int64]int64{}, final: -1}
 	s.cond = sync.NewCond(&s.mu)
 	stop := context.AfterFunc(ctx, s.breakStream)
+	id := u.h.tree.NewID() // the upload's place among those to its path
 	go func() {
 		defer close(s.done)
 		defer stop()
-		_, err := u.h.tree.Create(ctx, u.path, s, views.CreateOptions{Size: -1})
+		_, err := u.h.tree.Create(ctx, u.path, s, views.CreateOptions{Size: -1, ID: id})
 		s.mu.Lock()
 		s.err = err
 		s.mu.Unlock()
