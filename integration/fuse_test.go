@@ -368,7 +368,7 @@ mounts:
 	close(errs)
 	for err := range errs {
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v\nserver log:\n%s", err, s.stderr)
 		}
 	}
 	if n := web.getCount("/data/cold.bin"); n != 1 {
