@@ -23,6 +23,7 @@ import (
 type readHandle struct {
 	// immutable after Open
 	fsys *filesys
+	node *node
 	p    string // where the object was opened, for its rights
 	id   fs.ID
 
@@ -30,6 +31,9 @@ type readHandle struct {
 	// guarded by mu (set once, at Open or by the first Read)
 	f     *views.File
 	local *os.File // the whole content, owned by f; nil while not cached
+	// cached: the kernel reads this open through its page cache or our
+	// READs (counted in node.cachedOpens until Release)
+	cached bool
 }
 
 var (
@@ -71,7 +75,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 	if err != nil {
 		return nil, 0, n.fsys.errno(err)
 	}
-	h := &readHandle{fsys: n.fsys, p: p, id: f.Stat().ID(), f: f}
+	h := &readHandle{fsys: n.fsys, node: n, p: p, id: f.Stat().ID(), f: f}
 	h.local, _ = f.File()
 	// Content is immutable per object id (the change feed flushes the
 	// pages of a re-crawled version), so the kernel may keep its pages
@@ -119,7 +123,7 @@ func (n *node) quickOpen(p string) (*readHandle, uint32, bool) {
 		n.cachedID = info.ID()
 	}
 	n.mu.Unlock()
-	return &readHandle{fsys: n.fsys, p: p, id: info.ID()}, fl, true
+	return &readHandle{fsys: n.fsys, node: n, p: p, id: info.ID()}, fl, true
 }
 
 // file returns the open object, opening it on first use.
@@ -190,20 +194,39 @@ const spliceSlack = 8 << 10
 const passthroughMin = 1 << 20
 
 // PassthroughFd gives the kernel the cached file to read directly.
+//
+// The kernel wants every open of an inode in one mode: an OPEN reply asking
+// for passthrough while another open of the inode reads through the page
+// cache (or the reverse) fails the open with EIO. go-fuse asks this of the
+// first open only (under its lock, while no backing file is registered for
+// the inode) and gives later opens the same backing file, so the other
+// direction is ours: no passthrough while an open of the inode is cached —
+// say readers that opened it cold, before the content was all here.
 func (h *readHandle) PassthroughFd() (int, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.local == nil || h.f.Stat().Size() < passthroughMin {
-		return -1, false
+	n := h.node
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if h.local != nil && h.f.Stat().Size() >= passthroughMin && n.cachedOpens == 0 {
+		return int(h.local.Fd()), true
 	}
-	return int(h.local.Fd()), true
+	n.cachedOpens++
+	h.cached = true
+	return -1, false
 }
 
 func (h *readHandle) Release(ctx context.Context) (e syscall.Errno) {
 	defer h.fsys.guard("release", &e)
 	h.mu.Lock()
-	f := h.f
+	f, cached := h.f, h.cached
+	h.cached = false
 	h.mu.Unlock()
+	if cached {
+		h.node.mu.Lock()
+		h.node.cachedOpens--
+		h.node.mu.Unlock()
+	}
 	if f == nil {
 		return 0 // never read: never opened
 	}

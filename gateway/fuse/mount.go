@@ -348,7 +348,11 @@ func (f *filesys) errno(err error) syscall.Errno {
 	if err != nil && f.life.Err() != nil {
 		return syscall.EIO
 	}
-	return errno(err)
+	e := errno(err)
+	if e == syscall.EIO { // the errno says nothing more: the log says why
+		f.log.Warn("FUSE operation failed", "err", err)
+	}
+	return e
 }
 
 // slogWriter sends go-fuse's log lines to slog.

@@ -29,13 +29,14 @@ type node struct {
 
 	mu sync.Mutex
 	// guarded by mu
-	info     *views.Info           // last known attributes; nil for the root
-	writers  map[*writeHandle]bool // open write handles
-	wsize    int64                 // size of the newest write handle's spool
-	cachedID fs.ID                 // the object whose pages the kernel may keep
-	xattr    map[string]string     // extended attributes, read at xattrAt
-	xattrAt  time.Time
-	xattrGen int64 // filesys.xattrGen when xattr was read
+	info        *views.Info           // last known attributes; nil for the root
+	writers     map[*writeHandle]bool // open write handles
+	wsize       int64                 // size of the newest write handle's spool
+	cachedID    fs.ID                 // the object whose pages the kernel may keep
+	cachedOpens int                   // read handles open without passthrough (file.go)
+	xattr       map[string]string     // extended attributes, read at xattrAt
+	xattrAt     time.Time
+	xattrGen    int64 // filesys.xattrGen when xattr was read
 }
 
 var (
