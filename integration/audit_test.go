@@ -20,6 +20,8 @@ import (
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/datagate/datagate/views/audittest"
 )
 
 // The secrets of the audit tests: none may appear in any log.
@@ -36,7 +38,7 @@ const (
 // and configuration, its standard error kept.
 type auditServer struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *audittest.Log
 	done   chan error
 }
 
@@ -60,7 +62,7 @@ func startAuditServer(t *testing.T, cfg, logFormatEnv string, args ...string) *a
 	}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
-	s := &auditServer{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	s := &auditServer{cmd: cmd, stderr: &audittest.Log{}, done: make(chan error, 1)}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

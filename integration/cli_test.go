@@ -15,10 +15,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/datagate/datagate/views/audittest"
 )
 
 var datagateBin string
@@ -204,26 +205,8 @@ type server struct {
 	cmd    *exec.Cmd
 	admin  string // http://host:port
 	token  string
-	stderr *syncBuffer
+	stderr *audittest.Log
 	done   chan error
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) WriteString(v string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.WriteString(v)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startServer(t *testing.T, dataDir string) *server {
@@ -238,7 +221,7 @@ func startServerWith(t *testing.T, dataDir, extra string) *server {
 	os.WriteFile(cfg, []byte("data: "+dataDir+"\nlisten: {admin: '127.0.0.1:0'}\n"+extra), 0o644)
 	cmd := exec.Command(datagateBin, "--config", cfg, "serve")
 	pr, pw := io.Pipe()
-	s := &server{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, stderr: &audittest.Log{}, done: make(chan error, 1)}
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/datagate/datagate/views/audittest"
 )
 
 // fuseViews: alice has rwd on by-date and r on by-type; one object is at
@@ -75,13 +77,13 @@ func waitMounted(t *testing.T, dir string, want bool, stderr fmt.Stringer) {
 // mountProc is `datagate mount` running in the foreground.
 type mountProc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *audittest.Log
 	done   chan error
 }
 
 func startMount(t *testing.T, cfg, mnt string, args ...string) *mountProc {
 	t.Helper()
-	m := &mountProc{stderr: &syncBuffer{}, done: make(chan error, 1)}
+	m := &mountProc{stderr: &audittest.Log{}, done: make(chan error, 1)}
 	m.cmd = exec.Command(datagateBin, append([]string{"--config", cfg, "mount", "--user", "alice", mnt}, args...)...)
 	pr, pw := io.Pipe()
 	m.cmd.Stderr = pw

@@ -23,6 +23,8 @@ import (
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/datagate/datagate/views/audittest"
 )
 
 // fuseAvailable tells whether this machine can mount FUSE, as needMount
@@ -109,7 +111,7 @@ type metricsServer struct {
 	cmd                  *exec.Cmd
 	data, admin, token   string
 	webdav, s3, sftp     string // host:port
-	stderr               *syncBuffer
+	stderr               *audittest.Log
 	done                 chan error
 	hostKey              gossh.PublicKey
 	mnt                  string // "" without FUSE
@@ -125,7 +127,7 @@ type metricsServer struct {
 func startMetricsServer(t *testing.T, withFUSE bool) *metricsServer {
 	t.Helper()
 	s := &metricsServer{
-		data: t.TempDir(), stderr: &syncBuffer{}, done: make(chan error, 1),
+		data: t.TempDir(), stderr: &audittest.Log{}, done: make(chan error, 1),
 		webdav: "127.0.0.1:" + freePort(t), s3: "127.0.0.1:" + freePort(t), sftp: "127.0.0.1:" + freePort(t),
 		davUser: "alice", davPassword: "metrics-pw", s3Key: "AKIAMETRICS", s3Secret: "metrics-secret",
 		providerContent: pattern(3<<20, 9),

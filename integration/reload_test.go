@@ -20,6 +20,8 @@ import (
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/datagate/datagate/views/audittest"
 )
 
 // reloadServer is a `datagate serve` with WebDAV, S3 and SFTP listeners
@@ -28,7 +30,7 @@ type reloadServer struct {
 	cmd                    *exec.Cmd
 	file                   string
 	dav, s3, sftp, admin   string
-	log                    *lockedBuf
+	log                    *audittest.Log
 	done                   chan error
 	dataDir, hash, davPort string
 	mount                  string // a FUSE mount of alice's tree, if set
@@ -104,7 +106,7 @@ func launchReloadServer(t *testing.T, mount string) *reloadServer {
 	s := &reloadServer{
 		file: filepath.Join(t.TempDir(), "datagate.yaml"), dataDir: t.TempDir(), hash: string(h),
 		davPort: fmt.Sprint(davFreePort(t)), s3: s3FreePort(t), sftp: s3FreePort(t), admin: s3FreePort(t),
-		log: &lockedBuf{}, done: make(chan error, 1), mount: mount,
+		log: &audittest.Log{}, done: make(chan error, 1), mount: mount,
 	}
 	s.dav = "http://127.0.0.1:" + s.davPort
 	s.write(t, s.config(bobUser(s.hash), ""))

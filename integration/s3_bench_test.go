@@ -25,6 +25,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/signer"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/datagate/datagate/views/audittest"
 )
 
 // patternBlock is what patternReader repeats: cheap to produce, so the
@@ -347,7 +349,7 @@ http { access_log off; sendfile on; keepalive_requests 1000000; client_body_temp
 `, work, addr, root)
 	os.WriteFile(filepath.Join(work, "nginx.conf"), []byte(conf), 0o644)
 	ng := exec.Command("nginx", "-c", filepath.Join(work, "nginx.conf"), "-p", work)
-	ng.Stderr = &lockedBuf{}
+	ng.Stderr = &audittest.Log{}
 	if err := ng.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/datagate/datagate/views/audittest"
 )
 
 const (
@@ -50,7 +52,7 @@ users:
 type s3Server struct {
 	cmd    *exec.Cmd
 	addr   string // host:port
-	stderr *syncBuffer
+	stderr *audittest.Log
 	done   chan error
 }
 
@@ -75,7 +77,7 @@ func startS3Server(t testing.TB, cfg string) *s3Server {
 	cmd := exec.Command(datagateBin, "--config", path, "serve")
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
-	s := &s3Server{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	s := &s3Server{cmd: cmd, stderr: &audittest.Log{}, done: make(chan error, 1)}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

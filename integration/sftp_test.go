@@ -25,6 +25,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/datagate/datagate/views/audittest"
 )
 
 const sftpPassword = "tr0ub4dor&3"
@@ -97,7 +99,7 @@ sftp:
 	os.WriteFile(cfgFile, []byte(cfg), 0o644)
 	cmd := exec.Command(datagateBin, "--config", cfgFile, "serve")
 	pr, pw := io.Pipe()
-	s.server = &server{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	s.server = &server{cmd: cmd, stderr: &audittest.Log{}, done: make(chan error, 1)}
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -19,36 +19,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/datagate/datagate/views/audittest"
 )
 
 // davServer is a `datagate serve` with the WebDAV listener on.
 type davServer struct {
 	cmd  *exec.Cmd
 	url  string // http://127.0.0.1:port
-	log  *lockedBuf
+	log  *audittest.Log
 	done chan error
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func davFreePort(t testing.TB) int {
@@ -91,7 +75,7 @@ users:
 // startDAV runs `datagate serve` with cfg and waits until WebDAV answers.
 func startDAV(t testing.TB, cfg string, port int) *davServer {
 	t.Helper()
-	s := &davServer{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &lockedBuf{}, done: make(chan error, 1)}
+	s := &davServer{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &audittest.Log{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(datagateBin, "--config", cfg, "serve")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
@@ -477,7 +461,7 @@ func BenchmarkWebDAVServers(b *testing.B) {
 	if _, err := exec.LookPath("rclone"); err == nil {
 		rport := davFreePort(b)
 		rc := exec.Command("rclone", "serve", "webdav", src, "--addr", fmt.Sprintf("127.0.0.1:%d", rport), "--user", "alice", "--pass", davPassword, "--config", "/dev/null")
-		rc.Stderr = &lockedBuf{}
+		rc.Stderr = &audittest.Log{}
 		if err := rc.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -495,7 +479,7 @@ http { access_log off; sendfile on; client_body_temp_path %[1]s/ncb; proxy_temp_
 `, work, nport, src)
 		os.WriteFile(filepath.Join(work, "nginx.conf"), []byte(conf), 0o644)
 		ng := exec.Command(nginx, "-c", filepath.Join(work, "nginx.conf"), "-p", work)
-		ng.Stderr = &lockedBuf{}
+		ng.Stderr = &audittest.Log{}
 		if err := ng.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -663,7 +647,7 @@ func TestWebDAVTLS(t *testing.T) {
 	cfg := davConfig(t, filepath.Join(dir, "data"), port)
 	b, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append(b, fmt.Sprintf("webdav: {tls_cert: %s, tls_key: %s}\n", certFile, keyFile)...), 0o644)
-	s := &davServer{url: fmt.Sprintf("https://127.0.0.1:%d", port), log: &lockedBuf{}, done: make(chan error, 1)}
+	s := &davServer{url: fmt.Sprintf("https://127.0.0.1:%d", port), log: &audittest.Log{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(datagateBin, "--config", cfg, "serve")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

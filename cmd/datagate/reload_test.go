@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,43 +8,25 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/datagate/datagate/cmd/datagate/config"
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/views/audittest"
 )
-
-// syncBuffer is a log sink safe for the background re-derivation.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // reloadEnv is a real app opened from a configuration file that the test
 // rewrites between reloads.
 type reloadEnv struct {
 	dir, file string
 	env       *serveEnv
-	logs      *syncBuffer
+	logs      *audittest.Log
 }
 
 func newReloadEnv(t *testing.T, yaml string) *reloadEnv {
 	t.Helper()
-	r := &reloadEnv{dir: t.TempDir(), logs: &syncBuffer{}}
+	r := &reloadEnv{dir: t.TempDir(), logs: &audittest.Log{}}
 	r.file = filepath.Join(r.dir, "datagate.yaml")
 	r.write(t, yaml)
 	load := func() (*config.Config, error) { return config.Load(r.file) }
@@ -205,4 +186,4 @@ func TestReloadRefusesAndKeepsTheOld(t *testing.T) {
 	}
 }
 
-var _ io.Writer = (*syncBuffer)(nil)
+var _ io.Writer = (*audittest.Log)(nil)

@@ -27,31 +27,14 @@ import (
 	"github.com/datagate/datagate/fs/index"
 	"github.com/datagate/datagate/fs/store"
 	"github.com/datagate/datagate/views"
+	"github.com/datagate/datagate/views/audittest"
 )
-
-// syncBuf is a log sink the handlers write to concurrently.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // apiHarness is a real store with a view set behind a real HTTP server.
 type apiHarness struct {
 	srv  *httptest.Server
 	st   *store.Store
-	logs *syncBuf
+	logs *audittest.Log
 	auth *Auth
 }
 
@@ -97,7 +80,7 @@ func newAPI(t *testing.T, edit func(*Options)) *apiHarness {
 	if err := set.Attach(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	h := &apiHarness{st: st, logs: &syncBuf{}}
+	h := &apiHarness{st: st, logs: &audittest.Log{}}
 	h.auth = NewAuth([]Credential{
 		{Name: "reader", Role: RoleRead, PasswordHash: mustHash(t, readPass)},
 		{Name: "boss", Role: RoleFull, PasswordHash: mustHash(t, fullPass), TokenSHA256: tokenSum(fullToken)},

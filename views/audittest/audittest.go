@@ -21,6 +21,9 @@ func (l *Log) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// WriteString appends v, for tests that copy a process's output lines.
+func (l *Log) WriteString(v string) (int, error) { return l.Write([]byte(v)) }
+
 // String returns everything written so far.
 func (l *Log) String() string {
 	l.mu.Lock()
