@@ -171,7 +171,7 @@ providers:
 				defer wg.Done()
 				code, got, err := d.do(ctx, http.MethodGet, "/files/"+prov+"/"+name, nil)
 				if err != nil || code != http.StatusOK || !bytes.Equal(got, want) {
-					t.Errorf("GET %s/%s through a faulty provider: %d, %d of %d bytes, %v", prov, name, code, len(got), len(want), err)
+					t.Errorf("GET %s/%s through a faulty provider: %d, %d of %d bytes, %v\nserver log:\n%s", prov, name, code, len(got), len(want), err, s.log)
 				}
 			}()
 		}
