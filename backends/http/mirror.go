@@ -25,8 +25,9 @@ import (
 // while the others keep to the healthy mirrors. A failed probe doubles
 // the back-off (up to 32 times); any answer that is not ErrUnavailable (a
 // 404 is an answer) makes it healthy again. When every usable mirror has
-// failed, those in back-off are asked once each anyway rather than
-// failing without a request: a mirror just marked down may be up again.
+// failed, those in back-off (and a failed probe) are asked anyway, with
+// the usual retries, rather than failing with fewer chances than a single
+// URL would have had: a mirror just marked down may be up again.
 // The operation's error then names every mirror's failure.
 //
 // With a single URL none of this applies: failures are retried as before
@@ -117,11 +118,15 @@ func (p *Provider) doN(ctx context.Context, retries int, fn func(m *mirror) erro
 		return p.retry(ctx, retries, false, func() error { return fn(m) })
 	}
 	var errs []error
-	var later []*mirror
+	type attempt struct {
+		m    *mirror
+		left int // retries it may still have
+	}
+	var later []attempt
 	for _, m := range p.mirrors {
 		n, ok := p.take(m, retries)
 		if !ok {
-			later = append(later, m)
+			later = append(later, attempt{m, retries})
 			continue
 		}
 		err := p.retry(ctx, n, true, func() error { return fn(m) })
@@ -129,11 +134,22 @@ func (p *Provider) doN(ctx context.Context, retries int, fn func(m *mirror) erro
 		if err == nil || !errors.Is(err, backends.ErrUnavailable) || ctx.Err() != nil {
 			return err
 		}
-		errs = append(errs, err)
+		if n < retries { // a probe: one attempt of its retries
+			later = append(later, attempt{m, retries - 1})
+		} else {
+			errs = append(errs, err)
+		}
 	}
-	for _, m := range later {
-		err := fn(m)
-		p.settle(ctx, m, err)
+	// Every usable mirror has failed: those in back-off, and a failed
+	// probe, get the retries a single URL would have had, so that one
+	// mirror's recent failure does not leave an operation fewer chances
+	// than the configured retries when the other mirrors are down.
+	for _, a := range later {
+		if a.left < 0 {
+			continue
+		}
+		err := p.retry(ctx, a.left, true, func() error { return fn(a.m) })
+		p.settle(ctx, a.m, err)
 		if err == nil || !errors.Is(err, backends.ErrUnavailable) || ctx.Err() != nil {
 			return err
 		}

@@ -210,14 +210,14 @@ func TestMirrorsAllDownAndFinalAnswers(t *testing.T) {
 	a.down.Store(true)
 	b.down.Store(true)
 	p := newTest(t, Config{URLs: []string{aURL, bURL}, Retries: 1})
-	for range 2 { // the second time both are in back-off and asked once each
+	for range 2 { // the second time both are in back-off and asked anyway, with the retries
 		_, err := p.Stat(ctxT(t), "f")
 		if !errors.Is(err, backends.ErrUnavailable) || !strings.Contains(err.Error(), aURL+"f") || !strings.Contains(err.Error(), bURL+"f") || !strings.Contains(err.Error(), "all 2 mirrors failed") {
 			t.Fatalf("all down: %v", err)
 		}
 	}
-	if a.hits.Load() != 3 || b.hits.Load() != 3 {
-		t.Errorf("hits %d and %d, want 3 each (2 then 1)", a.hits.Load(), b.hits.Load())
+	if a.hits.Load() != 4 || b.hits.Load() != 4 {
+		t.Errorf("hits %d and %d, want 4 each (1 + 1 retry, twice)", a.hits.Load(), b.hits.Load())
 	}
 	a.down.Store(false)
 	b.down.Store(false)
@@ -321,4 +321,40 @@ func (s *stallWriter) Write(b []byte) (int, error) {
 	}
 	s.limit -= len(b)
 	return s.ResponseWriter.Write(b)
+}
+
+// flakyOnce answers 503 to the requests it is told to fail, then serves.
+type flakyOnce struct {
+	counted
+	fail atomic.Int32
+}
+
+func (f *flakyOnce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.fail.Add(-1) >= 0 {
+		f.hits.Add(1)
+		http.Error(w, "flaky", http.StatusServiceUnavailable)
+		return
+	}
+	f.counted.ServeHTTP(w, r)
+}
+
+// The only live mirror, in back-off after a failure, that fails its probe
+// once: the read still succeeds through the retries a single URL would
+// have had, instead of failing because every mirror is marked down.
+func TestMirrorInBackoffKeepsItsRetries(t *testing.T) {
+	data := []byte("mirrored content")
+	live := &flakyOnce{counted: counted{data: data}}
+	srv := httptest.NewServer(live)
+	t.Cleanup(srv.Close)
+	dead, deadURL := startCounted(t, data)
+	dead.down.Store(true)
+	p := newTest(t, Config{URLs: []string{deadURL, srv.URL + "/"}, Retries: 2, MirrorBackoff: time.Minute})
+	live.fail.Store(3) // the first read: 1 + 2 retries, all failing
+	if _, err := readF(t, p, 0, -1); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("first read: %v, want unavailable", err)
+	}
+	live.fail.Store(1) // both mirrors in back-off now; the live one fails once more
+	if got, err := readF(t, p, 0, -1); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with every mirror in back-off: %q, %v", got, err)
+	}
 }
