@@ -694,3 +694,39 @@ func TestStreamedWritesReachTheSpool(t *testing.T) {
 func closeLater(t *testing.T, f *os.File) {
 	t.Cleanup(func() { f.Close() })
 }
+
+// A truncate(2) right after close(2) of a writer races the writer's
+// RELEASE, which the kernel sends asynchronously: the truncate must apply
+// to the pushed content, not fail on the released handle's spool.
+func TestTruncateAfterClose(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-date": views.All, "by-type": views.Read}, Options{})
+	p := e.path("by-date/2026-11-22/fc/r.grib")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt([]byte("abcdefghij"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		n := int64(1 + i%9)
+		if err := os.Truncate(p, n); err != nil {
+			t.Fatalf("round %d: truncate: %v", i, err)
+		}
+		if b, err := os.ReadFile(p); err != nil || string(b) != "abcdefghij"[:n] {
+			t.Fatalf("round %d: after truncate to %d: %q %v", i, n, b, err)
+		}
+		if err := os.WriteFile(p, []byte("0123456789"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

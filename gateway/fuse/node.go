@@ -410,32 +410,14 @@ func (n *node) Setattr(ctx context.Context, fh ffs.FileHandle, in *gofuse.SetAtt
 		if n.dir {
 			return syscall.EISDIR
 		}
-		ws := n.openWriters()
 		if w != nil {
-			ws = []*writeHandle{w}
-		}
-		// truncate(2) or O_TRUNC (the kernel sends it apart from the
-		// open) while open for writing: the writers push it at close.
-		for _, w := range ws {
+			// ftruncate, or O_TRUNC (the kernel sends it apart from the
+			// open): the writer pushes it at close.
 			if e := w.truncate(int64(size)); e != 0 {
 				return e
 			}
-		}
-		if w == nil {
-			// truncate(2) by path: the size is everyone's at once, as on
-			// a local file system. Handles still open for writing may be
-			// closed ones whose RELEASE (asynchronous) has not come yet:
-			// push now rather than answer with the old size.
-			for _, x := range ws {
-				if e := x.Flush(ctx); e != 0 {
-					return e
-				}
-			}
-		}
-		if len(ws) == 0 {
-			if e := n.truncate(ctx, int64(size)); e != 0 {
-				return e
-			}
+		} else if e := n.truncatePath(ctx, int64(size)); e != 0 {
+			return e
 		}
 	}
 	if hasMtime {
@@ -465,6 +447,30 @@ func (n *node) Setattr(ctx context.Context, fh ffs.FileHandle, in *gofuse.SetAtt
 		n.fill(&out.Attr)
 	}
 	return 0
+}
+
+// truncatePath is truncate(2) by path: the size is everyone's at once, as
+// on a local file system. Writers with unpushed writes are truncated and
+// pushed now; otherwise the store's content is truncated (and every open
+// writer's copy, so later writes land on the new size).
+func (n *node) truncatePath(ctx context.Context, size int64) syscall.Errno {
+	pushed := false
+	for _, x := range n.openWriters() {
+		e, live, dirty := x.truncateSpool(size, false)
+		if e != 0 {
+			return e
+		}
+		if live && dirty {
+			if e := x.Flush(ctx); e != 0 {
+				return e
+			}
+			pushed = true
+		}
+	}
+	if pushed {
+		return 0
+	}
+	return n.truncate(ctx, size)
 }
 
 // truncate sets the size of a file not open for writing: its content, cut

@@ -292,24 +292,43 @@ func (w *writeHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofus
 	return gofuse.ReadResultData(dest[:n]), 0
 }
 
+// truncate sets the size of the file open on w (ftruncate, O_TRUNC): w
+// pushes it at close.
 func (w *writeHandle) truncate(size int64) syscall.Errno {
+	e, _, _ := w.truncateSpool(size, true)
+	return e
+}
+
+// truncateSpool cuts or extends the spool to size. A truncate(2) by path
+// (own false) reaches every writer of the node, and leaves one with no
+// unpushed writes clean: the store's content is what gets truncated, not
+// a copy that may be older. dirty tells whether w holds writes to push.
+// A closed writer's RELEASE is asynchronous, so a truncate by path may
+// race it: a released handle is skipped (live false).
+func (w *writeHandle) truncateSpool(size int64, own bool) (_ syscall.Errno, live, dirty bool) {
 	if size < 0 {
-		return syscall.EINVAL
+		return syscall.EINVAL, true, false
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.released {
+		return 0, false, false
+	}
 	w.abandon() // first: the feeder may still be writing the spool
 	if err := w.spool.Truncate(size); err != nil {
-		return errno(err)
+		return errno(err), true, w.dirty
 	}
 	// Emptied (O_TRUNC arrives as a separate truncate): a fresh stream
 	// from offset 0 may start.
 	w.streamable = size == 0
-	w.size, w.dirty, w.failed = size, true, false
+	w.size = size
+	if own || w.dirty {
+		w.dirty, w.failed = true, false
+	}
 	w.n.mu.Lock()
 	w.n.wsize = size
 	w.n.mu.Unlock()
-	return 0
+	return 0, true, w.dirty
 }
 
 func (w *writeHandle) setMtime(t time.Time) {
