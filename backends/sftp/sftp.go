@@ -1,6 +1,15 @@
 // Package sftp is the provider driver for SFTP servers: it reads ranges of
 // files, lists and stats them, and, as a store, writes files atomically
-// (temporary name, then rename) and deletes them.
+// and deletes them.
+//
+// # Writes
+//
+// Put writes to a temporary file in the ".datagate-tmp" directory under the
+// root and renames it into place, so the root must be one file system on
+// the server (as a local store's). A failed Put removes its temporary file;
+// one a crash interrupted stays there, in one directory that SweepTemp
+// reads instead of the whole tree. ".datagate-tmp" is therefore reserved:
+// paths under it are invalid and List skips it.
 //
 // # Connections
 //
@@ -41,8 +50,6 @@ package sftp
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +103,7 @@ type Provider struct {
 	authMethods string // for messages: "public key, password"
 
 	noPosixRename atomic.Bool // learnt from a server that refused it
+	live          liveTemps   // temporary files of Puts in progress (temp.go)
 	pool          pool
 	calls         sync.WaitGroup // spawn: calls' runners, background closes
 	wg            sync.WaitGroup // connection monitors
@@ -265,7 +273,7 @@ func (p *Provider) wrap(op, name string, err error) error {
 // remote turns a provider path into the server's path, refusing paths
 // that could leave the root.
 func (p *Provider) remote(name string) (string, error) {
-	if !iofs.ValidPath(name) || name == "." {
+	if !iofs.ValidPath(name) || name == "." || name == tempDir || strings.HasPrefix(name, tempDir+"/") {
 		return "", fmt.Errorf("invalid path %q: %w", name, iofs.ErrInvalid)
 	}
 	return path.Join(p.root, name), nil
@@ -420,7 +428,9 @@ func (p *Provider) List(ctx context.Context, prefix string, fn func(backends.Ent
 			full := path.Join(dir, fi.Name())
 			switch {
 			case isTemp(fi.Name()):
-				continue // a Put in progress
+				continue // a Put in progress, of a version that wrote beside the file
+			case dir == p.root && fi.Name() == tempDir:
+				continue
 			case fi.IsDir():
 				stack = append(stack, full)
 				continue
@@ -452,27 +462,22 @@ func (p *Provider) List(ctx context.Context, prefix string, fn func(backends.Ent
 	return nil
 }
 
-// Put writes r to a temporary file beside name and renames it into place.
+// Put writes r to a temporary file in the temporary directory and renames
+// it into place.
 func (p *Provider) Put(ctx context.Context, name string, r io.Reader, size int64) error {
 	full, err := p.remote(name)
 	if err != nil {
 		return p.wrap("put", name, err)
 	}
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := path.Join(path.Dir(full), tempPrefix+hex.EncodeToString(rnd[:])+tempSuffix)
+	base := newTempName()
+	p.live.add(base)
+	defer p.live.remove(base)
+	tmp := path.Join(p.root, tempDir, base)
 	consumed := false
 	err = p.do(ctx, func() bool { return !consumed }, func(c *conn) error {
 		return p.put(ctx, c, full, tmp, r, size, &consumed)
 	})
 	return p.wrap("put", name, err)
-}
-
-// Temporary files of Puts in progress: hidden, and skipped by List.
-const tempPrefix, tempSuffix = ".datagate-", ".tmp"
-
-func isTemp(name string) bool {
-	return strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, tempSuffix)
 }
 
 func (p *Provider) put(ctx context.Context, c *conn, full, tmp string, r io.Reader, size int64, consumed *bool) (err error) {
@@ -487,7 +492,7 @@ func (p *Provider) put(ctx context.Context, c *conn, full, tmp string, r io.Read
 	err = p.runUndo(ctx, c, "create", create, undo)
 	if errors.Is(classify(err), iofs.ErrNotExist) {
 		err = p.runUndo(ctx, c, "mkdir", func() error {
-			if err := c.sftp.MkdirAll(path.Dir(full)); err != nil {
+			if err := c.sftp.MkdirAll(path.Dir(tmp)); err != nil {
 				return err
 			}
 			return create()
@@ -545,7 +550,18 @@ func (p *Provider) put(ctx context.Context, c *conn, full, tmp string, r io.Read
 	if err != nil {
 		return err
 	}
-	return p.run(ctx, c, "rename", func() error { return p.rename(c, tmp, full) })
+	err = p.run(ctx, c, "rename", func() error { return p.rename(c, tmp, full) })
+	if errors.Is(classify(err), iofs.ErrNotExist) {
+		// The target's directory is new (or the temporary file is gone:
+		// then the rename fails again, and the error is returned).
+		err = p.run(ctx, c, "mkdir", func() error {
+			if err := c.sftp.MkdirAll(path.Dir(full)); err != nil {
+				return err
+			}
+			return p.rename(c, tmp, full)
+		})
+	}
+	return err
 }
 
 // rename moves tmp over full, atomically where the server offers

@@ -135,16 +135,22 @@ func (s *Store) recoverLeftovers(clean bool, opened time.Time) {
 // invisible and billed. sweepStoreTemp aborts, at the same times, the
 // incomplete uploads under the store's prefix started more than
 // staleUploadAge ago (backends/s3 AbortUploads: one listing request per
-// 1,000 uploads). An SFTP store writes a ".datagate-<random>.tmp" file
-// beside each copy and renames it into place; one a crash leaves is not
-// removed (find ROOT -name '.datagate-*.tmp' -mtime +1 -delete does it):
-// finding them means walking the whole remote tree. Neither holds
-// anything the catalogue refers to.
+// 1,000 uploads). An SFTP store writes each copy to a file in one
+// temporary directory on the server and renames it into place;
+// sweepStoreTemp removes, at the same times, those nothing has written to
+// for StoreTempAge by the server's clock (backends/sftp SweepTemp: one
+// readdir). None of these holds anything the catalogue refers to.
 
 // uploadAborter is a store whose interrupted uploads linger in it
 // (backends/s3).
 type uploadAborter interface {
 	AbortUploads(ctx context.Context, before time.Time) (int, error)
+}
+
+// tempSweeper is a remote store that keeps its copies' temporary files in
+// one place and dates them on its own clock (backends/sftp).
+type tempSweeper interface {
+	SweepTemp(ctx context.Context, age time.Duration) (files int, bytes int64, err error)
 }
 
 // unwrapper is a decorator of a store (backends/retry).
@@ -188,8 +194,8 @@ func (s *Store) sweepStoreTemp() {
 }
 
 // storeSweep returns the sweep of the store named name, or nil when it
-// has none: through its decorators, a local store's temporary files, an
-// S3 store's incomplete uploads.
+// has none: through its decorators, a local or SFTP store's temporary
+// files, an S3 store's incomplete uploads.
 func (s *Store) storeSweep(name string, w any, age time.Duration) func(context.Context) {
 	for {
 		tc, clean := w.(tempCleaner)
@@ -204,6 +210,16 @@ func (s *Store) storeSweep(name string, w any, age time.Duration) func(context.C
 				}
 				n, b, err := tc.CleanTemp(now.Add(-age), true)
 				if err != nil {
+					s.log.Warn("remove temporary files of interrupted copies", "store", name, "removed", n, "err", err)
+				} else if n > 0 {
+					s.log.Info("removed temporary files of interrupted copies", "store", name, "files", n, "bytes", b)
+				}
+			}
+		}
+		if ts, ok := w.(tempSweeper); ok {
+			return func(ctx context.Context) {
+				n, b, err := ts.SweepTemp(ctx, age)
+				if err != nil && ctx.Err() == nil {
 					s.log.Warn("remove temporary files of interrupted copies", "store", name, "removed", n, "err", err)
 				} else if n > 0 {
 					s.log.Info("removed temporary files of interrupted copies", "store", name, "files", n, "bytes", b)
