@@ -218,3 +218,47 @@ func TestSweepTemp(t *testing.T) {
 	q.Close()
 	noTemps(t, f.dir)
 }
+
+// TestSweepTempAfterCut: a Put whose connection goes silent mid-write
+// fails on the watchdog, and its removal of the temporary file cannot
+// reach the server either: the file stays until a sweep.
+func TestSweepTempAfterCut(t *testing.T) {
+	f := newFixture(t, "", nil)
+	cfg := f.passwordConfig()
+	cfg.Timeout = time.Second
+	p := newProvider(t, cfg)
+	ctx := testCtx(t, 60*time.Second)
+	dir := filepath.Join(f.dir, tempDir)
+	resume := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Put(ctx, "AB/cut", io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), &pausedReader{resume, bytes.NewReader(make([]byte, 1<<20))}), -1)
+	}()
+	name := newTemp(t, dir, map[string]int64{}, 1<<20)
+	f.srv.Stall(true)
+	close(resume)
+	if err := <-done; !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("Put across a silent connection: %v, want ErrUnavailable", err)
+	}
+	f.srv.Stall(false)
+	if _, ok := temps(t, dir)[name]; !ok {
+		t.Fatalf("the temporary file is gone already (%v): the test cannot tell the sweep works", temps(t, dir))
+	}
+	// Writes the server had received before the stall land after it, at a
+	// time the test cannot see: sweep until the file is older than 1 s.
+	for {
+		n, b, err := p.SweepTemp(ctx, time.Second)
+		if err != nil || n > 1 || (n == 1 && b < 1<<20) {
+			t.Fatalf("SweepTemp: removed %d files, %d bytes, %v; want 1 of at least %d", n, b, err, 1<<20)
+		}
+		if n == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the temporary file was not swept: %v", temps(t, dir))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.Close()
+	noTemps(t, f.dir)
+}
