@@ -54,7 +54,8 @@ func (s *Store) NewID() fs.ID { return s.ids.New(s.now()) }
 // of its own; listings lack it meanwhile.
 // A LocalFiles reader (an S3 multipart upload's parts) and a section of a
 // local file from its start (an SFTP or FUSE spool) are copied by the
-// kernel when the primary store can.
+// kernel when the primary store can; a HashedFiles reader's SHA-256 is
+// taken instead of hashing the copy, when the MD5 is deferred.
 // On any failure — a reader error, cancellation, a full disk, a checksum
 // or size mismatch — nothing is left behind and the error says why.
 func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Object, error) {
@@ -97,6 +98,13 @@ func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Objec
 	switch {
 	case isFiles && req.Size >= 0 && kp != nil:
 		n = req.Size
+		if sum := knownSHA256(lf); sum != nil && mayDefer && req.Size > pipeBufSize {
+			// Hashed by the caller as the files were written: the copy
+			// need not be read back.
+			err = kp.PutFiles(ctx, dst, lf.LocalFiles(), req.Size, nil, nil)
+			o.SHA256 = sum
+			break
+		}
 		o.MD5, o.SHA256, err = hashCopy(mayDefer && req.Size > pipeBufSize, func(h io.Writer) error {
 			return kp.PutFiles(ctx, dst, lf.LocalFiles(), req.Size, h, nil)
 		})
@@ -194,6 +202,26 @@ type md5Now struct{ io.Reader }
 type LocalFiles interface {
 	io.Reader
 	LocalFiles() []string // file names, in content order
+}
+
+// HashedFiles is LocalFiles whose SHA-256 the caller computed itself
+// over the bytes of those very files (an S3 multipart upload hashes its
+// parts in order as they are spooled). Put then copies them without
+// reading the copy back, unless it must hash the copy for the MD5 anyway.
+// Never pass a checksum a client claimed: the store records this one as
+// the content's identity and stamps the copy verified.
+type HashedFiles interface {
+	LocalFiles
+	SHA256() []byte // nil: unknown, the copy is hashed
+}
+
+func knownSHA256(lf LocalFiles) []byte {
+	if hf, ok := lf.(HashedFiles); ok {
+		if sum := hf.SHA256(); len(sum) == sha256.Size {
+			return sum
+		}
+	}
+	return nil
 }
 
 // kernelPutter is a primary store that copies local files by the kernel,

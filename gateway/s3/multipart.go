@@ -44,6 +44,7 @@ type multipart struct {
 	dir    string
 	maxAge time.Duration
 	log    *slog.Logger
+	order  *orderHashes // the uploads' SHA-256 in part order (parthash_order.go)
 }
 
 type uploadInfo struct {
@@ -61,17 +62,20 @@ type partFile struct {
 	size int64
 	mod  time.Time
 	name string
+	fi   os.FileInfo
 }
 
 func newMultipart(dir string, maxAge time.Duration, log *slog.Logger) (*multipart, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("s3: multipart upload directory: %w", err)
 	}
-	return &multipart{dir: dir, maxAge: maxAge, log: log}, nil
+	return &multipart{dir: dir, maxAge: maxAge, log: log, order: newOrderHashes()}, nil
 }
 
-// cleanLoop removes stale uploads until ctx ends.
+// cleanLoop removes stale uploads until ctx ends (Server.Close), then
+// waits for the parts being hashed from their spool files.
 func (m *multipart) cleanLoop(ctx context.Context) {
+	defer m.order.wait()
 	every := min(max(m.maxAge/4, time.Second), 10*time.Minute)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -102,12 +106,19 @@ func (m *multipart) clean(now time.Time) {
 		if info, err := m.info(id); err == nil && now.Sub(info.Created) < m.maxAge {
 			continue
 		}
+		m.order.take(id)
 		if err := os.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
 			m.log.Warn("s3: removing stale multipart upload", "upload", e.Name(), "err", err)
 			continue
 		}
 		m.log.Info("s3: removed stale multipart upload", "upload", e.Name(), "age", now.Sub(fi.ModTime()).Round(time.Second))
 	}
+	// In-order hashes of uploads gone otherwise (a part that arrived as
+	// its upload was completed or aborted).
+	m.order.prune(func(id string) bool {
+		_, err := os.Stat(filepath.Join(m.dir, id))
+		return err == nil
+	})
 }
 
 func validUploadID(id string) bool {
@@ -161,7 +172,7 @@ func (m *multipart) parts(dir string) ([]partFile, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, partFile{n: n, etag: sum, size: fi.Size(), mod: fi.ModTime(), name: filepath.Join(dir, e.Name())})
+		out = append(out, partFile{n: n, etag: sum, size: fi.Size(), mod: fi.ModTime(), name: filepath.Join(dir, e.Name()), fi: fi})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].n != out[j].n {
@@ -296,11 +307,22 @@ func (s *Server) uploadPart(q *req, id string) {
 		return
 	}
 	h, release := s.md5.get()
+	// The whole object's SHA-256 too, when this part is next in order.
+	order := s.mp.order.get(id)
+	var spooled os.FileInfo
+	var name string
+	w := io.MultiWriter(tmp, h)
+	sh := order.begin(n)
+	if sh != nil {
+		w = io.MultiWriter(tmp, h, sh)
+	}
+	defer func() { order.end(s.mp.order, n, name, spooled, sh != nil) }()
 	bp := copyBufs.Get().(*[]byte)
-	got, err := io.CopyBuffer(io.MultiWriter(tmp, h), src, *bp)
+	got, err := io.CopyBuffer(w, src, *bp)
 	copyBufs.Put(bp)
+	fi, serr := tmp.Stat()
 	if cerr := tmp.Close(); err == nil {
-		err = cerr
+		err = errors.Join(serr, cerr)
 	}
 	sum := h.Sum(nil)
 	release()
@@ -317,12 +339,13 @@ func (s *Server) uploadPart(q *req, id string) {
 		return
 	}
 	etag := hex.EncodeToString(sum)
-	name := filepath.Join(dir, fmt.Sprintf("%05d-%s", n, etag))
+	name = filepath.Join(dir, fmt.Sprintf("%05d-%s", n, etag))
 	if err := os.Rename(tmp.Name(), name); err != nil {
 		os.Remove(tmp.Name())
 		q.fail(s, ErrNoSuchUpload) // completed or aborted meanwhile
 		return
 	}
+	spooled = fi
 	// Drop earlier uploads of this part number.
 	if olds, err := filepath.Glob(filepath.Join(dir, fmt.Sprintf("%05d-*", n))); err == nil {
 		for _, o := range olds {
@@ -428,12 +451,21 @@ func (s *Server) completeUpload(q *req, id string) {
 		files[i].name = filepath.Join(busy, filepath.Base(files[i].name))
 	}
 	ctx := q.r.Context()
+	// The SHA-256 of the parts hashed in order as they were spooled, the
+	// rest hashed now (nil: none hashed, the store hashes its copy).
+	var sha []byte
+	if u := s.mp.order.take(id); u != nil {
+		sha = u.sum(s.mp.order, files)
+	} else {
+		s.mp.order.unhashed.Add(1)
+	}
 	// The object keeps the multipart ETag, so later reads give what
 	// Complete answered (clients compare them). The store copies the
-	// parts by the kernel, hashing the copy with SHA-256; the whole
-	// content's MD5, which nothing here needs, it computes afterwards.
+	// parts by the kernel (hashing the copy with SHA-256 unless given
+	// it); the whole content's MD5, which nothing here needs, it computes
+	// afterwards.
 	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(files))
-	_, err = q.tree.Create(ctx, treePath(q.bucket, q.key), &partsReader{ctx: ctx, parts: files}, views.CreateOptions{
+	_, err = q.tree.Create(ctx, treePath(q.bucket, q.key), &partsReader{ctx: ctx, parts: files, sha: sha}, views.CreateOptions{
 		Size: total, ContentType: info.ContentType, Meta: info.Meta, ETag: etag,
 	})
 	if err != nil {
@@ -466,12 +498,16 @@ func (a bufferedAnswer) Write(p []byte) (int, error) { return a.b.Write(p) }
 func (a bufferedAnswer) WriteHeader(int)             {}
 
 // partsReader reads part files in turn, one open at a time. As a
-// store.LocalFiles it lets the store copy them by the kernel instead.
+// store.HashedFiles it lets the store copy them by the kernel instead,
+// with their SHA-256 when this process hashed them.
 type partsReader struct {
 	ctx   context.Context
 	parts []partFile
 	cur   *os.File
+	sha   []byte // of the parts' files, computed here; nil: unknown
 }
+
+func (p *partsReader) SHA256() []byte { return p.sha }
 
 func (p *partsReader) LocalFiles() []string {
 	names := make([]string, len(p.parts))
@@ -514,6 +550,7 @@ func (s *Server) abortUpload(q *req, id string) {
 		q.fail(s, err)
 		return
 	}
+	s.mp.order.take(id)
 	if err := os.RemoveAll(filepath.Join(s.mp.dir, id)); err != nil {
 		q.fail(s, err)
 		return

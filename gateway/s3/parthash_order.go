@@ -1,0 +1,326 @@
+package s3
+
+import (
+	"crypto/sha256"
+	"encoding"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// orderHashes keeps, for each multipart upload of this process, the
+// SHA-256 of its parts in part-number order as they are spooled: a part
+// that is next in order is hashed from its bytes as they arrive, the
+// others from their spool files (still in the page cache) once the parts
+// before them are hashed. Complete then hands the store the whole
+// object's SHA-256 with the part files, hashing only what is left (parts
+// listed out of the hashed sequence), instead of the store reading the
+// copy back and hashing it in one serial pass while the client waits.
+//
+// Only bytes hashed here count, and only for the very files Complete
+// copies: every hashed part records its spool file's identity (device,
+// inode, size, modification time), and the hashed sequence is used up to
+// the first part whose listed file differs (re-uploaded, or never seen
+// by this process, e.g. after a restart). The state is in memory only;
+// an upload without it is hashed by the store as before.
+type orderHashes struct {
+	mu  sync.Mutex
+	ups map[string]*orderHash // by upload id
+	wg  sync.WaitGroup        // catch-up goroutines
+
+	// What Completes got: bytes taken hashed from the sequence, bytes
+	// hashed at Complete, Completes left to the store's hashing.
+	ahead, atComplete, unhashed atomic.Int64
+}
+
+func newOrderHashes() *orderHashes { return &orderHashes{ups: map[string]*orderHash{}} }
+
+// orderHash is one upload's in-order hash.
+type orderHash struct {
+	mu      sync.Mutex
+	idle    *sync.Cond          // signalled when catchingUp ends
+	h       hash.Hash           // state after seq, unless busy
+	seq     []hashedPart        // parts hashed, in order: numbers 1, 2, ...
+	spooled map[int]spooledPart // the latest spool file of each part
+	busy    bool                // a goroutine feeds h
+	// catchingUp: the busy goroutine hashes spool files (bounded work,
+	// worth waiting for), not a request's body.
+	catchingUp bool
+	staleFrom  int  // > 0: a part from this number on was re-uploaded while busy
+	done       bool // completed, aborted or removed: no more hashing
+}
+
+type spooledPart struct {
+	path string
+	fi   os.FileInfo
+}
+
+type hashedPart struct {
+	n     int
+	fi    os.FileInfo // of the spool file hashed
+	state []byte      // h's state after this part
+}
+
+// samePart tells whether two stats are of the same unchanged spool file.
+// Spool files are written once and only ever replaced by a rename.
+func samePart(a, b os.FileInfo) bool {
+	return a != nil && b != nil && os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// get returns upload id's hash, created on first use.
+func (o *orderHashes) get(id string) *orderHash {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	u := o.ups[id]
+	if u == nil {
+		u = &orderHash{h: sha256.New(), spooled: map[int]spooledPart{}}
+		u.idle = sync.NewCond(&u.mu)
+		o.ups[id] = u
+	}
+	return u
+}
+
+// take removes upload id's hash and stops it; nil if there was none.
+func (o *orderHashes) take(id string) *orderHash {
+	o.mu.Lock()
+	u := o.ups[id]
+	delete(o.ups, id)
+	o.mu.Unlock()
+	if u != nil {
+		u.mu.Lock()
+		u.done = true
+		u.mu.Unlock()
+	}
+	return u
+}
+
+// wait waits for the catch-up goroutines (Server.Close).
+func (o *orderHashes) wait() { o.wg.Wait() }
+
+// next is the part number the hashed sequence continues with. Under mu.
+func (u *orderHash) next() int { return len(u.seq) + 1 }
+
+// truncate drops the hashed parts numbered from n on and restores h to
+// the state before them. Under mu, not busy.
+func (u *orderHash) truncate(n int) {
+	if n > len(u.seq) {
+		return
+	}
+	u.seq = u.seq[:n-1]
+	u.restore()
+}
+
+// restore sets h to the state after seq. Under mu, not busy.
+func (u *orderHash) restore() {
+	u.h = sha256.New()
+	if len(u.seq) > 0 {
+		if err := u.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.seq[len(u.seq)-1].state); err != nil {
+			u.seq = nil // cannot happen: our own marshalled state
+			u.h = sha256.New()
+		}
+	}
+}
+
+// begin is called before part n is spooled. It returns the hash to feed
+// the part's bytes to when n is next in order and nobody else feeds it,
+// else nil. A non-nil answer must be followed by end(..., true).
+func (u *orderHash) begin(n int) io.Writer {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done || u.busy {
+		return nil
+	}
+	u.truncate(n) // a new upload of a hashed part
+	if n != u.next() {
+		return nil
+	}
+	u.busy = true
+	return u.h
+}
+
+// end records part n's outcome: fi and path of its spool file when it
+// was spooled (renamed into place), nil when it failed. streamed says the
+// caller fed h (begin returned it). It starts catching up from the spool
+// files when the sequence can go on.
+func (u *orderHash) end(o *orderHashes, n int, path string, fi os.FileInfo, streamed bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if fi != nil {
+		u.spooled[n] = spooledPart{path: path, fi: fi}
+	}
+	if streamed {
+		u.busy = false
+		if fi != nil && !u.done {
+			u.seq = append(u.seq, hashedPart{n: n, fi: fi, state: marshalState(u.h)})
+		} else {
+			u.restore()
+		}
+	} else if fi != nil && n < u.next() {
+		// Re-uploaded after its first copy was hashed.
+		if u.busy {
+			u.staleFrom = minPositive(u.staleFrom, n)
+		} else {
+			u.truncate(n)
+		}
+	}
+	u.settle(o)
+}
+
+func minPositive(a, b int) int {
+	if a <= 0 {
+		return b
+	}
+	return min(a, b)
+}
+
+// settle applies a pending invalidation and starts a catch-up goroutine
+// when the next part is spooled and nobody hashes. Under mu.
+func (u *orderHash) settle(o *orderHashes) {
+	if u.busy {
+		return
+	}
+	if u.staleFrom > 0 {
+		u.truncate(u.staleFrom)
+		u.staleFrom = 0
+	}
+	if u.done {
+		return
+	}
+	if _, ok := u.spooled[u.next()]; !ok {
+		return
+	}
+	u.busy, u.catchingUp = true, true
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		u.catchUp(o)
+	}()
+}
+
+// catchUp hashes spooled parts from their files while they continue the
+// sequence. Runs busy.
+func (u *orderHash) catchUp(o *orderHashes) {
+	for {
+		u.mu.Lock()
+		p, ok := u.spooled[u.next()]
+		n := u.next()
+		if !ok || u.done || u.staleFrom > 0 {
+			u.busy, u.catchingUp = false, false
+			u.idle.Broadcast()
+			u.settle(o)
+			u.mu.Unlock()
+			return
+		}
+		h := u.h
+		u.mu.Unlock()
+		err := hashFile(h, p.path, p.fi)
+		u.mu.Lock()
+		if err == nil {
+			u.seq = append(u.seq, hashedPart{n: n, fi: p.fi, state: marshalState(h)})
+		} else {
+			// Replaced or removed meanwhile: a newer spool of part n
+			// starts a catch-up of its own when it is recorded.
+			u.restore()
+			if q, ok := u.spooled[n]; ok && samePart(q.fi, p.fi) {
+				delete(u.spooled, n)
+			}
+		}
+		u.mu.Unlock()
+	}
+}
+
+// sum returns the SHA-256 of the files of parts, in order (Complete's
+// list, after its directory rename), from the hashed sequence as far as
+// it matches them and hashing the rest from the files; nil if the first
+// part is not hashed or a file cannot be read as listed. It stops the
+// hashing of the upload.
+func (u *orderHash) sum(o *orderHashes, parts []partFile) []byte {
+	u.mu.Lock()
+	u.done = true
+	for u.catchingUp {
+		u.idle.Wait()
+	}
+	seq := u.seq
+	u.mu.Unlock()
+	h := sha256.New()
+	i := 0
+	for i < len(parts) && i < len(seq) && seq[i].n == parts[i].n && samePart(seq[i].fi, parts[i].fi) {
+		i++
+	}
+	if i == 0 {
+		// Nothing to start from: the store's hashing of its copy, beside
+		// the copy, costs less time than a serial pass first.
+		o.unhashed.Add(1)
+		return nil
+	}
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(seq[i-1].state); err != nil {
+		o.unhashed.Add(1)
+		return nil
+	}
+	var ahead, tail int64
+	for _, p := range parts[:i] {
+		ahead += p.size
+	}
+	for _, p := range parts[i:] {
+		if err := hashFile(h, p.name, p.fi); err != nil {
+			o.unhashed.Add(1)
+			return nil
+		}
+		tail += p.size
+	}
+	o.ahead.Add(ahead)
+	o.atComplete.Add(tail)
+	return h.Sum(nil)
+}
+
+// hashFile feeds h the file at path, which must still be the file fi
+// describes.
+func hashFile(h hash.Hash, path string, fi os.FileInfo) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	now, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !samePart(now, fi) {
+		return fmt.Errorf("s3: part file %s changed", path)
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	n, err := io.CopyBuffer(onlyWriter{h}, onlyReader{f}, *bp)
+	if err == nil && n != fi.Size() {
+		err = fmt.Errorf("s3: part file %s: read %d of %d bytes", path, n, fi.Size())
+	}
+	return err
+}
+
+// onlyWriter and onlyReader hide ReadFrom/WriteTo so io.CopyBuffer uses
+// the buffer given.
+type onlyWriter struct{ io.Writer }
+type onlyReader struct{ io.Reader }
+
+func marshalState(h hash.Hash) []byte {
+	b, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+	return b
+}
+
+// prune drops the hashes of uploads that exists says are gone.
+func (o *orderHashes) prune(exists func(id string) bool) {
+	o.mu.Lock()
+	var gone []string
+	for id := range o.ups {
+		gone = append(gone, id)
+	}
+	o.mu.Unlock()
+	for _, id := range gone {
+		if !exists(id) {
+			o.take(id)
+		}
+	}
+}
