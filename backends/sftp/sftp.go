@@ -430,7 +430,7 @@ func (p *Provider) List(ctx context.Context, prefix string, fn func(backends.Ent
 			case isTemp(fi.Name()):
 				continue // a Put in progress, of a version that wrote beside the file
 			case dir == p.root && fi.Name() == tempDir:
-				continue
+				continue // Puts in progress, and a crash's leftovers (temp.go)
 			case fi.IsDir():
 				stack = append(stack, full)
 				continue
