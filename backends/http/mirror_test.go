@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/datagate/datagate/backends"
 	"github.com/datagate/datagate/backends/backendtest"
+	"github.com/datagate/datagate/backends/health"
 	"github.com/datagate/datagate/backends/retry"
 )
 
@@ -109,6 +111,11 @@ func TestMirrorBackoffAndProbe(t *testing.T) {
 	b, bURL := startCounted(t, data)
 	const backoff = 500 * time.Millisecond
 	p := newTest(t, Config{URLs: []string{aURL, bURL}, Retries: 2, MirrorBackoff: backoff})
+	// The back-off runs on a clock the test moves: with real sleeps the
+	// read after the doubled back-off's 3/4 had 125 ms of slack, which a
+	// loaded machine's scheduling can take.
+	clk := &testClock{t: time.Unix(1e9, 0)}
+	p.health = health.New(health.Options{Base: backoff, Max: maxBackoff * backoff, Now: clk.Now})
 
 	a.down.Store(true)
 	if got, err := readF(t, p, 0, -1); err != nil || !bytes.Equal(got, data) {
@@ -132,14 +139,14 @@ func TestMirrorBackoffAndProbe(t *testing.T) {
 	}
 	// After the back-off (±25 %) one read probes it, once, and a failed
 	// probe doubles the back-off.
-	time.Sleep(backoff*5/4 + 50*time.Millisecond)
+	clk.Add(backoff*5/4 + time.Millisecond)
 	if _, err := readF(t, p, 0, -1); err != nil {
 		t.Fatal(err)
 	}
 	if n := a.hits.Load(); n != 1 {
 		t.Errorf("probe asked the mirror %d times, want 1", n)
 	}
-	time.Sleep(backoff * 5 / 4) // < 2×backoff×3/4: still passed over
+	clk.Add(backoff * 5 / 4) // < 2×backoff×3/4: still passed over
 	if _, err := readF(t, p, 0, -1); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +155,7 @@ func TestMirrorBackoffAndProbe(t *testing.T) {
 	}
 	// Back up: the next probe succeeds and reads return to it.
 	a.down.Store(false)
-	time.Sleep(2*backoff*5/4 + 50*time.Millisecond)
+	clk.Add(2*backoff*5/4 + time.Millisecond)
 	bBefore := b.hits.Load()
 	for range 3 {
 		if got, err := readF(t, p, 0, -1); err != nil || !bytes.Equal(got, data) {
@@ -158,6 +165,24 @@ func TestMirrorBackoffAndProbe(t *testing.T) {
 	if !p.health.Healthy(p.mirrors[0].key) || a.hits.Load() != 4 || b.hits.Load() != bBefore {
 		t.Errorf("after recovery: healthy %v, first mirror %d hits (want 4), second %d new", p.health.Healthy(p.mirrors[0].key), a.hits.Load(), b.hits.Load()-bBefore)
 	}
+}
+
+// testClock is a health.Tracker's clock that moves only when told.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // A refused connection moves on at once, without retries.
