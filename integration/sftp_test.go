@@ -899,12 +899,14 @@ func TestSFTPKilledUploadLeavesNothing(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill the client mid-transfer: 300 ms is well inside a 512 MiB
-	// transfer (the server sees the connection drop with the file open).
-	time.Sleep(300 * time.Millisecond)
+	// Kill the client mid-transfer, once the server has the upload's
+	// spool open and a MiB in it (the server sees the connection drop
+	// with the file open). A fixed 300 ms killed the client before it had
+	// logged in when the machine was loaded (1 run in ~10).
+	waitSpooling(t, s.server, filepath.Join(s.data, "spool", "sftp"), 1<<20)
 	cmd.Process.Kill()
 	if err := cmd.Wait(); err == nil {
-		t.Fatal("the upload finished within 300 ms: nothing was interrupted")
+		t.Fatal("the upload finished before the kill: nothing was interrupted")
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(s.stderr.String(), "upload abandoned") {
@@ -920,5 +922,28 @@ func TestSFTPKilledUploadLeavesNothing(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(s.data, "spool", "sftp"))
 	if len(ents) != 0 {
 		t.Fatalf("spool not empty: %v", ents)
+	}
+}
+
+// waitSpooling waits until the server process has a file of spoolDir open
+// (the spool is unlinked as soon as it is made: it is found through
+// /proc/PID/fd) holding at least size bytes.
+func waitSpooling(t *testing.T, srv *server, spoolDir string, size int64) {
+	t.Helper()
+	fdDir := fmt.Sprintf("/proc/%d/fd", srv.cmd.Process.Pid)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		fds, _ := os.ReadDir(fdDir)
+		for _, fd := range fds {
+			target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
+			if err != nil || !strings.HasPrefix(target, spoolDir+"/") {
+				continue
+			}
+			if fi, err := os.Stat(filepath.Join(fdDir, fd.Name())); err == nil && fi.Size() >= size {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server has no spool of %d bytes open in %s after 60s\n%s", size, spoolDir, srv.stderr)
+		}
 	}
 }
