@@ -10,6 +10,7 @@ import (
 	"hash"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/index"
@@ -69,12 +70,90 @@ func (s *Store) resumeMD5s(ctx context.Context) {
 	}
 }
 
+// The MD5 of an object with an ETag of its own (S3 multipart) is
+// wanted by nobody waiting (awaitMD5), so its job does not compete with
+// uploads for the CPU: it waits until no upload has been in flight for
+// md5IdleDelay (the gaps between one upload's end and the next one's
+// start are shorter), but no longer than md5MaxDefer after it was queued,
+// so sustained uploads cannot starve it. Other objects' MD5s, which
+// readers wait for, are not deferred. Close ends the deferral.
+const (
+	md5IdleDelay = 200 * time.Millisecond
+	md5MaxDefer  = 30 * time.Second
+)
+
 // md5Jobs are the objects whose MD5 is still being computed.
 // The zero value is ready to use.
 type md5Jobs struct {
 	mu      sync.Mutex
 	pending map[fs.ID]*md5Job
 	run     sync.Mutex // one job hashes at a time
+
+	uploads    int       // in flight (Store.Uploading)
+	lastUpload time.Time // when the last one ended
+	// idle and maxDefer: md5IdleDelay and md5MaxDefer when zero (tests
+	// set them before the store is used).
+	idle, maxDefer time.Duration
+}
+
+// Uploading marks an upload as in progress until the function returned
+// is called: deferrable background MD5s wait meanwhile (see md5IdleDelay).
+// Put counts itself; front-ends that receive content before they call it
+// (S3 multipart parts) tell the store here.
+func (s *Store) Uploading() (done func()) {
+	j := &s.md5s
+	j.mu.Lock()
+	j.uploads++
+	j.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			j.mu.Lock()
+			j.uploads--
+			j.lastUpload = time.Now()
+			j.mu.Unlock()
+		})
+	}
+}
+
+// busyFor is how long a deferred job should still wait for uploads to
+// pause, at now; <= 0: go.
+func (j *md5Jobs) busyFor(now time.Time) time.Duration {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	idle := j.idle
+	if idle <= 0 {
+		idle = md5IdleDelay
+	}
+	if j.uploads > 0 {
+		return idle
+	}
+	return idle - now.Sub(j.lastUpload)
+}
+
+// waitIdle waits until uploads pause, at most maxDefer, or stop closes.
+func (j *md5Jobs) waitIdle(stop <-chan struct{}) {
+	j.mu.Lock()
+	maxDefer := j.maxDefer
+	j.mu.Unlock()
+	if maxDefer <= 0 {
+		maxDefer = md5MaxDefer
+	}
+	deadline := time.Now().Add(maxDefer)
+	for {
+		now := time.Now()
+		wait := min(j.busyFor(now), deadline.Sub(now))
+		if wait <= 0 {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 type md5Job struct{ done chan struct{} }
@@ -135,7 +214,8 @@ func (s *Store) awaitMD5(ctx context.Context, o *fs.Object) *fs.Object {
 
 // computeMD5 hashes o's stored file in the background, at low priority
 // and one object at a time, and records the MD5 (and the ETag, when o has
-// none) unless o changed meanwhile. The sum is of verified content only:
+// none) unless o changed meanwhile. With an ETag of its own, o waits for
+// uploads to pause first (md5IdleDelay). The sum is of verified content only:
 // the file must carry its sentinel (integrity.go) before and after, or
 // match o's SHA-256. Store.Close waits for the jobs, so only a crash
 // leaves an object without its MD5 (listed without one, never a wrong one).
@@ -144,6 +224,9 @@ func (s *Store) computeMD5(o *fs.Object, job *md5Job) {
 	go func() {
 		defer s.bg.Done()
 		defer s.md5s.done(o.ID, job)
+		if o.ETag != "" {
+			s.md5s.waitIdle(s.closed)
+		}
 		s.md5s.run.Lock()
 		defer s.md5s.run.Unlock()
 		lowPriority()

@@ -59,6 +59,7 @@ func (s *Store) NewID() fs.ID { return s.ids.New(s.now()) }
 // On any failure — a reader error, cancellation, a full disk, a checksum
 // or size mismatch — nothing is left behind and the error says why.
 func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Object, error) {
+	defer s.Uploading()()
 	now := s.now().UTC()
 	id := req.ID
 	if id.IsZero() {

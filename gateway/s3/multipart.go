@@ -306,6 +306,8 @@ func (s *Server) uploadPart(q *req, id string) {
 		q.fail(s, ErrNoSuchUpload)
 		return
 	}
+	// Background MD5s of earlier uploads wait while parts arrive.
+	defer s.opts.Store.Uploading()()
 	h, release := s.md5.get()
 	// The whole object's SHA-256 too, when this part is next in order.
 	order := s.mp.order.get(id)
