@@ -303,9 +303,18 @@ func BenchmarkStat10k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		stat(plain)
 		// Cold: every name is a LOOKUP; steady: kernel cache hits.
-		native, cold := bestOf(3, func() time.Duration { return stat(plain) }, func() time.Duration { e.forget(); return stat(e.path("many")) })
+		ccpu := time.Duration(1 << 62)
+		native, cold := bestOf(3, func() time.Duration { return stat(plain) }, func() (d time.Duration) {
+			e.forget()
+			ccpu = min(ccpu, cpuOf(func() { d = stat(e.path("many")) }))
+			return d
+		})
 		_, steady := bestOf(3, func() time.Duration { return 0 }, func() time.Duration { return stat(e.path("many")) })
-		floor := stat(loopback(b, plain))
+		var floor time.Duration
+		lb := loopback(b, plain)
+		fcpu := cpuOf(func() { floor = stat(lb) })
+		b.ReportMetric(float64(ccpu.Microseconds())/n, "cold-cpu-us/stat")
+		b.ReportMetric(float64(fcpu.Microseconds())/n, "loopback-cpu-us/stat")
 		b.ReportMetric(floor.Seconds()/native.Seconds(), "loopback-x")
 		b.ReportMetric(cold.Seconds()/native.Seconds(), "cold-x")
 		b.ReportMetric(steady.Seconds()/native.Seconds(), "steady-x")

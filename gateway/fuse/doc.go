@@ -26,7 +26,8 @@
 // their range in the cache file (bounded by Options.OpTimeout) and are
 // served from it the same way. As root the mount's read-ahead window is
 // 4 MiB (the kernel's default for FUSE is 128 KiB, whatever the INIT
-// reply asks), so sequential reads arrive as 1 MiB READs, several in
+// reply asks), so sequential reads arrive as READs of 1016 KiB (the
+// mount's max_read: the largest reply a splice pipe holds), several in
 // flight.
 //
 // Writes (with the w right): create and open-for-write spool the content

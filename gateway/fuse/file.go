@@ -169,8 +169,8 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse
 
 // fromFile answers a read with n bytes at off of a local file: spliced to
 // the kernel (the bytes cross no buffer of ours) when the reply fits in a
-// pipe, else read into dest — go-fuse would try the splice, fail and log
-// it for every 1 MiB read (pipes hold 1 MiB at most by default).
+// pipe, which the mount's max_read makes every READ's do (maxRead), else
+// read into dest — go-fuse would try the splice, fail and log it.
 func (h *readHandle) fromFile(f *os.File, dest []byte, off int64, n int) (gofuse.ReadResult, syscall.Errno) {
 	if n+spliceSlack <= splice.MaxPipeSize() {
 		return gofuse.ReadResultFd(f.Fd(), off, n), 0

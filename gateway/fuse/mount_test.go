@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/splice"
+
 	"github.com/datagate/datagate/backends"
 	"github.com/datagate/datagate/backends/cache"
 	"github.com/datagate/datagate/backends/local"
@@ -593,6 +595,60 @@ func TestReadAheadWindow(t *testing.T) {
 	got, err := os.ReadFile(e.path("fc/big"))
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("read: %d bytes, %v", len(got), err)
+	}
+}
+
+// The mount caps READs to what a splice pipe holds, so replies of
+// content being fetched are spliced (maxRead); reads through the cap,
+// straddling READ and chunk boundaries, get the content.
+func TestReadsFitAPipe(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.Read}, Options{})
+	if os.Geteuid() != 0 {
+		t.Skip("only a direct (root) mount takes the cap")
+	}
+	if maxRead()+spliceSlack > splice.MaxPipeSize() {
+		t.Fatalf("maxRead %d: its replies do not fit a %d-byte pipe", maxRead(), splice.MaxPipeSize())
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == e.mnt {
+			found = true
+			if want := fmt.Sprintf("max_read=%d", maxRead()); !strings.Contains(l, want) {
+				t.Fatalf("mount options %q lack %s", l, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("%s not in /proc/self/mountinfo", e.mnt)
+	}
+	body := make([]byte, 5<<20+12345)
+	for i := range body {
+		body[i] = byte(i * 7 / 4093)
+	}
+	e.register(t, "big", body, map[string]string{"type": "fc"})
+	f, err := os.Open(e.path("fc/big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []byte
+	buf := make([]byte, 1<<20+4097) // each read straddles a READ boundary
+	for {
+		n, err := f.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, body) {
+		t.Fatalf("cold read: %d bytes, content differs", len(got))
 	}
 }
 
