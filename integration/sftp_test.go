@@ -71,7 +71,9 @@ func needTool(t testing.TB, names ...string) {
 // extra is appended to the sftp: section.
 func startSFTPServer(t testing.TB, extra string) *sftpServer {
 	t.Helper()
-	s := &sftpServer{data: t.TempDir(), tmp: t.TempDir(), host: "127.0.0.1", port: freePort(t)}
+	// The server picks its port (127.0.0.1:0) and logs it: a port picked
+	// here and closed before the server binds it can be taken meanwhile.
+	s := &sftpServer{data: t.TempDir(), tmp: t.TempDir(), host: "127.0.0.1"}
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	block, _ := gossh.MarshalPrivateKey(priv, "alice")
 	s.key = filepath.Join(s.tmp, "id_alice")
@@ -79,7 +81,7 @@ func startSFTPServer(t testing.TB, extra string) *sftpServer {
 	s.signer, _ = gossh.NewSignerFromKey(priv)
 	hash, _ := bcrypt.GenerateFromPassword([]byte(sftpPassword), bcrypt.DefaultCost)
 	cfg := fmt.Sprintf(`data: %s
-listen: {admin: '127.0.0.1:0', sftp: '127.0.0.1:%s'}
+listen: {admin: '127.0.0.1:0', sftp: '127.0.0.1:0'}
 log: {level: debug, format: text}
 views:
   by-date: {path: "{date}/{type}/{name}"}
@@ -94,7 +96,7 @@ users:
     views: {by-type: r}
 sftp:
   penalty_failures: 1000
-%s`, s.data, s.port, hash, strings.TrimSpace(string(gossh.MarshalAuthorizedKey(s.signer.PublicKey()))), hash, extra)
+%s`, s.data, hash, strings.TrimSpace(string(gossh.MarshalAuthorizedKey(s.signer.PublicKey()))), hash, extra)
 	cfgFile := filepath.Join(s.tmp, "serve.yaml")
 	os.WriteFile(cfgFile, []byte(cfg), 0o644)
 	cmd := exec.Command(datagateBin, "--config", cfgFile, "serve")
@@ -104,14 +106,17 @@ sftp:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan struct{}, 1)
+	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
 			s.stderr.WriteString(line + "\n")
 			if strings.Contains(line, "msg=SFTP/SCP") {
-				ready <- struct{}{}
+				select {
+				case ready <- line:
+				default: // only the first is waited for
+				}
 			}
 		}
 	}()
@@ -123,7 +128,12 @@ sftp:
 		}
 	})
 	select {
-	case <-ready:
+	case line := <-ready:
+		_, addr, _ := strings.Cut(line, " addr=")
+		addr, _, _ = strings.Cut(addr, " ")
+		if _, s.port, _ = net.SplitHostPort(addr); s.port == "" || s.port == "0" {
+			t.Fatalf("no SFTP port in %q", line)
+		}
 	case err := <-s.done:
 		t.Fatalf("serve exited: %v\n%s", err, s.stderr)
 	case <-time.After(60 * time.Second):
