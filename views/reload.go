@@ -34,8 +34,9 @@ import (
 // Step 1 reads objects outside its delete transaction, so it may drop the
 // new entry of an object changed at that very moment; step 2, which
 // starts after it, writes every current entry again. A write that derived
-// its keys just before the swap and commits after it is covered by a
-// grace period before step 1. Until the rebuild ends, listings of the
+// its keys just before the swap cannot commit after it: the swap is
+// followed by a fence (index.FenceDerivations) that sends such a write
+// back to derive again, so step 1 finds every old entry. Until the rebuild ends, listings of the
 // changed views can show old paths or miss new ones; reads of a path
 // that is gone fail as for any missing file.
 //
@@ -49,8 +50,9 @@ import (
 // queue keys.
 const rawDerived = 0x05
 
-// rebuildGrace is how long the background rebuild waits after a swap for
-// writes that derived their keys with the old definitions to commit.
+// rebuildGrace is how long the background rebuild waits after a swap,
+// leaving the CPU to the writes the fence sent back (and covering them
+// should the fence itself have failed).
 var rebuildGrace = time.Second
 
 // rebuildBatch bounds the keys or objects handled per transaction.
@@ -122,6 +124,7 @@ func (s *Set) Reconfigure(ctx context.Context, defs map[string]Def) ([]string, e
 	s.rb.mu.Lock()
 	defer s.rb.mu.Unlock()
 	s.cur.Store(newSnapshot(views))
+	s.fence()
 	if s.st != nil {
 		s.queueRebuildLocked(s.st, changed)
 	}

@@ -358,6 +358,7 @@ func (s *Set) CreateView(ctx context.Context, name string, d Def, owner string) 
 	}
 	views[name] = v
 	s.cur.Store(newSnapshot(views))
+	s.fence()
 	// From here new writes derive keys for the view; re-index what was
 	// there before. A no-op update re-derives an object's keys.
 	var ids []fs.ID
@@ -422,7 +423,21 @@ func (s *Set) DeleteView(ctx context.Context, name string) error {
 		}
 	}
 	s.cur.Store(newSnapshot(views))
+	s.fence()
 	return nil
+}
+
+// fence follows a change of the definitions: no write that derived its
+// keys before it commits after it (index.FenceDerivations), so the keys
+// of the old definitions are all in the index for a rebuild to sweep.
+func (s *Set) fence() {
+	if s.st == nil {
+		return
+	}
+	if err := s.st.Index().FenceDerivations(); err != nil {
+		// The rebuild's grace period still covers most such writes.
+		s.log.Warn("fence of view path derivations", "err", err)
+	}
 }
 
 // Count returns how many objects are at a path of view name (paths

@@ -8,6 +8,7 @@
 //	0x04 expires(ns, big-endian) id          → ∅   expiry order, for the collector
 //	0x05 derived-key                         → derived-value (given by a Deriver, e.g. view paths)
 //	0x0e                                     → counts checkpoint (counts.go), only between a clean Close and the next Open
+//	0x0f                                     → fence of derivations (FenceDerivations), read by every write transaction
 //
 // Derived keys in use: 'v'… view paths (views), 0x06 prio id replication
 // queue and 0x07 prio id prefetch queue (fs/store/replicate.go). Other

@@ -189,7 +189,7 @@ func (ix *Index) CollectExpired(ctx context.Context, now time.Time, limit int, f
 		return nil
 	}
 	from := []byte{pExpiry}
-	txn := ix.db.NewTransaction(true)
+	txn := ix.newWriteTxn()
 	defer func() { txn.Discard() }()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -207,7 +207,7 @@ func (ix *Index) CollectExpired(ctx context.Context, now time.Time, limit int, f
 			if resume != nil {
 				from = resume
 			}
-			txn = ix.db.NewTransaction(true)
+			txn = ix.newWriteTxn()
 			continue
 		}
 		if err != nil {
@@ -216,7 +216,7 @@ func (ix *Index) CollectExpired(ctx context.Context, now time.Time, limit int, f
 		}
 		// Open the next transaction before this one commits, so that its
 		// reads do not wait for this commit to be applied.
-		next := ix.db.NewTransaction(true)
+		next := ix.newWriteTxn()
 		resume, err := wait()
 		if err != nil {
 			next.Discard()

@@ -21,6 +21,7 @@ const (
 	pSource  = 0x03
 	pExpiry  = 0x04
 	pDerived = 0x05
+	pFence   = 0x0f // FenceDerivations' key
 )
 
 // Limits on what the index accepts, so keys stay well under Badger's limits
@@ -39,8 +40,36 @@ type Derived struct {
 
 // Deriver computes the derived keys of an object. It must be a pure
 // function of the object: the index calls it on the old version to delete
-// and on the new one to insert.
+// and on the new one to insert. One whose rules change (views reloaded)
+// calls FenceDerivations once they have.
 type Deriver func(o *fs.Object) []Derived
+
+// fenceKey is read by every write transaction and written by
+// FenceDerivations, so Badger's conflict detection sends back any
+// transaction that began before a fence and would commit after it.
+var fenceKey = []byte{pFence}
+
+// newWriteTxn begins a read-write transaction that conflicts with any
+// fence committed before it does.
+func (ix *Index) newWriteTxn() *badger.Txn {
+	txn := ix.db.NewTransaction(true)
+	txn.Get(fenceKey) // a miss is read too, for conflicts; the value is not used
+	return txn
+}
+
+// FenceDerivations makes the Deriver's current rules the only ones any
+// later commit can have used: a write transaction that derived keys
+// before the call and commits after it fails with a conflict and is
+// redone (Update and the others retry), deriving afresh. After it, the
+// keys of the old rules are all in the index, for their owner to sweep.
+func (ix *Index) FenceDerivations() error {
+	var gen [8]byte
+	binary.BigEndian.PutUint64(gen[:], uint64(time.Now().UnixNano()))
+	if err := ix.db.Update(func(txn *badger.Txn) error { return txn.Set(fenceKey, gen[:]) }); err != nil {
+		return fs.E(fs.Other, "fence derivations", "", err)
+	}
+	return nil
+}
 
 // Options configure Open.
 type Options struct {
@@ -329,7 +358,7 @@ func (ix *Index) update(ctx context.Context, op string, d durability, fn func(tx
 		if err := ctx.Err(); err != nil {
 			return fs.E(fs.Other, op, "", err)
 		}
-		txn := ix.db.NewTransaction(true)
+		txn := ix.newWriteTxn()
 		changes, err := fn(txn)
 		if err == nil {
 			ix.cnt.gate.RLock()
