@@ -328,8 +328,14 @@ func BenchmarkStat10k(b *testing.B) {
 	}
 }
 
-func BenchmarkCatSmall10k(b *testing.B) {
-	e := newEnv(b, map[string]views.Rights{"by-type": views.All}, Options{})
+func BenchmarkCatSmall10k(b *testing.B) { catSmall(b, Options{}) }
+
+// The same on a read-only mount, whose files open without a round trip
+// (no_open, file.go): a steady cat is the kernel's alone.
+func BenchmarkCatSmall10kReadOnly(b *testing.B) { catSmall(b, Options{ReadOnly: true}) }
+
+func catSmall(b *testing.B, opts Options) {
+	e := newEnv(b, map[string]views.Rights{"by-type": views.All}, opts)
 	const n = 10_000
 	content := bytes.Repeat([]byte("x"), 2000)
 	tree := views.NewTree(views.TreeOptions{Set: e.set, Store: e.st, User: "x", Profile: views.Profile{Views: map[string]views.Rights{"by-type": views.All}}})

@@ -37,6 +37,8 @@ type readHandle struct {
 }
 
 var (
+	_ ffs.NodeReader          = (*node)(nil)
+	_ ffs.NodeFlusher         = (*node)(nil)
 	_ ffs.FileReader          = (*readHandle)(nil)
 	_ ffs.FileReleaser        = (*readHandle)(nil)
 	_ ffs.FilePassthroughFder = (*readHandle)(nil)
@@ -48,6 +50,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 	defer n.fsys.guard("open", &e)
 	if n.dir {
 		return nil, 0, syscall.EISDIR
+	}
+	if n.fsys.noOpen && flags&syscall.O_ACCMODE == syscall.O_RDONLY {
+		return nil, 0, syscall.ENOSYS // from now on the kernel does not ask
 	}
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		if n.fsys.ro {
@@ -98,6 +103,59 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 		}
 	}
 	return h, fl, 0
+}
+
+// Read reads through the handle the file was opened with, or, on a
+// read-only mount whose files the kernel opens without asking (noOpen),
+// by the node's object.
+func (n *node) Read(ctx context.Context, f ffs.FileHandle, dest []byte, off int64) (gofuse.ReadResult, syscall.Errno) {
+	if r, ok := f.(ffs.FileReader); ok {
+		return r.Read(ctx, dest, off)
+	}
+	return n.noOpenRead(ctx, dest, off)
+}
+
+// noOpenRead answers a READ with no handle: a read-only mount answers
+// OPEN with ENOSYS (FUSE's no_open), so that opening and closing a file
+// costs no round trip at all — a cat of a cached small file is served by
+// the kernel alone (its pages are kept: no_open implies KEEP_CACHE, and
+// the change feed drops them when the object changes; a replaced object
+// is a new inode). The price: no passthrough there, and each READ the
+// page cache cannot serve opens the object by id and copies the bytes
+// (a splice from a file closed before go-fuse sends the reply would read
+// a closed descriptor). Writable mounts keep OPEN: a writer's close is
+// what pushes its file.
+func (n *node) noOpenRead(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
+	defer n.fsys.guard("read", &e)
+	p, ok := n.path()
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	ctx, cancel := n.fsys.opCtx(ctx, true)
+	defer cancel()
+	f, err := n.fsys.tree.OpenID(ctx, p, n.id())
+	if err != nil {
+		return nil, n.fsys.errno(err)
+	}
+	defer f.Close()
+	m, err := f.ReadAtContext(ctx, dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		n.fsys.log.Warn("read failed", "id", n.id(), "off", off, "err", err)
+		return nil, n.fsys.errno(err)
+	}
+	return gofuse.ReadResultData(dest[:m]), 0
+}
+
+// Flush flushes the handle; with none (noOpen) it answers ENOSYS, so the
+// kernel sends no FLUSH at close again (the mount is read-only).
+func (n *node) Flush(ctx context.Context, f ffs.FileHandle) syscall.Errno {
+	if fl, ok := f.(ffs.FileFlusher); ok {
+		return fl.Flush(ctx)
+	}
+	if f == nil && n.fsys.noOpen {
+		return syscall.ENOSYS
+	}
+	return 0
 }
 
 // quickOpen opens a small file for reading without asking the store:

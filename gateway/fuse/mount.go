@@ -89,6 +89,9 @@ type filesys struct {
 	// may keep names, attributes, listings and pages long, and nodes may
 	// trust what they last learnt.
 	notified bool
+	// noOpen: a read-only mount with the change feed answers OPEN with
+	// ENOSYS, so the kernel opens files without asking (see noOpenRead).
+	noOpen bool
 
 	pages   atomic.Int64 // directory pages read from the index, for tests
 	eventAt atomic.Int64 // when follow last applied an event (Unix ns), for benchmarks
@@ -154,6 +157,7 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 		tree: mountTree(opts.Tree, mid), spool: opts.SpoolDir, ro: opts.ReadOnly, uid: opts.UID, gid: opts.GID,
 		opTimeout: opts.OpTimeout, mounted: time.Now(), log: opts.Logger.With("mount", dir, "mount_id", mid), life: life,
 		notified: opts.Events != nil,
+		noOpen:   opts.ReadOnly && opts.Events != nil,
 	}
 	fsys.root = &node{fsys: fsys, dir: true}
 	mopts := gofuse.MountOptions{
