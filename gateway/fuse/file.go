@@ -259,7 +259,8 @@ const passthroughMin = 1 << 20
 // first open only (under its lock, while no backing file is registered for
 // the inode) and gives later opens the same backing file, so the other
 // direction is ours: no passthrough while an open of the inode is cached —
-// say readers that opened it cold, before the content was all here.
+// say readers that opened it cold, before the content was all here — or
+// open for writing, until go-fuse has released it (release.go).
 func (h *readHandle) PassthroughFd() (int, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -274,6 +275,13 @@ func (h *readHandle) PassthroughFd() (int, bool) {
 	return -1, false
 }
 
+// settled ends the count of a handle without passthrough (cachedOpens).
+func (n *node) settled() {
+	n.mu.Lock()
+	n.cachedOpens--
+	n.mu.Unlock()
+}
+
 func (h *readHandle) Release(ctx context.Context) (e syscall.Errno) {
 	defer h.fsys.guard("release", &e)
 	h.mu.Lock()
@@ -281,9 +289,7 @@ func (h *readHandle) Release(ctx context.Context) (e syscall.Errno) {
 	h.cached = false
 	h.mu.Unlock()
 	if cached {
-		h.node.mu.Lock()
-		h.node.cachedOpens--
-		h.node.mu.Unlock()
+		h.fsys.afterRelease(ctx, h.node.settled)
 	}
 	if f == nil {
 		return 0 // never read: never opened

@@ -89,6 +89,7 @@ type filesys struct {
 	// may keep names, attributes, listings and pages long, and nodes may
 	// trust what they last learnt.
 	notified bool
+	settler  *releaseSettler // set before the mount serves (release.go)
 	// noOpen: a read-only mount with the change feed answers OPEN with
 	// ENOSYS, so the kernel opens files without asking (see noOpenRead).
 	noOpen bool
@@ -191,7 +192,7 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 		mopts.Options = append(mopts.Options, "default_permissions")
 	}
 	neg := time.Duration(0)
-	srv, err := mountRaw(dir, fsys.root, opts.WrapRaw, &ffs.Options{
+	srv, err := mountRaw(dir, fsys, opts.WrapRaw, &ffs.Options{
 		MountOptions:    mopts,
 		EntryTimeout:    &opts.EntryTimeout,
 		AttrTimeout:     &opts.AttrTimeout,
@@ -333,11 +334,13 @@ func device(dir string) (major, minor uint32, err error) {
 
 // mountRaw is ffs.Mount with the raw file system passed through wrap
 // (when not nil) before it is served.
-func mountRaw(dir string, root ffs.InodeEmbedder, wrap func(gofuse.RawFileSystem) gofuse.RawFileSystem, o *ffs.Options) (*gofuse.Server, error) {
-	if wrap == nil {
-		return ffs.Mount(dir, root, o)
+func mountRaw(dir string, fsys *filesys, wrap func(gofuse.RawFileSystem) gofuse.RawFileSystem, o *ffs.Options) (*gofuse.Server, error) {
+	fsys.settler = newReleaseSettler(ffs.NewNodeFS(fsys.root, o))
+	var raw gofuse.RawFileSystem = fsys.settler
+	if wrap != nil {
+		raw = wrap(raw)
 	}
-	srv, err := gofuse.NewServer(wrap(ffs.NewNodeFS(root, o)), dir, &o.MountOptions)
+	srv, err := gofuse.NewServer(raw, dir, &o.MountOptions)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ type node struct {
 	writers     map[*writeHandle]bool // open write handles
 	wsize       int64                 // size of the newest write handle's spool
 	cachedID    fs.ID                 // the object whose pages the kernel may keep
-	cachedOpens int                   // read handles open without passthrough (file.go)
+	cachedOpens int                   // handles without passthrough, until go-fuse released them (release.go)
 	xattr       map[string]string     // extended attributes, read at xattrAt
 	xattrAt     time.Time
 	xattrGen    int64 // filesys.xattrGen when xattr was read

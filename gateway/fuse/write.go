@@ -175,6 +175,7 @@ func (n *node) openWriter(ctx context.Context, trunc bool) (*writeHandle, syscal
 	}
 	n.writers[w] = true
 	n.wsize = w.size
+	n.cachedOpens++ // no passthrough beside it (release.go)
 	n.mu.Unlock()
 	return w, 0
 }
@@ -415,6 +416,7 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 	w.n.mu.Lock()
 	delete(w.n.writers, w)
 	w.n.mu.Unlock()
+	w.fsys.afterRelease(ctx, w.n.settled)
 	return 0
 }
 
