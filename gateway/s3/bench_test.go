@@ -294,19 +294,7 @@ func BenchmarkBig(b *testing.B) {
 		report(b, cpu0)
 		b.StopTimer()
 		for _, key := range keys {
-			info, err := e.srv.tree("alice").Stat(ctx, treePath("data", key))
-			if err != nil {
-				b.Fatal(err)
-			}
-			for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-				o, err := e.st.Index().Get(ctx, info.ID())
-				if err != nil || time.Now().After(deadline) {
-					b.Fatalf("%s: no MD5 recorded: %v", key, err)
-				}
-				if o.MD5 != nil {
-					break
-				}
-			}
+			waitMD5(b, e, key)
 		}
 		b.ReportMetric((cpuSeconds()-cpu0)/(float64(size*int64(b.N))/(1<<30)), "cpu-s/GiB-settled")
 		for _, key := range keys {
@@ -381,20 +369,27 @@ func BenchmarkComplete(b *testing.B) {
 		}
 		b.StopTimer()
 		total += time.Since(t0)
-		info, err := e.srv.tree("alice").Stat(ctx, treePath("data", key))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-			o, err := e.st.Index().Get(ctx, info.ID())
-			if err != nil || time.Now().After(deadline) {
-				b.Fatalf("%s: no MD5 recorded: %v", key, err)
-			}
-			if o.MD5 != nil {
-				break
-			}
-		}
+		waitMD5(b, e, key)
 		e.alice.RemoveObject(ctx, "data", key, minio.RemoveObjectOptions{})
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/complete")
+}
+
+// waitMD5 waits until the object at key in bucket data has its (deferred,
+// background) MD5 recorded.
+func waitMD5(b *testing.B, e *testEnv, key string) {
+	ctx := context.Background()
+	info, err := e.srv.tree("alice").Stat(ctx, treePath("data", key))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		o, err := e.st.Index().Get(ctx, info.ID())
+		if err != nil || time.Now().After(deadline) {
+			b.Fatalf("%s: no MD5 recorded: %v", key, err)
+		}
+		if o.MD5 != nil {
+			return
+		}
+	}
 }
