@@ -59,11 +59,11 @@ type uploadInfo struct {
 type partFile struct {
 	n    int
 	etag string // hex MD5
-	size int64
-	mod  time.Time
 	name string
-	fi   os.FileInfo
+	fi   os.FileInfo // of the spool file as listed
 }
+
+func (p partFile) size() int64 { return p.fi.Size() }
 
 func newMultipart(dir string, maxAge time.Duration, log *slog.Logger) (*multipart, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -172,13 +172,13 @@ func (m *multipart) parts(dir string) ([]partFile, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, partFile{n: n, etag: sum, size: fi.Size(), mod: fi.ModTime(), name: filepath.Join(dir, e.Name()), fi: fi})
+		out = append(out, partFile{n: n, etag: sum, name: filepath.Join(dir, e.Name()), fi: fi})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].n != out[j].n {
 			return out[i].n < out[j].n
 		}
-		return out[i].mod.After(out[j].mod) // newest first: it wins
+		return out[i].fi.ModTime().After(out[j].fi.ModTime()) // newest first: it wins
 	})
 	// A part uploaded twice concurrently may briefly have two files.
 	uniq := out[:0]
@@ -434,14 +434,14 @@ func (s *Server) completeUpload(q *req, id string) {
 			q.fail(s, withMessage(ErrInvalidPart, "part %d: not uploaded, or its ETag differs", p.PartNumber))
 			return
 		}
-		if i < len(cr.Parts)-1 && f.size < MinPartSize {
-			q.fail(s, withMessage(ErrEntityTooSmall, "part %d is %d bytes: every part but the last must be at least %d", p.PartNumber, f.size, MinPartSize))
+		if i < len(cr.Parts)-1 && f.size() < MinPartSize {
+			q.fail(s, withMessage(ErrEntityTooSmall, "part %d is %d bytes: every part but the last must be at least %d", p.PartNumber, f.size(), MinPartSize))
 			return
 		}
 		raw, _ := hex.DecodeString(f.etag)
 		sums.Write(raw)
 		files = append(files, f)
-		total += f.size
+		total += f.size()
 	}
 	// Take the upload away from concurrent part uploads and completions.
 	busy := dir + ".completing"
@@ -620,7 +620,7 @@ func (s *Server) listParts(q *req, id string) {
 			res.IsTruncated = true
 			break
 		}
-		res.Parts = append(res.Parts, partXML{PartNumber: p.n, LastModified: s3Time(p.mod), ETag: `"` + p.etag + `"`, Size: p.size})
+		res.Parts = append(res.Parts, partXML{PartNumber: p.n, LastModified: s3Time(p.fi.ModTime()), ETag: `"` + p.etag + `"`, Size: p.size()})
 		res.NextPartNumberMarker = p.n
 	}
 	writeXML(q.w, res)

@@ -262,14 +262,14 @@ func (u *orderHash) sum(o *orderHashes, parts []partFile) []byte {
 	}
 	var ahead, tail int64
 	for _, p := range parts[:i] {
-		ahead += p.size
+		ahead += p.size()
 	}
 	for _, p := range parts[i:] {
 		if err := hashFile(h, p.name, p.fi); err != nil {
 			o.unhashed.Add(1)
 			return nil
 		}
-		tail += p.size
+		tail += p.size()
 	}
 	o.ahead.Add(ahead)
 	o.atComplete.Add(tail)
