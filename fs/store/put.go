@@ -89,14 +89,25 @@ func (s *Store) Put(ctx context.Context, req PutRequest, r io.Reader) (*fs.Objec
 	var n int64
 	var err, endErr error
 	kp := s.kernelPutter()
+	linked := false
+	if sf, ok := r.(SpoolFile); ok {
+		var sum []byte
+		if linked, sum, err = s.linkSpool(ctx, dst, sf, req.Size, mayDefer); err != nil {
+			return nil, fs.Wrap("put", o.Name, err)
+		}
+		if linked {
+			n, o.SHA256 = req.Size, sum
+		}
+	}
 	lf, isFiles := r.(LocalFiles)
 	var own *os.File // the spool behind r, opened anew
-	if kp != nil && !isFiles {
+	if kp != nil && !isFiles && !linked {
 		if own = reopenSpool(r, req.Size); own != nil {
 			defer own.Close()
 		}
 	}
 	switch {
+	case linked:
 	case isFiles && req.Size >= 0 && kp != nil:
 		n = req.Size
 		if sum := knownSHA256(lf); sum != nil && mayDefer && req.Size > pipeBufSize {
@@ -225,6 +236,41 @@ func knownSHA256(lf LocalFiles) []byte {
 	return nil
 }
 
+// SpoolFile is a reader whose content is the whole of a local file the
+// caller hands over, with the SHA-256 it computed itself over those very
+// bytes as it wrote them (a FUSE writer's spool). Put links the file into
+// the primary store when it can, so that nothing is copied nor read back:
+// after a Put that succeeded, the file may be the stored content, and the
+// caller must never write to it again. Otherwise Put reads it from its
+// start like any spool (r's Read must do so). As with HashedFiles, never
+// pass a checksum a client claimed.
+type SpoolFile interface {
+	io.Reader
+	SpoolFile() (f *os.File, sha256 []byte)
+}
+
+// linker is a primary store that can take a local file without copying
+// it (backends/local: a hard link); linked is false when it cannot here.
+type linker interface {
+	LinkFile(ctx context.Context, path string, src *os.File) (linked bool, err error)
+}
+
+// linkSpool links sf's file to dst when the primary store can, sf knows
+// its SHA-256, the file holds exactly size bytes, and no MD5 is wanted on
+// the way (small files have theirs computed at once: they are copied).
+func (s *Store) linkSpool(ctx context.Context, dst string, sf SpoolFile, size int64, mayDefer bool) (bool, []byte, error) {
+	l, ok := s.primary.(linker)
+	f, sum := sf.SpoolFile()
+	if !ok || !mayDefer || len(sum) != sha256.Size || size <= pipeBufSize {
+		return false, nil, nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != size {
+		return false, nil, nil
+	}
+	linked, err := l.LinkFile(ctx, dst, f)
+	return linked, sum, err
+}
+
 // kernelPutter is a primary store that copies local files by the kernel,
 // feeding h the copy as written (backends/local).
 type kernelPutter interface {
@@ -262,16 +308,11 @@ func hashCopy(deferMD5 bool, put func(h io.Writer) error) (md5sum, sha []byte, e
 // close): the kernel then copies it. Its own, because the copy moves the
 // file offset, which the owner of the spool may use. Nil otherwise.
 func reopenSpool(r io.Reader, size int64) *os.File {
-	sr, ok := r.(*io.SectionReader)
-	if !ok || size <= pipeBufSize {
+	if size <= pipeBufSize {
 		return nil
 	}
-	ra, off, n := sr.Outer()
-	f, ok := ra.(*os.File)
-	if !ok || off != 0 || n != size {
-		return nil
-	}
-	if pos, err := sr.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
+	f := spoolBehind(r, size)
+	if f == nil {
 		return nil
 	}
 	rc, err := f.SyscallConn()
@@ -284,4 +325,29 @@ func reopenSpool(r io.Reader, size int64) *os.File {
 		own, _ = os.Open("/proc/self/fd/" + strconv.Itoa(int(fd)))
 	})
 	return own
+}
+
+// spoolBehind is the file behind r when r is an unread SpoolFile of size
+// bytes or an unread section of a file from its start, size bytes long.
+func spoolBehind(r io.Reader, size int64) *os.File {
+	if sf, ok := r.(SpoolFile); ok {
+		f, _ := sf.SpoolFile()
+		if fi, err := f.Stat(); err != nil || fi.Size() != size {
+			return nil
+		}
+		return f
+	}
+	sr, ok := r.(*io.SectionReader)
+	if !ok {
+		return nil
+	}
+	ra, off, n := sr.Outer()
+	f, ok := ra.(*os.File)
+	if !ok || off != 0 || n != size {
+		return nil
+	}
+	if pos, err := sr.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
+		return nil
+	}
+	return f
 }
