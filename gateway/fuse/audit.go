@@ -24,13 +24,3 @@ func mountTree(t *views.Tree, id string) *views.Tree {
 		return a
 	})
 }
-
-// withCaller is ctx carrying the FUSE caller (pid, uid) of request, for
-// work a request starts that outlives it.
-func withCaller(ctx, request context.Context) context.Context {
-	if c, ok := gofuse.FromContext(request); ok {
-		cc := *c
-		return gofuse.NewContext(ctx, &cc)
-	}
-	return ctx
-}

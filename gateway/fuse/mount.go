@@ -173,7 +173,10 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 		// READDIRPLUS for a listing's first batch, and for the rest only
 		// when the lister also looks entries up (ls -l, not ls -f or
 		// find): the kernel decides, per directory.
-		ExtraCapabilities: gofuse.CAP_READDIRPLUS_AUTO,
+		// O_TRUNC in OPEN (not a SETATTR after it): a file opened to be
+		// rewritten starts from an empty spool instead of a copy of the
+		// content it replaces.
+		ExtraCapabilities: gofuse.CAP_READDIRPLUS_AUTO | gofuse.CAP_ATOMIC_O_TRUNC,
 		Logger:            log.New(slogWriter{fsys.log}, "", 0),
 	}
 	if opts.ReadOnly {

@@ -786,3 +786,108 @@ func TestTruncateAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// A file written from start to end is hashed as it is written, and its
+// spool is linked into the store at the push, not copied: the stored file
+// is the spool's own inode. Written again after that push (fsync, then a
+// write), the handle works on a copy: the pushed content stays as it was.
+func TestSpoolLinkedAtPush(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := os.Mkdir(e.path("fc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 3<<20+7)
+	for i := range want {
+		want[i] = byte(i * 13)
+	}
+	f, err := os.Create(e.path("fc/ln"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeLater(t, f)
+	for off := 0; off < len(want); off += 1 << 20 {
+		if _, err := f.Write(want[off:min(off+1<<20, len(want))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.m.fsys.tree.Object(ctx, "/fc/ln")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(want); !bytes.Equal(o.SHA256, sum[:]) {
+		t.Fatalf("recorded SHA-256 %x, content's %x", o.SHA256, sum)
+	}
+	id := o.ID.String()
+	stored, err := os.Stat(filepath.Join(e.dir, "objects", id[24:26], id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The spool is open in this process, which serves the mount.
+	fds, _ := os.ReadDir("/proc/self/fd")
+	linked := false
+	for _, d := range fds {
+		target, _ := os.Readlink("/proc/self/fd/" + d.Name())
+		if !strings.HasPrefix(target, filepath.Join(e.dir, "spool")) {
+			continue
+		}
+		if fi, err := os.Stat("/proc/self/fd/" + d.Name()); err == nil && os.SameFile(fi, stored) {
+			linked = true
+		}
+	}
+	if !linked {
+		t.Fatal("the stored file is not the writer's spool: it was copied")
+	}
+	r, err := e.st.Open(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := f.WriteAt([]byte("X"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old, err := io.ReadAll(io.NewSectionReader(readerAt{ctx, r}, 0, int64(len(want))))
+	if err != nil || !bytes.Equal(old, want) {
+		t.Fatalf("the content pushed first changed after the push (%d bytes, %v)", len(old), err)
+	}
+	want[3] = 'X'
+	if got, err := os.ReadFile(e.path("fc/ln")); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after the second push: %d bytes, %v", len(got), err)
+	}
+}
+
+type readerAt struct {
+	ctx context.Context
+	r   *store.Reader
+}
+
+func (r readerAt) ReadAt(p []byte, off int64) (int, error) { return r.r.ReadAtContext(r.ctx, p, off) }
+
+// Opening a file with O_TRUNC starts from an empty spool (the kernel
+// passes O_TRUNC in the OPEN: atomic_o_trunc), never from a copy of the
+// content it replaces: overwriting a file whose provider is gone works,
+// and costs nothing for the old content.
+func TestTruncatingOpenCopiesNothing(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	o := e.register(t, "gone.grib", []byte("the provider loses this"), map[string]string{"type": "fc"})
+	if err := os.Remove(filepath.Join(e.dir, "src", o.Source.Path)); err != nil {
+		t.Fatal(err)
+	}
+	p := e.path("fc/gone.grib")
+	if _, err := os.ReadFile(p); err == nil {
+		t.Fatal("read content its provider lost")
+	}
+	if err := os.WriteFile(p, []byte("new"), 0o644); err != nil {
+		t.Fatalf("overwrite (O_TRUNC) of a file whose content is gone: %v", err)
+	}
+	if got, err := os.ReadFile(p); err != nil || string(got) != "new" {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+}

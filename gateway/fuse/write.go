@@ -2,13 +2,16 @@ package fuse
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	ffs "github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
@@ -18,21 +21,19 @@ import (
 )
 
 // writeHandle is a file open for writing. Writes (sequential or random)
-// go to a spool file in the data directory, unlinked at once; the whole
-// content is pushed through Tree.Create at flush (every close) or fsync,
-// and only then becomes visible, as a new version, at the file's path at
-// that moment. A push that fails is the error of that close or fsync, and
-// nothing of it is visible.
+// go to a spool file in the data directory, nameless (O_TMPFILE) where it
+// can be; the whole content is pushed through Tree.Create at flush (every
+// close) or fsync, and only then becomes visible, as a new version, at
+// the file's path at that moment. A push that fails is the error of that
+// close or fsync, and nothing of it is visible.
 //
 // The common case, a new or truncated file written from start to end (cp,
-// dd, a program saving its output), is also streamed into Tree.Create as
-// it is written, so hashing and storing overlap the writing and close
-// only waits for the tail. The upload commits when the stream ends, at
-// flush; any other write pattern (a seek, a rewrite, a read, truncate,
-// utimes, a rename) abandons it — a cancelled upload leaves nothing — and
-// the spool is pushed instead. While a stream goes on, its writes reach
-// the spool from the stream's feeder, off the WRITE's path; abandoning
-// the stream waits until the spool has them all.
+// dd, a program saving its output), is hashed as it is written (seqHash),
+// so the push hands the store the spool with its SHA-256 and the store
+// links the spool in place: nothing is copied nor read back, and close
+// only waits for the tail of the hash and the flush. Any other write
+// pattern (a seek, a rewrite, a read, truncate) drops the hash, and the
+// push has the store copy the spool, hashing the copy.
 type writeHandle struct {
 	// immutable after openWriter
 	n    *node
@@ -46,59 +47,55 @@ type writeHandle struct {
 	failed   bool      // the last push failed and was reported
 	mtime    time.Time // set by utimes while open; zero: now
 	released bool
+	// given: the spool went to the store with its hash and may be the
+	// stored file now: it is copied before it is written again.
+	given bool
 	// streamable: written from offset 0 only, so far (see above)
 	streamable bool
-	stream     *stream // the upload being streamed, if any
-	// spoolErr: a write a stream's feeder could not put in the spool,
-	// which no longer holds the file: any push of the spool fails.
+	seq        *seqHash // the hash of those writes, if any
+	// spoolErr: a write a feeder could not put in the spool, which no
+	// longer holds the file: any push of the spool fails.
 	spoolErr error
 }
 
-// stream is an upload fed by sequential writes. A WRITE does not wait
-// for the upload to take its data, nor for the spool to: a copy is queued
-// (streamQueue buffers at most) and a feeder goroutine pipes it into
-// Tree.Create and then writes it to the spool, so the kernel sends the
-// next write while the store hashes and stores this one.
-type stream struct {
-	path   string
-	pw     *io.PipeWriter
-	spool  *os.File
-	cancel context.CancelFunc
-	q      chan *[]byte  // to the feeder; closed by stop
-	fed    chan struct{} // closed when the feeder has returned
-	failed atomic.Bool   // the upload stopped taking data
-	done   chan struct{} // closed when Create returned
-	sent   int64         // bytes queued
-	once   sync.Once
-	// set before done is closed
-	info *views.Info
-	err  error
+// seqHash hashes sequential writes as they come. A WRITE waits neither
+// for the spool nor for the hash: a copy is queued (streamQueue buffers at
+// most) and a feeder goroutine writes it to the spool and hashes it, so
+// the kernel sends the next write meanwhile.
+type seqHash struct {
+	spool *os.File
+	sha   hash.Hash
+	q     chan *[]byte  // to the feeder; closed by stop
+	fed   chan struct{} // closed when the feeder has returned
+	sent  int64         // bytes queued
+	once  sync.Once
 	// set by the feeder, read after fed is closed
 	spoolErr error
 }
 
-// streamQueue bounds the writes queued per stream (of up to MaxWrite,
+// streamQueue bounds the writes queued per handle (of up to MaxWrite,
 // 1 MiB, each).
 const streamQueue = 8
 
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
-// feeder pipes the queued writes into the upload, and writes each to the
-// spool, in order, even once the upload has failed: the spool is then
-// what is pushed.
-func (s *stream) feeder() {
+func newSeqHash(spool *os.File) *seqHash {
+	s := &seqHash{spool: spool, sha: sha256.New(), q: make(chan *[]byte, streamQueue), fed: make(chan struct{})}
+	go s.feeder()
+	return s
+}
+
+// feeder writes the queued writes to the spool, in order, and hashes
+// them.
+func (s *seqHash) feeder() {
 	defer close(s.fed)
 	var off, clean int64
 	for b := range s.q {
-		if !s.failed.Load() {
-			if _, err := s.pw.Write(*b); err != nil {
-				s.failed.Store(true)
-			}
-		}
 		if s.spoolErr == nil {
 			if _, err := s.spool.WriteAt(*b, off); err != nil {
 				s.spoolErr = err
 			}
+			s.sha.Write(*b)
 		}
 		off += int64(len(*b))
 		writeBufs.Put(b)
@@ -109,12 +106,13 @@ func (s *stream) feeder() {
 	}
 }
 
-// spoolWriteback is how much a stream writes to the spool between two
-// starts of its writeback. The spool is rarely read, but its dirty pages
-// pile up for the whole file: the kernel then makes the writer reclaim
-// room for each new page, which cost ~2.5 ms of CPU a MiB here, more than
-// the rest of a WRITE. Pages under way to the disk are cheap to drop (the
-// store's own files are written back the same way).
+// spoolWriteback is how much a feeder writes to the spool between two
+// starts of its writeback. The spool's dirty pages pile up for the whole
+// file otherwise: the kernel then makes the writer reclaim room for each
+// new page, which cost ~2.5 ms of CPU a MiB here, more than the rest of a
+// WRITE; and the push's fsync would wait for all of them. Pages under way
+// to the disk are cheap to drop (the store's own files are written back
+// the same way).
 const spoolWriteback = 8 << 20
 
 // startWriteback starts writing n bytes at off of f to the disk, without
@@ -129,13 +127,22 @@ func startWriteback(f *os.File, off, n int64) {
 	})
 }
 
-// stop closes the queue and waits until the feeder has sent all of it.
-func (s *stream) stop() {
+// stop closes the queue and waits until the feeder has written and
+// hashed all of it.
+func (s *seqHash) stop() {
 	s.once.Do(func() { close(s.q) })
 	<-s.fed
 }
 
-var errStreamAbandoned = errors.New("fuse: streamed upload abandoned")
+// spoolFile is a spool handed to the store with the SHA-256 of its
+// content (store.SpoolFile): the store may link it in place.
+type spoolFile struct {
+	*io.SectionReader
+	f   *os.File
+	sum []byte
+}
+
+func (s *spoolFile) SpoolFile() (*os.File, []byte) { return s.f, s.sum }
 
 var (
 	_ ffs.FileReader   = (*writeHandle)(nil)
@@ -145,7 +152,13 @@ var (
 	_ ffs.FileReleaser = (*writeHandle)(nil)
 )
 
+// newSpool makes a spool file. Nameless (O_TMPFILE) where the file system
+// allows it: nothing is left of it after a crash, and the store can link
+// it in place when it is on the store's file system (the data directory).
 func (f *filesys) newSpool() (*os.File, error) {
+	if sp, err := os.OpenFile(f.spool, unix.O_TMPFILE|os.O_RDWR, 0o600); err == nil {
+		return sp, nil
+	}
 	sp, err := os.CreateTemp(f.spool, "write-*")
 	if err != nil {
 		return nil, err
@@ -264,8 +277,11 @@ func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint
 	defer w.fsys.guard("write", &e)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.own(); err != nil {
+		return 0, errno(err)
+	}
 	n, err := len(data), error(nil)
-	if !w.feed(ctx, data, off) {
+	if !w.feed(data, off) {
 		n, err = w.spool.WriteAt(data, off)
 	}
 	if end := off + int64(n); end > w.size {
@@ -316,6 +332,9 @@ func (w *writeHandle) truncateSpool(size int64, own bool) (_ syscall.Errno, live
 		return 0, false, false
 	}
 	w.abandon() // first: the feeder may still be writing the spool
+	if err := w.own(); err != nil {
+		return errno(err), true, w.dirty
+	}
 	if err := w.spool.Truncate(size); err != nil {
 		return errno(err), true, w.dirty
 	}
@@ -336,7 +355,6 @@ func (w *writeHandle) setMtime(t time.Time) {
 	w.mu.Lock()
 	w.mtime = t
 	w.dirty = true
-	w.abandon()
 	w.mu.Unlock()
 }
 
@@ -369,11 +387,15 @@ func (w *writeHandle) push(ctx context.Context) syscall.Errno {
 		w.dirty = false
 		return 0
 	}
-	if info, ok := w.finishStream(p); ok {
-		w.dirty, w.failed = false, false
-		w.n.setInfo(info)
-		return 0
+	var sum []byte
+	if s := w.seq; s != nil && s.sent == w.size {
+		// Later writes are pushed again, by a copy (own).
+		w.seq, w.streamable = nil, false
+		s.stop()
+		w.noteSpool(s)
+		sum = s.sha.Sum(nil)
 	}
+	w.abandon()
 	if w.spoolErr != nil {
 		w.failed = true
 		w.fsys.log.Warn("push failed: the spool lost a write", "path", p, "err", w.spoolErr)
@@ -384,7 +406,11 @@ func (w *writeHandle) push(ctx context.Context) syscall.Errno {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	defer context.AfterFunc(w.fsys.life, cancel)()
-	info, err := w.fsys.tree.Create(ctx, p, io.NewSectionReader(w.spool, 0, w.size), views.CreateOptions{Size: w.size, ModTime: w.mtime})
+	var r io.Reader = io.NewSectionReader(w.spool, 0, w.size)
+	if sum != nil {
+		r = &spoolFile{io.NewSectionReader(w.spool, 0, w.size), w.spool, sum}
+	}
+	info, err := w.fsys.tree.Create(ctx, p, r, views.CreateOptions{Size: w.size, ModTime: w.mtime})
 	if err != nil {
 		w.failed = true
 		w.fsys.log.Warn("push failed", "path", p, "size", w.size, "err", err)
@@ -394,8 +420,29 @@ func (w *writeHandle) push(ctx context.Context) syscall.Errno {
 		return w.fsys.errno(err)
 	}
 	w.dirty, w.failed = false, false
+	w.given = w.given || sum != nil
 	w.n.setInfo(info)
 	return 0
+}
+
+// own makes the spool the handle's own again after a push gave it to the
+// store: a copy of it replaces it. Called with w.mu held, before the spool
+// is written or cut.
+func (w *writeHandle) own() error {
+	if !w.given {
+		return nil
+	}
+	sp, err := w.fsys.newSpool()
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(sp, io.NewSectionReader(w.spool, 0, w.size)); err != nil {
+		sp.Close()
+		return err
+	}
+	w.spool.Close()
+	w.spool, w.given = sp, false
+	return nil
 }
 
 // Release closes the handle. Content written after the last flush (rare:
@@ -420,102 +467,48 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 	return 0
 }
 
-// feed sends a write that continues the stream to the upload, starting
-// it at the first write at offset 0, and reports whether it did: the
-// stream's feeder then writes it to the spool too, else the caller does.
+// feed queues a write that continues the sequence from offset 0 for the
+// feeder, starting it at the first write at offset 0, and reports whether
+// it did: the feeder then writes it to the spool, else the caller does.
 // Called with w.mu held.
-func (w *writeHandle) feed(ctx context.Context, data []byte, off int64) bool {
+func (w *writeHandle) feed(data []byte, off int64) bool {
 	if !w.streamable {
 		return false
 	}
-	if w.stream == nil {
-		p, ok := w.n.path()
-		if off != 0 || !ok {
+	if w.seq == nil {
+		if off != 0 {
 			w.abandon()
 			return false
 		}
-		w.startStream(ctx, p)
+		w.seq = newSeqHash(w.spool)
 	}
-	if off != w.stream.sent || w.stream.failed.Load() {
-		// Out of sequence, or Create gave up (e.g. a bad path): the
-		// spool push does the work, and reports why.
+	if off != w.seq.sent {
 		w.abandon()
 		return false
 	}
 	b := writeBufs.Get().(*[]byte)
 	*b = append((*b)[:0], data...)
-	w.stream.q <- b
-	w.stream.sent += int64(len(data))
+	w.seq.q <- b
+	w.seq.sent += int64(len(data))
 	return true
 }
 
-// The upload outlives the first WRITE (caller) but is recorded as the
-// writing process's (withCaller, audit.go).
-func (w *writeHandle) startStream(caller context.Context, p string) {
-	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(withCaller(w.fsys.life, caller))
-	s := &stream{path: p, pw: pw, spool: w.spool, cancel: cancel, done: make(chan struct{}), q: make(chan *[]byte, streamQueue), fed: make(chan struct{})}
-	go s.feeder()
-	id := w.fsys.tree.NewID() // the upload's place among those to its path
-	go func() {
-		defer close(s.done)
-		s.info, s.err = w.fsys.tree.Create(ctx, p, pr, views.CreateOptions{Size: -1, ID: id})
-		pr.CloseWithError(errStreamAbandoned) // a writer blocked on a Create that returned early
-	}()
-	w.stream = s
-}
-
-// abandon cancels the streamed upload, if any (it leaves nothing), and
-// stops streaming for this handle; the spool then holds every write.
-// Called with w.mu held.
+// abandon drops the sequence's hash, if any, once the feeder has written
+// all it was given: the spool then holds every write. Called with w.mu
+// held.
 func (w *writeHandle) abandon() {
 	w.streamable = false
-	if s := w.stream; s != nil {
-		w.stream = nil
-		s.cancel()
-		s.pw.CloseWithError(errStreamAbandoned) // the feeder's writes fail: it drains the queue
+	if s := w.seq; s != nil {
+		w.seq = nil
 		s.stop()
-		<-s.done
 		w.noteSpool(s)
 	}
 }
 
-// noteSpool keeps the error of a stream's spool writes. Called with w.mu
+// noteSpool keeps the error of a feeder's spool writes. Called with w.mu
 // held, after the feeder has returned.
-func (w *writeHandle) noteSpool(s *stream) {
+func (w *writeHandle) noteSpool(s *seqHash) {
 	if s.spoolErr != nil && w.spoolErr == nil {
 		w.spoolErr = s.spoolErr
 	}
-}
-
-// finishStream ends the stream and waits for its upload to commit. false
-// when there is no stream, it does not hold exactly the file at path p,
-// or it failed: the caller pushes the spool. Called with w.mu held.
-func (w *writeHandle) finishStream(p string) (*views.Info, bool) {
-	s := w.stream
-	if s == nil {
-		return nil, false
-	}
-	if s.path != p || s.sent != w.size || w.mtime != (time.Time{}) {
-		w.abandon()
-		return nil, false
-	}
-	w.stream, w.streamable = nil, false
-	s.stop()
-	w.noteSpool(s)
-	if s.failed.Load() {
-		s.cancel()
-		s.pw.CloseWithError(errStreamAbandoned)
-		<-s.done
-		w.fsys.log.Debug("streamed upload failed; pushing the spool", "path", p, "err", s.err)
-		return nil, false
-	}
-	s.pw.Close()
-	<-s.done
-	s.cancel()
-	if s.err != nil {
-		w.fsys.log.Debug("streamed upload failed; pushing the spool", "path", p, "err", s.err)
-		return nil, false
-	}
-	return s.info, true
 }
