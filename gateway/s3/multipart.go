@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/datagate/datagate/views"
@@ -35,16 +36,21 @@ const (
 )
 
 // multipart keeps unfinished uploads as directories under dir: info.json
-// (who, where, metadata) and one file per part named
-// "<number:05d>-<md5 hex>", written to a temporary name first, so a part
-// is either whole or absent. Completing renames the directory first, so a
-// part that arrives meanwhile finds no upload.
+// (who, where, metadata), an assembly file where parts of the common size
+// land at their final offsets with an empty record file per part
+// ("<number:05d>-<md5 hex>.a<size>", assembly.go), and one file per other
+// part named "<number:05d>-<md5 hex>", written to a temporary name first.
+// A part is either whole (its record or file exists) or absent.
+// Completing renames the directory first, so a part that arrives
+// meanwhile finds no upload.
 type multipart struct {
 	// immutable after newMultipart
 	dir    string
 	maxAge time.Duration
 	log    *slog.Logger
 	order  *orderHashes // the uploads' SHA-256 in part order (parthash_order.go)
+	asm    *assemblies  // the uploads' assembly files (assembly.go)
+	linked atomic.Int64 // Completes that handed the store an assembly file
 }
 
 type uploadInfo struct {
@@ -56,20 +62,33 @@ type uploadInfo struct {
 	Created     time.Time         `json:"created"`
 }
 
+// partFile is an uploaded part.
 type partFile struct {
 	n    int
-	etag string // hex MD5
-	name string
-	fi   os.FileInfo // of the spool file as listed
+	etag string      // hex MD5
+	name string      // its spool file, or its record when in the assembly
+	fi   os.FileInfo // of name as listed: the part's identity
+	data string      // the file holding its bytes: name, or the assembly
+	off  int64       // where in data
+	sz   int64
 }
 
-func (p partFile) size() int64 { return p.fi.Size() }
+func (p partFile) size() int64 { return p.sz }
+
+func (p partFile) inAssembly() bool { return p.data != p.name }
+
+// moved is p after its upload directory was renamed to dir.
+func (p partFile) moved(dir string) partFile {
+	p.name = filepath.Join(dir, filepath.Base(p.name))
+	p.data = filepath.Join(dir, filepath.Base(p.data))
+	return p
+}
 
 func newMultipart(dir string, maxAge time.Duration, log *slog.Logger) (*multipart, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("s3: multipart upload directory: %w", err)
 	}
-	return &multipart{dir: dir, maxAge: maxAge, log: log, order: newOrderHashes()}, nil
+	return &multipart{dir: dir, maxAge: maxAge, log: log, order: newOrderHashes(), asm: newAssemblies()}, nil
 }
 
 // cleanLoop removes stale uploads until ctx ends (Server.Close), then
@@ -107,6 +126,9 @@ func (m *multipart) clean(now time.Time) {
 			continue
 		}
 		m.order.take(id)
+		if u := m.asm.take(id); u != nil {
+			u.seal()
+		}
 		if err := os.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
 			m.log.Warn("s3: removing stale multipart upload", "upload", e.Name(), "err", err)
 			continue
@@ -115,10 +137,12 @@ func (m *multipart) clean(now time.Time) {
 	}
 	// In-order hashes of uploads gone otherwise (a part that arrived as
 	// its upload was completed or aborted).
-	m.order.prune(func(id string) bool {
+	exists := func(id string) bool {
 		_, err := os.Stat(filepath.Join(m.dir, id))
 		return err == nil
-	})
+	}
+	m.order.prune(exists)
+	m.asm.prune(exists)
 }
 
 func validUploadID(id string) bool {
@@ -161,18 +185,29 @@ func (m *multipart) parts(dir string) ([]partFile, error) {
 	if err != nil {
 		return nil, ErrNoSuchUpload
 	}
+	var asmSize int64
+	for _, e := range ents {
+		if s, ok := assemblySize(e.Name()); ok {
+			asmSize = s
+		}
+	}
 	var out []partFile
 	for _, e := range ents {
-		num, sum, ok := strings.Cut(e.Name(), "-")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 5 || len(sum) != 32 {
+		n, sum, size, ok := parsePartName(e.Name())
+		if !ok || size > asmSize {
 			continue
 		}
 		fi, err := e.Info()
 		if err != nil {
 			continue
 		}
-		out = append(out, partFile{n: n, etag: sum, name: filepath.Join(dir, e.Name()), fi: fi})
+		p := partFile{n: n, etag: sum, name: filepath.Join(dir, e.Name()), fi: fi}
+		if size >= 0 {
+			p.data, p.off, p.sz = filepath.Join(dir, assemblyName(asmSize)), int64(n-1)*asmSize, size
+		} else {
+			p.data, p.sz = p.name, fi.Size()
+		}
+		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].n != out[j].n {
@@ -301,30 +336,44 @@ func (s *Server) uploadPart(q *req, id string) {
 		return
 	}
 	dir := filepath.Join(s.mp.dir, id)
-	tmp, err := os.CreateTemp(dir, "tmp-")
-	if err != nil {
-		q.fail(s, ErrNoSuchUpload)
-		return
+	// Into its slot of the upload's assembly file when it can go there,
+	// else into a spool file of its own (assembly.go).
+	asm := s.mp.asm.get(id, dir)
+	var ap *assemblyPart
+	if !copying {
+		ap = asm.claim(dir, n, size)
+	}
+	var tmp *os.File
+	var dst io.Writer = ap
+	if ap == nil {
+		if tmp, err = os.CreateTemp(dir, "tmp-"); err != nil {
+			q.fail(s, ErrNoSuchUpload)
+			return
+		}
+		dst = tmp
 	}
 	// Background MD5s of earlier uploads wait while parts arrive.
 	defer s.opts.Store.Uploading()()
 	h, release := s.md5.get()
 	// The whole object's SHA-256 too, when this part is next in order.
 	order := s.mp.order.get(id)
-	var spooled os.FileInfo
-	var name string
-	w := io.MultiWriter(tmp, h)
+	var spooled *partFile
+	w := io.MultiWriter(dst, h)
 	sh := order.begin(n)
 	if sh != nil {
-		w = io.MultiWriter(tmp, h, sh)
+		w = io.MultiWriter(dst, h, sh)
 	}
-	defer func() { order.end(s.mp.order, n, name, spooled, sh != nil) }()
+	defer func() { order.end(s.mp.order, n, spooled, sh != nil) }()
 	bp := copyBufs.Get().(*[]byte)
 	got, err := io.CopyBuffer(w, src, *bp)
 	copyBufs.Put(bp)
-	fi, serr := tmp.Stat()
-	if cerr := tmp.Close(); err == nil {
-		err = errors.Join(serr, cerr)
+	var fi os.FileInfo
+	if tmp != nil {
+		var serr error
+		fi, serr = tmp.Stat()
+		if cerr := tmp.Close(); err == nil {
+			err = errors.Join(serr, cerr)
+		}
 	}
 	sum := h.Sum(nil)
 	release()
@@ -336,22 +385,42 @@ func (s *Server) uploadPart(q *req, id string) {
 		err = ErrBadDigest
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		if tmp != nil {
+			os.Remove(tmp.Name())
+		} else {
+			ap.finish("")
+		}
 		q.fail(s, err)
 		return
 	}
 	etag := hex.EncodeToString(sum)
-	name = filepath.Join(dir, fmt.Sprintf("%05d-%s", n, etag))
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		os.Remove(tmp.Name())
-		q.fail(s, ErrNoSuchUpload) // completed or aborted meanwhile
-		return
+	var p partFile
+	if ap != nil {
+		name := filepath.Join(dir, partName(n, etag, got))
+		rfi, err := ap.finish(name)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				err = ErrNoSuchUpload // completed or aborted meanwhile
+			}
+			q.fail(s, err)
+			return
+		}
+		p = partFile{n: n, etag: etag, name: name, fi: rfi, data: ap.path, off: ap.off, sz: got}
+	} else {
+		name := filepath.Join(dir, partName(n, etag, -1))
+		if err := os.Rename(tmp.Name(), name); err != nil {
+			os.Remove(tmp.Name())
+			q.fail(s, ErrNoSuchUpload) // completed or aborted meanwhile
+			return
+		}
+		asm.markHeld(n)
+		p = partFile{n: n, etag: etag, name: name, fi: fi, data: name, sz: fi.Size()}
 	}
-	spooled = fi
+	spooled = &p
 	// Drop earlier uploads of this part number.
 	if olds, err := filepath.Glob(filepath.Join(dir, fmt.Sprintf("%05d-*", n))); err == nil {
 		for _, o := range olds {
-			if o != name {
+			if o != p.name {
 				os.Remove(o)
 			}
 		}
@@ -387,8 +456,10 @@ type completeResult struct {
 	ETag     string   `xml:"ETag"`
 }
 
-// completeUpload joins the named parts into the object: Tree.Create
-// of a reader of the part files (partsReader).
+// completeUpload joins the named parts into the object: Tree.Create of
+// the upload's assembly file when the parts fill it (spoolFile: the store
+// links it), else of a reader of the parts (partsReader: the store copies
+// them).
 func (s *Server) completeUpload(q *req, id string) {
 	info, err := s.mp.upload(q, id)
 	if err != nil {
@@ -450,7 +521,7 @@ func (s *Server) completeUpload(q *req, id string) {
 		return
 	}
 	for i := range files {
-		files[i].name = filepath.Join(busy, filepath.Base(files[i].name))
+		files[i] = files[i].moved(busy)
 	}
 	ctx := q.r.Context()
 	// The SHA-256 of the parts hashed in order as they were spooled, the
@@ -462,12 +533,26 @@ func (s *Server) completeUpload(q *req, id string) {
 		s.mp.order.unhashed.Add(1)
 	}
 	// The object keeps the multipart ETag, so later reads give what
-	// Complete answered (clients compare them). The store copies the
-	// parts by the kernel (hashing the copy with SHA-256 unless given
-	// it); the whole content's MD5, which nothing here needs, it computes
-	// afterwards.
+	// Complete answered (clients compare them). The store links the
+	// assembly file, or copies it or the parts by the kernel (hashing the
+	// copy with SHA-256 unless given it); the whole content's MD5, which
+	// nothing here needs, it computes afterwards.
 	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(files))
-	_, err = q.tree.Create(ctx, treePath(q.bucket, q.key), &partsReader{ctx: ctx, parts: files, sha: sha}, views.CreateOptions{
+	var content io.Reader = &partsReader{ctx: ctx, parts: files}
+	if !anyInAssembly(files) {
+		content = &partFilesReader{content.(*partsReader), sha}
+	} else if assembled(files) {
+		f, err := takeAssembly(s.mp.asm.get(id, busy), busy, files, total)
+		if err != nil {
+			s.log.Warn("s3: assembly file not taken, parts copied", "upload", id, "err", err)
+		}
+		if f != nil {
+			defer f.Close()
+			content = &spoolFile{io.NewSectionReader(f, 0, total), f, sha}
+			s.mp.linked.Add(1)
+		}
+	}
+	_, err = q.tree.Create(ctx, treePath(q.bucket, q.key), content, views.CreateOptions{
 		Size: total, ContentType: info.ContentType, Meta: info.Meta, ETag: etag,
 	})
 	if err != nil {
@@ -485,6 +570,7 @@ func (s *Server) completeUpload(q *req, id string) {
 	q.w.WriteHeader(http.StatusOK)
 	q.w.Write(answer.Bytes())
 	http.NewResponseController(q.w).Flush()
+	s.mp.asm.take(id)
 	os.RemoveAll(busy)
 }
 
@@ -499,22 +585,37 @@ func (a bufferedAnswer) Header() http.Header         { return a.w.Header() }
 func (a bufferedAnswer) Write(p []byte) (int, error) { return a.b.Write(p) }
 func (a bufferedAnswer) WriteHeader(int)             {}
 
-// partsReader reads part files in turn, one open at a time. As a
-// store.HashedFiles it lets the store copy them by the kernel instead,
-// with their SHA-256 when this process hashed them.
+func anyInAssembly(parts []partFile) bool {
+	for _, p := range parts {
+		if p.inAssembly() {
+			return true
+		}
+	}
+	return false
+}
+
+// partsReader reads the parts in turn, one file open at a time.
 type partsReader struct {
 	ctx   context.Context
 	parts []partFile
 	cur   *os.File
-	sha   []byte // of the parts' files, computed here; nil: unknown
+	rest  int64 // of the current part
 }
 
-func (p *partsReader) SHA256() []byte { return p.sha }
+// partFilesReader is a partsReader of whole part files. As a
+// store.HashedFiles it lets the store copy them by the kernel instead,
+// with their SHA-256 when this process hashed them.
+type partFilesReader struct {
+	*partsReader
+	sha []byte // of the parts' files, computed here; nil: unknown
+}
 
-func (p *partsReader) LocalFiles() []string {
+func (p *partFilesReader) SHA256() []byte { return p.sha }
+
+func (p *partFilesReader) LocalFiles() []string {
 	names := make([]string, len(p.parts))
 	for i, f := range p.parts {
-		names[i] = f.name
+		names[i] = f.data
 	}
 	return names
 }
@@ -528,16 +629,27 @@ func (p *partsReader) Read(b []byte) (int, error) {
 			if len(p.parts) == 0 {
 				return 0, io.EOF
 			}
-			f, err := os.Open(p.parts[0].name)
-			if err != nil {
-				return 0, fmt.Errorf("s3: reading part %d: %w", p.parts[0].n, err)
+			part := p.parts[0]
+			f, err := os.Open(part.data)
+			if err == nil {
+				_, err = f.Seek(part.off, io.SeekStart)
 			}
-			p.cur, p.parts = f, p.parts[1:]
+			if err != nil {
+				if f != nil {
+					f.Close()
+				}
+				return 0, fmt.Errorf("s3: reading part %d: %w", part.n, err)
+			}
+			p.cur, p.rest, p.parts = f, part.sz, p.parts[1:]
 		}
-		n, err := p.cur.Read(b)
-		if errors.Is(err, io.EOF) {
+		n, err := p.cur.Read(b[:min(int64(len(b)), p.rest)])
+		p.rest -= int64(n)
+		if p.rest == 0 || errors.Is(err, io.EOF) {
 			p.cur.Close()
 			p.cur = nil
+			if p.rest > 0 {
+				return n, fmt.Errorf("s3: reading a part: %w", io.ErrUnexpectedEOF)
+			}
 			if n == 0 {
 				continue
 			}
@@ -553,6 +665,9 @@ func (s *Server) abortUpload(q *req, id string) {
 		return
 	}
 	s.mp.order.take(id)
+	if u := s.mp.asm.take(id); u != nil {
+		u.seal() // parts being written fail now rather than at their end
+	}
 	if err := os.RemoveAll(filepath.Join(s.mp.dir, id)); err != nil {
 		q.fail(s, err)
 		return

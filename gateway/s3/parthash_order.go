@@ -22,10 +22,13 @@ import (
 //
 // Only bytes hashed here count, and only for the very files Complete
 // copies: every hashed part records its spool file's identity (device,
-// inode, size, modification time), and the hashed sequence is used up to
-// the first part whose listed file differs (re-uploaded, or never seen
-// by this process, e.g. after a restart). The state is in memory only;
-// an upload without it is hashed by the store as before.
+// inode, size, modification time) — for a part in the assembly file, its
+// record's: the record is created once the part's bytes are written, and
+// its range is never written again while it exists (assembly.go) — and
+// the hashed sequence is used up to the first part whose listed file
+// differs (re-uploaded, or never seen by this process, e.g. after a
+// restart). The state is in memory only; an upload without it is hashed
+// by the store as before.
 type orderHashes struct {
 	mu  sync.Mutex
 	ups map[string]*orderHash // by upload id
@@ -41,11 +44,11 @@ func newOrderHashes() *orderHashes { return &orderHashes{ups: map[string]*orderH
 // orderHash is one upload's in-order hash.
 type orderHash struct {
 	mu      sync.Mutex
-	idle    *sync.Cond          // signalled when catchingUp ends
-	h       hash.Hash           // state after seq, unless busy
-	seq     []hashedPart        // parts hashed, in order: numbers 1, 2, ...
-	spooled map[int]spooledPart // the latest spool file of each part
-	busy    bool                // a goroutine feeds h
+	idle    *sync.Cond       // signalled when catchingUp ends
+	h       hash.Hash        // state after seq, unless busy
+	seq     []hashedPart     // parts hashed, in order: numbers 1, 2, ...
+	spooled map[int]partFile // the latest spool of each part
+	busy    bool             // a goroutine feeds h
 	// catchingUp: the busy goroutine hashes spool files (bounded work,
 	// worth waiting for), not a request's body.
 	catchingUp bool
@@ -53,14 +56,9 @@ type orderHash struct {
 	done       bool // completed, aborted or removed: no more hashing
 }
 
-type spooledPart struct {
-	path string
-	fi   os.FileInfo
-}
-
 type hashedPart struct {
 	n     int
-	fi    os.FileInfo // of the spool file hashed
+	fi    os.FileInfo // of the spool file (or record) hashed
 	state []byte      // h's state after this part
 }
 
@@ -76,7 +74,7 @@ func (o *orderHashes) get(id string) *orderHash {
 	defer o.mu.Unlock()
 	u := o.ups[id]
 	if u == nil {
-		u = &orderHash{h: sha256.New(), spooled: map[int]spooledPart{}}
+		u = &orderHash{h: sha256.New(), spooled: map[int]partFile{}}
 		u.idle = sync.NewCond(&u.mu)
 		o.ups[id] = u
 	}
@@ -141,24 +139,24 @@ func (u *orderHash) begin(n int) io.Writer {
 	return u.h
 }
 
-// end records part n's outcome: fi and path of its spool file when it
-// was spooled (renamed into place), nil when it failed. streamed says the
-// caller fed h (begin returned it). It starts catching up from the spool
-// files when the sequence can go on.
-func (u *orderHash) end(o *orderHashes, n int, path string, fi os.FileInfo, streamed bool) {
+// end records part n's outcome: the part when it was spooled (renamed
+// into place, or recorded in the assembly), nil when it failed. streamed
+// says the caller fed h (begin returned it). It starts catching up from
+// the spooled parts when the sequence can go on.
+func (u *orderHash) end(o *orderHashes, n int, p *partFile, streamed bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if fi != nil {
-		u.spooled[n] = spooledPart{path: path, fi: fi}
+	if p != nil {
+		u.spooled[n] = *p
 	}
 	if streamed {
 		u.busy = false
-		if fi != nil && !u.done {
-			u.seq = append(u.seq, hashedPart{n: n, fi: fi, state: marshalState(u.h)})
+		if p != nil && !u.done {
+			u.seq = append(u.seq, hashedPart{n: n, fi: p.fi, state: marshalState(u.h)})
 		} else {
 			u.restore()
 		}
-	} else if fi != nil && n < u.next() {
+	} else if p != nil && n < u.next() {
 		// Re-uploaded after its first copy was hashed.
 		if u.busy {
 			u.staleFrom = minPositive(u.staleFrom, n)
@@ -216,7 +214,7 @@ func (u *orderHash) catchUp(o *orderHashes) {
 		}
 		h := u.h
 		u.mu.Unlock()
-		err := hashFile(h, p.path, p.fi)
+		err := hashPart(h, p)
 		u.mu.Lock()
 		if err == nil {
 			u.seq = append(u.seq, hashedPart{n: n, fi: p.fi, state: marshalState(h)})
@@ -265,7 +263,7 @@ func (u *orderHash) sum(o *orderHashes, parts []partFile) []byte {
 		ahead += p.size()
 	}
 	for _, p := range parts[i:] {
-		if err := hashFile(h, p.name, p.fi); err != nil {
+		if err := hashPart(h, p); err != nil {
 			o.unhashed.Add(1)
 			return nil
 		}
@@ -276,26 +274,32 @@ func (u *orderHash) sum(o *orderHashes, parts []partFile) []byte {
 	return h.Sum(nil)
 }
 
-// hashFile feeds h the file at path, which must still be the file fi
-// describes.
-func hashFile(h hash.Hash, path string, fi os.FileInfo) error {
-	f, err := os.Open(path)
+// hashPart feeds h part p's bytes, from its spool file, which must still
+// be the one listed, or from the assembly file while p's record is still
+// the one listed.
+func hashPart(h hash.Hash, p partFile) error {
+	f, err := os.Open(p.data)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	now, err := f.Stat()
+	var now os.FileInfo
+	if p.inAssembly() {
+		now, err = os.Stat(p.name)
+	} else {
+		now, err = f.Stat()
+	}
 	if err != nil {
 		return err
 	}
-	if !samePart(now, fi) {
-		return fmt.Errorf("s3: part file %s changed", path)
+	if !samePart(now, p.fi) {
+		return fmt.Errorf("s3: part file %s changed", p.name)
 	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	n, err := io.CopyBuffer(onlyWriter{h}, onlyReader{f}, *bp)
-	if err == nil && n != fi.Size() {
-		err = fmt.Errorf("s3: part file %s: read %d of %d bytes", path, n, fi.Size())
+	n, err := io.CopyBuffer(onlyWriter{h}, onlyReader{io.NewSectionReader(f, p.off, p.sz)}, *bp)
+	if err == nil && n != p.sz {
+		err = fmt.Errorf("s3: part %s: read %d of %d bytes", p.name, n, p.sz)
 	}
 	return err
 }

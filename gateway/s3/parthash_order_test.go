@@ -35,8 +35,9 @@ func spoolPart(t *testing.T, o *orderHashes, u *orderHash, dir string, n int, b 
 	if err := os.Rename(tmp.Name(), name); err != nil {
 		t.Fatal(err)
 	}
-	u.end(o, n, name, fi, w != nil)
-	return partFile{n: n, name: name, fi: fi}
+	p := partFile{n: n, name: name, fi: fi, data: name, sz: fi.Size()}
+	u.end(o, n, &p, w != nil)
+	return p
 }
 
 func partContent(n, size int) []byte {
@@ -101,7 +102,7 @@ func TestOrderHash(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "new"), b, 0o600)
 	os.Rename(filepath.Join(dir, "new"), files[3].name)
 	fi, _ := os.Stat(files[3].name)
-	content[3], files[3] = b, partFile{n: 3, name: files[3].name, fi: fi}
+	content[3], files[3] = b, partFile{n: 3, name: files[3].name, fi: fi, data: files[3].name, sz: fi.Size()}
 	check("part 3 replaced", 100000+65536, 70000+5, 1, 2, 3, 4)
 	// Without part 1 hashed there is nothing to start from: the store
 	// hashes its copy.

@@ -1,0 +1,376 @@
+package s3
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// An upload's assembly file is where its parts of the common size S land
+// at their final offsets, (n-1)*S, as they arrive, so that Complete can
+// hand the store the whole object as one file it hard-links instead of a
+// list of parts it copies (a real copy of the object, written twice
+// through the page cache, while the client waits).
+//
+// S is fixed by the first part of at least MinPartSize whose size is
+// announced (minio-go, the aws CLI and rclone send parts of one size but
+// the last); a part up to S bytes long then goes to its slot. Anything
+// else goes to a spool file of its own, as before: a part larger than S
+// or arriving before S is fixed and shorter than MinPartSize (a last part
+// sent first: Complete copies it into its slot), one of unknown size,
+// copied (UploadPartCopy), one
+// whose number already has data in the upload (a re-upload must not
+// touch the bytes of the upload it replaces, and the in-order hash may
+// have hashed them), or one uploaded while another upload of its number
+// writes into the assembly. So a range of the file is written by at most
+// one request at a time, and never again once a part record names it:
+// the bytes a record describes stay as they were hashed.
+//
+// The file is "assembly-<S>" in the upload's directory; a part in it is
+// an empty record file "<n:05d>-<md5 hex>.a<size>", created once its
+// bytes are written whole (a part file's rename, for the others), so the
+// directory alone still tells the parts after a restart, and Abort,
+// Complete's rename and the stale-upload cleaner treat the assembly like
+// any part file.
+const assemblyPrefix = "assembly-"
+
+// maxAssemblyEnd bounds the offsets written in an assembly file (a 10,000th
+// part of 5 GiB would need a 50 TB file, beyond ext4's); a part beyond it
+// is spooled alone.
+const maxAssemblyEnd = 1 << 40
+
+// errSealed fails a part written into an assembly that Complete took.
+var errSealed = fmt.Errorf("s3: upload being completed: %w", ErrNoSuchUpload)
+
+// assemblies are the assembly states of this process's uploads, by id.
+type assemblies struct {
+	mu  sync.Mutex
+	ups map[string]*assembly
+}
+
+func newAssemblies() *assemblies { return &assemblies{ups: map[string]*assembly{}} }
+
+// assembly is one upload's assembly state.
+type assembly struct {
+	// fence is held shared by every write into the file and every part
+	// record's creation, exclusively by seal: once sealed (by Complete,
+	// which then links or truncates the file), nothing writes to it.
+	fence  sync.RWMutex
+	sealed bool // under fence
+
+	mu      sync.Mutex
+	size    int64        // S; 0 until fixed
+	writing map[int]bool // parts being written into the file
+	held    map[int]bool // parts with data in the upload (any record)
+}
+
+// get returns upload id's state (directory dir), read from the directory
+// on first use in this process.
+func (a *assemblies) get(id, dir string) *assembly {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.ups[id]
+	if u == nil {
+		u = &assembly{writing: map[int]bool{}, held: map[int]bool{}}
+		if ents, err := os.ReadDir(dir); err == nil {
+			for _, e := range ents {
+				if s, ok := assemblySize(e.Name()); ok {
+					u.size = s
+				} else if n, _, _, ok := parsePartName(e.Name()); ok {
+					u.held[n] = true
+				}
+			}
+		}
+		a.ups[id] = u
+	}
+	return u
+}
+
+// take forgets upload id's state.
+func (a *assemblies) take(id string) *assembly {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.ups[id]
+	delete(a.ups, id)
+	return u
+}
+
+// prune forgets the states of uploads that exists says are gone.
+func (a *assemblies) prune(exists func(id string) bool) {
+	a.mu.Lock()
+	var ids []string
+	for id := range a.ups {
+		ids = append(ids, id)
+	}
+	a.mu.Unlock()
+	for _, id := range ids {
+		if !exists(id) {
+			a.take(id)
+		}
+	}
+}
+
+func assemblyName(size int64) string { return assemblyPrefix + strconv.FormatInt(size, 10) }
+
+func assemblySize(name string) (int64, bool) {
+	v, ok := strings.CutPrefix(name, assemblyPrefix)
+	if !ok {
+		return 0, false
+	}
+	s, err := strconv.ParseInt(v, 10, 64)
+	return s, err == nil && s >= MinPartSize
+}
+
+// partName is the name of part n's file (size < 0) or, for a part in the
+// assembly, of its record.
+func partName(n int, etag string, size int64) string {
+	if size < 0 {
+		return fmt.Sprintf("%05d-%s", n, etag)
+	}
+	return fmt.Sprintf("%05d-%s.a%d", n, etag, size)
+}
+
+// parsePartName parses partName's names; size < 0 for a part file.
+func parsePartName(name string) (n int, etag string, size int64, ok bool) {
+	num, rest, ok := strings.Cut(name, "-")
+	if !ok || len(num) != 5 {
+		return 0, "", 0, false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, "", 0, false
+	}
+	etag, sz, inAsm := strings.Cut(rest, ".a")
+	if len(etag) != 32 {
+		return 0, "", 0, false
+	}
+	size = -1
+	if inAsm {
+		if size, err = strconv.ParseInt(sz, 10, 64); err != nil || size < 0 {
+			return 0, "", 0, false
+		}
+	}
+	return n, etag, size, true
+}
+
+// markHeld records that part n has data in the upload (a spool file of
+// its own was renamed into place).
+func (u *assembly) markHeld(n int) {
+	u.mu.Lock()
+	u.held[n] = true
+	u.mu.Unlock()
+}
+
+// claim returns a writer of part n (size bytes announced) into the
+// assembly file of the upload in dir, or nil when the part must be
+// spooled alone.
+func (u *assembly) claim(dir string, n int, size int64) *assemblyPart {
+	u.fence.RLock()
+	sealed := u.sealed
+	u.fence.RUnlock()
+	if sealed {
+		return nil // by a Complete that failed: the file may be linked
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	stride, flag := u.size, os.O_WRONLY
+	if stride == 0 {
+		stride, flag = size, flag|os.O_CREATE|os.O_EXCL
+	}
+	if size <= 0 || stride < MinPartSize || size > stride || u.held[n] || u.writing[n] || int64(n)*stride > maxAssemblyEnd {
+		return nil
+	}
+	path := filepath.Join(dir, assemblyName(stride))
+	f, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return nil // the upload is gone, or the file is (the part fails alone)
+	}
+	u.size = stride
+	u.writing[n] = true
+	off := int64(n-1) * stride
+	return &assemblyPart{u: u, f: f, n: n, path: path, off: off, pos: off, end: off + size}
+}
+
+// seal stops every write into the assembly file, waiting for the writes
+// under way; parts still being written fail (the client may retry them,
+// spooled alone).
+func (u *assembly) seal() {
+	u.fence.Lock()
+	u.sealed = true
+	u.fence.Unlock()
+}
+
+// assemblyPart writes one part into an assembly file, at its offset.
+type assemblyPart struct {
+	u             *assembly
+	f             *os.File
+	n             int
+	path          string
+	off, pos, end int64
+}
+
+// Write writes b at the part's next offset (pwrite: parallel parts share
+// no file offset), never past the part's announced end.
+func (p *assemblyPart) Write(b []byte) (int, error) {
+	if int64(len(b)) > p.end-p.pos {
+		return 0, fmt.Errorf("s3: part %d: more bytes than announced: %w", p.n, ErrIncompleteBody)
+	}
+	p.u.fence.RLock()
+	defer p.u.fence.RUnlock()
+	if p.u.sealed {
+		return 0, errSealed
+	}
+	n, err := p.f.WriteAt(b, p.pos)
+	p.pos += int64(n)
+	return n, err
+}
+
+// finish ends the part: when record is not empty and the part's bytes
+// were all written, it creates the part's record (named record) and
+// returns its FileInfo. It releases the part's claim either way.
+func (p *assemblyPart) finish(record string) (fi os.FileInfo, err error) {
+	defer func() {
+		p.u.mu.Lock()
+		delete(p.u.writing, p.n)
+		if fi != nil {
+			p.u.held[p.n] = true
+		}
+		p.u.mu.Unlock()
+	}()
+	if p.pos == p.end && record != "" {
+		startWriteback(p.f, p.off, p.end-p.off)
+	}
+	cerr := p.f.Close()
+	if record == "" {
+		return nil, nil
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	if p.pos != p.end {
+		return nil, io.ErrShortWrite
+	}
+	p.u.fence.RLock()
+	defer p.u.fence.RUnlock()
+	if p.u.sealed {
+		return nil, errSealed
+	}
+	f, err := os.OpenFile(record, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fi, err = f.Stat()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(record)
+		return nil, err
+	}
+	return fi, nil
+}
+
+// spoolFile hands the store an assembly file holding exactly the object,
+// with the SHA-256 of those bytes hashed here (store.SpoolFile): the store
+// links it in place, or copies it from its start when it cannot.
+type spoolFile struct {
+	*io.SectionReader
+	f   *os.File
+	sha []byte
+}
+
+func (s *spoolFile) SpoolFile() (*os.File, []byte) { return s.f, s.sha }
+
+// assembled tells whether parts, Complete's list, make the whole of an
+// assembly file once the last part is in its slot: parts 1..N, all but
+// the last in the assembly and S bytes long, the last at most S bytes,
+// in the assembly or in a file of its own (a last part sent before S was
+// fixed).
+func assembled(parts []partFile) bool {
+	if !parts[0].inAssembly() {
+		return false
+	}
+	stride, ok := assemblySize(filepath.Base(parts[0].data))
+	if !ok {
+		return false
+	}
+	var off int64
+	for i, p := range parts {
+		last := i == len(parts)-1
+		switch {
+		case p.n != i+1, !last && p.sz != stride, p.sz > stride,
+			p.inAssembly() && (p.data != parts[0].data || p.off != off),
+			!p.inAssembly() && !last:
+			return false
+		}
+		off += p.sz
+	}
+	return true
+}
+
+// takeAssembly makes the assembly file in the (renamed) upload directory
+// dir the object that parts (assembled) form, total bytes: it seals it,
+// makes sure no part past them is in it, copies the last part into its
+// slot when it is in a file of its own, and truncates what lies past the
+// object (bytes of interrupted writes). A nil file: it cannot be taken,
+// the caller copies the parts instead.
+func takeAssembly(u *assembly, dir string, parts []partFile, total int64) (*os.File, error) {
+	u.seal()
+	last := parts[len(parts)-1]
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if n, _, size, ok := parsePartName(e.Name()); ok && size >= 0 && n > last.n {
+			return nil, nil // a part left out: its bytes lie past the object
+		}
+	}
+	f, err := os.OpenFile(parts[0].data, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	if !last.inAssembly() {
+		err = copyInto(f, total-last.sz, last)
+	}
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
+	if err == nil && fi.Size() > total {
+		err = f.Truncate(total)
+	} else if err == nil && fi.Size() < total {
+		err = errors.New("s3: assembly file shorter than its parts")
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// copyInto copies part p's file to f at off (copy_file_range, the way
+// os.File.ReadFrom copies between files).
+func copyInto(f *os.File, off int64, p partFile) error {
+	src, err := os.Open(p.data)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if now, err := src.Stat(); err != nil || !samePart(now, p.fi) {
+		return fmt.Errorf("s3: part file %s changed", p.name)
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	n, err := f.ReadFrom(io.LimitReader(src, p.sz))
+	if err == nil && n != p.sz {
+		err = fmt.Errorf("s3: part file %s: copied %d of %d bytes", p.name, n, p.sz)
+	}
+	return err
+}
