@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/index"
 )
@@ -351,3 +353,34 @@ func spoolBehind(r io.Reader, size int64) *os.File {
 	}
 	return f
 }
+
+// NewSpool makes a file for a front-end to spool an upload in: nameless
+// (O_TMPFILE) where dir's file system allows it, so that nothing is left
+// of it after a crash and Put can link it (SpoolFile) when dir is on the
+// primary store's file system (the data directory); else a file unlinked
+// at once, which Put copies.
+func NewSpool(dir string) (*os.File, error) {
+	if f, err := os.OpenFile(dir, unix.O_TMPFILE|os.O_RDWR, 0o600); err == nil {
+		return f, nil
+	}
+	f, err := os.CreateTemp(dir, "spool-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+// HashedSpool is the first size bytes of spool f as a SpoolFile, with the
+// SHA-256 its writer computed over them as it wrote them.
+func HashedSpool(f *os.File, size int64, sha256 []byte) io.Reader {
+	return &hashedSpool{io.NewSectionReader(f, 0, size), f, sha256}
+}
+
+type hashedSpool struct {
+	*io.SectionReader
+	f   *os.File
+	sum []byte
+}
+
+func (s *hashedSpool) SpoolFile() (*os.File, []byte) { return s.f, s.sum }

@@ -12,22 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// spoolFile is a SpoolFile: a whole local file and the SHA-256 its
-// writer computed.
-type spoolFile struct {
-	*io.SectionReader
-	f   *os.File
-	sum []byte
-}
-
-func (s *spoolFile) SpoolFile() (*os.File, []byte) { return s.f, s.sum }
-
-func newSpoolFile(t *testing.T, f *os.File, data []byte, sum []byte) *spoolFile {
+func newSpoolFile(t *testing.T, f *os.File, data []byte, sum []byte) io.Reader {
 	t.Helper()
 	if _, err := f.WriteAt(data, 0); err != nil {
 		t.Fatal(err)
 	}
-	return &spoolFile{io.NewSectionReader(f, 0, int64(len(data))), f, sum}
+	return HashedSpool(f, int64(len(data)), sum)
 }
 
 // A spool with its SHA-256 on the primary store's file system is linked
@@ -40,7 +30,7 @@ func TestPutLinksSpool(t *testing.T) {
 	ctx := ctxT(t)
 	data := pattern(3*pipeBufSize + 5)
 	ss, ms := sha256.Sum256(data), md5.Sum(data)
-	stored := func(name string, sf SpoolFile) string {
+	stored := func(name string, sf io.Reader) string {
 		t.Helper()
 		o, err := e.st.Put(ctx, PutRequest{Name: name, Size: int64(len(data))}, sf)
 		if err != nil || !bytes.Equal(o.SHA256, ss[:]) {
@@ -96,13 +86,12 @@ func TestPutLinksSpool(t *testing.T) {
 		t.Fatal("an unlinked spool cannot be linked, yet the stored file is it")
 	}
 	// Without a sum of the writer's, the spool is copied and hashed.
-	sf := newSpoolFile(t, named, data, nil)
-	named2, _ := os.CreateTemp(e.dir, "spool-")
+	named2, err := os.CreateTemp(e.dir, "spool-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer named2.Close()
-	sf.f = named2
-	sf.SectionReader = io.NewSectionReader(named2, 0, int64(len(data)))
-	named2.WriteAt(data, 0)
-	if p := stored("no sum", sf); same(p, named2) {
+	if p := stored("no sum", newSpoolFile(t, named2, data, nil)); same(p, named2) {
 		t.Fatal("a spool without its writer's sum was linked")
 	}
 }

@@ -11,12 +11,11 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	ffs "github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/store"
 	"github.com/datagate/datagate/views"
 )
 
@@ -134,16 +133,6 @@ func (s *seqHash) stop() {
 	<-s.fed
 }
 
-// spoolFile is a spool handed to the store with the SHA-256 of its
-// content (store.SpoolFile): the store may link it in place.
-type spoolFile struct {
-	*io.SectionReader
-	f   *os.File
-	sum []byte
-}
-
-func (s *spoolFile) SpoolFile() (*os.File, []byte) { return s.f, s.sum }
-
 var (
 	_ ffs.FileReader   = (*writeHandle)(nil)
 	_ ffs.FileWriter   = (*writeHandle)(nil)
@@ -152,20 +141,7 @@ var (
 	_ ffs.FileReleaser = (*writeHandle)(nil)
 )
 
-// newSpool makes a spool file. Nameless (O_TMPFILE) where the file system
-// allows it: nothing is left of it after a crash, and the store can link
-// it in place when it is on the store's file system (the data directory).
-func (f *filesys) newSpool() (*os.File, error) {
-	if sp, err := os.OpenFile(f.spool, unix.O_TMPFILE|os.O_RDWR, 0o600); err == nil {
-		return sp, nil
-	}
-	sp, err := os.CreateTemp(f.spool, "write-*")
-	if err != nil {
-		return nil, err
-	}
-	os.Remove(sp.Name())
-	return sp, nil
-}
+func (f *filesys) newSpool() (*os.File, error) { return store.NewSpool(f.spool) }
 
 // openWriter opens file n for writing: empty when trunc, else holding a
 // copy of the current content (so a partial overwrite keeps the rest).
@@ -408,7 +384,7 @@ func (w *writeHandle) push(ctx context.Context) syscall.Errno {
 	defer context.AfterFunc(w.fsys.life, cancel)()
 	var r io.Reader = io.NewSectionReader(w.spool, 0, w.size)
 	if sum != nil {
-		r = &spoolFile{io.NewSectionReader(w.spool, 0, w.size), w.spool, sum}
+		r = store.HashedSpool(w.spool, w.size, sum)
 	}
 	info, err := w.fsys.tree.Create(ctx, p, r, views.CreateOptions{Size: w.size, ModTime: w.mtime})
 	if err != nil {

@@ -25,11 +25,13 @@
 //
 // Reads are lazy: a read request at any offset fetches just that range
 // through the store, with many requests in flight. Writes arrive at
-// offsets, in any order; they are spooled to an unlinked file under
-// Dir/spool/sftp. A new or truncated file is also streamed from the
-// spool into Tree.Create as its contiguous prefix grows (stream.go), so
-// close only waits for the tail; writes the stream cannot follow make
-// close push the whole spool instead. Either way the upload commits at
+// offsets, in any order; they are spooled to a nameless file (O_TMPFILE)
+// under Dir/spool/sftp. A new or truncated file is also hashed from the
+// spool as its contiguous prefix grows (stream.go), so that close hands
+// the store the spool with its SHA-256 and the store links it in place:
+// close only waits for the tail of the hash and the flush. Writes the
+// stream cannot follow make the store copy and hash the spool at close
+// instead. Either way the upload commits at
 // close (or fsync), so an object appears whole and durable or not at
 // all: a client that disconnects mid-upload leaves nothing. OpenSSH's
 // client is told (limits@openssh.com) to read and write 255 KiB per

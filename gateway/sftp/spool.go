@@ -17,6 +17,7 @@ import (
 	pkgsftp "github.com/pkg/sftp"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/store"
 	"github.com/datagate/datagate/views"
 )
 
@@ -100,13 +101,12 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
 	if err := h.tree.CheckCreate(ctx, p); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(h.s.spoolDir, spoolPrefix+"*")
+	// Nameless: the spool vanishes with the handle, however the session
+	// ends, even if the process dies.
+	f, err := store.NewSpool(h.s.spoolDir)
 	if err != nil {
 		return nil, fs.Wrap("spool", p, err)
 	}
-	// Unlinked at once: the spool vanishes with the handle, however the
-	// session ends, even if the process dies.
-	os.Remove(f.Name())
 	u := &upload{h: h, path: p, ctx: ctx, f: f}
 	if exists && !pf.Trunc {
 		if err := u.copyIn(ctx); err != nil {
@@ -259,35 +259,31 @@ func (u *upload) Close() (err error) {
 			}
 			return
 		}
-		err = u.commit()
+		err = u.commit(true)
 	})
 	return err
 }
 
-// commit stores what the spool holds: by finishing the stream if there
-// is one and it kept up, else by pushing the spool.
-func (u *upload) commit() error {
-	st := u.stopStream()
-	if st == nil {
-		return u.push()
+// commit stores what the spool holds. At close (last), a spool whose
+// stream kept up goes to the store with its hash, to be linked in place;
+// else, and at an fsync (the handle may write again), the store copies
+// it.
+func (u *upload) commit(last bool) error {
+	var sum []byte
+	if st := u.stopStream(); st != nil {
+		fi, err := u.f.Stat()
+		if err != nil {
+			st.abandon()
+			return fs.Wrap("spool", u.path, err)
+		}
+		if sum, err = st.finish(fi.Size()); err != nil {
+			u.h.log.Debug("upload not hashed as it came; the store hashes the spool", "path", u.path, "err", err)
+		}
 	}
-	fi, err := u.f.Stat()
-	if err != nil {
-		st.abandon()
-		return fs.Wrap("spool", u.path, err)
+	if !last {
+		sum = nil
 	}
-	if err := st.finish(fi.Size()); err != nil {
-		u.h.log.Debug("streamed upload failed; pushing the spool", "path", u.path, "err", err)
-		return u.push()
-	}
-	u.mu.Lock()
-	mt := u.modTime
-	u.mu.Unlock()
-	if !mt.IsZero() {
-		// Set while the stream ran (put -p): the object has it now.
-		return u.h.tree.Chtimes(u.ctx, u.path, mt)
-	}
-	return nil
+	return u.push(sum)
 }
 
 // sync makes what was written so far durable and visible
@@ -299,7 +295,7 @@ func (u *upload) sync() (err error) {
 	if u.aborted.Load() || !u.dirty.Load() {
 		return nil
 	}
-	if err := u.commit(); err != nil {
+	if err := u.commit(false); err != nil {
 		return err
 	}
 	u.dirty.Store(false)
@@ -307,7 +303,10 @@ func (u *upload) sync() (err error) {
 	return nil
 }
 
-func (u *upload) push() error {
+// push stores the spool as a new version; with sum, the SHA-256 of the
+// spool computed as it was written, the store may link the spool itself,
+// which is then never written again.
+func (u *upload) push(sum []byte) error {
 	st, err := u.f.Stat()
 	if err != nil {
 		return fs.Wrap("spool", u.path, err)
@@ -315,7 +314,11 @@ func (u *upload) push() error {
 	u.mu.Lock()
 	mt := u.modTime
 	u.mu.Unlock()
-	_, err = u.h.tree.Create(u.ctx, u.path, io.NewSectionReader(u.f, 0, st.Size()), views.CreateOptions{Size: st.Size(), ModTime: mt})
+	var r io.Reader = io.NewSectionReader(u.f, 0, st.Size())
+	if sum != nil {
+		r = store.HashedSpool(u.f, st.Size(), sum)
+	}
+	_, err = u.h.tree.Create(u.ctx, u.path, r, views.CreateOptions{Size: st.Size(), ModTime: mt})
 	return err
 }
 

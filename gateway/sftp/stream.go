@@ -2,24 +2,26 @@ package sftp
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
+	"os"
 	"sync"
-
-	"github.com/datagate/datagate/views"
+	"syscall"
 )
 
-// A new or truncated upload is streamed into Tree.Create while it
-// arrives, so that close only waits for the tail instead of pushing the
-// whole spool then (hashing and storing 256 MiB takes as long as sending
-// it). Writes still land in the spool first; the stream reads the spool
-// behind the contiguous prefix written so far. pkg/sftp runs writes on
-// several workers, so they come slightly out of order: ranges beyond the
-// prefix wait in a small set until the gap fills. A write the stream
-// cannot follow (below the prefix, overlapping, too far ahead, a
-// truncation) breaks it: its Create fails, leaving nothing, and close
-// pushes the spool as before. The upload commits only when close (or
-// fsync) says where the content ends, so nobody sees it earlier.
+// A new or truncated upload is hashed (SHA-256) while it arrives, so that
+// close hands the store the spool with its sum and the store links the
+// spool in place (store.SpoolFile): close only waits for the tail of the
+// hash and the flush, nothing is copied nor read back. Writes land in the
+// spool; the stream reads the spool behind the contiguous prefix written
+// so far. pkg/sftp runs writes on several workers, so they come slightly
+// out of order: ranges beyond the prefix wait in a small set until the
+// gap fills. A write the stream cannot follow (below the prefix,
+// overlapping, too far ahead, a truncation) breaks it, and close has the
+// store copy and hash the spool instead. The upload commits only when
+// close (or fsync) says where the content ends, so nobody sees it
+// earlier.
 
 // maxAhead bounds the ranges waiting for a gap to fill. pkg/sftp has 8
 // write workers and an 8-deep queue; a client writing much further ahead
@@ -28,14 +30,14 @@ const maxAhead = 64
 
 var errStreamBroken = errors.New("sftp: streamed upload abandoned")
 
-// stream is an upload being streamed from the spool into Tree.Create.
+// stream is an upload being hashed from the spool.
 type stream struct {
 	// immutable after startStream
 	u      *upload
 	cancel context.CancelFunc
-	done   chan struct{} // closed when Create has returned
+	done   chan struct{} // closed when the hash has ended
 
-	pos int64 // next spool offset to read; the Create goroutine's alone
+	pos int64 // next spool offset to read; the hashing goroutine's alone
 
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -44,10 +46,12 @@ type stream struct {
 	ahead  map[int64]int64 // written ranges beyond wm: start → end
 	final  int64           // where the content ends; -1 until finish
 	broken bool
-	err    error // Create's, once done is closed
+	// set before done is closed
+	sum []byte // the SHA-256 of spool bytes [0, final)
+	err error
 }
 
-// startStream starts the Create that the upload's writes feed.
+// startStream starts hashing what the upload's writes put in the spool.
 func (u *upload) startStream() *stream {
 	// The handle's context ends with the session: that abandons the
 	// stream too.
@@ -55,19 +59,46 @@ func (u *upload) startStream() *stream {
 	s := &stream{u: u, cancel: cancel, done: make(chan struct{}), ahead: map[int64]int64{}, final: -1}
 	s.cond = sync.NewCond(&s.mu)
 	stop := context.AfterFunc(ctx, s.breakStream)
-	id := u.h.tree.NewID() // the upload's place among those to its path
 	go func() {
 		defer close(s.done)
 		defer stop()
-		_, err := u.h.tree.Create(ctx, u.path, s, views.CreateOptions{Size: -1, ID: id})
-		s.mu.Lock()
-		s.err = err
-		s.mu.Unlock()
+		h := sha256.New()
+		buf := make([]byte, 1<<20)
+		var clean int64
+		for {
+			n, err := s.Read(buf)
+			h.Write(buf[:n])
+			if s.pos-clean >= spoolWriteback {
+				startWriteback(u.f, clean, s.pos-clean)
+				clean = s.pos
+			}
+			if errors.Is(err, io.EOF) {
+				s.sum = h.Sum(nil)
+				return
+			}
+			if err != nil {
+				s.err = err
+				return
+			}
+		}
 	}()
 	return s
 }
 
-// Read gives Create the spool's written prefix, waiting for more until
+// spoolWriteback is how much of the spool is hashed between two starts of
+// its writeback, so that its dirty pages do not pile up for the flush at
+// close (the store's own files are written back the same way).
+const spoolWriteback = 8 << 20
+
+// startWriteback starts writing n bytes at off of f to the disk, without
+// waiting for it (sync_file_range, SYNC_FILE_RANGE_WRITE).
+func startWriteback(f *os.File, off, n int64) {
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { syscall.SyncFileRange(int(fd), off, n, 2) })
+	}
+}
+
+// Read gives the hash the spool's written prefix, waiting for more until
 // finish says where the content ends.
 func (s *stream) Read(p []byte) (int, error) {
 	s.mu.Lock()
@@ -156,10 +187,10 @@ func (s *stream) breakLocked() {
 	s.cond.Broadcast()
 }
 
-// finish says the content ends at size and waits for Create: nil once
-// the upload is stored, else the stream's failure (the caller then
-// pushes the spool).
-func (s *stream) finish(size int64) error {
+// finish says the content ends at size and waits for the hash: the
+// SHA-256 of the spool's first size bytes, or the stream's failure (the
+// caller then has the store hash the spool).
+func (s *stream) finish(size int64) ([]byte, error) {
 	s.mu.Lock()
 	if s.final < 0 {
 		s.final = size
@@ -168,12 +199,10 @@ func (s *stream) finish(size int64) error {
 	s.mu.Unlock()
 	<-s.done
 	s.cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+	return s.sum, s.err
 }
 
-// abandon breaks the stream and waits for its Create to fail.
+// abandon breaks the stream and waits for its hash to end.
 func (s *stream) abandon() {
 	s.breakStream()
 	s.cancel()

@@ -2,6 +2,7 @@ package sftp
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"log/slog"
 	"os"
 	"strings"
@@ -17,7 +18,7 @@ func TestStreamedUploads(t *testing.T) {
 	})
 	c, _ := e.client(t)
 	reader, _ := e.client(t)
-	const fallback = "pushing the spool"
+	const fallback = "the store hashes the spool"
 
 	// Concurrent writes (the client's ReadFrom), arriving out of order:
 	// streamed, not pushed at close.
@@ -40,7 +41,12 @@ func TestStreamedUploads(t *testing.T) {
 		t.Fatalf("streamed upload: %d bytes, want %d", len(got), len(data))
 	}
 	if strings.Contains(logs.String(), fallback) {
-		t.Fatalf("a sequential upload was not streamed:\n%s", logs.String())
+		t.Fatalf("a sequential upload was not hashed as it came:\n%s", logs.String())
+	}
+	// The store records the sum computed as the upload came: it must be
+	// the content's.
+	if sum := sha256.Sum256(data); !bytes.Equal(e.object(t, p).SHA256, sum[:]) {
+		t.Fatalf("recorded SHA-256 %x, content's %x", e.object(t, p).SHA256, sum)
 	}
 
 	// Writes the stream cannot follow fall back to the spool, and the
