@@ -22,15 +22,9 @@ import (
 // another file system, or an unlinked file that was not an O_TMPFILE):
 // the caller copies it instead.
 func (p *Provider) LinkFile(ctx context.Context, path string, src *os.File) (linked bool, err error) {
-	if err := checkPath(path); err != nil {
-		return false, p.wrap("put", path, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return false, p.wrap("put", path, err)
-	}
-	tmp := filepath.Join(p.root, tmpDir)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return false, p.wrap("put", path, err)
+	tmp, err := p.putTemp(ctx, path)
+	if err != nil {
+		return false, err
 	}
 	if err := src.Chmod(0o644); err != nil {
 		return false, p.wrap("put", path, err)

@@ -280,21 +280,31 @@ func (p *Provider) List(ctx context.Context, prefix string, fn func(backends.Ent
 
 // beginPut checks a Put's path and context and creates its temporary file.
 func (p *Provider) beginPut(ctx context.Context, path string) (*os.File, error) {
-	if err := checkPath(path); err != nil {
-		return nil, p.wrap("put", path, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, p.wrap("put", path, err)
-	}
-	tmp := filepath.Join(p.root, tmpDir)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return nil, p.wrap("put", path, err)
+	tmp, err := p.putTemp(ctx, path)
+	if err != nil {
+		return nil, err
 	}
 	f, err := createTemp(tmp)
 	if err != nil {
 		return nil, p.wrap("put", path, err)
 	}
 	return f, nil
+}
+
+// putTemp checks a put to path and returns the temporary directory its
+// file is made in.
+func (p *Provider) putTemp(ctx context.Context, path string) (string, error) {
+	if err := checkPath(path); err != nil {
+		return "", p.wrap("put", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", p.wrap("put", path, err)
+	}
+	tmp := filepath.Join(p.root, tmpDir)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", p.wrap("put", path, err)
+	}
+	return tmp, nil
 }
 
 // Put writes the file atomically and durably; see the package comment.
