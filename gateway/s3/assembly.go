@@ -225,10 +225,25 @@ func (p *assemblyPart) Write(b []byte) (int, error) {
 	if p.u.sealed {
 		return 0, errSealed
 	}
-	n, err := p.f.WriteAt(b, p.pos)
-	p.pos += int64(n)
-	return n, err
+	// In pieces: the page cache sizes its folios by the write, and large
+	// ones come from large free blocks, which on a VM whose host took
+	// back the guest's free memory cost a host fault per page to touch
+	// (1 MiB writes into a new file: about 2.5 CPU-s/GiB on the bench
+	// machine, 256 KiB ones 0.3).
+	var n int
+	for n < len(b) {
+		m, err := p.f.WriteAt(b[n:min(len(b), n+writePiece)], p.pos)
+		n += m
+		p.pos += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
+
+// writePiece is the largest write into an assembly file.
+const writePiece = 256 << 10
 
 // finish ends the part: when record is not empty and the part's bytes
 // were all written, it creates the part's record (named record) and
