@@ -475,46 +475,9 @@ func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, er
 		}
 	}
 	out := make([]Outcome, len(objs))
+	plan := planRegister(objs)
 	err := ix.update(ctx, "register", durable, func(txn *badger.Txn) ([]Change, error) {
-		changes := make([]Change, 0, len(objs))
-		for i, o := range objs {
-			out[i] = Added
-			if !o.Source.IsZero() {
-				item, err := txn.Get(sourceKey(o.Source))
-				if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-					return nil, err
-				}
-				if err == nil {
-					var id fs.ID
-					if err := item.Value(func(v []byte) error { copy(id[:], v); return nil }); err != nil {
-						return nil, err
-					}
-					old, err := getObject(txn, id)
-					if err != nil {
-						return nil, err
-					}
-					o.ID = id
-					if sameSource(old, o) {
-						out[i] = Unchanged
-						continue
-					}
-					o.Version = old.Version + 1
-					o.State = fs.StateRegistered
-					o.Stores = nil
-					if err := ix.replaceKeys(txn, old, o); err != nil {
-						return nil, err
-					}
-					out[i] = Updated
-					changes = append(changes, Change{Op: OpPut, Old: old, New: o})
-					continue
-				}
-			}
-			if err := ix.putKeys(txn, o); err != nil {
-				return nil, err
-			}
-			changes = append(changes, Change{Op: OpPut, New: o})
-		}
-		return changes, nil
+		return ix.registerIn(txn, objs, plan, out)
 	})
 	if err != nil {
 		return nil, err
