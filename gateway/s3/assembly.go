@@ -212,6 +212,7 @@ type assemblyPart struct {
 	n             int
 	path          string
 	off, pos, end int64
+	finished      bool
 }
 
 // Write writes b at the part's next offset (pwrite: parallel parts share
@@ -247,8 +248,13 @@ const writePiece = 256 << 10
 
 // finish ends the part: when record is not empty and the part's bytes
 // were all written, it creates the part's record (named record) and
-// returns its FileInfo. It releases the part's claim either way.
+// returns its FileInfo. It releases the part's claim either way; calls
+// after the first do nothing.
 func (p *assemblyPart) finish(record string) (fi os.FileInfo, err error) {
+	if p.finished {
+		return nil, nil
+	}
+	p.finished = true
 	defer func() {
 		p.u.mu.Lock()
 		delete(p.u.writing, p.n)

@@ -258,6 +258,19 @@ func TestAssemblyFallbacks(t *testing.T) {
 		t.Fatal("an assembly holding a part left out was linked")
 	}
 
+	// A short part in its slot is still too small when not the last.
+	u = newUpload(t, e, "small.bin")
+	u.put(1, partContent(1, S))
+	u.put(2, partContent(2, 1000))
+	u.put(3, partContent(3, S))
+	cps := []minio.CompletePart{{PartNumber: 1, ETag: u.etags[1]}, {PartNumber: 2, ETag: u.etags[2]}, {PartNumber: 3, ETag: u.etags[3]}}
+	if _, err := u.core.CompleteMultipartUpload(ctxT(t), "data", u.key, u.id, cps, minio.PutObjectOptions{}); s3Code(err) != "EntityTooSmall" {
+		t.Fatalf("a 1000-byte part 2 of 3: %v", err)
+	}
+	if u.complete(1, 2) != "" {
+		t.Fatal("linked with part 3 left out in the assembly")
+	}
+
 	// Parts left out before the end: parts 1 and 3.
 	u = newUpload(t, e, "gap.bin")
 	u.put(1, partContent(1, S))
@@ -324,6 +337,39 @@ func TestAssemblySealedByComplete(t *testing.T) {
 	}
 	if fi, err := os.Stat(stored); err != nil || fi.Size() != S+5000 {
 		t.Fatalf("the stored file after part 4 went on: %v, %v", fi.Size(), err)
+	}
+}
+
+// An upload aborted while a part is being written into its assembly
+// leaves nothing: the part fails, the directory is gone.
+func TestAssemblyAbortedWhileWriting(t *testing.T) {
+	e := newTestEnv(t)
+	const S = MinPartSize
+	u := newUpload(t, e, "aborted.bin")
+	u.put(1, partContent(1, S))
+	two := partContent(2, S)
+	br := &blockedReader{first: bytes.NewReader(two[:S/2]), then: bytes.NewReader(two[S/2:]), release: make(chan struct{})}
+	failed := make(chan error, 1)
+	go func() { failed <- u.raw(2, br, S) }()
+	asm := filepath.Join(u.dir(), assemblyName(S))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if fi, err := os.Stat(asm); err == nil && fi.Size() >= S+S/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("part 2 not written")
+		}
+	}
+	if err := u.core.AbortMultipartUpload(ctxT(t), "data", u.key, u.id); err != nil {
+		t.Fatal(err)
+	}
+	close(br.release)
+	if err := <-failed; err == nil {
+		t.Fatal("a part of an aborted upload was taken")
+	}
+	ents, err := os.ReadDir(e.srv.mp.dir)
+	if err != nil || len(ents) != 0 {
+		t.Fatalf("left in the upload directory: %v %v", ents, err)
 	}
 }
 

@@ -343,6 +343,9 @@ func (s *Server) uploadPart(q *req, id string) {
 	if !copying {
 		ap = asm.claim(dir, n, size)
 	}
+	if ap != nil {
+		defer ap.finish("") // released even on a panic; no-op after finish
+	}
 	var tmp *os.File
 	var dst io.Writer = ap
 	if ap == nil {
@@ -387,8 +390,6 @@ func (s *Server) uploadPart(q *req, id string) {
 	if err != nil {
 		if tmp != nil {
 			os.Remove(tmp.Name())
-		} else {
-			ap.finish("")
 		}
 		q.fail(s, err)
 		return
