@@ -22,14 +22,14 @@ import (
 // the last); a part up to S bytes long then goes to its slot. Anything
 // else goes to a spool file of its own, as before: a part larger than S
 // or arriving before S is fixed and shorter than MinPartSize (a last part
-// sent first: Complete copies it into its slot), one of unknown size,
-// copied (UploadPartCopy), one
+// sent first), one of unknown size, copied (UploadPartCopy), one
 // whose number already has data in the upload (a re-upload must not
 // touch the bytes of the upload it replaces, and the in-order hash may
 // have hashed them), or one uploaded while another upload of its number
 // writes into the assembly. So a range of the file is written by at most
 // one request at a time, and never again once a part record names it:
-// the bytes a record describes stay as they were hashed.
+// the bytes a record describes stay as they were hashed. (Complete copies
+// parts in files of their own into slots no record names.)
 //
 // The file is "assembly-<S>" in the upload's directory; a part in it is
 // an empty record file "<n:05d>-<md5 hex>.a<size>", created once its
@@ -308,56 +308,78 @@ type spoolFile struct {
 func (s *spoolFile) SpoolFile() (*os.File, []byte) { return s.f, s.sha }
 
 // assembled tells whether parts, Complete's list, make the whole of an
-// assembly file once the last part is in its slot: parts 1..N, all but
-// the last in the assembly and S bytes long, the last at most S bytes,
-// in the assembly or in a file of its own (a last part sent before S was
-// fixed).
-func assembled(parts []partFile) bool {
-	if !parts[0].inAssembly() {
-		return false
+// assembly file once every part is in its slot, and names that file:
+// parts 1..N, all but the last S bytes long and the last at most S, in
+// their slots or in files of their own (a last part sent before S was
+// known, a part sent again), copied into their slots by takeAssembly —
+// at worst every part but one, which costs no more than the copy of all
+// the parts it replaces.
+func assembled(parts []partFile) (string, bool) {
+	var asm string
+	for _, p := range parts {
+		if p.inAssembly() {
+			asm = p.data
+			break
+		}
 	}
-	stride, ok := assemblySize(filepath.Base(parts[0].data))
+	stride, ok := assemblySize(filepath.Base(asm))
 	if !ok {
-		return false
+		return "", false
 	}
 	var off int64
 	for i, p := range parts {
 		last := i == len(parts)-1
 		switch {
 		case p.n != i+1, !last && p.sz != stride, p.sz > stride,
-			p.inAssembly() && (p.data != parts[0].data || p.off != off),
-			!p.inAssembly() && !last:
-			return false
+			p.inAssembly() && (p.data != asm || p.off != off):
+			return "", false
 		}
 		off += p.sz
 	}
-	return true
+	return asm, true
 }
 
-// takeAssembly makes the assembly file in the (renamed) upload directory
-// dir the object that parts (assembled) form, total bytes: it seals it,
-// makes sure no part past them is in it, copies the last part into its
-// slot when it is in a file of its own, and truncates what lies past the
+// takeAssembly makes the assembly file asm in the (renamed) upload
+// directory dir the object that parts (assembled) form, total bytes: it
+// seals it, makes sure no part past them is in it, copies the parts in
+// files of their own into their slots, and truncates what lies past the
 // object (bytes of interrupted writes). A nil file: it cannot be taken,
 // the caller copies the parts instead.
-func takeAssembly(u *assembly, dir string, parts []partFile, total int64) (*os.File, error) {
+//
+// A part is copied only into a slot no record names (the record of an
+// earlier upload of it is removed once the newer one is in place), so
+// no listed part's bytes change, even when Complete fails.
+func takeAssembly(u *assembly, dir, asm string, parts []partFile, total int64) (*os.File, error) {
 	u.seal()
-	last := parts[len(parts)-1]
+	last := parts[len(parts)-1].n
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	recorded := map[int]bool{}
 	for _, e := range ents {
-		if n, _, size, ok := parsePartName(e.Name()); ok && size >= 0 && n > last.n {
-			return nil, nil // a part left out: its bytes lie past the object
+		if n, _, size, ok := parsePartName(e.Name()); ok && size >= 0 {
+			if n > last {
+				return nil, nil // a part left out: its bytes lie past the object
+			}
+			recorded[n] = true
 		}
 	}
-	f, err := os.OpenFile(parts[0].data, os.O_RDWR, 0)
+	for _, p := range parts {
+		if !p.inAssembly() && recorded[p.n] {
+			return nil, nil // its slot still holds an earlier upload's bytes
+		}
+	}
+	f, err := os.OpenFile(asm, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
 	}
-	if !last.inAssembly() {
-		err = copyInto(f, total-last.sz, last)
+	var off int64
+	for _, p := range parts {
+		if err == nil && !p.inAssembly() {
+			err = copyInto(f, off, p)
+		}
+		off += p.sz
 	}
 	var fi os.FileInfo
 	if err == nil {

@@ -204,10 +204,10 @@ func TestAssemblyLinked(t *testing.T) {
 	}
 }
 
+// A part sent again goes to a file of its own (an interrupted one leaves
+// the first upload's bytes intact), which Complete copies into its slot.
 // What the assembly cannot hold whole is copied from where each part is,
-// right: a re-uploaded part (in a file of its own, the assembly's range
-// untouched), parts larger than the first, a part left out, parts after
-// an interrupted upload.
+// right: parts larger than the first, a part left out, parts with a gap.
 func TestAssemblyFallbacks(t *testing.T) {
 	e := newTestEnv(t)
 	const S = MinPartSize
@@ -222,8 +222,8 @@ func TestAssemblyFallbacks(t *testing.T) {
 		t.Fatal("an interrupted part was taken")
 	}
 	u.idle()
-	if u.complete(1, 2, 3) != "" {
-		t.Fatal("a re-uploaded part was linked")
+	if u.complete(1, 2, 3) == "" {
+		t.Fatal("a re-uploaded part copied into its slot: not linked")
 	}
 
 	// A first upload interrupted in the assembly, then sent again: the
@@ -279,8 +279,8 @@ func TestAssemblyFallbacks(t *testing.T) {
 	if u.complete(1, 3) != "" {
 		t.Fatal("parts with a gap were linked")
 	}
-	if e.srv.mp.linked.Load() != 1 {
-		t.Fatalf("%d assemblies handed to the store, want 1", e.srv.mp.linked.Load())
+	if e.srv.mp.linked.Load() != 2 {
+		t.Fatalf("%d assemblies handed to the store, want 2", e.srv.mp.linked.Load())
 	}
 }
 
@@ -412,5 +412,47 @@ func TestAssemblyAfterRestart(t *testing.T) {
 	}
 	if srv.mp.linked.Load() != 1 {
 		t.Fatal("the assembly was not handed to the store")
+	}
+}
+
+// Complete copies a part's own file into its slot only when no record
+// names the slot: an earlier upload's record still there (listed again
+// if Complete failed) keeps its bytes.
+func TestTakeAssemblyKeepsRecordedSlots(t *testing.T) {
+	dir := t.TempDir()
+	const S = MinPartSize
+	asm := filepath.Join(dir, assemblyName(S))
+	if err := os.WriteFile(asm, partContent(1, S+10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(dir, partName(2, strings.Repeat("a", 32), 10))
+	own := filepath.Join(dir, partName(2, strings.Repeat("b", 32), -1))
+	os.WriteFile(record, nil, 0o600)
+	os.WriteFile(own, partContent(2, 10), 0o600)
+	rec1 := filepath.Join(dir, partName(1, strings.Repeat("c", 32), S))
+	os.WriteFile(rec1, nil, 0o600)
+	fi1, _ := os.Stat(rec1)
+	fi2, _ := os.Stat(own)
+	parts := []partFile{
+		{n: 1, name: rec1, fi: fi1, data: asm, sz: S},
+		{n: 2, name: own, fi: fi2, data: own, sz: 10},
+	}
+	p, ok := assembled(parts)
+	if !ok || p != asm {
+		t.Fatalf("assembled: %q %v", p, ok)
+	}
+	u := &assembly{writing: map[int]bool{}, held: map[int]bool{}}
+	if f, err := takeAssembly(u, dir, asm, parts, S+10); f != nil || err != nil {
+		t.Fatalf("taken with part 2's slot recorded: %v", err)
+	}
+	os.Remove(record)
+	f, err := takeAssembly(u, dir, asm, parts, S+10)
+	if f == nil || err != nil {
+		t.Fatalf("not taken: %v", err)
+	}
+	f.Close()
+	got, _ := os.ReadFile(asm)
+	if want := append(partContent(1, S+10)[:S], partContent(2, 10)...); !bytes.Equal(got, want) {
+		t.Fatal("part 2 not copied into its slot")
 	}
 }

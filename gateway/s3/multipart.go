@@ -542,8 +542,8 @@ func (s *Server) completeUpload(q *req, id string) {
 	var content io.Reader = &partsReader{ctx: ctx, parts: files}
 	if !anyInAssembly(files) {
 		content = &partFilesReader{content.(*partsReader), sha}
-	} else if assembled(files) {
-		f, err := takeAssembly(s.mp.asm.get(id, busy), busy, files, total)
+	} else if asm, ok := assembled(files); ok {
+		f, err := takeAssembly(s.mp.asm.get(id, busy), busy, asm, files, total)
 		if err != nil {
 			s.log.Warn("s3: assembly file not taken, parts copied", "upload", id, "err", err)
 		}
