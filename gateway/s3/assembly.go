@@ -397,23 +397,59 @@ func takeAssembly(u *assembly, dir, asm string, parts []partFile, total int64) (
 	return f, nil
 }
 
-// copyInto copies part p's file to f at off (copy_file_range, the way
-// os.File.ReadFrom copies between files).
+// copyInto copies part p's bytes — its file, or its range of the
+// assembly while its record is the one listed — to f at off, by the
+// kernel (copy_file_range, the way os.File.ReadFrom copies between
+// files).
 func copyInto(f *os.File, off int64, p partFile) error {
 	src, err := os.Open(p.data)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if now, err := src.Stat(); err != nil || !samePart(now, p.fi) {
+	var now os.FileInfo
+	if p.inAssembly() {
+		now, err = os.Stat(p.name)
+	} else {
+		now, err = src.Stat()
+	}
+	if err != nil || !samePart(now, p.fi) {
 		return fmt.Errorf("s3: part file %s changed", p.name)
+	}
+	if _, err := src.Seek(p.off, io.SeekStart); err != nil {
+		return err
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return err
 	}
 	n, err := f.ReadFrom(io.LimitReader(src, p.sz))
 	if err == nil && n != p.sz {
-		err = fmt.Errorf("s3: part file %s: copied %d of %d bytes", p.name, n, p.sz)
+		err = fmt.Errorf("s3: part %s: copied %d of %d bytes", p.name, n, p.sz)
 	}
 	return err
+}
+
+// joinParts copies parts, in order, into a new file in dir by the kernel:
+// the object, for the store to link when the in-order SHA-256 covers it,
+// where parts that do not fit the assembly would otherwise go through
+// the store's buffered pipeline (the store's kernel copy takes whole
+// files only).
+func joinParts(dir string, parts []partFile) (*os.File, error) {
+	f, err := os.CreateTemp(dir, "joined-")
+	if err != nil {
+		return nil, err
+	}
+	var off int64
+	for _, p := range parts {
+		if err = copyInto(f, off, p); err != nil {
+			break
+		}
+		off += p.sz
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
 }

@@ -206,8 +206,9 @@ func TestAssemblyLinked(t *testing.T) {
 
 // A part sent again goes to a file of its own (an interrupted one leaves
 // the first upload's bytes intact), which Complete copies into its slot.
-// What the assembly cannot hold whole is copied from where each part is,
-// right: parts larger than the first, a part left out, parts with a gap.
+// What the assembly cannot hold whole is copied from where each part is
+// into a new file, right: parts larger than the first, a part left out,
+// parts with a gap.
 func TestAssemblyFallbacks(t *testing.T) {
 	e := newTestEnv(t)
 	const S = MinPartSize
@@ -279,8 +280,10 @@ func TestAssemblyFallbacks(t *testing.T) {
 	if u.complete(1, 3) != "" {
 		t.Fatal("parts with a gap were linked")
 	}
-	if e.srv.mp.linked.Load() != 2 {
-		t.Fatalf("%d assemblies handed to the store, want 2", e.srv.mp.linked.Load())
+	// The rest were copied into one file the store could link, the
+	// in-order SHA-256 covering them.
+	if l, j := e.srv.mp.linked.Load(), e.srv.mp.joined.Load(); l != 2 || j != 4 {
+		t.Fatalf("%d assemblies and %d joined files handed to the store, want 2 and 4", l, j)
 	}
 }
 
@@ -454,5 +457,31 @@ func TestTakeAssemblyKeepsRecordedSlots(t *testing.T) {
 	got, _ := os.ReadFile(asm)
 	if want := append(partContent(1, S+10)[:S], partContent(2, 10)...); !bytes.Equal(got, want) {
 		t.Fatal("part 2 not copied into its slot")
+	}
+}
+
+// partsReader reads parts from their files and from ranges of the
+// assembly, in order (the copy when nothing else applies, e.g. after a
+// restart, without the in-order hash, for parts that do not fit).
+func TestPartsReaderSections(t *testing.T) {
+	dir := t.TempDir()
+	asm := filepath.Join(dir, "asm")
+	own := filepath.Join(dir, "own")
+	os.WriteFile(asm, append(partContent(1, 3000), partContent(3, 500)...), 0o600)
+	os.WriteFile(own, partContent(2, 7000), 0o600)
+	parts := []partFile{
+		{n: 1, name: "r1", data: asm, sz: 3000},
+		{n: 2, name: own, data: own, sz: 7000},
+		{n: 3, name: "r3", data: asm, off: 3000, sz: 500},
+		{n: 4, name: "r4", data: asm, off: 100, sz: 0},
+	}
+	got, err := io.ReadAll(&partsReader{ctx: ctxT(t), parts: parts})
+	want := append(append(partContent(1, 3000), partContent(2, 7000)...), partContent(3, 500)...)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, want %d: %v", len(got), len(want), err)
+	}
+	parts[2].sz = 501 // past the file's end
+	if _, err := io.ReadAll(&partsReader{ctx: ctxT(t), parts: parts}); err == nil {
+		t.Fatal("a short range read without error")
 	}
 }

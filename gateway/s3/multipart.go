@@ -51,6 +51,7 @@ type multipart struct {
 	order  *orderHashes // the uploads' SHA-256 in part order (parthash_order.go)
 	asm    *assemblies  // the uploads' assembly files (assembly.go)
 	linked atomic.Int64 // Completes that handed the store an assembly file
+	joined atomic.Int64 // or the parts copied into one file (joinParts)
 }
 
 type uploadInfo struct {
@@ -542,15 +543,25 @@ func (s *Server) completeUpload(q *req, id string) {
 	var content io.Reader = &partsReader{ctx: ctx, parts: files}
 	if !anyInAssembly(files) {
 		content = &partFilesReader{content.(*partsReader), sha}
-	} else if asm, ok := assembled(files); ok {
-		f, err := takeAssembly(s.mp.asm.get(id, busy), busy, asm, files, total)
-		if err != nil {
-			s.log.Warn("s3: assembly file not taken, parts copied", "upload", id, "err", err)
+	} else {
+		var f *os.File
+		var ferr error
+		if asm, ok := assembled(files); ok {
+			if f, ferr = takeAssembly(s.mp.asm.get(id, busy), busy, asm, files, total); f != nil {
+				s.mp.linked.Add(1)
+			}
+		}
+		if f == nil && ferr == nil && sha != nil {
+			if f, ferr = joinParts(busy, files); f != nil {
+				s.mp.joined.Add(1)
+			}
+		}
+		if ferr != nil {
+			s.log.Warn("s3: multipart parts not joined in a file, copied", "upload", id, "err", ferr)
 		}
 		if f != nil {
 			defer f.Close()
 			content = &spoolFile{io.NewSectionReader(f, 0, total), f, sha}
-			s.mp.linked.Add(1)
 		}
 	}
 	_, err = q.tree.Create(ctx, treePath(q.bucket, q.key), content, views.CreateOptions{
