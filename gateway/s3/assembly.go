@@ -100,7 +100,9 @@ func (a *assemblies) take(id string) *assembly {
 	return u
 }
 
-// prune forgets the states of uploads that exists says are gone.
+// prune forgets the states of uploads that exists says are gone, sealed:
+// a part still writing into a file that is gone, or being taken by a
+// Complete, stops.
 func (a *assemblies) prune(exists func(id string) bool) {
 	a.mu.Lock()
 	var ids []string
@@ -110,7 +112,9 @@ func (a *assemblies) prune(exists func(id string) bool) {
 	a.mu.Unlock()
 	for _, id := range ids {
 		if !exists(id) {
-			a.take(id)
+			if u := a.take(id); u != nil {
+				u.seal()
+			}
 		}
 	}
 }

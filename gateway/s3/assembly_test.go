@@ -485,3 +485,33 @@ func TestPartsReaderSections(t *testing.T) {
 		t.Fatal("a short range read without error")
 	}
 }
+
+// The cleaner forgets the assembly state of an upload that is gone, and
+// seals it: a part still writing stops. One being completed is not gone.
+func TestAssemblyPruneSeals(t *testing.T) {
+	e := newTestEnv(t)
+	const S = MinPartSize
+	u := newUpload(t, e, "pruned.bin")
+	a := e.srv.mp.asm.get(u.id, u.dir())
+	p := a.claim(u.dir(), 1, S)
+	if p == nil {
+		t.Fatal("no claim")
+	}
+	defer p.finish("")
+	if _, err := p.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	busy := u.dir() + ".completing"
+	if err := os.Rename(u.dir(), busy); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.mp.clean(time.Now())
+	if _, err := p.Write(make([]byte, 1000)); err != nil {
+		t.Fatalf("the state of an upload being completed was pruned: %v", err)
+	}
+	os.RemoveAll(busy)
+	e.srv.mp.clean(time.Now())
+	if _, err := p.Write(make([]byte, 1000)); !errors.Is(err, ErrNoSuchUpload) {
+		t.Fatalf("write after the upload went: %v", err)
+	}
+}

@@ -136,11 +136,16 @@ func (m *multipart) clean(now time.Time) {
 		}
 		m.log.Info("s3: removed stale multipart upload", "upload", e.Name(), "age", now.Sub(fi.ModTime()).Round(time.Second))
 	}
-	// In-order hashes of uploads gone otherwise (a part that arrived as
-	// its upload was completed or aborted).
+	// In-order hashes and assembly states of uploads gone otherwise (a
+	// part that arrived as its upload was completed or aborted); one
+	// being completed is not gone.
 	exists := func(id string) bool {
-		_, err := os.Stat(filepath.Join(m.dir, id))
-		return err == nil
+		for _, name := range []string{id, id + ".completing"} {
+			if _, err := os.Stat(filepath.Join(m.dir, name)); err == nil {
+				return true
+			}
+		}
+		return false
 	}
 	m.order.prune(exists)
 	m.asm.prune(exists)
