@@ -232,9 +232,10 @@ func (p *assemblyPart) Write(b []byte) (int, error) {
 	}
 	// In pieces: the page cache sizes its folios by the write, and large
 	// ones come from large free blocks, which on a VM whose host took
-	// back the guest's free memory cost a host fault per page to touch
-	// (1 MiB writes into a new file: about 2.5 CPU-s/GiB on the bench
-	// machine, 256 KiB ones 0.3).
+	// back the guest's free memory cost a host fault per page to touch.
+	// Six 256 MiB files written and kept on the bench machine: 2.4-3 CPU-s
+	// in 1 MiB writes, 0.5-1.3 in 256 KiB ones, 0.5-0.7 in 64 KiB ones
+	// (as many pwrites cost 10 ms).
 	var n int
 	for n < len(b) {
 		m, err := p.f.WriteAt(b[n:min(len(b), n+writePiece)], p.pos)
@@ -248,7 +249,7 @@ func (p *assemblyPart) Write(b []byte) (int, error) {
 }
 
 // writePiece is the largest write into an assembly file.
-const writePiece = 256 << 10
+const writePiece = 64 << 10
 
 // finish ends the part: when record is not empty and the part's bytes
 // were all written, it creates the part's record (named record) and
