@@ -68,6 +68,18 @@ func TestRegisterBatchAsOneByOne(t *testing.T) {
 		first = append(first, rec(s, "a"))
 	}
 	register(first)
+	// New records get the keys Insert writes (putKeys, whose keys
+	// deleteKeys removes).
+	insIx := openTest(t, t.TempDir(), derive)
+	defer insIx.Close()
+	for _, o := range first {
+		if err := insIx.Insert(ctx, o.Clone()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(dump(t, batchIx), dump(t, insIx)) {
+		t.Fatal("registered records' keys and values differ from inserted ones'")
+	}
 
 	var batch []*fs.Object
 	for s := range 600 {
