@@ -467,7 +467,10 @@ func sameSource(old, new *fs.Object) bool {
 // looks the same (its id is then set to the existing one), and Updated
 // otherwise: it keeps the existing id, its version is bumped and its
 // content state reset. Records without a source location are Added.
-// Either every record of the batch is applied or none is.
+// Either every record of the batch is applied or none is, and the result
+// is the one registering the records one by one, in order, would give
+// (the lookups and the building of keys are done for the whole batch
+// first: register.go).
 func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, error) {
 	for _, o := range objs {
 		if err := Validate(o); err != nil {
