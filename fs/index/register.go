@@ -28,37 +28,59 @@ import (
 // must see that record's write, so it is looked up after it, during the
 // writes (deferred): a batch reads and writes exactly as if its records
 // were registered one after the other.
+//
+// A batch is prepared and written in rounds of regRound records, so that
+// one too large for a transaction fails after at most one round prepared
+// in vain, holding no more than a round's entries beside Badger's.
 
 // regMinChunk is the fewest records worth a goroutine of their own.
 const regMinChunk = 256
+
+// regRound is the most records prepared before their writes (a variable
+// for tests).
+var regRound = 4096
 
 // regPlan is what a batch's preparation needs from its records alone, the
 // same for every attempt of the transaction.
 type regPlan struct {
 	srcKeys  [][]byte // source key of each record; nil without a source
-	order    []int    // records by source key (ties in batch order)
 	deferred []bool   // an earlier record of the batch has the same source
+	// rounds[r] holds records r*regRound up to the next round's, by
+	// source key (ties in batch order): the order of their lookups.
+	rounds [][]int
 }
 
 func planRegister(objs []*fs.Object) *regPlan {
-	p := &regPlan{srcKeys: make([][]byte, len(objs)), order: make([]int, len(objs)), deferred: make([]bool, len(objs))}
+	p := &regPlan{srcKeys: make([][]byte, len(objs)), deferred: make([]bool, len(objs))}
+	order := make([]int, len(objs))
 	for i, o := range objs {
 		if !o.Source.IsZero() {
 			p.srcKeys[i] = sourceKey(o.Source)
 		}
-		p.order[i] = i
+		order[i] = i
 	}
-	slices.SortFunc(p.order, func(a, b int) int {
+	slices.SortFunc(order, func(a, b int) int {
 		if c := bytes.Compare(p.srcKeys[a], p.srcKeys[b]); c != 0 {
 			return c
 		}
 		return a - b
 	})
-	for j := 1; j < len(p.order); j++ {
-		a, b := p.order[j-1], p.order[j]
+	for j := 1; j < len(order); j++ {
+		a, b := order[j-1], order[j]
 		if p.srcKeys[b] != nil && bytes.Equal(p.srcKeys[a], p.srcKeys[b]) {
 			p.deferred[b] = true
 		}
+	}
+	if len(objs) <= regRound {
+		p.rounds = [][]int{order}
+		return p
+	}
+	p.rounds = make([][]int, (len(objs)+regRound-1)/regRound)
+	for r := range p.rounds {
+		p.rounds[r] = make([]int, 0, min(regRound, len(objs)-r*regRound))
+	}
+	for _, i := range order {
+		p.rounds[i/regRound] = append(p.rounds[i/regRound], i)
 	}
 	return p
 }
@@ -181,16 +203,15 @@ func lookupSource(txn *badger.Txn, k []byte) (id fs.ID, found bool, err error) {
 	return id, err == nil, err
 }
 
-// prepareRegister prepares every record of the batch (regPrep), on as
-// many goroutines as the batch has chunks of regMinChunk records, up to
-// GOMAXPROCS.
-func (ix *Index) prepareRegister(txn *badger.Txn, objs []*fs.Object, plan *regPlan) ([]regPrep, error) {
-	preps := make([]regPrep, len(objs))
-	n := max(1, min(runtime.GOMAXPROCS(0), len(objs)/regMinChunk))
+// prepareRegister prepares the records of a round, given in lookup
+// order (into preps), on as many goroutines as the round has chunks of
+// regMinChunk records, up to GOMAXPROCS.
+func (ix *Index) prepareRegister(txn *badger.Txn, objs []*fs.Object, plan *regPlan, round []int, preps []regPrep) error {
+	n := max(1, min(runtime.GOMAXPROCS(0), len(round)/regMinChunk))
 	ws := make([]regWorker, n)
 	var wg sync.WaitGroup
 	for c := range ws {
-		order := plan.order[c*len(objs)/n : (c+1)*len(objs)/n]
+		order := round[c*len(round)/n : (c+1)*len(round)/n]
 		if c == n-1 {
 			ws[c].prepare(ix, txn, objs, plan, order, preps)
 			break
@@ -200,22 +221,35 @@ func (ix *Index) prepareRegister(txn *badger.Txn, objs []*fs.Object, plan *regPl
 	wg.Wait()
 	for c := range ws {
 		if ws[c].err != nil {
-			return nil, ws[c].err
+			return ws[c].err
 		}
 	}
-	return preps, nil
+	return nil
 }
 
 // registerIn writes the prepared batch to txn, in batch order, and
 // reports what became of each record.
 func (ix *Index) registerIn(txn *badger.Txn, objs []*fs.Object, plan *regPlan, out []Outcome) ([]Change, error) {
-	preps, err := ix.prepareRegister(txn, objs, plan)
-	if err != nil {
-		return nil, err
-	}
+	preps := make([]regPrep, len(objs))
 	changes := make([]Change, 0, len(objs))
-	for i, o := range objs {
-		p := &preps[i]
+	for r, round := range plan.rounds {
+		if err := ix.prepareRegister(txn, objs, plan, round, preps); err != nil {
+			return nil, err
+		}
+		var err error
+		lo := r * regRound
+		if changes, err = ix.registerRound(txn, objs[lo:lo+len(round)], plan, preps[lo:lo+len(round)], lo, out, changes); err != nil {
+			return nil, err
+		}
+	}
+	return changes, nil
+}
+
+// registerRound writes a prepared round to txn, objs being the batch's
+// records from lo.
+func (ix *Index) registerRound(txn *badger.Txn, objs []*fs.Object, plan *regPlan, preps []regPrep, lo int, out []Outcome, changes []Change) ([]Change, error) {
+	for k, o := range objs {
+		i, p := lo+k, &preps[k]
 		out[i] = Added
 		if plan.deferred[i] {
 			id, found, err := lookupSource(txn, plan.srcKeys[i])

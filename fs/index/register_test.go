@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +18,19 @@ import (
 // and writes exactly what registering its records one by one does: same
 // outcomes, same keys and values, same counts, including records whose
 // source an earlier record of the batch also names.
+//
+// It runs with the batch in one round and in rounds of 600 records.
 func TestRegisterBatchAsOneByOne(t *testing.T) {
+	for _, round := range []int{regRound, 600} {
+		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
+			defer func(r int) { regRound = r }(regRound)
+			regRound = round
+			testRegisterBatchAsOneByOne(t)
+		})
+	}
+}
+
+func testRegisterBatchAsOneByOne(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	derive := func(o *fs.Object) []Derived {
@@ -136,4 +149,30 @@ func dump(t *testing.T, ix *Index) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// A batch too large for one transaction is refused whole, after at most
+// one round prepared beyond what the transaction took (the deriver is
+// called once per new record prepared).
+func TestRegisterTooLargeStopsEarly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var derived atomic.Int64
+	ix := openTest(t, t.TempDir(), func(*fs.Object) []Derived { derived.Add(1); return nil })
+	defer ix.Close()
+	batch := make([]*fs.Object, 40_000)
+	for i := range batch {
+		batch[i] = newObj(fmt.Sprint(i), map[string]string{"a": "1", "b": fmt.Sprint(i % 10), "c": fmt.Sprint(i)})
+		batch[i].Source = fs.Location{Provider: "p", Path: fmt.Sprint(i)}
+	}
+	if _, err := ix.Register(ctx, batch); fs.KindOf(err) != fs.Invalid {
+		t.Fatalf("register of %d records: %v, want Invalid", len(batch), err)
+	}
+	if n := ix.Counts().Objects; n != 0 {
+		t.Fatalf("%d objects after a refused batch", n)
+	}
+	if n := derived.Load(); n >= int64(len(batch)) {
+		t.Fatalf("%d of %d records prepared for a batch refused", n, len(batch))
+	}
+	t.Logf("%d of %d records prepared", derived.Load(), len(batch))
 }
