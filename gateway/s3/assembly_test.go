@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -386,19 +385,9 @@ func TestAssemblyAfterRestart(t *testing.T) {
 	u := newUpload(t, e, "restart.bin")
 	u.put(1, partContent(1, S))
 	u.put(2, partContent(2, 333))
-	srv, err := New(e.srv.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	defer func() { hs.Close(); srv.Close() }()
+	srv, host := serve(t, e.srv.opts)
 	e2 := *e
-	e2.srv, e2.url, e2.host = srv, "http://"+ln.Addr().String(), ln.Addr().String()
+	e2.srv, e2.url, e2.host = srv, "http://"+host, host
 	e2.alice = e2.client(t, aliceKey, aliceSecret)
 	u.e, u.core = &e2, minio.Core{Client: e2.alice}
 	lp, err := u.core.ListObjectParts(ctxT(t), "data", u.key, u.id, 0, 10)

@@ -85,6 +85,18 @@ func newTestEnv(t testing.TB, mod ...func(*Options)) *testEnv {
 	for _, m := range mod {
 		m(&opts)
 	}
+	t.Cleanup(func() { st.Close() }) // after the server's (cleanups run last first)
+	srv, host := serve(t, opts)
+	e := &testEnv{srv: srv, st: st, set: set, url: "http://" + host, host: host, dir: dir}
+	e.alice = e.client(t, aliceKey, aliceSecret)
+	e.bob = e.client(t, bobKey, bobSecret)
+	return e
+}
+
+// serve starts a server with opts on a loopback port of its own until the
+// test ends, and returns it with its address.
+func serve(t testing.TB, opts Options) (*Server, string) {
+	t.Helper()
 	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -98,12 +110,8 @@ func newTestEnv(t testing.TB, mod ...func(*Options)) *testEnv {
 	t.Cleanup(func() {
 		hs.Close()
 		srv.Close()
-		st.Close()
 	})
-	e := &testEnv{srv: srv, st: st, set: set, url: "http://" + ln.Addr().String(), host: ln.Addr().String(), dir: dir}
-	e.alice = e.client(t, aliceKey, aliceSecret)
-	e.bob = e.client(t, bobKey, bobSecret)
-	return e
+	return srv, ln.Addr().String()
 }
 
 func (e *testEnv) client(t testing.TB, id, secret string) *minio.Client {
