@@ -536,7 +536,7 @@ func copySteps(ctx context.Context, f, src *os.File, base, size int64, rb *readB
 		if err != nil {
 			return err
 		}
-		startWriteback(f, base+off, n)
+		StartWriteback(f, base+off, n)
 		off += n
 		if rb.h != nil {
 			select {
@@ -652,7 +652,7 @@ func (w *writeback) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.written += int64(n)
 	if w.written-w.sent >= writebackEvery {
-		startWriteback(w.f, w.sent, w.written-w.sent)
+		StartWriteback(w.f, w.sent, w.written-w.sent)
 		w.sent = w.written
 	}
 	return n, err

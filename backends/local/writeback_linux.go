@@ -1,23 +1,25 @@
-//go:build linux && (amd64 || arm64)
+//go:build linux
 
 package local
 
 import (
 	"os"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// startWriteback asks the kernel to start writing [off, off+n) of f to
+// StartWriteback asks the kernel to start writing [off, off+n) of f to
 // disk and returns without waiting (sync_file_range with
-// SYNC_FILE_RANGE_WRITE), so the fsync at the end of a Put finds little
-// left to write. It is only a hint: errors are left to that fsync.
-func startWriteback(f *os.File, off, n int64) {
-	const syncFileRangeWrite = 2
+// SYNC_FILE_RANGE_WRITE), so that a later fsync finds little left to
+// write, and dirty pages do not pile up for a whole large file. It is
+// only a hint: errors are left to that fsync. Put uses it; front-ends do
+// for their spools.
+func StartWriteback(f *os.File, off, n int64) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return
 	}
 	rc.Control(func(fd uintptr) {
-		syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, fd, uintptr(off), uintptr(n), syncFileRangeWrite, 0, 0)
+		unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
 	})
 }

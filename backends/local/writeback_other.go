@@ -1,8 +1,8 @@
-//go:build !(linux && (amd64 || arm64))
+//go:build !linux
 
 package local
 
 import "os"
 
-// startWriteback is a no-op where sync_file_range is not wired up.
-func startWriteback(*os.File, int64, int64) {}
+// StartWriteback is a no-op where sync_file_range is missing.
+func StartWriteback(*os.File, int64, int64) {}

@@ -14,6 +14,7 @@ import (
 	ffs "github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/datagate/datagate/backends/local"
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/store"
 	"github.com/datagate/datagate/views"
@@ -99,7 +100,7 @@ func (s *seqHash) feeder() {
 		off += int64(len(*b))
 		writeBufs.Put(b)
 		if off-clean >= spoolWriteback {
-			startWriteback(s.spool, clean, off-clean)
+			local.StartWriteback(s.spool, clean, off-clean)
 			clean = off
 		}
 	}
@@ -113,18 +114,6 @@ func (s *seqHash) feeder() {
 // to the disk are cheap to drop (the store's own files are written back
 // the same way).
 const spoolWriteback = 8 << 20
-
-// startWriteback starts writing n bytes at off of f to the disk, without
-// waiting for it (sync_file_range, SYNC_FILE_RANGE_WRITE).
-func startWriteback(f *os.File, off, n int64) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	rc.Control(func(fd uintptr) {
-		syscall.SyncFileRange(int(fd), off, n, 2)
-	})
-}
 
 // stop closes the queue and waits until the feeder has written and
 // hashed all of it.

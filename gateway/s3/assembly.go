@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/datagate/datagate/backends/local"
 )
 
 // An upload's assembly file is where its parts of the common size S land
@@ -104,13 +106,7 @@ func (a *assemblies) take(id string) *assembly {
 // a part still writing into a file that is gone, or being taken by a
 // Complete, stops.
 func (a *assemblies) prune(exists func(id string) bool) {
-	a.mu.Lock()
-	var ids []string
-	for id := range a.ups {
-		ids = append(ids, id)
-	}
-	a.mu.Unlock()
-	for _, id := range ids {
+	for _, id := range uploadIDs(&a.mu, a.ups) {
 		if !exists(id) {
 			if u := a.take(id); u != nil {
 				u.seal()
@@ -269,7 +265,7 @@ func (p *assemblyPart) finish(record string) (fi os.FileInfo, err error) {
 		p.u.mu.Unlock()
 	}()
 	if p.pos == p.end && record != "" {
-		startWriteback(p.f, p.off, p.end-p.off)
+		local.StartWriteback(p.f, p.off, p.end-p.off)
 	}
 	cerr := p.f.Close()
 	if record == "" {

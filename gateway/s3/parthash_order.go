@@ -316,15 +316,21 @@ func marshalState(h hash.Hash) []byte {
 
 // prune drops the hashes of uploads that exists says are gone.
 func (o *orderHashes) prune(exists func(id string) bool) {
-	o.mu.Lock()
-	var gone []string
-	for id := range o.ups {
-		gone = append(gone, id)
-	}
-	o.mu.Unlock()
-	for _, id := range gone {
+	for _, id := range uploadIDs(&o.mu, o.ups) {
 		if !exists(id) {
 			o.take(id)
 		}
 	}
+}
+
+// uploadIDs returns the ids of ups, read under mu: the caller then looks
+// each up on disk without holding mu.
+func uploadIDs[V any](mu *sync.Mutex, ups map[string]V) []string {
+	mu.Lock()
+	defer mu.Unlock()
+	ids := make([]string, 0, len(ups))
+	for id := range ups {
+		ids = append(ids, id)
+	}
+	return ids
 }

@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"os"
 	"sync"
-	"syscall"
+
+	"github.com/datagate/datagate/backends/local"
 )
 
 // A new or truncated upload is hashed (SHA-256) while it arrives, so that
@@ -69,7 +69,7 @@ func (u *upload) startStream() *stream {
 			n, err := s.Read(buf)
 			h.Write(buf[:n])
 			if s.pos-clean >= spoolWriteback {
-				startWriteback(u.f, clean, s.pos-clean)
+				local.StartWriteback(u.f, clean, s.pos-clean)
 				clean = s.pos
 			}
 			if errors.Is(err, io.EOF) {
@@ -89,14 +89,6 @@ func (u *upload) startStream() *stream {
 // its writeback, so that its dirty pages do not pile up for the flush at
 // close (the store's own files are written back the same way).
 const spoolWriteback = 8 << 20
-
-// startWriteback starts writing n bytes at off of f to the disk, without
-// waiting for it (sync_file_range, SYNC_FILE_RANGE_WRITE).
-func startWriteback(f *os.File, off, n int64) {
-	if rc, err := f.SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) { syscall.SyncFileRange(int(fd), off, n, 2) })
-	}
-}
 
 // Read gives the hash the spool's written prefix, waiting for more until
 // finish says where the content ends.
