@@ -54,9 +54,16 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 	if n.fsys.noOpen && flags&syscall.O_ACCMODE == syscall.O_RDONLY {
 		return nil, 0, syscall.ENOSYS // from now on the kernel does not ask
 	}
-	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+	if writeFlags(flags) {
 		if n.fsys.ro {
 			return nil, 0, syscall.EROFS
+		}
+		if s := n.fsys.settler; s != nil && s.passedThrough(ctx) {
+			// Readers of this inode are passed through: a new inode
+			// for the name, where the kernel's retry of the open
+			// (ESTALE, LOOKUP_REVAL) finds none; they keep theirs.
+			n.supersede()
+			return nil, 0, syscall.ESTALE
 		}
 		w, e := n.openWriter(ctx, flags&syscall.O_TRUNC != 0)
 		if e != 0 {
@@ -103,6 +110,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 		}
 	}
 	return h, fl, 0
+}
+
+// writeFlags tells whether an open with flags writes (O_TRUNC too).
+func writeFlags(flags uint32) bool {
+	return flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0
 }
 
 // Read reads through the handle the file was opened with, or, on a

@@ -891,3 +891,60 @@ func TestTruncatingOpenCopiesNothing(t *testing.T) {
 		t.Fatalf("read back %q, %v", got, err)
 	}
 }
+
+// A file read by passthrough can be opened for writing: the kernel wants
+// every open of an inode in one mode, so the writer is sent to a new
+// inode (ESTALE, which the kernel retries once), while the reader keeps
+// its own and reads the old content to the end.
+func TestWriterBesidePassthroughReader(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("passthrough needs root (CI runs as root)")
+	}
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	content := func(v int) []byte { // 2 MiB: passed through once whole
+		return bytes.Repeat([]byte(fmt.Sprintf("version %07d\n", v)), 1<<17)
+	}
+	e.register(t, "big.grib", content(0), map[string]string{"type": "fc"})
+	p := e.path("fc/big.grib")
+	for v, flags := range []int{os.O_WRONLY | os.O_TRUNC, os.O_RDWR | os.O_CREATE | os.O_TRUNC, os.O_WRONLY} {
+		old := content(v)
+		if b, err := os.ReadFile(p); err != nil || !bytes.Equal(b, old) { // whole here now
+			t.Fatalf("v%d: first read: %d bytes, %v", v, len(b), err)
+		}
+		// Passed through once the first reader's RELEASE is settled.
+		var r *os.File
+		for end := time.Now().Add(5 * time.Second); r == nil; time.Sleep(10 * time.Millisecond) {
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.m.fsys.settler.passthroughs() == 1 {
+				r = f
+			} else if f.Close(); time.Now().After(end) {
+				t.Fatalf("v%d: the whole file is not passed through", v)
+			}
+		}
+		head := make([]byte, 1000)
+		if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head, old[:1000]) {
+			t.Fatalf("v%d: reader: %v", v, err)
+		}
+		w, err := os.OpenFile(p, flags, 0o644)
+		if err != nil {
+			t.Fatalf("v%d: open (%#x) beside a passthrough reader: %v", v, flags, err)
+		}
+		if _, err := w.WriteAt(content(v+1), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatalf("v%d: push: %v", v, err)
+		}
+		rest, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(rest, old[1000:]) {
+			t.Fatalf("v%d: the reader's old content: %d bytes, %v", v, len(rest), err)
+		}
+	}
+	if b, err := os.ReadFile(p); err != nil || !bytes.Equal(b, content(3)) {
+		t.Fatalf("read back: %d bytes, %v", len(b), err)
+	}
+}

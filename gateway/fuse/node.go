@@ -34,6 +34,7 @@ type node struct {
 	wsize       int64                 // size of the newest write handle's spool
 	cachedID    fs.ID                 // the object whose pages the kernel may keep
 	cachedOpens int                   // handles without passthrough, until go-fuse released them (release.go)
+	superseded  bool                  // its name gets a new inode at the next lookup (file.go, Open)
 	xattr       map[string]string     // extended attributes, read at xattrAt
 	xattrAt     time.Time
 	xattrGen    int64 // filesys.xattrGen when xattr was read
@@ -137,6 +138,19 @@ func (n *node) openWriters() []*writeHandle {
 	return ws
 }
 
+// supersede makes the next lookup of n's name give a new inode.
+func (n *node) supersede() {
+	n.mu.Lock()
+	n.superseded = true
+	n.mu.Unlock()
+}
+
+func (n *node) isSuperseded() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.superseded
+}
+
 // pending reports whether the node is a file being written that the
 // store does not have yet (created, not yet closed).
 func (n *node) pending() bool {
@@ -209,7 +223,7 @@ func (n *node) child(ctx context.Context, name string, info *views.Info, out *go
 		out.SetAttrTimeout(rootTimeout)
 	}
 	if ch := n.GetChild(name); ch != nil {
-		if cn, ok := ch.Operations().(*node); ok && cn.dir == info.IsDir() && (cn.dir || cn.id() == info.ID() || cn.pending()) {
+		if cn, ok := ch.Operations().(*node); ok && cn.dir == info.IsDir() && !cn.isSuperseded() && (cn.dir || cn.id() == info.ID() || cn.pending()) {
 			if !cn.pending() {
 				cn.setInfo(info)
 			}

@@ -18,19 +18,48 @@ import (
 // (node.cachedOpens, PassthroughFd): the count is dropped once the whole
 // RELEASE is done, by releaseSettler.
 
-// releaseSettler wraps the file system go-fuse serves and runs, once a
+// releaseSettler wraps the file system go-fuse serves. It runs, once a
 // RELEASE has been handled whole, what the Release callbacks deferred to
-// then. Each RELEASE gets a channel of its own as its cancel channel,
-// which the callbacks see as ctx.Done() and name the release by.
+// then: each RELEASE gets a channel of its own as its cancel channel,
+// which the callbacks see as ctx.Done() and name the release by. It also
+// counts the handles the kernel reads by passthrough, per inode, which
+// go-fuse does not tell: see passedThrough.
 type releaseSettler struct {
 	gofuse.RawFileSystem
 
 	mu      sync.Mutex
 	pending map[<-chan struct{}][]func() // RELEASEs in progress
+	writing map[<-chan struct{}]uint64   // OPENs for writing in progress: their inode
+	through map[fileKey]bool             // handles opened with passthrough
+	inodes  map[uint64]int               // how many of them each inode has
 }
 
+// fileKey names an open handle as the kernel does.
+type fileKey struct{ node, fh uint64 }
+
 func newReleaseSettler(raw gofuse.RawFileSystem) *releaseSettler {
-	return &releaseSettler{RawFileSystem: raw, pending: map[<-chan struct{}][]func(){}}
+	return &releaseSettler{RawFileSystem: raw, pending: map[<-chan struct{}][]func(){},
+		writing: map[<-chan struct{}]uint64{}, through: map[fileKey]bool{}, inodes: map[uint64]int{}}
+}
+
+func (s *releaseSettler) Open(cancel <-chan struct{}, in *gofuse.OpenIn, out *gofuse.OpenOut) gofuse.Status {
+	w := writeFlags(in.Flags)
+	if w {
+		s.mu.Lock()
+		s.writing[cancel] = in.NodeId
+		s.mu.Unlock()
+	}
+	st := s.RawFileSystem.Open(cancel, in, out)
+	if w || (st.Ok() && out.OpenFlags&gofuse.FOPEN_PASSTHROUGH != 0) {
+		s.mu.Lock()
+		delete(s.writing, cancel)
+		if st.Ok() && out.OpenFlags&gofuse.FOPEN_PASSTHROUGH != 0 {
+			s.through[fileKey{in.NodeId, out.Fh}] = true
+			s.inodes[in.NodeId]++
+		}
+		s.mu.Unlock()
+	}
+	return st
 }
 
 func (s *releaseSettler) Release(cancel <-chan struct{}, in *gofuse.ReleaseIn) {
@@ -42,10 +71,35 @@ func (s *releaseSettler) Release(cancel <-chan struct{}, in *gofuse.ReleaseIn) {
 	s.mu.Lock()
 	after := s.pending[own]
 	delete(s.pending, own)
+	if k := (fileKey{in.NodeId, in.Fh}); s.through[k] {
+		delete(s.through, k)
+		if s.inodes[in.NodeId]--; s.inodes[in.NodeId] == 0 {
+			delete(s.inodes, in.NodeId)
+		}
+	}
 	s.mu.Unlock()
 	for _, fn := range after {
 		fn()
 	}
+}
+
+// passedThrough tells an Open callback for writing (named by its ctx)
+// whether its inode has handles the kernel reads by passthrough. The
+// kernel fails an open of such an inode in any other mode (EIO), and a
+// writer cannot share the readers' backing file: it is the stored
+// content itself.
+func (s *releaseSettler) passedThrough(ctx context.Context) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.writing[ctx.Done()]
+	return ok && s.inodes[id] > 0
+}
+
+// passthroughs counts the handles open with passthrough (for tests).
+func (s *releaseSettler) passthroughs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.through)
 }
 
 // afterRelease runs fn once the RELEASE whose callback got ctx is done,
