@@ -176,7 +176,11 @@ func Mount(ctx context.Context, dir string, opts Options) (*Mounted, error) {
 		// O_TRUNC in OPEN (not a SETATTR after it): a file opened to be
 		// rewritten starts from an empty spool instead of a copy of the
 		// content it replaces.
-		ExtraCapabilities: gofuse.CAP_READDIRPLUS_AUTO | gofuse.CAP_ATOMIC_O_TRUNC,
+		// Shared mappings of files opened with direct I/O (every writer,
+		// a reader of a file whose size was unknown): without it mmap
+		// fails with ENODEV. The kernel writes a mapping's dirty pages
+		// back as WRITEs before FLUSH and at munmap.
+		ExtraCapabilities: gofuse.CAP_READDIRPLUS_AUTO | gofuse.CAP_ATOMIC_O_TRUNC | gofuse.CAP_DIRECT_IO_ALLOW_MMAP,
 		Logger:            log.New(slogWriter{fsys.log}, "", 0),
 	}
 	if opts.ReadOnly {
