@@ -34,12 +34,13 @@
 // to an unlinked file under Options.SpoolDir; random and sequential
 // writes, truncate and O_TRUNC act on the spool. Flush (every close) and
 // fsync push it whole through Tree.Create, which makes it visible at
-// once at its paths in every view, with the metadata its path implies. A
-// new or emptied file written from start to end is also streamed into
-// Tree.Create as it is written and committed at close; any other pattern
-// abandons that upload (leaving nothing) and pushes the spool. While the
-// upload is fed, the spool gets the writes from the feeding goroutine, so
-// a WRITE only copies its data and returns. A push
+// once at its paths in every view, with the metadata its path implies.
+// The handles open for writing on one file share one spool, so writers
+// at once (appends from several processes) keep each other's bytes. A
+// new or emptied file written from start to end is hashed as it is
+// written, by a goroutine that also writes the spool (a WRITE only copies
+// its data and returns), and the push has the store link the spool in
+// place; any other pattern has the store copy it. A push
 // that fails is the error of that close or fsync and leaves nothing
 // visible. mkdir, rmdir, unlink and rename map to the Tree's methods
 // (rename is a metadata change: the object moves in every view).
@@ -81,6 +82,8 @@
 // # Concurrency
 //
 // go-fuse calls in parallel. A node's mutable fields are guarded by
-// node.mu, a write handle's by writeHandle.mu; the lock order is
-// writeHandle.mu then node.mu. Unmount cancels every call in flight.
+// node.mu, its writers' shared content by content.mu, a write handle's
+// own state by writeHandle.mu; the lock order is node.wmu (opening a
+// writer), writeHandle.mu, content.mu, node.mu. Unmount cancels every
+// call in flight.
 package fuse

@@ -948,3 +948,70 @@ func TestWriterBesidePassthroughReader(t *testing.T) {
 		t.Fatalf("read back: %d bytes, %v", len(b), err)
 	}
 }
+
+// Writers of one file at once share it, as on a local file system:
+// processes appending lines (each an open, a write and a close) keep
+// every line, whole, and nothing else.
+func TestConcurrentAppends(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	if err := os.Mkdir(e.path("log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := e.path("log/run.txt")
+	const writers, lines = 3, 60
+	errs := make(chan error, writers)
+	for k := range writers {
+		go func() {
+			for i := range lines {
+				f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+				if err == nil {
+					_, err = fmt.Fprintf(f, "writer %d line %03d\n", k, i)
+					if cerr := f.Close(); err == nil {
+						err = cerr
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(b []byte) {
+		t.Helper()
+		got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		sort.Strings(got)
+		var want []string
+		for k := range writers {
+			for i := range lines {
+				want = append(want, fmt.Sprintf("writer %d line %03d", k, i))
+			}
+		}
+		sort.Strings(want)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("%d lines, %d bytes, want %d lines: %q...", len(got), len(b), len(want), b[:min(len(b), 80)])
+		}
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(b)
+	// What the store has (the last push) is the same.
+	f, err := e.m.fsys.tree.Open(context.Background(), "/log/run.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stored, err := io.ReadAll(io.NewSectionReader(f, 0, f.Stat().Size()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(stored)
+}

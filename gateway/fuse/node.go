@@ -27,10 +27,13 @@ type node struct {
 	fsys *filesys
 	dir  bool
 
+	wmu sync.Mutex // held while a writer opens (openWriter)
+
 	mu sync.Mutex
 	// guarded by mu
 	info        *views.Info           // last known attributes; nil for the root
 	writers     map[*writeHandle]bool // open write handles
+	content     *content              // what they write, shared (write.go)
 	wsize       int64                 // size of the newest write handle's spool
 	cachedID    fs.ID                 // the object whose pages the kernel may keep
 	cachedOpens int                   // handles without passthrough, until go-fuse released them (release.go)
@@ -127,15 +130,11 @@ func (n *node) writing() bool {
 	return len(n.writers) > 0
 }
 
-// openWriters returns the node's open write handles.
-func (n *node) openWriters() []*writeHandle {
+// openContent returns what the node's open writers write, if any.
+func (n *node) openContent() *content {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ws := make([]*writeHandle, 0, len(n.writers))
-	for w := range n.writers {
-		ws = append(ws, w)
-	}
-	return ws
+	return n.content
 }
 
 // supersede makes the next lookup of n's name give a new inode.
@@ -468,21 +467,14 @@ func (n *node) Setattr(ctx context.Context, fh ffs.FileHandle, in *gofuse.SetAtt
 // pushed now; otherwise the store's content is truncated (and every open
 // writer's copy, so later writes land on the new size).
 func (n *node) truncatePath(ctx context.Context, size int64) syscall.Errno {
-	pushed := false
-	for _, x := range n.openWriters() {
-		e, live, dirty := x.truncateSpool(size, false)
+	if c := n.openContent(); c != nil {
+		e, live, dirty := c.truncateSpool(size, false)
 		if e != 0 {
 			return e
 		}
 		if live && dirty {
-			if e := x.Flush(ctx); e != 0 {
-				return e
-			}
-			pushed = true
+			return c.flush(ctx)
 		}
-	}
-	if pushed {
-		return 0
 	}
 	return n.truncate(ctx, size)
 }

@@ -27,6 +27,23 @@ import (
 // the file's path at that moment. A push that fails is the error of that
 // close or fsync, and nothing of it is visible.
 //
+// The handles open for writing on one file share its spool (content), as
+// they share the one file of a local file system: processes appending
+// to a file at once keep each other's lines, and each sees the others'
+// writes. Every close pushes the whole content.
+type writeHandle struct {
+	// immutable after openWriter
+	n    *node
+	fsys *filesys
+	c    *content
+
+	mu       sync.Mutex
+	released bool // guarded by mu
+}
+
+// content is a file being written: the spool of the node's open write
+// handles.
+//
 // The common case, a new or truncated file written from start to end (cp,
 // dd, a program saving its output), is hashed as it is written (seqHash),
 // so the push hands the store the spool with its SHA-256 and the store
@@ -34,19 +51,19 @@ import (
 // only waits for the tail of the hash and the flush. Any other write
 // pattern (a seek, a rewrite, a read, truncate) drops the hash, and the
 // push has the store copy the spool, hashing the copy.
-type writeHandle struct {
+type content struct {
 	// immutable after openWriter
 	n    *node
 	fsys *filesys
 
 	mu sync.Mutex
 	// guarded by mu
-	spool    *os.File
-	size     int64
-	dirty    bool      // written since the last push
-	failed   bool      // the last push failed and was reported
-	mtime    time.Time // set by utimes while open; zero: now
-	released bool
+	handles int // open write handles on it; none: closed
+	spool   *os.File
+	size    int64
+	dirty   bool      // written since the last push
+	failed  bool      // the last push failed and was reported
+	mtime   time.Time // set by utimes while open; zero: now
 	// given: the spool went to the store with its hash and may be the
 	// stored file now: it is copied before it is written again.
 	given bool
@@ -132,51 +149,89 @@ var (
 
 func (f *filesys) newSpool() (*os.File, error) { return store.NewSpool(f.spool) }
 
-// openWriter opens file n for writing: empty when trunc, else holding a
-// copy of the current content (so a partial overwrite keeps the rest).
+// openWriter opens file n for writing: on the content its other writers
+// have open, if any (emptied when trunc), else on a new spool, empty when
+// trunc, else holding a copy of the current content (so a partial
+// overwrite keeps the rest).
 func (n *node) openWriter(ctx context.Context, trunc bool) (*writeHandle, syscall.Errno) {
-	sp, err := n.fsys.newSpool()
-	if err != nil {
-		n.fsys.log.Error("spool", "err", err)
-		return nil, errno(err)
-	}
-	w := &writeHandle{n: n, fsys: n.fsys, spool: sp, dirty: trunc, streamable: trunc}
-	if !trunc && !n.pending() {
-		if e := w.copyCurrent(ctx); e != 0 {
-			sp.Close()
+	n.wmu.Lock() // one opener at a time decides whether to share
+	defer n.wmu.Unlock()
+	n.mu.Lock()
+	c := n.content
+	n.mu.Unlock()
+	if c == nil || !c.join(trunc) {
+		var e syscall.Errno
+		if c, e = n.newContent(ctx, trunc); e != 0 {
 			return nil, e
 		}
 	}
+	w := &writeHandle{n: n, fsys: n.fsys, c: c}
 	n.mu.Lock()
 	if n.writers == nil {
 		n.writers = map[*writeHandle]bool{}
 	}
 	n.writers[w] = true
-	n.wsize = w.size
+	n.content = c
 	n.cachedOpens++ // no passthrough beside it (release.go)
 	n.mu.Unlock()
 	return w, 0
 }
 
+// newContent makes the content of n's first writer.
+func (n *node) newContent(ctx context.Context, trunc bool) (*content, syscall.Errno) {
+	sp, err := n.fsys.newSpool()
+	if err != nil {
+		n.fsys.log.Error("spool", "err", err)
+		return nil, errno(err)
+	}
+	c := &content{n: n, fsys: n.fsys, handles: 1, spool: sp, dirty: trunc, streamable: trunc}
+	if !trunc && !n.pending() {
+		if e := c.copyCurrent(ctx); e != 0 {
+			sp.Close()
+			return nil, e
+		}
+	}
+	n.mu.Lock()
+	n.wsize = c.size
+	n.mu.Unlock()
+	return c, 0
+}
+
+// join adds a handle to c, emptying it when trunc; false when c has been
+// closed meanwhile.
+func (c *content) join(trunc bool) bool {
+	c.mu.Lock()
+	if c.handles == 0 {
+		c.mu.Unlock()
+		return false
+	}
+	c.handles++
+	c.mu.Unlock()
+	if trunc {
+		c.truncateSpool(0, true) // an error shows at the push
+	}
+	return true
+}
+
 // copyCurrent fills the spool with the file's current content.
-func (w *writeHandle) copyCurrent(ctx context.Context) syscall.Errno {
-	p, ok := w.n.path()
+func (c *content) copyCurrent(ctx context.Context) syscall.Errno {
+	p, ok := c.n.path()
 	if !ok {
 		return syscall.ENOENT
 	}
-	ctx, cancel := w.fsys.opCtx(ctx, true)
+	ctx, cancel := c.fsys.opCtx(ctx, true)
 	defer cancel()
-	f, err := w.fsys.tree.Open(ctx, p)
+	f, err := c.fsys.tree.Open(ctx, p)
 	if err != nil {
-		return w.fsys.errno(err)
+		return c.fsys.errno(err)
 	}
 	defer f.Close()
 	sr := io.NewSectionReader(readerAtCtx{ctx, f}, 0, f.Stat().Size())
-	n, err := io.Copy(w.spool, sr)
+	n, err := io.Copy(c.spool, sr)
 	if err != nil {
-		return w.fsys.errno(err)
+		return c.fsys.errno(err)
 	}
-	w.size = n
+	c.size = n
 	return 0
 }
 
@@ -227,9 +282,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 
 // fill reports the attributes of the file as written so far.
 func (w *writeHandle) fill(out *gofuse.Attr) {
-	w.mu.Lock()
-	size := w.size
-	w.mu.Unlock()
+	c := w.c
+	c.mu.Lock()
+	size := c.size
+	c.mu.Unlock()
 	w.n.mu.Lock()
 	w.n.wsize = size
 	w.n.mu.Unlock()
@@ -240,22 +296,23 @@ func (w *writeHandle) fill(out *gofuse.Attr) {
 
 func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint32, e syscall.Errno) {
 	defer w.fsys.guard("write", &e)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.own(); err != nil {
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.own(); err != nil {
 		return 0, errno(err)
 	}
 	n, err := len(data), error(nil)
-	if !w.feed(data, off) {
-		n, err = w.spool.WriteAt(data, off)
+	if !c.feed(data, off) {
+		n, err = c.spool.WriteAt(data, off)
 	}
-	if end := off + int64(n); end > w.size {
-		w.size = end
+	if end := off + int64(n); end > c.size {
+		c.size = end
 	}
-	w.dirty, w.failed = true, false
-	w.n.mu.Lock()
-	w.n.wsize = w.size
-	w.n.mu.Unlock()
+	c.dirty, c.failed = true, false
+	c.n.mu.Lock()
+	c.n.wsize = c.size
+	c.n.mu.Unlock()
 	if err != nil {
 		return uint32(n), errno(err)
 	}
@@ -264,154 +321,160 @@ func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint
 
 func (w *writeHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
 	defer w.fsys.guard("read", &e)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.abandon() // the spool then has every write
-	n, err := w.spool.ReadAt(dest, off)
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.abandon() // the spool then has every write
+	n, err := c.spool.ReadAt(dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, errno(err)
 	}
 	return gofuse.ReadResultData(dest[:n]), 0
 }
 
-// truncate sets the size of the file open on w (ftruncate, O_TRUNC): w
-// pushes it at close.
+// truncate sets the size of the file open on w (ftruncate, O_TRUNC): it
+// is pushed at close.
 func (w *writeHandle) truncate(size int64) syscall.Errno {
-	e, _, _ := w.truncateSpool(size, true)
+	e, _, _ := w.c.truncateSpool(size, true)
 	return e
 }
 
 // truncateSpool cuts or extends the spool to size. A truncate(2) by path
-// (own false) reaches every writer of the node, and leaves one with no
+// (own false) reaches the writers of the node, and leaves content with no
 // unpushed writes clean: the store's content is what gets truncated, not
-// a copy that may be older. dirty tells whether w holds writes to push.
+// a copy that may be older. dirty tells whether c holds writes to push.
 // A closed writer's RELEASE is asynchronous, so a truncate by path may
-// race it: a released handle is skipped (live false).
-func (w *writeHandle) truncateSpool(size int64, own bool) (_ syscall.Errno, live, dirty bool) {
+// race it: closed content is skipped (live false).
+func (c *content) truncateSpool(size int64, own bool) (_ syscall.Errno, live, dirty bool) {
 	if size < 0 {
 		return syscall.EINVAL, true, false
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.released {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.handles == 0 {
 		return 0, false, false
 	}
-	w.abandon() // first: the feeder may still be writing the spool
-	if err := w.own(); err != nil {
-		return errno(err), true, w.dirty
+	c.abandon() // first: the feeder may still be writing the spool
+	if err := c.own(); err != nil {
+		return errno(err), true, c.dirty
 	}
-	if err := w.spool.Truncate(size); err != nil {
-		return errno(err), true, w.dirty
+	if err := c.spool.Truncate(size); err != nil {
+		return errno(err), true, c.dirty
 	}
 	// Emptied (O_TRUNC arrives as a separate truncate): a fresh stream
 	// from offset 0 may start.
-	w.streamable = size == 0
-	w.size = size
-	if own || w.dirty {
-		w.dirty, w.failed = true, false
+	c.streamable = size == 0
+	c.size = size
+	if own || c.dirty {
+		c.dirty, c.failed = true, false
 	}
-	w.n.mu.Lock()
-	w.n.wsize = size
-	w.n.mu.Unlock()
-	return 0, true, w.dirty
+	c.n.mu.Lock()
+	c.n.wsize = size
+	c.n.mu.Unlock()
+	return 0, true, c.dirty
 }
 
 func (w *writeHandle) setMtime(t time.Time) {
-	w.mu.Lock()
-	w.mtime = t
-	w.dirty = true
-	w.mu.Unlock()
+	c := w.c
+	c.mu.Lock()
+	c.mtime = t
+	c.dirty = true
+	c.mu.Unlock()
 }
 
 // Flush pushes on close(2). Every close of a duplicated descriptor
 // flushes; only the first after a write pushes.
 func (w *writeHandle) Flush(ctx context.Context) (e syscall.Errno) {
 	defer w.fsys.guard("flush", &e)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.push(ctx)
+	return w.c.flush(ctx)
 }
 
 func (w *writeHandle) Fsync(ctx context.Context, flags uint32) (e syscall.Errno) {
 	defer w.fsys.guard("fsync", &e)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.push(ctx)
+	return w.c.flush(ctx)
 }
 
-// push sends the spool to the store if it changed. Called with w.mu held.
-func (w *writeHandle) push(ctx context.Context) syscall.Errno {
-	if !w.dirty {
+// flush pushes c if it changed.
+func (c *content) flush(ctx context.Context) syscall.Errno {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.push(ctx)
+}
+
+// push sends the spool to the store if it changed. Called with c.mu held.
+func (c *content) push(ctx context.Context) syscall.Errno {
+	if !c.dirty {
 		return 0
 	}
-	p, ok := w.n.path()
+	p, ok := c.n.path()
 	if !ok {
 		// Unlinked while open: the content goes nowhere, as on a
 		// local file system.
-		w.abandon()
-		w.dirty = false
+		c.abandon()
+		c.dirty = false
 		return 0
 	}
 	var sum []byte
-	if s := w.seq; s != nil && s.sent == w.size {
+	if s := c.seq; s != nil && s.sent == c.size {
 		// Later writes are pushed again, by a copy (own).
-		w.seq, w.streamable = nil, false
+		c.seq, c.streamable = nil, false
 		s.stop()
-		w.noteSpool(s)
+		c.noteSpool(s)
 		sum = s.sha.Sum(nil)
 	}
-	w.abandon()
-	if w.spoolErr != nil {
-		w.failed = true
-		w.fsys.log.Warn("push failed: the spool lost a write", "path", p, "err", w.spoolErr)
-		return errno(w.spoolErr)
+	c.abandon()
+	if c.spoolErr != nil {
+		c.failed = true
+		c.fsys.log.Warn("push failed: the spool lost a write", "path", p, "err", c.spoolErr)
+		return errno(c.spoolErr)
 	}
 	// A push reads the local spool: bounded by the mount's life, not by
 	// the per-call timeout meant for providers (a big file takes time).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	defer context.AfterFunc(w.fsys.life, cancel)()
-	var r io.Reader = io.NewSectionReader(w.spool, 0, w.size)
+	defer context.AfterFunc(c.fsys.life, cancel)()
+	var r io.Reader = io.NewSectionReader(c.spool, 0, c.size)
 	if sum != nil {
-		r = store.HashedSpool(w.spool, w.size, sum)
+		r = store.HashedSpool(c.spool, c.size, sum)
 	}
-	info, err := w.fsys.tree.Create(ctx, p, r, views.CreateOptions{Size: w.size, ModTime: w.mtime})
+	info, err := c.fsys.tree.Create(ctx, p, r, views.CreateOptions{Size: c.size, ModTime: c.mtime})
 	if err != nil {
-		w.failed = true
-		w.fsys.log.Warn("push failed", "path", p, "size", w.size, "err", err)
-		if w.n.id() == (fs.ID{}) {
-			w.n.vanish() // a new file that never reached the store
+		c.failed = true
+		c.fsys.log.Warn("push failed", "path", p, "size", c.size, "err", err)
+		if c.n.id() == (fs.ID{}) {
+			c.n.vanish() // a new file that never reached the store
 		}
-		return w.fsys.errno(err)
+		return c.fsys.errno(err)
 	}
-	w.dirty, w.failed = false, false
-	w.given = w.given || sum != nil
-	w.n.setInfo(info)
+	c.dirty, c.failed = false, false
+	c.given = c.given || sum != nil
+	c.n.setInfo(info)
 	return 0
 }
 
-// own makes the spool the handle's own again after a push gave it to the
-// store: a copy of it replaces it. Called with w.mu held, before the spool
-// is written or cut.
-func (w *writeHandle) own() error {
-	if !w.given {
+// own makes the spool c's own again after a push gave it to the store: a
+// copy of it replaces it. Called with c.mu held, before the spool is
+// written or cut.
+func (c *content) own() error {
+	if !c.given {
 		return nil
 	}
-	sp, err := w.fsys.newSpool()
+	sp, err := c.fsys.newSpool()
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(sp, io.NewSectionReader(w.spool, 0, w.size)); err != nil {
+	if _, err := io.Copy(sp, io.NewSectionReader(c.spool, 0, c.size)); err != nil {
 		sp.Close()
 		return err
 	}
-	w.spool.Close()
-	w.spool, w.given = sp, false
+	c.spool.Close()
+	c.spool, c.given = sp, false
 	return nil
 }
 
-// Release closes the handle. Content written after the last flush (rare:
-// through a mapping) is pushed, unless a push failed and was reported.
+// Release closes the handle. The last handle of the content pushes what
+// was written after the last flush (rare: through a mapping), unless a
+// push failed and was reported, and closes the spool.
 func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 	defer w.fsys.guard("release", &e)
 	w.mu.Lock()
@@ -420,13 +483,21 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 		return 0
 	}
 	w.released = true
-	if w.dirty && !w.failed {
-		w.push(ctx)
+	c := w.c
+	c.mu.Lock()
+	if c.handles--; c.handles == 0 {
+		if c.dirty && !c.failed {
+			c.push(ctx)
+		}
+		c.abandon()
+		c.spool.Close()
 	}
-	w.abandon()
-	w.spool.Close()
+	c.mu.Unlock()
 	w.n.mu.Lock()
 	delete(w.n.writers, w)
+	if w.n.content == c && len(w.n.writers) == 0 {
+		w.n.content = nil
+	}
 	w.n.mu.Unlock()
 	w.fsys.afterRelease(ctx, w.n.settled)
 	return 0
@@ -435,45 +506,45 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 // feed queues a write that continues the sequence from offset 0 for the
 // feeder, starting it at the first write at offset 0, and reports whether
 // it did: the feeder then writes it to the spool, else the caller does.
-// Called with w.mu held.
-func (w *writeHandle) feed(data []byte, off int64) bool {
-	if !w.streamable {
+// Called with c.mu held.
+func (c *content) feed(data []byte, off int64) bool {
+	if !c.streamable {
 		return false
 	}
-	if w.seq == nil {
+	if c.seq == nil {
 		if off != 0 {
-			w.abandon()
+			c.abandon()
 			return false
 		}
-		w.seq = newSeqHash(w.spool)
+		c.seq = newSeqHash(c.spool)
 	}
-	if off != w.seq.sent {
-		w.abandon()
+	if off != c.seq.sent {
+		c.abandon()
 		return false
 	}
 	b := writeBufs.Get().(*[]byte)
 	*b = append((*b)[:0], data...)
-	w.seq.q <- b
-	w.seq.sent += int64(len(data))
+	c.seq.q <- b
+	c.seq.sent += int64(len(data))
 	return true
 }
 
 // abandon drops the sequence's hash, if any, once the feeder has written
-// all it was given: the spool then holds every write. Called with w.mu
+// all it was given: the spool then holds every write. Called with c.mu
 // held.
-func (w *writeHandle) abandon() {
-	w.streamable = false
-	if s := w.seq; s != nil {
-		w.seq = nil
+func (c *content) abandon() {
+	c.streamable = false
+	if s := c.seq; s != nil {
+		c.seq = nil
 		s.stop()
-		w.noteSpool(s)
+		c.noteSpool(s)
 	}
 }
 
-// noteSpool keeps the error of a feeder's spool writes. Called with w.mu
+// noteSpool keeps the error of a feeder's spool writes. Called with c.mu
 // held, after the feeder has returned.
-func (w *writeHandle) noteSpool(s *seqHash) {
-	if s.spoolErr != nil && w.spoolErr == nil {
-		w.spoolErr = s.spoolErr
+func (c *content) noteSpool(s *seqHash) {
+	if s.spoolErr != nil && c.spoolErr == nil {
+		c.spoolErr = s.spoolErr
 	}
 }
