@@ -75,8 +75,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 	if !ok {
 		return nil, 0, syscall.ENOENT
 	}
+	if c := n.openContent(); c != nil {
+		// Open for writing here: what the writers have written so far.
+		if r, ok := c.openReader(); ok {
+			return r, gofuse.FOPEN_DIRECT_IO | gofuse.FOPEN_NOFLUSH, 0
+		}
+	}
 	if n.pending() {
-		return nil, 0, syscall.EBUSY // not in the store until its writer closes
+		return nil, 0, syscall.EBUSY // its writer has just closed it: not in the store yet
 	}
 	if h, fl, ok := n.quickOpen(p); ok {
 		return h, fl, 0

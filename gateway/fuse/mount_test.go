@@ -1015,3 +1015,52 @@ func TestConcurrentAppends(t *testing.T) {
 	}
 	check(stored)
 }
+
+// A file open for writing can be opened for reading, as on a local file
+// system: the reader sees what has been written so far, a new file (not
+// in the store before its first close) included, and reading pushes
+// nothing.
+func TestReadWhileWriting(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	if err := os.Mkdir(e.path("log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := e.path("log/growing.txt")
+	w, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteString("first\n"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatalf("open for reading a file being written: %v", err)
+	}
+	defer r.Close()
+	readMore := func(want string) {
+		t.Helper()
+		b, err := io.ReadAll(r)
+		if err != nil || string(b) != want {
+			t.Fatalf("reader got %q, %v, want %q", b, err, want)
+		}
+	}
+	readMore("first\n")
+	if _, err := w.WriteString("second\n"); err != nil {
+		t.Fatal(err)
+	}
+	readMore("second\n") // tail -f
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.fsys.tree.Stat(context.Background(), "/log/growing.txt"); fs.KindOf(err) != fs.NotExist {
+		t.Fatalf("in the store before the writer's close: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "first\nsecond\n" {
+		t.Fatalf("after close %q, %v", b, err)
+	}
+}

@@ -58,7 +58,8 @@ type content struct {
 
 	mu sync.Mutex
 	// guarded by mu
-	handles int // open write handles on it; none: closed
+	handles int // open write handles on it; none: closed for writing
+	readers int // contentReaders on it: the spool stays open for them
 	spool   *os.File
 	size    int64
 	dirty   bool      // written since the last push
@@ -490,7 +491,9 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 			c.push(ctx)
 		}
 		c.abandon()
-		c.spool.Close()
+		if c.readers == 0 {
+			c.spool.Close()
+		}
 	}
 	c.mu.Unlock()
 	w.n.mu.Lock()
@@ -500,6 +503,57 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 	}
 	w.n.mu.Unlock()
 	w.fsys.afterRelease(ctx, w.n.settled)
+	return 0
+}
+
+// contentReader is a file opened for reading while it is open for
+// writing: it reads what the writers have written so far, as on a local
+// file system (tail -f of a log, a program reading back its output), and
+// never pushes.
+type contentReader struct {
+	c    *content
+	fsys *filesys
+	once sync.Once
+}
+
+var (
+	_ ffs.FileReader   = (*contentReader)(nil)
+	_ ffs.FileReleaser = (*contentReader)(nil)
+)
+
+// openReader opens c for reading; false when its writers have closed it.
+func (c *content) openReader() (*contentReader, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.handles == 0 {
+		return nil, false
+	}
+	c.readers++
+	return &contentReader{c: c, fsys: c.fsys}, true
+}
+
+func (r *contentReader) Read(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
+	defer r.fsys.guard("read", &e)
+	c := r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.abandon() // the spool then has every write
+	n, err := c.spool.ReadAt(dest[:max(0, min(int64(len(dest)), c.size-off))], off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, errno(err)
+	}
+	return gofuse.ReadResultData(dest[:n]), 0
+}
+
+func (r *contentReader) Release(ctx context.Context) syscall.Errno {
+	r.once.Do(func() {
+		c := r.c
+		c.mu.Lock()
+		if c.readers--; c.readers == 0 && c.handles == 0 {
+			c.spool.Close()
+		}
+		c.mu.Unlock()
+	})
 	return 0
 }
 
