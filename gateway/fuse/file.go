@@ -193,13 +193,51 @@ func (n *node) quickOpen(p string) (*readHandle, uint32, bool) {
 		return nil, 0, false
 	}
 	var fl uint32 = gofuse.FOPEN_KEEP_CACHE | gofuse.FOPEN_NOFLUSH
+	h := &readHandle{fsys: n.fsys, node: n, p: p, id: info.ID()}
 	n.mu.Lock()
 	if n.cachedID != info.ID() {
 		fl = gofuse.FOPEN_NOFLUSH // drop another version's pages
 		n.cachedID = info.ID()
 	}
+	if n.lazy == nil {
+		n.lazy = map[*readHandle]bool{}
+	}
+	n.lazy[h] = true
 	n.mu.Unlock()
-	return &readHandle{fsys: n.fsys, node: n, p: p, id: info.ID()}, fl, true
+	return h, fl, true
+}
+
+// pinChild opens the objects of the quick opens of child name that have
+// not read yet, before this mount removes or replaces its object (unlink,
+// rename over it, a push): a file open for reading stays readable, as on
+// a local file system. (An object dropped through another front-end
+// first is ESTALE to such a handle, as on NFS.)
+func (n *node) pinChild(ctx context.Context, name string) {
+	if ch := n.GetChild(name); ch != nil {
+		if cn, ok := ch.Operations().(*node); ok {
+			cn.pinLazy(ctx)
+		}
+	}
+}
+
+// pinLazy opens the objects of n's quick opens that have not read yet.
+func (n *node) pinLazy(ctx context.Context) {
+	n.mu.Lock()
+	hs := make([]*readHandle, 0, len(n.lazy))
+	for h := range n.lazy {
+		hs = append(hs, h)
+	}
+	n.mu.Unlock()
+	for _, h := range hs {
+		h.file(ctx) // a failure shows at its first read
+	}
+}
+
+// unlazy forgets a quick open: it opened its object, or it is released.
+func (n *node) unlazy(h *readHandle) {
+	n.mu.Lock()
+	delete(n.lazy, h)
+	n.mu.Unlock()
 }
 
 // file returns the open object, opening it on first use.
@@ -209,10 +247,14 @@ func (h *readHandle) file(ctx context.Context) (*views.File, *os.File, syscall.E
 	if h.f == nil {
 		f, err := h.fsys.tree.OpenID(ctx, h.p, h.id)
 		if err != nil {
+			if fs.KindOf(err) == fs.NotExist {
+				return nil, nil, syscall.ESTALE // dropped since the open
+			}
 			return nil, nil, h.fsys.errno(err)
 		}
 		h.f = f
 		h.local, _ = f.File()
+		h.node.unlazy(h)
 	}
 	return h.f, h.local, 0
 }
@@ -309,6 +351,7 @@ func (h *readHandle) Release(ctx context.Context) (e syscall.Errno) {
 	if cached {
 		h.fsys.afterRelease(ctx, h.node.settled)
 	}
+	h.node.unlazy(h)
 	if f == nil {
 		return 0 // never read: never opened
 	}

@@ -1064,3 +1064,60 @@ func TestReadWhileWriting(t *testing.T) {
 		t.Fatalf("after close %q, %v", b, err)
 	}
 }
+
+// A file open for reading stays readable when this mount removes or
+// replaces its object before the first read (small files open without
+// asking the store and read their object at the first READ): the reader
+// reads the version it opened. Dropped through another front-end first,
+// the read is ESTALE, as on NFS.
+func TestOpenFileOutlivesItsObject(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	if err := os.Mkdir(e.path("fc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// open writes p and opens it for reading once its writer is gone
+	// (RELEASE is asynchronous; a reader beside a writer reads the
+	// writer's spool, TestReadWhileWriting).
+	open := func(name string) *os.File {
+		t.Helper()
+		if err := os.WriteFile(e.path("fc/"+name), []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			fc := e.m.fsys.root.GetChild("fc")
+			if ch := fc.GetChild(name); ch != nil && !ch.Operations().(*node).writing() {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatal("the writer is not released")
+			}
+		}
+		r, err := os.Open(e.path("fc/" + name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	drops := map[string]func(p string){
+		"unlink": func(p string) { os.Remove(p) },
+		"rename-over": func(p string) {
+			os.WriteFile(p+".new", []byte("new"), 0o644)
+			os.Rename(p+".new", p)
+		},
+		"overwrite": func(p string) { os.WriteFile(p, []byte("new"), 0o644) },
+	}
+	for name, drop := range drops {
+		r := open(name)
+		drop(e.path("fc/" + name))
+		if b, err := io.ReadAll(r); err != nil || string(b) != "old" {
+			t.Errorf("%s: the reader got %q, %v; want the version it opened", name, b, err)
+		}
+	}
+	r := open("elsewhere")
+	if err := e.m.fsys.tree.Remove(context.Background(), "/fc/elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := io.ReadAll(r)
+	wantErrno(t, err, syscall.ESTALE)
+}
