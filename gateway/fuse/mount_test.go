@@ -1121,3 +1121,26 @@ func TestOpenFileOutlivesItsObject(t *testing.T) {
 	_, err := io.ReadAll(r)
 	wantErrno(t, err, syscall.ESTALE)
 }
+
+// A name that is no canonical path segment (a bare % or an escape of a
+// byte that needs none) is EINVAL when looked up: such a file used to be
+// created, take writes and fail at close, which shells do not check.
+func TestNonCanonicalNames(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	if err := os.Mkdir(e.path("fc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"50%.txt", "a%20b.txt", "x%2f"} {
+		_, err := os.Create(e.path("fc/" + name))
+		wantErrno(t, err, syscall.EINVAL)
+		_, err = os.Stat(e.path("fc/" + name))
+		wantErrno(t, err, syscall.EINVAL)
+	}
+	// Canonical escapes are names like any other: %25 is a %.
+	if err := os.WriteFile(e.path("fc/50%25.txt"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := listNames(t, e.path("fc")); strings.Join(got, ",") != "50%25.txt" {
+		t.Fatalf("listed %v", got)
+	}
+}

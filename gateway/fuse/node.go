@@ -11,6 +11,7 @@ import (
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/fs/pathtmpl"
 	"github.com/datagate/datagate/views"
 )
 
@@ -92,6 +93,12 @@ func (n *node) path() (string, bool) {
 func (n *node) childPath(name string) (string, syscall.Errno) {
 	if len(name) > maxName {
 		return "", syscall.ENAMETOOLONG
+	}
+	if _, err := pathtmpl.UnescapeSegment(name); err != nil {
+		// No object can have this name ("50%.txt": a path segment's %
+		// is an escape, README "Paths"): EINVAL now, at lookup, rather
+		// than a file that takes writes and fails at close.
+		return "", syscall.EINVAL
 	}
 	p, ok := n.path()
 	if !ok {
