@@ -357,12 +357,18 @@ func TestWrites(t *testing.T) {
 		t.Fatalf("old name of a file renamed while written: %v", err)
 	}
 
-	// a path the view's template cannot take: the error comes at close
-	bad, err := os.Create(e.path("by-date/orphan.txt"))
+	// a path the view's template cannot take: refused at creation, and
+	// at close for a file being written that was renamed there
+	_, err = os.Create(e.path("by-date/orphan.txt"))
+	wantErrno(t, err, syscall.EINVAL)
+	bad, err := os.Create(e.path("by-date/2026-11-22/fc/orphan.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bad.Write([]byte("x"))
+	if err := os.Rename(e.path("by-date/2026-11-22/fc/orphan.txt"), e.path("by-date/orphan.txt")); err != nil {
+		t.Fatal(err)
+	}
 	wantErrno(t, bad.Close(), syscall.EINVAL)
 	if _, err := os.Stat(e.path("by-date/orphan.txt")); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("failed push visible: %v", err)
@@ -1142,5 +1148,24 @@ func TestNonCanonicalNames(t *testing.T) {
 	}
 	if got := listNames(t, e.path("fc")); strings.Join(got, ",") != "50%25.txt" {
 		t.Fatalf("listed %v", got)
+	}
+}
+
+// A file the view cannot hold (a path its template does not fit) fails
+// at creation, not at close.
+func TestCreateOutsideTheTemplate(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-date": views.All}, Options{})
+	if err := os.Mkdir(e.path("2026-11-22"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"new.bufr", "2026-11-22/new.bufr"} { // {date}/{type}/{name}
+		_, err := os.Create(e.path(p))
+		wantErrno(t, err, syscall.EINVAL)
+	}
+	if err := os.Mkdir(e.path("2026-11-22/obs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.path("2026-11-22/obs/new.bufr"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -271,6 +271,11 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	} else if fs.KindOf(err) != fs.NotExist {
 		return nil, nil, 0, n.fsys.errno(err)
 	}
+	// A path the view's template or filter refuses fails here, not at
+	// close (which shell redirections do not check).
+	if err := n.fsys.tree.CheckCreate(octx, p); err != nil {
+		return nil, nil, 0, n.fsys.errno(err)
+	}
 	cn := &node{fsys: n.fsys}
 	w, e := cn.openWriter(ctx, true)
 	if e != 0 {
