@@ -151,10 +151,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad path: "+why, http.StatusBadRequest)
 		return
 	}
+	rfs := &reqFS{s: s, tree: tree}
 	switch r.Method {
 	case "GET", "HEAD":
 		s.serveGet(w, r, tree)
 		return
+	case "OPTIONS", "POST":
+	default:
+		if !s.checkPreconditions(r, rfs) {
+			http.Error(w, "precondition failed", http.StatusPreconditionFailed)
+			return
+		}
+	}
+	switch r.Method {
 	case "POST":
 		w.Header().Set("Allow", "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -182,7 +191,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Header.Set("Overwrite", "T")
 		}
 	}
-	rfs := &reqFS{s: s, tree: tree}
 	if r.Method == "MOVE" {
 		if u, err := url.Parse(r.Header.Get("Destination")); err == nil {
 			rfs.moveFrom, rfs.moveTo = r.URL.Path, u.Path
@@ -219,6 +227,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "PUT":
+		// A partial PUT would replace the whole file with the range sent
+		// (curl -C - -T sends one to resume an upload, and an upload cut
+		// short leaves nothing to resume): refused as RFC 7231 4.3.4 says.
+		if r.Header.Get("Content-Range") != "" {
+			http.Error(w, "PUT with Content-Range (partial update) is not supported: send the whole file", http.StatusBadRequest)
+			return
+		}
 		tb := &trackedBody{ReadCloser: r.Body}
 		r.Body = tb
 		rfs.put = putInfo{path: r.URL.Path, body: tb, opts: putOptions(r)}
