@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/webdav"
 
@@ -26,7 +27,8 @@ import (
 // only DAV: properties a listing carries are asked for), and the XML is
 // written directly. The properties are x/net/webdav's (resourcetype,
 // displayname, getcontentlength, getlastmodified, getcontenttype,
-// getetag, supportedlock) plus the dead ones (props.go).
+// getetag, supportedlock) plus lockdiscovery and the dead ones
+// (props.go).
 func (s *Server) servePropfind(w http.ResponseWriter, r *http.Request, tree *views.Tree, rfs *reqFS) {
 	ctx := r.Context()
 	pf, err := readPropfind(r.Body)
@@ -44,7 +46,7 @@ func (s *Server) servePropfind(w http.ResponseWriter, r *http.Request, tree *vie
 	w.WriteHeader(webdav.StatusMulti)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
-	pw := &propWriter{s: s, rfs: rfs, pf: pf, w: bw}
+	pw := &propWriter{s: s, rfs: rfs, pf: pf, w: bw, locks: s.opts.Locks.forTree(tree, false)}
 	pw.entry(r, p, &fileInfo{Info: info, s: s})
 	if info.IsDir() && r.Header.Get("Depth") == "1" {
 		after := ""
@@ -144,10 +146,13 @@ type propWriter struct {
 	pf  propfindReq
 	w   *bufio.Writer
 	buf bytes.Buffer
+	// locks gives lockdiscovery (RFC 4918 15.8): without it cadaver's
+	// discover and davfs2 saw no lock on a locked file.
+	locks *treeLocks
 }
 
 // liveProps are the DAV: properties served, in allprop order.
-var liveProps = []string{"resourcetype", "displayname", "getcontentlength", "getlastmodified", "getcontenttype", "getetag", "supportedlock"}
+var liveProps = []string{"resourcetype", "displayname", "getcontentlength", "getlastmodified", "getcontenttype", "getetag", "supportedlock", "lockdiscovery"}
 
 // live returns the value of live property name, and whether fi has it.
 // The record lookup happens only for the properties that need it.
@@ -184,6 +189,8 @@ func (pw *propWriter) live(r *http.Request, p string, fi *fileInfo, name string)
 	case "supportedlock":
 		return `<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>` +
 			`<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>`, true
+	case "lockdiscovery":
+		return pw.locks.lockDiscovery(p, time.Now()), true
 	}
 	return "", false
 }

@@ -159,15 +159,31 @@ func ifToken(h string) string {
 // writeLockDiscovery answers a LOCK with the lock as it now is.
 func writeLockDiscovery(w http.ResponseWriter, code int, ls *LockStore, token, root string) {
 	ls.mu.Lock()
-	l := ls.byToken[token]
-	var c lock
-	if l != nil {
+	c := lock{token: token}
+	if l := ls.byToken[token]; l != nil {
 		c = *l
 	}
 	ls.mu.Unlock()
+	var b bytes.Buffer
+	writeActiveLock(&b, &c, root, time.Time{})
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
+		`<D:prop xmlns:D="DAV:"><D:lockdiscovery>%s</D:lockdiscovery></D:prop>`, b.Bytes())
+}
+
+// writeActiveLock writes lock c, whose root is the user's path root, as
+// a DAV:activelock. With now set, the timeout is the time left (as
+// Apache's lockdiscovery states it); else the lock's full timeout, which
+// is what a LOCK or refresh just granted.
+func writeActiveLock(b *bytes.Buffer, c *lock, root string, now time.Time) {
 	timeout := "Infinite"
 	if c.duration >= 0 {
-		timeout = "Second-" + strconv.FormatInt(int64(c.duration/time.Second), 10)
+		d := c.duration
+		if !now.IsZero() && !c.expiry.IsZero() {
+			d = max(c.expiry.Sub(now).Round(time.Second), 0)
+		}
+		timeout = "Second-" + strconv.FormatInt(int64(d/time.Second), 10)
 	}
 	depth, scope := "infinity", "exclusive"
 	if c.zeroDepth {
@@ -176,13 +192,33 @@ func writeLockDiscovery(w http.ResponseWriter, code int, ls *LockStore, token, r
 	if c.shared {
 		scope = "shared"
 	}
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.WriteHeader(code)
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
-		`<D:prop xmlns:D="DAV:"><D:lockdiscovery><D:activelock>`+
+	fmt.Fprintf(b, `<D:activelock>`+
 		`<D:locktype><D:write/></D:locktype><D:lockscope><D:%s/></D:lockscope>`+
 		`<D:depth>%s</D:depth><D:owner>%s</D:owner><D:timeout>%s</D:timeout>`+
 		`<D:locktoken><D:href>%s</D:href></D:locktoken><D:lockroot><D:href>%s</D:href></D:lockroot>`+
-		`</D:activelock></D:lockdiscovery></D:prop>`,
-		scope, depth, c.owner, timeout, xmlEscape(token), xmlEscape((&url.URL{Path: root}).EscapedPath()))
+		`</D:activelock>`,
+		scope, depth, c.owner, timeout, xmlEscape(c.token), xmlEscape((&url.URL{Path: root}).EscapedPath()))
+}
+
+// lockDiscovery returns the DAV:lockdiscovery value of the user's path
+// name: the LOCK locks on it and the infinite-depth ones above it, as
+// cadaver's discover, davfs2 and Windows read them before editing.
+func (t *treeLocks) lockDiscovery(name string, now time.Time) string {
+	ls := t.ls
+	ls.mu.Lock()
+	if len(ls.byRoot) == 0 {
+		ls.mu.Unlock()
+		return ""
+	}
+	ls.expire(now)
+	var found []lock
+	for _, l := range ls.covering(t.viewPath(name)) {
+		found = append(found, *l)
+	}
+	ls.mu.Unlock()
+	var b bytes.Buffer
+	for i := range found {
+		writeActiveLock(&b, &found[i], t.userPath(found[i].root), now)
+	}
+	return b.String()
 }
