@@ -272,6 +272,13 @@ type info struct{ *views.Info }
 
 func (i info) Size() int64 { return max(i.Info.Size(), 0) }
 
+// Uid and Gid are 0 (files belong to no account of the server's host),
+// sent so that the attributes carry an owner: OpenSSH's chown and chgrp
+// read it before their setstat and stop without it ("Can't get current
+// ownership of remote file"). The setstat is then accepted and ignored.
+func (i info) Uid() uint32 { return 0 }
+func (i info) Gid() uint32 { return 0 }
+
 type oneInfo struct{ fi *views.Info }
 
 func (o oneInfo) ListAt(ls []os.FileInfo, off int64) (int, error) {

@@ -386,6 +386,8 @@ func (i spoolInfo) Size() int64         { return i.size }
 func (i spoolInfo) Mode() iofs.FileMode { return 0o644 }
 func (i spoolInfo) ModTime() time.Time  { return i.mtime }
 func (i spoolInfo) IsDir() bool         { return false }
+func (i spoolInfo) Uid() uint32         { return 0 } // as info's
+func (i spoolInfo) Gid() uint32         { return 0 }
 func (i spoolInfo) Sys() any            { return nil }
 
 func (i spoolInfo) ListAt(ls []os.FileInfo, off int64) (int, error) {
