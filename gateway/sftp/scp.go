@@ -460,12 +460,83 @@ func (c *scpConn) source() error {
 	if err := c.response(); err != nil {
 		return err
 	}
-	for _, p := range c.opts.paths {
-		if err := c.send(treePath(p)); err != nil {
-			return err
+	for _, arg := range c.opts.paths {
+		paths, err := c.glob(treePath(arg))
+		if err != nil {
+			if err := c.warn(err); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, p := range paths {
+			if err := c.send(p); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// glob expands a path's wildcards (*, ? and [...] in any segment) as the
+// shell does for "scp -f" on an OpenSSH server, where users rely on it
+// (scp -O host:dir/*.grib): the matches in name order, or the path
+// itself when nothing matches, which then fails as a missing file.
+func (c *scpConn) glob(p string) ([]string, error) {
+	if !strings.ContainsAny(p, "*?[") {
+		return []string{p}, nil
+	}
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	found := []string{"/"}
+	for _, seg := range segs {
+		var next []string
+		for _, dir := range found {
+			if !strings.ContainsAny(seg, "*?[") {
+				next = append(next, path.Join(dir, seg))
+				continue
+			}
+			matches, err := c.matchDir(dir, seg)
+			if err != nil {
+				return nil, err
+			}
+			next = append(next, matches...)
+		}
+		if found = next; len(found) == 0 {
+			return []string{p}, nil
+		}
+	}
+	return found, nil
+}
+
+// matchDir lists the names in dir matching pattern, in name order. A
+// bad pattern matches nothing; so does a missing directory.
+func (c *scpConn) matchDir(dir, pattern string) ([]string, error) {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, nil
+	}
+	var out []string
+	after := ""
+	for {
+		page, err := c.tree.ReadDir(c.ctx, dir, after, listPage)
+		if errors.Is(err, iofs.ErrNotExist) || fs.KindOf(err) == fs.NotDir {
+			return out, nil
+		} else if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			// The shell's * and ? skip a leading dot unless the
+			// pattern has one.
+			if strings.HasPrefix(e.Name(), ".") && !strings.HasPrefix(pattern, ".") {
+				continue
+			}
+			if ok, _ := path.Match(pattern, e.Name()); ok {
+				out = append(out, path.Join(dir, e.Name()))
+			}
+		}
+		if len(page) < listPage {
+			return out, nil
+		}
+		after = page[len(page)-1].Name()
+	}
 }
 
 // send sends one file or directory. Per-file failures are warnings.
