@@ -14,7 +14,10 @@
 // (Tree.Mkdir) and listings show such directories as empty "folder
 // objects"; directories implied by the objects under them are only
 // prefixes. Keys are taken as sent: "..", "//", NUL or over 1,024 bytes
-// are refused, never cleaned.
+// are refused, never cleaned. The Tree's path segments are escaped
+// (fs/pathtmpl: "%" is "%25"), keys are not: a key's segments are
+// escaped on the way in and listed names unescaped (keys.go), so a key
+// is the object's name as the client gave it, "%" and all.
 //
 // CreateBucket makes a view "{path...}" with the filter bucket = <name>
 // and the fixed metadata bucket=<name> (kept in the index, so it survives

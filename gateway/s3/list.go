@@ -33,12 +33,16 @@ type item struct {
 	key    string
 	info   *views.Info // nil for a common prefix
 	prefix bool
+	tkey   string // key's Tree form (treeKey), what the walk orders by
 }
 
 // lister walks the keys of a bucket under a prefix, in S3 key order,
 // strictly after a marker, from the path index page by page: it visits
 // only the directories the prefix and marker leave in range, and with
-// delimiter "/" only the prefix's own directory.
+// delimiter "/" only the prefix's own directory. The walk runs on the
+// Tree's escaped names (tprefix, tmarker, the keys' tkey), whose order
+// is the keys' but for the bytes below 0x20 and the backslash, which
+// escape to "%XX"; delimiters group the keys themselves.
 type lister struct {
 	tree   *views.Tree
 	bucket string
@@ -48,15 +52,18 @@ type lister struct {
 	// emit receives items in order; it returns false to stop.
 	emit   func(item) bool
 	lastCP string
+
+	tprefix, tmarker string // treeKey of prefix and marker, set by run
 }
 
 // errStop ends a walk early.
 var errStop = errors.New("stop")
 
 func (l *lister) run(ctx context.Context) error {
-	dir, rest := "", l.prefix
-	if i := strings.LastIndexByte(l.prefix, '/'); i >= 0 {
-		dir, rest = l.prefix[:i+1], l.prefix[i+1:]
+	l.tprefix, l.tmarker = treeKey(l.prefix), treeKey(l.marker)
+	dir, rest := "", l.tprefix
+	if i := strings.LastIndexByte(l.tprefix, '/'); i >= 0 {
+		dir, rest = l.tprefix[:i+1], l.tprefix[i+1:]
 	}
 	err := l.walk(ctx, dir, rest, l.delim != "/")
 	if errors.Is(err, errStop) {
@@ -99,11 +106,11 @@ func startName(dirKey, marker string) (name string, skip bool) {
 	return rest, false
 }
 
-// walk lists directory dirKey ("" or ending in "/") of the bucket: names
-// starting with namePrefix; recursive descends into subdirectories,
-// otherwise they are common prefixes.
+// walk lists directory dirKey (a Tree key, "" or ending in "/") of the
+// bucket: names starting with namePrefix; recursive descends into
+// subdirectories, otherwise they are common prefixes.
 func (l *lister) walk(ctx context.Context, dirKey, namePrefix string, recursive bool) error {
-	start, skip := startName(dirKey, l.marker)
+	start, skip := startName(dirKey, l.tmarker)
 	if skip {
 		return nil
 	}
@@ -111,7 +118,7 @@ func (l *lister) walk(ctx context.Context, dirKey, namePrefix string, recursive 
 	if s := pred(start); s > after {
 		after = s
 	}
-	p := treePath(l.bucket, dirKey)
+	p := "/" + l.bucket + "/" + dirKey
 	// Directories sort by name+"/": hold each back until no later name
 	// can sort before it.
 	var pending []*views.Info
@@ -163,9 +170,9 @@ func (l *lister) walk(ctx context.Context, dirKey, namePrefix string, recursive 
 func (l *lister) dir(ctx context.Context, dirKey string, d *views.Info, recursive bool) error {
 	dk := dirKey + d.Name() + "/"
 	if !recursive {
-		return l.put(item{key: dk, prefix: true})
+		return l.put(item{key: keyOf(dk), tkey: dk, prefix: true})
 	}
-	if l.marker >= dk && !strings.HasPrefix(l.marker, dk) {
+	if l.tmarker >= dk && !strings.HasPrefix(l.tmarker, dk) {
 		return nil // the whole subtree is at or before the marker
 	}
 	if !d.ModTime().IsZero() { // a directory made by Mkdir: a folder object
@@ -176,23 +183,25 @@ func (l *lister) dir(ctx context.Context, dirKey string, d *views.Info, recursiv
 	return l.walk(ctx, dk, "", true)
 }
 
-// file passes an object key through the delimiter grouping and marker.
-func (l *lister) file(key string, in *views.Info) error {
-	if l.delim != "" && l.delim != "/" {
+// file passes an object (its Tree key) through the delimiter grouping
+// and marker.
+func (l *lister) file(tkey string, in *views.Info) error {
+	key := keyOf(tkey)
+	if l.delim != "" && l.delim != "/" && strings.HasPrefix(key, l.prefix) {
 		if i := strings.Index(key[len(l.prefix):], l.delim); i >= 0 {
 			cp := key[:len(l.prefix)+i+len(l.delim)]
 			if cp == l.lastCP {
 				return nil
 			}
 			l.lastCP = cp
-			return l.put(item{key: cp, prefix: true})
+			return l.put(item{key: cp, tkey: treeKey(cp), prefix: true})
 		}
 	}
-	return l.put(item{key: key, info: in})
+	return l.put(item{key: key, tkey: tkey, info: in})
 }
 
 func (l *lister) put(it item) error {
-	if it.key <= l.marker {
+	if it.tkey <= l.tmarker {
 		return nil
 	}
 	if !l.emit(it) {
@@ -322,7 +331,9 @@ func (s *Server) listObjects(q *req, kind listKind) {
 				return
 			}
 			res.ContinuationToken = tok
-			marker = max(marker, m)
+			if treeKey(m) > treeKey(marker) {
+				marker = m
+			}
 		}
 	case listVersions:
 		res.XMLName.Local = "ListVersionsResult"

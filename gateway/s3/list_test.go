@@ -17,6 +17,8 @@ import (
 var listKeys = []string{
 	"a-b", "a/x", "a/y/z", "a/y-/w", "a.txt", "a0", "a!/q", "b-", "b/c-d", "b/c/d", "b/c/e/f",
 	"c d/e", "é/f", "z", "zz/zz/zz",
+	// "%" is a key's byte like any other (the Tree's names escape it).
+	"100%", "50%/x", "50%25", "%41", "a%/b", "a%2Fb",
 }
 
 // model lists keys as S3 defines it.
@@ -81,9 +83,9 @@ func TestListerAgainstModel(t *testing.T) {
 		put(t, e.alice, "data", k, []byte(k), minio.PutObjectOptions{})
 	}
 	tree := e.srv.trees["alice"]
-	prefixes := []string{"", "a", "a/", "a/y", "b/c", "b/c/", "zz/", "nothing/", "a/x/", "é"}
-	delims := []string{"", "/", "-", "c", "/y"}
-	markers := []string{"", "a", "a-b", "a/", "a/x", "a/y/", "a/y/z", "a0", "b/c", "b/c/d", "é", "zz"}
+	prefixes := []string{"", "a", "a/", "a/y", "b/c", "b/c/", "zz/", "nothing/", "a/x/", "é", "50%", "a%", "%"}
+	delims := []string{"", "/", "-", "c", "/y", "%", "5"}
+	markers := []string{"", "a", "a-b", "a/", "a/x", "a/y/", "a/y/z", "a0", "b/c", "b/c/d", "é", "zz", "50%", "50%/", "%41", "a%"}
 	for _, p := range prefixes {
 		for _, d := range delims {
 			for _, m := range markers {

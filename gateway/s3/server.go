@@ -359,8 +359,9 @@ func requestQuery(raw string) url.Values {
 }
 
 // treePath is the Tree path of a key in a bucket: the root holds one
-// directory per view (ViewDirs), so "<bucket>/<key>".
-func treePath(bucket, key string) string { return "/" + bucket + "/" + key }
+// directory per view (ViewDirs), so "<bucket>/<key>", the key's segments
+// escaped (keys.go).
+func treePath(bucket, key string) string { return "/" + bucket + "/" + treeKey(key) }
 
 // bucketRights returns the user's rights on bucket, or NoSuchBucket when
 // they do not see it (another user's bucket is not revealed).

@@ -1,0 +1,60 @@
+package s3
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/datagate/datagate/fs/pathtmpl"
+)
+
+// An S3 key is the object's path as the client names it; the Tree's
+// paths are made of escaped segments (fs/pathtmpl: "%" is "%25", a
+// backslash "%5C", a control byte "%XX"). Keys go through treeKey on the
+// way in and keyOf on the way out, so "50%.txt" or "a%20b" are keys like
+// any other (they failed as malformed escapes) and an object whose name
+// holds a "%" is listed under that name.
+
+// treeKey is the Tree form of key (or of a key prefix): every segment
+// escaped. A segment the Tree must refuse as S3 sends it ("", "." and
+// "..", a NUL, invalid UTF-8) is kept as is so the Tree refuses it, and
+// a prefix ending inside a segment still prefixes the escaped keys: the
+// escape of a byte does not depend on its neighbours.
+func treeKey(key string) string {
+	if !strings.ContainsFunc(key, needsEscape) {
+		return key
+	}
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		if s == "" || s == "." || s == ".." || strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+			continue
+		}
+		segs[i] = pathtmpl.EscapeSegment(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// needsEscape reports a rune EscapeSegment rewrites (outside "/", which
+// separates segments).
+func needsEscape(r rune) bool {
+	return r < 0x20 || r == 0x7f || r == '%' || r == '\\' || r == utf8.RuneError
+}
+
+// keyOf is the S3 key of a Tree path under a bucket (the inverse of
+// treeKey): each segment unescaped. A segment that is not a canonical
+// escape, or whose value no key segment can hold (a "/", a NUL, invalid
+// UTF-8: values of metadata, not of uploads), stays as it is.
+func keyOf(p string) string {
+	if strings.IndexByte(p, '%') < 0 {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.IndexByte(s, '%') < 0 {
+			continue
+		}
+		if u, err := pathtmpl.UnescapeSegment(s); err == nil && !strings.ContainsAny(u, "/\x00") && utf8.ValidString(u) {
+			segs[i] = u
+		}
+	}
+	return strings.Join(segs, "/")
+}
