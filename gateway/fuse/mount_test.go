@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hanwen/go-fuse/v2/splice"
 
@@ -1168,4 +1169,75 @@ func TestCreateOutsideTheTemplate(t *testing.T) {
 	if err := os.WriteFile(e.path("2026-11-22/obs/new.bufr"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// cp -p, cp -a and tar set a file's time after writing it, by descriptor
+// (futimens) or by path, before or after close: the kernel sends no
+// handle, and the time used to be lost for a file being written.
+func TestTimesSetWhileWriting(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	if err := os.Mkdir(e.path("fc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2021, 5, 6, 7, 8, 9, 0, time.UTC)
+	check := func(name string) {
+		t.Helper()
+		st, err := os.Stat(e.path("fc/" + name))
+		if err != nil || !st.ModTime().Equal(want) {
+			t.Fatalf("%s: mtime %v, %v; want %v", name, st.ModTime(), err, want)
+		}
+		info, err := e.m.fsys.tree.Stat(context.Background(), "/fc/"+name)
+		if err != nil || !info.ModTime().Equal(want) {
+			t.Fatalf("%s: stored mtime %v, %v", name, info.ModTime(), err)
+		}
+	}
+	ts := []syscall.Timespec{syscall.NsecToTimespec(want.UnixNano()), syscall.NsecToTimespec(want.UnixNano())}
+	for _, name := range []string{"by-fd", "by-path", "existing"} {
+		p := e.path("fc/" + name)
+		if name == "existing" {
+			if err := os.WriteFile(p, []byte("before"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("content"); err != nil {
+			t.Fatal(err)
+		}
+		if name == "by-fd" {
+			// futimens(fd): utimensat with the descriptor and no path.
+			err = unixUtimensFd(int(f.Fd()), ts)
+		} else {
+			err = os.Chtimes(p, want, want)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		check(name)
+	}
+	// A write after the time set makes it now again.
+	f, err := os.OpenFile(e.path("fc/by-path"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(e.path("fc/by-path"), want, want)
+	f.WriteString("more")
+	f.Close()
+	if st, err := os.Stat(e.path("fc/by-path")); err != nil || st.ModTime().Equal(want) {
+		t.Fatalf("written after utimes: mtime %v, %v", st.ModTime(), err)
+	}
+}
+
+// unixUtimensFd is futimens(2).
+func unixUtimensFd(fd int, ts []syscall.Timespec) error {
+	_, _, e := syscall.Syscall6(syscall.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }

@@ -37,6 +37,7 @@ type node struct {
 	content     *content              // what they write, shared (write.go)
 	lazy        map[*readHandle]bool  // quick opens that have not opened their object yet (file.go)
 	wsize       int64                 // size of the newest write handle's spool
+	wmtime      time.Time             // the time the writers' next push sets; zero: now
 	cachedID    fs.ID                 // the object whose pages the kernel may keep
 	cachedOpens int                   // handles without passthrough, until go-fuse released them (release.go)
 	superseded  bool                  // its name gets a new inode at the next lookup (file.go, Open)
@@ -181,7 +182,7 @@ func (n *node) vanish() {
 // fill sets out from what the node knows.
 func (n *node) fill(out *gofuse.Attr) {
 	n.mu.Lock()
-	info, writers, wsize := n.info, len(n.writers), n.wsize
+	info, writers, wsize, wmtime := n.info, len(n.writers), n.wsize, n.wmtime
 	n.mu.Unlock()
 	out.Owner = gofuse.Owner{Uid: n.fsys.uid, Gid: n.fsys.gid}
 	out.Nlink = 1
@@ -204,6 +205,9 @@ func (n *node) fill(out *gofuse.Attr) {
 	}
 	if writers > 0 {
 		size = wsize
+		if !wmtime.IsZero() {
+			mtime = wmtime
+		}
 	}
 	if size < 0 {
 		size = 0 // learnt at open; such files are read with direct I/O
@@ -444,11 +448,16 @@ func (n *node) Setattr(ctx context.Context, fh ffs.FileHandle, in *gofuse.SetAtt
 		}
 	}
 	if hasMtime {
+		c := n.openContent()
+		if w != nil {
+			c = w.c
+		}
 		switch {
-		case w != nil:
-			w.setMtime(mtime)
+		case c != nil && c.setMtime(mtime):
+			// The writers' push sets it.
 		case n.pending():
-			// Its writer pushes it with its own time.
+			// Not in the store, its writers just gone: pushed with
+			// their time.
 		default:
 			p, ok := n.path()
 			if !ok {

@@ -316,8 +316,10 @@ func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint
 		c.size = end
 	}
 	c.dirty, c.failed = true, false
+	c.mtime = time.Time{} // written after a utimes: now, as on a local file system
 	c.n.mu.Lock()
 	c.n.wsize = c.size
+	c.n.wmtime = c.mtime
 	c.n.mu.Unlock()
 	if err != nil {
 		return uint32(n), errno(err)
@@ -380,12 +382,22 @@ func (c *content) truncateSpool(size int64, own bool) (_ syscall.Errno, live, di
 	return 0, true, c.dirty
 }
 
-func (w *writeHandle) setMtime(t time.Time) {
-	c := w.c
+// setMtime sets the time the next push gives the file: utimes while it
+// is written or before its push (cp -p and tar set it after writing, by
+// descriptor or by path; either way the kernel sends no handle). Content
+// with nothing to push answers false: the store's object, which it
+// matches, takes the time instead.
+func (c *content) setMtime(t time.Time) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.handles == 0 || !c.dirty {
+		return false
+	}
 	c.mtime = t
-	c.dirty = true
-	c.mu.Unlock()
+	c.n.mu.Lock()
+	c.n.wmtime = t
+	c.n.mu.Unlock()
+	return true
 }
 
 // Flush pushes on close(2). Every close of a duplicated descriptor
