@@ -52,7 +52,17 @@ func openCatalog(ctx context.Context, cfg *config.Config, log *slog.Logger) (cat
 type remote struct{ *admin.Client }
 
 func (r remote) Register(ctx context.Context, rd io.Reader, batch int, _ func(ingest.Result)) (ingest.Result, error) {
-	return r.Client.Register(ctx, rd, batch)
+	res, err := r.Client.Register(ctx, rd, batch)
+	// The server's message already names the line and the batch not
+	// applied; the client's LineError around it would say both again
+	// ("line 2: line 2: … (batch from line 1 not applied) (batch from line
+	// 0 not applied)"). Its cause is the message alone, of kind invalid
+	// (exit 2).
+	var le *ingest.LineError
+	if errors.As(err, &le) && le.BatchFirst == 0 {
+		err = le.Err
+	}
+	return res, err
 }
 
 type localCatalog struct{ a *app }

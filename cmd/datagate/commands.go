@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync/atomic"
 	"text/tabwriter"
 
@@ -174,7 +177,7 @@ func newGetCmd(g *globals) *cobra.Command {
 		Short: "Write an object's content to stdout or a file",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := fs.ParseID(args[0])
+			id, err := parseID(args[0])
 			if err != nil {
 				return err
 			}
@@ -185,7 +188,7 @@ func newGetCmd(g *globals) *cobra.Command {
 				}
 				// Write beside the target and rename, so a failed get
 				// never leaves a truncated file under the wanted name.
-				tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+				tmp, err := createBeside(out)
 				if err != nil {
 					return err
 				}
@@ -205,13 +208,48 @@ func newGetCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// createBeside creates the file that a get writes and then renames over
+// out, in out's directory: with the mode of the file it replaces, else
+// 0666 less the umask, as the shell's > or curl -o would give (a temporary
+// file's 0600 made outputs unreadable to the other users).
+func createBeside(out string) (*os.File, error) {
+	for {
+		name := filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+"."+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
+			if err := f.Chmod(st.Mode().Perm()); err != nil {
+				f.Close()
+				os.Remove(name)
+				return nil, err
+			}
+		}
+		return f, nil
+	}
+}
+
+// parseID reads an object id argument; ulid's own message ("bad data size
+// when unmarshaling") does not say what an id looks like.
+func parseID(s string) (fs.ID, error) {
+	id, err := fs.ParseID(s)
+	if err != nil {
+		return id, fs.E(fs.Invalid, "object id", s, errors.New("want 26 letters and digits, as put and find print"))
+	}
+	return id, nil
+}
+
 func newStatCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stat ID",
 		Short: "Show an object's catalogue record as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := fs.ParseID(args[0])
+			id, err := parseID(args[0])
 			if err != nil {
 				return err
 			}
@@ -271,7 +309,7 @@ func newRmCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids := make([]fs.ID, len(args))
 			for i, a := range args {
-				id, err := fs.ParseID(a)
+				id, err := parseID(a)
 				if err != nil {
 					return err
 				}
@@ -319,6 +357,9 @@ skipped. Crawling again registers nothing twice and picks up changed files
 						err = jerr
 					}
 					return err
+				}
+				if err != nil && stats.Listed == 0 {
+					return err // an unknown provider, a bad glob: no table of zeros
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 1, ' ', 0)
 				fmt.Fprintf(tw, "listed\t%d\nskipped\t%d\nadded\t%d\nupdated\t%d\nunchanged\t%d\n", stats.Listed, stats.Skipped, stats.Added, stats.Updated, stats.Unchanged)

@@ -92,9 +92,9 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Short: "Re-hash cached and stored content against the recorded checksums",
 		Long: `Re-hash every complete cache entry and every stored file against the
 checksums recorded in the catalogue and report each mismatch. With --repair
-a bad cache entry is dropped (the next read fetches it again); a bad stored
-copy is repaired from a good copy when another store holds one (today the
-primary store is the only one, so stored damage is reported, not repaired).
+a bad cache entry is dropped (the next read fetches it again); a bad primary
+file is rewritten from a verified copy when another store (stores:) holds
+one, and reported as not repaired otherwise.
 
 verify opens the data directory itself: stop the server first. It exits
 non-zero when damage remains.`,
@@ -103,7 +103,7 @@ non-zero when damage remains.`,
 			return runCheck(cmd, g, "verify", repair, (*store.Store).Verify)
 		},
 	}
-	cmd.Flags().BoolVar(&repair, "repair", false, "drop bad cache entries (and repair from good copies when there are any)")
+	cmd.Flags().BoolVar(&repair, "repair", false, "drop bad cache entries; rewrite bad primary files from other stores' copies")
 	return cmd
 }
 
@@ -115,10 +115,14 @@ func newFsckCmd(g *globals) *cobra.Command {
 		Long: `Check that every catalogue record decodes, that every metadata posting,
 source, expiry and view-path key belongs to an object with that value (and
 every object has its keys), that every stored object has its file with the
-recorded size, that no file in objects/ is unreferenced, and that every
-cache entry belongs to a current object. With --repair, dangling keys are
-deleted, missing keys rewritten, unreferenced files and stray cache entries
-removed; undecodable records and missing stored content are reported only.
+recorded size, that every copy recorded in another store (stores:) exists
+with the right size, that no file in objects/ is unreferenced, and that
+every cache entry belongs to a current object. With --repair, dangling keys
+are deleted, missing keys rewritten, a lost or truncated primary file is
+copied back from another store's verified copy, a bad copy elsewhere is
+forgotten (the object is queued to be copied again), unreferenced files and
+stray cache entries are removed; undecodable records, and primary files no
+other store holds, are reported only.
 
 fsck opens the data directory itself: stop the server first. It exits
 non-zero when damage remains.`,

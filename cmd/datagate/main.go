@@ -37,16 +37,38 @@ type globals struct {
 	served    *app
 	servedCfg *config.Config
 	servedLog *slog.Logger
+
+	// ran is set once the command line parsed and a command started:
+	// errors before that are usage errors (exit 2).
+	ran bool
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot().ExecuteContext(ctx)
+	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "datagate:", err)
-		os.Exit(exitCode(err))
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the exit status, the
+// error printed on stderr.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	g := &globals{}
+	root := newRootFor(g)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintln(stderr, "datagate:", err)
+	if !g.ran {
+		// Cobra refused the command line before running anything (an
+		// unknown command or flag, missing arguments): bad input, as the
+		// README promises, with a pointer to the command's help.
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		return 2
+	}
+	return exitCode(err)
 }
 
 // exitCode: 2 for bad input, 3 for not found, 1 otherwise.
@@ -69,9 +91,12 @@ func newRootFor(g *globals) *cobra.Command {
 		Short:         "A metadata-driven object store served as per-user virtual trees",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Runs after the flags and arguments were checked (no command
+		// defines its own).
+		PersistentPreRun: func(*cobra.Command, []string) { g.ran = true },
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.configFile, "config", os.Getenv("DATAGATE_CONFIG"), "YAML configuration file (default: built-in defaults)")
+	pf.StringVar(&g.configFile, "config", os.Getenv("DATAGATE_CONFIG"), "YAML configuration file (default: $DATAGATE_CONFIG, else built-in defaults)")
 	pf.StringVar(&g.data, "data", "", "data directory (default ./var, or the config's data:)")
 	pf.StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error")
 	pf.StringVar(&g.logFormat, "log-format", os.Getenv("DATAGATE_LOG_FORMAT"), "text, json or auto: text on a terminal, JSON lines otherwise (default: the config's log.format, auto)")
@@ -92,16 +117,17 @@ func (g *globals) load() (*config.Config, *slog.Logger, error) {
 	}
 	cfg, err := config.Load(g.configFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &fs.Error{Kind: fs.Invalid, Err: err} // bad input: exit 2
 	}
 	if g.data != "" {
-		if cfg.Providers[config.DefaultProvider].Local != nil && g.configFile == "" {
-			// The default provider lives under the data directory.
-			cfg.Providers[config.DefaultProvider].Local.Root = g.data + "/import"
-		}
-		cfg.Data = g.data
+		cfg.SetData(g.data)
 	}
 	if g.logLevel != "" {
+		switch g.logLevel {
+		case "debug", "info", "warn", "error":
+		default:
+			return nil, nil, fs.E(fs.Invalid, "--log-level", g.logLevel, errors.New("want debug, info, warn or error"))
+		}
 		cfg.Log.Level = g.logLevel
 	}
 	if g.logFormat != "" {

@@ -37,6 +37,11 @@ mounts: in its configuration).`,
 			if err != nil {
 				return err
 			}
+			warnReadableSecrets(g.configFile, cfg, log)
+			if _, ok := cfg.Users[mc.User]; !ok {
+				// Not CheckMounts' "mounts[0].user": the user typed no mounts: entry.
+				return fs.E(fs.NotExist, "mount --user", mc.User, errors.New("no such user in the configuration"))
+			}
 			cfg.Mounts = []config.Mount{mc}
 			if err := cfg.CheckMounts(); err != nil {
 				return fs.E(fs.Invalid, "mount", mc.Path, err)

@@ -21,7 +21,13 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: the store and every configured front-end",
-		Args:  cobra.NoArgs,
+		Long: `Run the server: the store, the admin API (on listen.admin and on the
+data directory's socket, through which the other commands then work), the
+configured front-ends (listen:, mounts:, --mount), the collector, scheduled
+acquisitions and replication, until SIGINT or SIGTERM, which stop it
+gracefully. SIGHUP re-reads the configuration file; the log says what
+changed, or why the new file was refused (the running one then stays).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := g.load()
 			if err != nil {
@@ -30,6 +36,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err := mountFlags(cfg, mounts); err != nil {
 				return err
 			}
+			warnReadableSecrets(g.configFile, cfg, log)
 			return serve(cmd.Context(), cfg, log, reloadSource(g, mounts))
 		},
 	}
@@ -142,4 +149,23 @@ func adminToken(dir string) (string, error) {
 		return "", fmt.Errorf("write admin token: %w", err)
 	}
 	return tok, nil
+}
+
+// warnReadableSecrets warns when the configuration file holds secrets in
+// clear and every local user may read it: datagate still starts (a
+// refusal would stop a service over a mode), but the log says which keys
+// and how to close it. Group read is left alone: a service's group (root
+// owning the file, datagate's group reading it) is the usual setup.
+func warnReadableSecrets(file string, cfg *config.Config, log *slog.Logger) {
+	if file == "" {
+		return
+	}
+	st, err := os.Stat(file)
+	if err != nil || st.Mode().Perm()&0o004 == 0 {
+		return
+	}
+	if keys := cfg.Secrets(); len(keys) > 0 {
+		log.Warn("the configuration file holds secrets and every local user may read it: chmod o-r it",
+			"file", file, "mode", fmt.Sprintf("%04o", st.Mode().Perm()), "keys", strings.Join(keys, ","))
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -100,6 +101,9 @@ type Provider struct {
 	HTTP  *httpbackend.Config
 	S3    *s3backend.Config
 	SFTP  *sftpbackend.Config
+	// Implicit marks the default provider the file did not define: it
+	// lives under the data directory and moves with it (SetData).
+	Implicit bool
 }
 
 // DefaultProvider is the provider every configuration has unless it
@@ -166,7 +170,7 @@ func (c *Config) finish() error {
 		}
 	}
 	if _, ok := c.Providers[DefaultProvider]; !ok {
-		c.Providers[DefaultProvider] = &Provider{Type: "local", Local: &local.Config{Root: filepath.Join(c.Data, "import")}}
+		c.Providers[DefaultProvider] = &Provider{Type: "local", Local: &local.Config{Root: filepath.Join(c.Data, "import")}, Implicit: true}
 	}
 	if err := c.checkAcquire(); err != nil {
 		return err
@@ -191,6 +195,16 @@ func (c *Config) finish() error {
 		return fmt.Errorf("config: log.format %q: want text, json or auto", c.Log.Format)
 	}
 	return c.checkViews()
+}
+
+// SetData moves the data directory (the --data flag). The default
+// provider, when the file did not define one, moves with it: it is
+// DATA/import whichever way DATA was given.
+func (c *Config) SetData(dir string) {
+	if p := c.Providers[DefaultProvider]; p != nil && p.Implicit {
+		p.Local.Root = filepath.Join(dir, "import")
+	}
+	c.Data = dir
 }
 
 // ProviderNames returns the provider names, sorted.
@@ -219,17 +233,17 @@ func (p *Provider) UnmarshalYAML(n *yaml.Node) error {
 			body.Content = append(body.Content, n.Content[i], n.Content[i+1])
 		}
 	}
+	// Node.Decode has no KnownFields: the keys are checked here, and the
+	// body decoded in place so that errors give the file's own lines (a
+	// re-encoded copy numbered them from its own first line).
 	strict := func(v any) error {
-		b, err := yaml.Marshal(body)
-		if err != nil {
-			return err
+		known := yamlKeys(reflect.TypeOf(v).Elem())
+		for i := 0; i+1 < len(body.Content); i += 2 {
+			if k := body.Content[i]; !known[k.Value] {
+				return fmt.Errorf("line %d: unknown key %q", k.Line, k.Value)
+			}
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("line %d: %w", n.Line, cleanYAMLError(err))
-		}
-		return nil
+		return body.Decode(v)
 	}
 	p.Type = head.Type
 	switch head.Type {
@@ -251,12 +265,36 @@ func (p *Provider) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("line %d: unknown provider type %q (want local, http, s3 or sftp)", n.Line, head.Type)
 }
 
+// yamlKeys returns the keys yaml.v3 decodes into struct type t.
+func yamlKeys(t reflect.Type) map[string]bool {
+	keys := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		keys[name] = true
+	}
+	return keys
+}
+
+var (
+	unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
+	bareDurationRE = regexp.MustCompile("cannot unmarshal !!(?:int|float) `([^`]*)` into time.Duration")
+)
+
 // cleanYAMLError turns yaml.v3's "field x not found in type config.T"
-// into "unknown key x".
+// into "unknown key x", and its refusal of a duration without a unit
+// into one that says what is wanted.
 func cleanYAMLError(err error) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
-	msg = regexp.MustCompile(`field (\S+) not found in type \S+`).ReplaceAllString(msg, "unknown key \"$1\"")
+	msg = unknownFieldRE.ReplaceAllString(msg, "unknown key \"$1\"")
+	msg = bareDurationRE.ReplaceAllString(msg, "bad duration $1: want a number with a unit (30s, 5m, 2h)")
 	return errors.New(msg)
 }
 
@@ -267,7 +305,7 @@ type Size int64
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	v, err := humanize.ParseBytes(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: bad size %q: %w", n.Line, n.Value, err)
+		return fmt.Errorf("line %d: bad size %q: want a byte count such as 1000000, 4MiB or 20GiB", n.Line, n.Value)
 	}
 	*s = Size(v)
 	return nil
@@ -291,13 +329,13 @@ func ParseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		var n float64
 		if _, err := fmt.Sscanf(d, "%g", &n); err != nil || n < 0 {
-			return 0, fmt.Errorf("bad duration %q", s)
+			return 0, fmt.Errorf("bad duration %q: want a number with a unit (90s, 12h, 7d)", s)
 		}
 		return time.Duration(n * float64(24*time.Hour)), nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("bad duration %q", s)
+		return 0, fmt.Errorf("bad duration %q: want a number with a unit (90s, 12h, 7d)", s)
 	}
 	return v, nil
 }

@@ -37,7 +37,7 @@ func (c *Config) CheckMounts() error {
 	for i, m := range c.Mounts {
 		at := fmt.Sprintf("config: mounts[%d]", i)
 		if _, ok := c.Users[m.User]; !ok {
-			return fmt.Errorf("%s.user: no such user %q (users: defines %s)", at, m.User, strings.Join(c.UserNames(), ", "))
+			return fmt.Errorf("%s.user: no such user %q (%s)", at, m.User, defines("users", c.UserNames()))
 		}
 		if m.Path == "" {
 			return fmt.Errorf("%s.path: a mount point is required", at)

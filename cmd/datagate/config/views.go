@@ -95,7 +95,7 @@ func (c *Config) checkViews() error {
 		}
 		for _, v := range sortedKeys(u.Views) {
 			if _, ok := c.Views[v]; !ok {
-				return fmt.Errorf("%s.views.%s: no such view (views: defines %s)", at, v, strings.Join(sortedKeys(c.Views), ", "))
+				return fmt.Errorf("%s.views.%s: no such view (%s)", at, v, defines("views", sortedKeys(c.Views)))
 			}
 			if _, err := views.ParseRights(u.Views[v]); err != nil {
 				return fmt.Errorf("%s.views.%s: %w", at, v, err)
@@ -103,6 +103,15 @@ func (c *Config) checkViews() error {
 		}
 	}
 	return nil
+}
+
+// defines says which names a section of the file defines, for errors
+// naming one it does not.
+func defines(section string, names []string) string {
+	if len(names) == 0 {
+		return "the configuration has no " + section + ":"
+	}
+	return section + ": defines " + strings.Join(names, ", ")
 }
 
 func checkPasswordHash(h string) error {

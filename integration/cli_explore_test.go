@@ -1,0 +1,149 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// What an operator's first hour found in the CLI, checked with the real
+// binary.
+
+// The README promises exit status 2 for bad input, a bad flag included;
+// cobra's refusals (an unknown flag or command, missing arguments) and a
+// configuration that does not load exited 1.
+func TestCLIUsageErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	c := cli{t, []string{"--data", filepath.Join(dir, "var")}}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("cahce: {}\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"find", "--bogus", "a=b"}, "unknown flag: --bogus"},
+		{[]string{"find"}, "datagate find --help"},
+		{[]string{"get"}, "datagate get --help"},
+		{[]string{"frob"}, `unknown command "frob"`},
+		{[]string{"--log-level", "loud", "find", "a=b"}, "--log-level loud: want debug, info, warn or error"},
+		{[]string{"--config", bad, "find", "a=b"}, `unknown key "cahce"`},
+		{[]string{"stat", "nope"}, "object id nope: want 26 letters and digits"},
+	} {
+		_, errs, code := c.run("", tc.args...)
+		if code != 2 || !strings.Contains(errs, tc.want) {
+			t.Errorf("datagate %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
+
+// A malformed NDJSON line registered through a running server was reported
+// as "line 2: line 2: … (batch from line 1 not applied) (batch from line 0
+// not applied)"; without a server the same input says it once.
+func TestCLIRegisterErrorThroughServer(t *testing.T) {
+	dataDir := t.TempDir()
+	in := `{"location":{"provider":"local","path":"a"}}` + "\n" + `{"bad` + "\n"
+	_, alone, code := cli{t, []string{"--data", dataDir}}.run(in, "register")
+	if code != 2 {
+		t.Fatalf("register without a server: exit %d %q", code, alone)
+	}
+	startServer(t, dataDir)
+	_, served, code := cli{t, []string{"--data", dataDir}}.run(in, "register")
+	if code != 2 {
+		t.Fatalf("register through the server: exit %d %q", code, served)
+	}
+	for _, errs := range []string{alone, served} {
+		if strings.Count(errs, "line 2") != 1 || strings.Count(errs, "not applied") != 1 || !strings.Contains(errs, "batch from line 1 not applied") {
+			t.Errorf("register error %q: want line 2 and its batch named once", errs)
+		}
+	}
+}
+
+// get -o made its file with a temporary file's 0600: other users could not
+// read what the shell's > or curl -o would have let them read.
+func TestCLIGetOutputMode(t *testing.T) {
+	dataDir := t.TempDir()
+	c := cli{t, []string{"--data", dataDir}}
+	src := filepath.Join(t.TempDir(), "a.txt")
+	os.WriteFile(src, []byte("hello\n"), 0o644)
+	id := idRE.FindString(c.ok("", "put", src))
+	umask := processUmask(t)
+	out := filepath.Join(t.TempDir(), "new.txt")
+	c.ok("", "get", id, "-o", out)
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o666&^umask {
+		t.Fatalf("get -o of a new file: %v %v, want %04o (0666 less the umask %04o)", st.Mode(), err, 0o666&^umask, umask)
+	}
+	// Over an existing file, its mode stays, as with > or curl -o.
+	old := filepath.Join(t.TempDir(), "old.txt")
+	os.WriteFile(old, []byte("x"), 0o600)
+	os.Chmod(old, 0o640)
+	c.ok("", "get", id, "-o", old)
+	if st, err := os.Stat(old); err != nil || st.Mode().Perm() != 0o640 {
+		t.Fatalf("get -o over a 0640 file: %v %v", st.Mode(), err)
+	}
+	if b, _ := os.ReadFile(old); string(b) != "hello\n" {
+		t.Fatalf("get -o wrote %q", b)
+	}
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(old), ".old.txt.*"))
+	if len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+}
+
+// processUmask reads this process's umask from /proc (Linux ≥ 4.7),
+// which setting it to read it would race with other goroutines' files.
+func processUmask(t *testing.T) os.FileMode {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Umask:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return os.FileMode(n)
+		}
+	}
+	t.Skip("no Umask in /proc/self/status")
+	return 0
+}
+
+// With --config (a file without data:) and --data DIR, the default local
+// provider stayed at ./var/import: demo wrote its files there, beside the
+// data directory the operator chose, and crawled them from there.
+func TestCLIDataFlagMovesDefaultProvider(t *testing.T) {
+	dir := t.TempDir() // the working directory: ./var would be here
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte("log: {level: info}\n"), 0o600)
+	data := filepath.Join(dir, "elsewhere")
+	run := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, datagateBin, append([]string{"--config", cfg, "--data", data}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("datagate %v: %v", args, err)
+		}
+		return string(out)
+	}
+	run("demo")
+	if got, _ := filepath.Glob(filepath.Join(data, "import", "*", "obs", "obs-00.bin")); len(got) != 1 {
+		t.Fatalf("demo files under %s/import: %v", data, got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "var")); err == nil {
+		t.Fatal("demo wrote into ./var/import")
+	}
+	if out := run("find", "origin=demo"); strings.Count(out, "\n") != 10 {
+		t.Fatalf("find after demo: %q", out)
+	}
+}
