@@ -61,6 +61,9 @@ type uploadInfo struct {
 	ContentType string            `json:"content_type,omitempty"`
 	Meta        map[string]string `json:"meta,omitempty"`
 	Created     time.Time         `json:"created"`
+	// The write conditions sent with CreateMultipartUpload (condwrite.go).
+	IfNoneMatch string `json:"if_none_match,omitempty"`
+	IfMatch     string `json:"if_match,omitempty"`
 }
 
 // partFile is an uploaded part.
@@ -255,6 +258,13 @@ func (s *Server) createUpload(q *req) {
 	if err == nil {
 		meta, err = requestMeta(q.r.Header)
 	}
+	noneMatch, match := q.r.Header.Get("If-None-Match"), q.r.Header.Get("If-Match")
+	if err == nil {
+		var unlock func()
+		if unlock, err = s.writeConditions(q, noneMatch, match); err == nil {
+			unlock() // checked again at completion
+		}
+	}
 	if err != nil {
 		q.fail(s, err)
 		return
@@ -262,7 +272,7 @@ func (s *Server) createUpload(q *req) {
 	var b [16]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	info := uploadInfo{Bucket: q.bucket, Key: q.key, User: q.user, ContentType: q.r.Header.Get("Content-Type"), Meta: meta, Created: time.Now().UTC()}
+	info := uploadInfo{Bucket: q.bucket, Key: q.key, User: q.user, ContentType: q.r.Header.Get("Content-Type"), Meta: meta, Created: time.Now().UTC(), IfNoneMatch: noneMatch, IfMatch: match}
 	js, _ := json.Marshal(info)
 	dir := filepath.Join(s.mp.dir, id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -521,6 +531,16 @@ func (s *Server) completeUpload(q *req, id string) {
 		files = append(files, f)
 		total += f.size()
 	}
+	noneMatch, match := q.r.Header.Get("If-None-Match"), q.r.Header.Get("If-Match")
+	if noneMatch == "" && match == "" {
+		noneMatch, match = info.IfNoneMatch, info.IfMatch
+	}
+	unlock, err := s.writeConditions(q, noneMatch, match)
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	defer unlock()
 	// Take the upload away from concurrent part uploads and completions.
 	busy := dir + ".completing"
 	if err := os.Rename(dir, busy); err != nil {

@@ -455,6 +455,12 @@ func (s *Server) putObject(q *req) {
 		q.fail(s, err)
 		return
 	}
+	unlock, err := s.writeConditions(q, q.r.Header.Get("If-None-Match"), q.r.Header.Get("If-Match"))
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	defer unlock()
 	// The ETag answered is the content's MD5: the store computes it on
 	// the way rather than after.
 	info, err := q.tree.Create(ctx, p, store.MD5Now(body), views.CreateOptions{

@@ -85,6 +85,8 @@ type Server struct {
 	md5    *partHashes
 	idPfx  string
 
+	condLocks keyLocks // conditional writes (condwrite.go)
+
 	reqN   atomic.Uint64
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
