@@ -112,3 +112,72 @@ func TestLockDiscovery(t *testing.T) {
 		t.Fatalf("lockdiscovery after UNLOCK:\n%s", body)
 	}
 }
+
+// TestDeleteRespectsMemberLocks: a DELETE or MOVE of a collection, or a
+// COPY or MOVE onto one, needs the tokens of the locks of its members
+// (RFC 4918 9.6.1, 7.4); they removed a file another client had locked.
+func TestDeleteRespectsMemberLocks(t *testing.T) {
+	e := newEnv(t)
+	e.users["carol"] = e.users["alice"]
+	e.want(t, 201, req{method: "MKCOL", path: "/files/d"})
+	e.want(t, 201, req{method: "MKCOL", path: "/files/d/sub"})
+	e.want(t, 201, req{method: "PUT", path: "/files/d/sub/locked", body: "keep"})
+	e.want(t, 201, req{method: "PUT", path: "/files/d/other", body: "o"})
+	e.want(t, 201, req{method: "PUT", path: "/files/src", body: "s"})
+	_, h := e.want(t, 200, req{method: "LOCK", path: "/files/d/sub/locked", body: lockBody, hdr: map[string]string{"Depth": "0"}})
+	tok := h.Get("Lock-Token")
+	dest := func(p string) map[string]string { return map[string]string{"Destination": e.ts.URL + p} }
+
+	e.want(t, 423, req{method: "DELETE", path: "/files/d"})
+	e.want(t, 423, req{method: "DELETE", path: "/files/d/sub", user: "carol"})
+	e.want(t, 423, req{method: "MOVE", path: "/files/d", hdr: dest("/files/e")})
+	e.want(t, 423, req{method: "MOVE", path: "/files/src", hdr: dest("/files/d")})
+	e.want(t, 423, req{method: "COPY", path: "/files/src", hdr: dest("/files/d/sub")})
+	// an If header that names another lock, or none of this one, fails
+	e.want(t, 412, req{method: "DELETE", path: "/files/d", hdr: map[string]string{"If": "(Not <urn:uuid:x>)"}})
+	if body, _ := e.want(t, 200, req{method: "GET", path: "/files/d/sub/locked"}); body != "keep" {
+		t.Fatalf("locked file: %q", body)
+	}
+	e.want(t, 200, req{method: "GET", path: "/files/d/other"}) // all or nothing
+
+	// carol cannot use alice's token; alice can, and then it goes
+	e.want(t, 412, req{method: "DELETE", path: "/files/d", user: "carol", hdr: map[string]string{"If": "(" + tok + ")"}})
+	e.want(t, 201, req{method: "MOVE", path: "/files/d", hdr: map[string]string{"Destination": e.ts.URL + "/files/e", "If": "<" + e.ts.URL + "/files/d/sub/locked> (" + tok + ")"}})
+	// the lock went with its resource (RFC 4918 9.9.4, 9.6): nothing is
+	// locked at the old path or the new one
+	e.want(t, 201, req{method: "PUT", path: "/files/e/sub/locked", body: "new", user: "carol"})
+	e.want(t, 201, req{method: "MKCOL", path: "/files/d", user: "carol"})
+	e.want(t, 201, req{method: "MKCOL", path: "/files/d/sub", user: "carol"})
+	e.want(t, 201, req{method: "PUT", path: "/files/d/sub/locked", body: "new", user: "carol"})
+	e.want(t, 204, req{method: "DELETE", path: "/files/e", user: "carol"})
+	e.want(t, 404, req{method: "GET", path: "/files/e/other"})
+
+	// a DELETE destroys the locks rooted on what it removed
+	_, h = e.want(t, 200, req{method: "LOCK", path: "/files/src", body: lockBody, hdr: map[string]string{"Depth": "0"}})
+	e.want(t, 204, req{method: "DELETE", path: "/files/src", hdr: map[string]string{"If": "(" + h.Get("Lock-Token") + ")"}})
+	e.want(t, 201, req{method: "PUT", path: "/files/src", body: "again", user: "carol"})
+}
+
+// TestDeleteViewRootKeepsFiles: DELETE of a view's root (and a MOVE or
+// COPY onto it) is 403 with every file still there; it removed every
+// file of the view, then failed on the root. DELETE of a collection with
+// Depth other than infinity is 400 (it removed the whole tree).
+func TestDeleteViewRootKeepsFiles(t *testing.T) {
+	e := newEnv(t)
+	e.want(t, 201, req{method: "MKCOL", path: "/files/d"})
+	e.want(t, 201, req{method: "PUT", path: "/files/d/a", body: "a"})
+	e.want(t, 201, req{method: "PUT", path: "/files/b", body: "b"})
+	e.want(t, 403, req{method: "DELETE", path: "/files"})
+	e.want(t, 403, req{method: "DELETE", path: "/files/"})
+	e.want(t, 403, req{method: "MOVE", path: "/files/b", hdr: map[string]string{"Destination": e.ts.URL + "/files"}})
+	e.want(t, 403, req{method: "COPY", path: "/files/d", hdr: map[string]string{"Destination": e.ts.URL + "/files/"}})
+	for _, d := range []string{"0", "1"} {
+		e.want(t, 400, req{method: "DELETE", path: "/files/d", hdr: map[string]string{"Depth": d}})
+	}
+	for _, p := range []string{"/files/d/a", "/files/b"} {
+		e.want(t, 200, req{method: "GET", path: p})
+	}
+	e.want(t, 204, req{method: "DELETE", path: "/files/b", hdr: map[string]string{"Depth": "0"}}) // a file: Depth means nothing
+	e.want(t, 204, req{method: "DELETE", path: "/files/d", hdr: map[string]string{"Depth": "infinity"}})
+	e.want(t, 404, req{method: "GET", path: "/files/d/a"})
+}

@@ -147,6 +147,14 @@ func (f *reqFS) RemoveAll(ctx context.Context, name string) error {
 	if name == "/" {
 		return f.fail("remove", name, fs.E(fs.Permission, "remove", name, errors.New("the root cannot be removed")))
 	}
+	// A view's root cannot go (Tree.Rmdir refuses it), but only its
+	// last step would have found out: a DELETE of /view, or a MOVE or
+	// COPY onto it, removed every file of the view first.
+	for v := range f.tree.Views() {
+		if up, ok := f.tree.UserPath(v, ""); ok && up == name {
+			return f.fail("remove", name, fs.E(fs.Permission, "remove", name, errors.New("a view cannot be removed")))
+		}
+	}
 	return f.fail("remove", name, f.removeAll(ctx, name))
 }
 

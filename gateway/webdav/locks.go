@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -344,12 +345,18 @@ type treeLocks struct {
 	// list of the header is true.
 	target    string
 	submitted map[string]bool
+	// deep: the request removes or replaces whole trees (DELETE, MOVE,
+	// and a COPY's destination), so the locks of their members count as
+	// the resource's own. x/net/webdav checks such a request with a
+	// zero-depth lock, so a DELETE of a collection removed the files
+	// other clients held locked in it.
+	deep bool
 }
 
 // forRequest notes what Confirm needs of the request beyond one If list;
 // target is "" for a request that does not change its resource (COPY).
-func (t *treeLocks) forRequest(target, ifHeader string) {
-	t.target, t.submitted = target, submittedTokens(ifHeader)
+func (t *treeLocks) forRequest(target, ifHeader string, deep bool) {
+	t.target, t.submitted, t.deep = target, submittedTokens(ifHeader), deep
 }
 
 // submittedTokens returns the state tokens in the lists of an If header
@@ -460,6 +467,52 @@ func (t *treeLocks) claim(name string) ([]*lock, bool) {
 	return cover, true
 }
 
+// claimBelow returns the locks of the members of name, which must all
+// have been submitted, as claim does.
+func (t *treeLocks) claimBelow(name string) ([]*lock, bool) {
+	ls := t.ls
+	if ls.below[name] == len(ls.byRoot[name]) {
+		return nil, true // none below name
+	}
+	var found []*lock
+	for root, at := range ls.byRoot {
+		if root == name || !under(root, name) {
+			continue
+		}
+		for _, l := range at {
+			if !t.submitted[l.token] || l.held || l.user != t.user || l.request {
+				return nil, false
+			}
+			found = append(found, l)
+		}
+	}
+	return found, true
+}
+
+// dropUnder removes the LOCK locks on name and on its members, after a
+// DELETE or MOVE of name succeeded: the locks went with the resources
+// (RFC 4918 9.6, 9.9.4). Kept, they locked whatever was made at the old
+// path next (423 for a file recreated after a rename).
+func (t *treeLocks) dropUnder(name string) {
+	ls := t.ls
+	root := t.viewPath(name)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.below[root] == 0 {
+		return
+	}
+	for r, at := range ls.byRoot {
+		if r != root && !under(r, root) {
+			continue
+		}
+		for _, l := range slices.Clone(at) {
+			if err := ls.remove(l); err != nil {
+				ls.log.Warn("drop the lock of a removed resource", "root", l.root, "err", err)
+			}
+		}
+	}
+}
+
 // Confirm evaluates one list of an If header for up to two resources and
 // holds the locks it names until release. The list is about name0 (its
 // tagged resource, else the request's), which must satisfy it; the
@@ -501,6 +554,18 @@ func (t *treeLocks) Confirm(now time.Time, name0, name1 string, conds ...webdav.
 		}
 		hold = append(hold, cl...)
 	}
+	if t.deep {
+		for _, name := range []string{name0, t.target, name1} {
+			if name == "" {
+				continue
+			}
+			cl, ok := t.claimBelow(t.viewPath(name))
+			if !ok {
+				return nil, webdav.ErrConfirmationFailed
+			}
+			hold = append(hold, cl...)
+		}
+	}
 	for _, l := range hold {
 		l.held = true
 	}
@@ -529,7 +594,11 @@ func (t *treeLocks) create(now time.Time, d webdav.LockDetails, shared bool) (st
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
-	if !ls.canCreate(root, d.ZeroDepth, !t.persist, shared) {
+	zeroDepth := d.ZeroDepth
+	if t.deep && !t.persist {
+		zeroDepth = false // the request lock of a DELETE, MOVE or COPY: see deep
+	}
+	if !ls.canCreate(root, zeroDepth, !t.persist, shared) {
 		return "", webdav.ErrLocked
 	}
 	l := &lock{token: token, user: t.user, root: root, zeroDepth: d.ZeroDepth, owner: d.OwnerXML, duration: d.Duration,

@@ -180,6 +180,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+`<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>`)
 			return
 		}
+	case "DELETE":
+		// RFC 4918 9.6.1: a DELETE of a collection is Depth infinity;
+		// x/net/webdav ignored the header and removed the whole tree
+		// when asked for Depth 0, as Apache refuses to.
+		if d := r.Header.Get("Depth"); d != "" && d != "infinity" {
+			if fi, err := rfs.stat(r.Context(), r.URL.Path); err == nil && fi.IsDir() {
+				http.Error(w, "DELETE of a collection must be Depth infinity", http.StatusBadRequest)
+				return
+			}
+		}
 	case "COPY", "MOVE":
 		if code, why := s.checkDestination(r); code != 0 {
 			http.Error(w, why, code)
@@ -240,10 +250,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	locks := s.opts.Locks.forTree(tree, r.Method == "LOCK")
 	locks.etag = func(name string) string { return rfs.etag(r.Context(), name) }
+	deep := r.Method == "DELETE" || r.Method == "MOVE" || r.Method == "COPY"
 	if r.Method == "COPY" {
-		locks.forRequest("", r.Header.Get("If"))
+		locks.forRequest("", r.Header.Get("If"), deep)
 	} else {
-		locks.forRequest(r.URL.Path, r.Header.Get("If"))
+		locks.forRequest(r.URL.Path, r.Header.Get("If"), deep)
 	}
 	h := &webdav.Handler{
 		FileSystem: rfs,
@@ -254,7 +265,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		},
 	}
-	h.ServeHTTP(&statusWriter{ResponseWriter: w, fs: rfs}, r)
+	sw := &statusWriter{ResponseWriter: w, fs: rfs}
+	h.ServeHTTP(sw, r)
+	if (r.Method == "DELETE" || r.Method == "MOVE") && sw.code/100 == 2 {
+		locks.dropUnder(r.URL.Path)
+	}
 }
 
 // putOptions reads what a PUT says about its body.
@@ -341,9 +356,11 @@ type statusWriter struct {
 	http.ResponseWriter
 	fs       *reqFS
 	replaced bool
+	code     int // the status x/net/webdav chose
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
 	if code >= 400 {
 		if err := w.fs.last(); err != nil {
 			if c := overrideStatus(code, err); c != code {
