@@ -45,6 +45,10 @@ type globals struct {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM cancels the command (serve shuts down
+	// cleanly); a second one gets the default action and ends the process
+	// at once, as an operator pressing Ctrl-C again expects.
+	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()
 	os.Exit(code)
