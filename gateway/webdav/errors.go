@@ -86,6 +86,22 @@ func overrideStatus(code int, err error) int {
 	}
 }
 
+// reason is what the body of an error status says after the status
+// text: ": " and the error for the refusals a user can act on (an
+// invalid name, a missing right, a path the view cannot hold; rclone
+// shows the body as its error message, which was only "Bad Request").
+// Not for 404, which must read the same whether or not another user has
+// such a view, nor for 412 and 423, whose cause is the If header or a
+// lock, not the file system's last error, nor for failures of the
+// service (5xx), which are logged instead.
+func reason(code int, err error) string {
+	switch code {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusMethodNotAllowed, http.StatusConflict:
+		return ": " + err.Error()
+	}
+	return ""
+}
+
 // osError gives x/net/webdav the shapes it tests for: it uses
 // os.IsNotExist and os.IsExist, which do not see through %w, and skips a
 // PROPFIND entry whose error is an *os.PathError. Kinds that mean "this

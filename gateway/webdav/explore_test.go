@@ -181,3 +181,34 @@ func TestDeleteViewRootKeepsFiles(t *testing.T) {
 	e.want(t, 204, req{method: "DELETE", path: "/files/d", hdr: map[string]string{"Depth": "infinity"}})
 	e.want(t, 404, req{method: "GET", path: "/files/d/a"})
 }
+
+// TestErrorBodiesSayWhy: a refusal the user can act on says why in its
+// body, which rclone prints as its error (it printed "Bad Request: 400
+// Bad Request" for a name the view cannot hold); a 404 says nothing
+// more, the same for another user's view as for no view.
+func TestErrorBodiesSayWhy(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		r    req
+		code int
+		want string
+	}{
+		{req{method: "PUT", path: "/files/50%25.txt", body: "x"}, 400, `malformed escape`},
+		{req{method: "PUT", path: "/ro/x", body: "x"}, 403, `needs right "w" on view ro`},
+		{req{method: "PUT", path: "/dated/x", body: "x"}, 400, `does not match template "{date}/{name}"`},
+		{req{method: "DELETE", path: "/files"}, 403, `a view cannot be removed`},
+		{req{method: "GET", path: "/files/" + strings.Repeat("n", 300)}, 400, `name longer than 255 bytes`},
+		{req{method: "PUT", path: "/secret/x", body: "x"}, 404, ""},
+		{req{method: "PUT", path: "/nosuch/x", body: "x"}, 404, ""},
+		{req{method: "GET", path: "/secret/x"}, 404, ""},
+	} {
+		body, _ := e.want(t, c.code, c.r)
+		if c.want == "" {
+			if strings.TrimSpace(body) != "Not Found" {
+				t.Errorf("%s %s: body %q, want only Not Found", c.r.method, c.r.path, body)
+			}
+		} else if !strings.Contains(body, c.want) {
+			t.Errorf("%s %s: body %q lacks %q", c.r.method, c.r.path, trunc(body), c.want)
+		}
+	}
+}

@@ -72,7 +72,7 @@ func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
 	if code >= 500 {
 		s.log.WarnContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	http.Error(w, http.StatusText(code), code)
+	http.Error(w, http.StatusText(code)+reason(code, err), code)
 }
 
 // serveListing writes an HTML page listing collection p, streamed in the

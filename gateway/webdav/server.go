@@ -363,11 +363,13 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
 	if code >= 400 {
 		if err := w.fs.last(); err != nil {
-			if c := overrideStatus(code, err); c != code {
+			c := overrideStatus(code, err)
+			why := reason(c, err)
+			if c != code || why != "" {
 				w.replaced = true
 				w.ResponseWriter.Header().Set("Content-Type", "text/plain; charset=utf-8")
 				w.ResponseWriter.WriteHeader(c)
-				fmt.Fprintln(w.ResponseWriter, webdav.StatusText(c))
+				fmt.Fprintln(w.ResponseWriter, webdav.StatusText(c)+why)
 				return
 			}
 		}
