@@ -65,7 +65,18 @@ func (l *lister) run(ctx context.Context) error {
 	if i := strings.LastIndexByte(l.tprefix, '/'); i >= 0 {
 		dir, rest = l.tprefix[:i+1], l.tprefix[i+1:]
 	}
-	err := l.walk(ctx, dir, rest, l.delim != "/")
+	var err error
+	if dir != "" && rest == "" {
+		// A prefix naming a directory: its folder object, if Mkdir made
+		// one, is the first key under the prefix ("aws s3 rm --recursive
+		// s3://b/dir/" lists it to delete it).
+		if in, serr := l.tree.Stat(ctx, "/"+l.bucket+"/"+dir); serr == nil && in.IsDir() && !in.ModTime().IsZero() {
+			err = l.file(dir, in)
+		}
+	}
+	if err == nil {
+		err = l.walk(ctx, dir, rest, l.delim != "/")
+	}
 	if errors.Is(err, errStop) {
 		return nil
 	}
