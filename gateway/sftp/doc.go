@@ -38,7 +38,14 @@
 // request. Opening an existing file without
 // truncating it (reput, append, sshfs writes) copies it into the spool
 // first; the new version replaces it on close. Until then the writing
-// session alone sees the file (stat), as sshfs expects.
+// session alone sees the file (stat), as sshfs expects. The handles one
+// session opens on one path share its spool, as descriptors share a
+// local file: processes appending through one sshfs mount keep every
+// line, a read handle reads what was written so far (tail -f), and each
+// close pushes the spool if it changed. A handle opened to append
+// (SSH_FXF_APPEND) whose first write is at offset 0 of a non-empty file
+// writes after the file's end (Go's pkg/sftp client relies on O_APPEND
+// there); otherwise offsets are taken as sent (reput, sshfs).
 //
 // setstat honours the modification time and the size (a truncated or
 // zero-extended new version). A setstat of the times alone (rclone's

@@ -86,30 +86,32 @@ func TestFsyncOfOneOfSeveralHandles(t *testing.T) {
 	e := newTestEnv(t, nil)
 	c, _ := e.client(t)
 	reader, _ := e.client(t)
-	// Three uploads open at once, two of one path: fsync publishes the
-	// one whose handle it names.
+	// Three handles open at once, two of one path: fsync publishes the
+	// file its handle names, and the two handles of x share that file
+	// (as two descriptors of a local file do).
 	f1, _ := c.Create("/by-date/2026-03-03/obs/x")
 	f2, _ := c.Create("/by-date/2026-03-03/obs/y")
 	f3, err := c.Create("/by-date/2026-03-03/obs/x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f1.Write([]byte("first x"))
+	f1.Write([]byte("first x, longer"))
 	f2.Write([]byte("y"))
 	f3.Write([]byte("second x"))
 	if err := f1.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(get(t, reader, "/by-date/2026-03-03/obs/x")); got != "first x" {
+	if got := string(get(t, reader, "/by-date/2026-03-03/obs/x")); got != "second x longer" {
 		t.Fatalf("fsync of the first handle of x published %q", got)
 	}
 	if _, err := reader.Stat("/by-date/2026-03-03/obs/y"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("y published by x's fsync: %v", err)
 	}
+	f3.WriteAt([]byte("SECOND"), 0)
 	if err := f3.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(get(t, reader, "/by-date/2026-03-03/obs/x")); got != "second x" {
+	if got := string(get(t, reader, "/by-date/2026-03-03/obs/x")); got != "SECOND x longer" {
 		t.Fatalf("fsync of the second handle of x published %q", got)
 	}
 	for _, f := range []io.Closer{f1, f2, f3} {

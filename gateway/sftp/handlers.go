@@ -99,6 +99,9 @@ func (h *handlers) Fileread(r *pkgsftp.Request) (_ io.ReaderAt, err error) {
 	if err := h.acquire(); err != nil {
 		return nil, err
 	}
+	if sr := h.reader(r.Filepath); sr != nil {
+		return sr, nil
+	}
 	f, err := h.tree.Open(r.Context(), r.Filepath)
 	if err != nil {
 		h.releaseHandle()

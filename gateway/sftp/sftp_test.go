@@ -284,9 +284,14 @@ func TestReputAppendsByCopyOnWrite(t *testing.T) {
 	if _, err := f.WriteAt([]byte("world"), 6); err != nil {
 		t.Fatal(err)
 	}
-	// Until the handle closes, readers see the old version.
-	if got := string(get(t, c, p)); got != "hello " {
+	// Until the handle closes, other sessions see the old version; the
+	// writing session (an sshfs mount) reads the file as written so far.
+	other, _ := e.client(t)
+	if got := string(get(t, other, p)); got != "hello " {
 		t.Fatalf("before close: %q", got)
+	}
+	if got := string(get(t, c, p)); got != "hello world" {
+		t.Fatalf("before close, the writing session reads %q", got)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)

@@ -29,6 +29,14 @@ import (
 // nothing becomes visible. Opening an existing file without truncating it
 // (reput, append, sshfs writes) first copies it into the spool: the new
 // version replaces it on close.
+//
+// The handles of one session open on one path share its upload, as the
+// file descriptors of one local file share it: processes appending to a
+// file through one sshfs mount keep every line (each handle had its own
+// copy, and the last close won, with NULs where the others' lines had
+// been), and a read handle opened meanwhile reads the spool (tail -f).
+// Every close of a write handle pushes the spool if it changed; the
+// spool goes when its last handle closes.
 
 const spoolPrefix = "upload-"
 
@@ -47,16 +55,24 @@ func cleanSpool(dir string, log *slog.Logger) {
 	}
 }
 
-// upload is an open write handle.
+// upload is a file being written by one session: the spool its handles
+// share.
 type upload struct {
 	h    *handlers
 	path string
-	ctx  context.Context // the handle's: pkg/sftp gives WriteAt none
-	f    *os.File        // the spool, already unlinked
+	// The first handle's, but not ended by its close (pkg/sftp gives
+	// WriteAt none, and ends a handle's context when it closes): the
+	// other handles' pushes and the stream go on. A dropped session
+	// closes every handle, which abandons the upload.
+	ctx context.Context
+	f   *os.File // the spool, already unlinked
+
+	// guarded by h.mu
+	writers int // open write handles; 0: out of h.uploads
+	refs    int // open handles of any kind; 0: f is closed
 
 	dirty   atomic.Bool // written, truncated or new: close creates a version
 	aborted atomic.Bool // the connection ended: close discards
-	once    sync.Once
 
 	mu sync.Mutex
 	// guarded by mu
@@ -65,9 +81,12 @@ type upload struct {
 	st         *stream // the stream the writes feed, if started (stream.go)
 }
 
-// openUpload opens a write handle. A new or truncated file is streamed
-// (stream.go) for as long as its writes allow.
-func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
+// openUpload opens a write handle: on the upload of the path if this
+// session has one open (truncated if asked), else on a new one. A new or
+// truncated file is streamed (stream.go) for as long as its writes allow.
+// pkg/sftp runs OPEN and CLOSE one at a time, so no close ends the upload
+// while an open shares it.
+func (h *handlers) openUpload(r *pkgsftp.Request) (*writeHandle, error) {
 	ctx, p := r.Context(), r.Filepath
 	pf := r.Pflags()
 	if err := h.acquire(); err != nil {
@@ -79,6 +98,29 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
 			h.releaseHandle()
 		}
 	}()
+	h.mu.Lock()
+	u := h.uploads[p]
+	if u != nil && !pf.Excl {
+		u.writers++
+		u.refs++
+		h.opened = append(h.opened, u)
+	}
+	h.mu.Unlock()
+	if u != nil {
+		if pf.Excl {
+			return nil, failure(pkgsftp.ErrSSHFxFailure, "open %s: file exists", p)
+		}
+		w := &writeHandle{upload: u, appending: pf.Append}
+		if pf.Trunc {
+			if err := u.truncate(0); err != nil {
+				ok = true
+				w.Close()
+				return nil, err
+			}
+		}
+		ok = true
+		return w, nil
+	}
 	fi, err := h.tree.Stat(ctx, p)
 	exists := err == nil
 	switch {
@@ -107,7 +149,7 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
 	if err != nil {
 		return nil, fs.Wrap("spool", p, err)
 	}
-	u := &upload{h: h, path: p, ctx: ctx, f: f}
+	u = &upload{h: h, path: p, ctx: context.WithoutCancel(ctx), f: f, writers: 1, refs: 1}
 	if exists && !pf.Trunc {
 		if err := u.copyIn(ctx); err != nil {
 			f.Close()
@@ -122,7 +164,7 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*upload, error) {
 	h.opened = append(h.opened, u)
 	h.mu.Unlock()
 	ok = true
-	return u, nil
+	return &writeHandle{upload: u, appending: pf.Append}, nil
 }
 
 // checkParentWritable fails early, rather than after the whole upload, when
@@ -232,36 +274,136 @@ func (u *upload) TransferError(err error) {
 	u.h.log.Info("upload abandoned: the connection ended before the file was closed", "path", u.path, "err", err)
 }
 
-// Close pushes the spool through Tree.Create, unless the upload was
-// abandoned or nothing was written (then only times set on the handle
-// are applied); the spool is gone afterwards either way.
+// writeHandle is one open write handle on an upload.
+type writeHandle struct {
+	*upload
+	appending bool // opened with SSH_FXF_APPEND
+	shiftOnce sync.Once
+	shift     int64 // added to the offsets of an appending handle
+	once      sync.Once
+}
+
+// WriteAt writes at off. On a handle opened to append, OpenSSH's server
+// writes at the end of the file whatever the offset (O_APPEND), and
+// clients rely on it in two ways: OpenSSH's reput and sshfs send the
+// offsets at the end of the file, which is where they write here too;
+// Go's pkg/sftp client counts from 0, which wrote over the start of the
+// file here. The first write tells them apart: at offset 0 of a file
+// that is not empty, the handle's writes go after what the file held
+// then. A true O_APPEND cannot be had: pkg/sftp runs a handle's writes
+// on several goroutines, so they arrive here out of the client's order
+// (reput sends many at once).
+func (w *writeHandle) WriteAt(p []byte, off int64) (int, error) {
+	if w.appending && off >= 0 {
+		w.shiftOnce.Do(func() {
+			if off == 0 {
+				if fi, err := w.f.Stat(); err == nil {
+					w.shift = fi.Size()
+				}
+			}
+		})
+		off += w.shift
+	}
+	return w.upload.WriteAt(p, off)
+}
+
+// Close pushes the spool through Tree.Create if it changed since the last
+// push, unless the upload was abandoned (then only times set on the
+// handle are applied); the spool is gone once no handle has it open.
 // Its error is the CLOSE request's status: a client learns that the file
 // was not stored.
-func (u *upload) Close() (err error) {
+func (w *writeHandle) Close() (err error) {
+	u := w.upload
 	defer u.h.guard(&err, "close", u.path, time.Now())
-	u.once.Do(func() {
+	w.once.Do(func() {
 		defer u.h.releaseHandle()
-		defer u.f.Close()
+		defer u.release()
 		u.h.mu.Lock()
-		if u.h.uploads[u.path] == u {
-			delete(u.h.uploads, u.path)
-		}
+		u.writers--
+		last := u.writers == 0
 		u.h.mu.Unlock()
-		if u.aborted.Load() || !u.dirty.Load() {
+		if last {
+			// Out of the map only after the push: the session's stats
+			// see the spool until the new version is there.
+			defer func() {
+				u.h.mu.Lock()
+				if u.h.uploads[u.path] == u {
+					delete(u.h.uploads, u.path)
+				}
+				u.h.mu.Unlock()
+			}()
+		}
+		if u.aborted.Load() {
+			if !last {
+				return
+			}
 			if st := u.stopStream(); st != nil {
 				st.abandon()
 			}
-			u.mu.Lock()
-			mt := u.modTime
-			u.mu.Unlock()
-			if !u.aborted.Load() && !mt.IsZero() {
-				err = u.h.tree.Chtimes(u.ctx, u.path, mt)
+			return
+		}
+		// Cleared before the spool is read: a write from another
+		// handle meanwhile makes it dirty again, for the next close.
+		if !u.dirty.Swap(false) {
+			if last {
+				if st := u.stopStream(); st != nil {
+					st.abandon()
+				}
+				u.mu.Lock()
+				mt := u.modTime
+				u.mu.Unlock()
+				if !mt.IsZero() {
+					err = u.h.tree.Chtimes(u.ctx, u.path, mt)
+				}
 			}
 			return
 		}
-		err = u.commit(true)
+		// The spool may be linked in place only if no handle will
+		// write it again.
+		if err = u.commit(last); err != nil {
+			u.dirty.Store(true)
+		}
 	})
 	return err
+}
+
+// release drops a handle's hold on the spool, closing it with the last.
+func (u *upload) release() {
+	u.h.mu.Lock()
+	u.refs--
+	done := u.refs == 0
+	u.h.mu.Unlock()
+	if done {
+		u.f.Close()
+	}
+}
+
+// reader opens a read handle on the spool, if this session is writing p:
+// it reads what the session's write handles have written so far.
+func (h *handlers) reader(p string) *spoolReader {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.uploads[p]
+	if u == nil {
+		return nil
+	}
+	u.refs++
+	return &spoolReader{u: u}
+}
+
+type spoolReader struct {
+	u    *upload
+	once sync.Once
+}
+
+func (r *spoolReader) ReadAt(p []byte, off int64) (int, error) { return r.u.ReadAt(p, off) }
+
+func (r *spoolReader) Close() error {
+	r.once.Do(func() {
+		r.u.release()
+		r.u.h.releaseHandle()
+	})
+	return nil
 }
 
 // commit stores what the spool holds. At close (last), a spool whose
