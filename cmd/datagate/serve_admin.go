@@ -107,7 +107,7 @@ func startAdmin(ctx context.Context, env *serveEnv, errc chan<- error) (stop fun
 			return nil, fmt.Errorf("admin listener %s: %w", cfg.Listen.Admin, err)
 		}
 		if host, _, _ := net.SplitHostPort(tl.Addr().String()); !net.ParseIP(host).IsLoopback() {
-			log.Warn("admin API listens beyond loopback", "addr", tl.Addr())
+			log.Warn("admin API listens beyond loopback", "addr", tl.Addr().String()) // a *net.TCPAddr is a JSON object
 		}
 		auth := admin.NewAuth(adminCredentials(env.config()), token)
 		h := followAdminUsers(env, auth, token, admin.New(adminOptions(env, auth)).Handler())

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -183,6 +184,11 @@ func (c *Config) finish() error {
 	}
 	if err := c.checkAdmin(); err != nil {
 		return err
+	}
+	for _, l := range []struct{ key, addr string }{{"admin", c.Listen.Admin}, {"webdav", c.Listen.WebDAV}, {"sftp", c.Listen.SFTP}, {"s3", c.Listen.S3}} {
+		if _, _, err := net.SplitHostPort(l.addr); l.addr != "" && err != nil {
+			return fmt.Errorf("config: listen.%s %q: want host:port, e.g. \"127.0.0.1:8080\" (\":8080\" for every address)", l.key, l.addr)
+		}
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

@@ -24,6 +24,7 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"retention: {default: 7days}\n", `bad duration "7days": want a number with a unit (90s, 12h, 7d)`},
 		{"users: {bob: {views: {nope: r}}}\n", "no such view (the configuration has no views:)"},
 		{"mounts: [{user: bob, path: /mnt}]\n", `no such user "bob" (the configuration has no users:)`},
+		{"listen: {webdav: 8080}\n", `listen.webdav "8080": want host:port`},
 	} {
 		p := filepath.Join(dir, "c.yaml")
 		os.WriteFile(p, []byte(tc.yaml+"data: "+dir+"\n"), 0o600) // data: last, so lines count as written
