@@ -147,3 +147,18 @@ func TestCLIDataFlagMovesDefaultProvider(t *testing.T) {
 		t.Fatalf("find after demo: %q", out)
 	}
 }
+
+// crawl printed a table of zeros for a provider that does not exist, and
+// nothing at all to say that a mistyped --prefix listed no file.
+func TestCLICrawlReports(t *testing.T) {
+	dataDir := t.TempDir()
+	c := cli{t, []string{"--data", dataDir}}
+	out, errs, code := c.run("", "crawl", "nosuch")
+	if code != 2 || out != "" || !strings.Contains(errs, `unknown provider "nosuch"`) {
+		t.Fatalf("crawl of an unknown provider: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	out, errs, code = c.run("", "crawl", "local", "--prefix", "typo")
+	if code != 0 || !strings.Contains(out, "listed") || !strings.Contains(errs, `lists no file under "typo"`) {
+		t.Fatalf("crawl of an empty prefix: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

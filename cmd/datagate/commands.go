@@ -361,6 +361,11 @@ skipped. Crawling again registers nothing twice and picks up changed files
 				if err != nil && stats.Listed == 0 {
 					return err // an unknown provider, a bad glob: no table of zeros
 				}
+				if err == nil && stats.Listed == 0 {
+					// A mistyped --prefix lists nothing, which is no error
+					// for an object store's provider: say so beside the zeros.
+					fmt.Fprintf(cmd.ErrOrStderr(), "datagate: crawl: provider %q lists no file under %q\n", req.Provider, req.Prefix)
+				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 1, ' ', 0)
 				fmt.Fprintf(tw, "listed\t%d\nskipped\t%d\nadded\t%d\nupdated\t%d\nunchanged\t%d\n", stats.Listed, stats.Skipped, stats.Added, stats.Updated, stats.Unchanged)
 				tw.Flush()
