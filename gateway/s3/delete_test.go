@@ -35,3 +35,36 @@ func TestDeleteImpliedFolderKey(t *testing.T) {
 		t.Errorf("bob deletes d/: %v", err)
 	}
 }
+
+// A DeleteObjects batch in key order holds a folder object before what is
+// in it (s3cmd del --recursive, rclone purge, minio-go RemoveObjects of a
+// listing): the folders are removed after the rest of the batch, so the
+// whole tree goes (the folder failed with BucketNotEmpty before).
+func TestDeleteObjectsFolderFirst(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := ctxT(t)
+	put(t, e.alice, "data", "tree/", nil, minio.PutObjectOptions{})
+	put(t, e.alice, "data", "tree/sub/", nil, minio.PutObjectOptions{})
+	put(t, e.alice, "data", "tree/sub/f", []byte("f"), minio.PutObjectOptions{})
+	put(t, e.alice, "data", "tree/g", []byte("g"), minio.PutObjectOptions{})
+	objs := make(chan minio.ObjectInfo)
+	go func() {
+		defer close(objs)
+		for o := range e.alice.ListObjects(ctx, "data", minio.ListObjectsOptions{Prefix: "tree/", Recursive: true}) {
+			objs <- o
+		}
+	}()
+	n := 0
+	for r := range e.alice.RemoveObjectsWithResult(ctx, "data", objs, minio.RemoveObjectsOptions{}) {
+		if r.Err != nil {
+			t.Errorf("delete %s: %v", r.ObjectName, r.Err)
+		}
+		n++
+	}
+	if n != 4 {
+		t.Errorf("%d keys deleted, want 4 (tree/, tree/g, tree/sub/, tree/sub/f)", n)
+	}
+	for o := range e.alice.ListObjects(ctx, "data", minio.ListObjectsOptions{Recursive: true}) {
+		t.Errorf("left: %s %v", o.Key, o.Err)
+	}
+}

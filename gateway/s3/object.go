@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -731,20 +732,39 @@ func (s *Server) deleteObjects(q *req) {
 		q.fail(s, ErrMalformedXML)
 		return
 	}
-	res := deleteResult{NS: s3NS}
-	for _, o := range dr.Objects {
-		var err error
+	// Folder objects ("dir/") go last, deepest first: a batch listed in
+	// key order (s3cmd del -r, rclone purge) has a folder before what is
+	// in it, and a folder is removed only once empty. The answer keeps
+	// the request's order.
+	order := make([]int, len(dr.Objects))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		ka, kb := dr.Objects[order[a]].Key, dr.Objects[order[b]].Key
+		fa, fb := strings.HasSuffix(ka, "/"), strings.HasSuffix(kb, "/")
+		if fa != fb {
+			return fb
+		}
+		return fa && len(ka) > len(kb)
+	})
+	errs := make([]error, len(dr.Objects))
+	for _, i := range order {
+		o := dr.Objects[i]
 		switch {
 		case o.VersionID != "" && o.VersionID != "null":
-			err = withMessage(ErrInvalidArgument, "Invalid version id specified")
+			errs[i] = withMessage(ErrInvalidArgument, "Invalid version id specified")
 		case o.Key == "":
-			err = withMessage(ErrInvalidArgument, "empty key")
+			errs[i] = withMessage(ErrInvalidArgument, "empty key")
 		case len(o.Key) > MaxKeyLength:
-			err = ErrKeyTooLong
+			errs[i] = ErrKeyTooLong
 		default:
-			err = s.deleteKey(q.r.Context(), q.tree, q.bucket, o.Key)
+			errs[i] = s.deleteKey(q.r.Context(), q.tree, q.bucket, o.Key)
 		}
-		if err != nil {
+	}
+	res := deleteResult{NS: s3NS}
+	for i, o := range dr.Objects {
+		if err := errs[i]; err != nil {
 			ae := toAPI(err)
 			res.Errors = append(res.Errors, deleteErrorXML{Key: o.Key, Code: ae.Code, Message: ae.Message})
 			continue
