@@ -44,6 +44,20 @@ ls -ln /by-date/2026-03-03/obs/f
 	}
 }
 
+// chmod, chown or chgrp of a missing file succeeded silently (the
+// setstat of permissions or owner is ignored, but only for files that
+// exist); OpenSSH's server answers "No such file or directory".
+func TestSFTPChmodMissingFile(t *testing.T) {
+	needTool(t, "sftp")
+	s := startSFTPServer(t, "")
+	for _, cmd := range []string{"chmod 600", "chown 1000", "chgrp 1000"} {
+		out, code := s.sftpBatch(t, t.TempDir(), cmd+" /by-date/2026-03-03/obs/missing\n")
+		if code == 0 || !strings.Contains(out, "No such file or directory") {
+			t.Fatalf("%s of a missing file: exit %d\n%s", cmd, code, out)
+		}
+	}
+}
+
 // The remote half of "scp -O host:dir/*.grib ." runs under a shell on an
 // OpenSSH server, which expands the wildcards; ours answered "No such
 // file or directory" for every pattern.

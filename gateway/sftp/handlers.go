@@ -231,6 +231,12 @@ func (h *handlers) setstat(r *pkgsftp.Request) error {
 		}
 		return h.tree.Chtimes(r.Context(), r.Filepath, mt)
 	}
+	if up == nil && !flags.Size {
+		// Permissions or owner alone, ignored: but of a file that
+		// exists (chmod of a missing file succeeded silently).
+		_, err := h.tree.Stat(r.Context(), r.Filepath)
+		return err
+	}
 	return nil
 }
 
