@@ -162,3 +162,55 @@ func TestCLICrawlReports(t *testing.T) {
 		t.Fatalf("crawl of an empty prefix: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
+
+// Names and metadata with spaces, "%", "&", "+", "=" and non-ASCII letters
+// go in and come out as typed, with and without a server; stat and find
+// --json printed "&" as \u0026.
+func TestCLINamesAsTyped(t *testing.T) {
+	for _, served := range []bool{false, true} {
+		dataDir := t.TempDir()
+		if served {
+			startServer(t, dataDir)
+		}
+		c := cli{t, []string{"--data", dataDir}}
+		name := "a b%20é+&x=1.txt"
+		src := filepath.Join(t.TempDir(), name)
+		os.WriteFile(src, []byte("hi\n"), 0o644)
+		id := idRE.FindString(c.ok("", "put", src, "--meta", "note=50% é & x=y", "--meta", "type=obs"))
+		st := c.ok("", "stat", id)
+		if !strings.Contains(st, `"name": "`+name+`"`) || !strings.Contains(st, `"note": "50% é & x=y"`) {
+			t.Fatalf("served %v: stat %s", served, st)
+		}
+		if out := c.ok("", "find", "note=50% é & x=y", "--json"); !strings.Contains(out, `"name":"`+name+`"`) {
+			t.Fatalf("served %v: find --json %q", served, out)
+		}
+		if out := c.ok("", "find", "note=50% é & x=y"); out != id+" "+name+"\n" {
+			t.Fatalf("served %v: find %q", served, out)
+		}
+		if got := c.ok("", "get", id); got != "hi\n" {
+			t.Fatalf("served %v: get %q", served, got)
+		}
+	}
+}
+
+// rm of several ids went no further than the first that failed (one the
+// collector removed meanwhile): as rm(1), each failure is reported, the
+// others are removed, and the status is the failure's.
+func TestCLIRmGoesOn(t *testing.T) {
+	dataDir := t.TempDir()
+	c := cli{t, []string{"--data", dataDir}}
+	src := filepath.Join(t.TempDir(), "a")
+	os.WriteFile(src, []byte("a"), 0o644)
+	a := idRE.FindString(c.ok("", "put", src))
+	b := idRE.FindString(c.ok("", "put", src))
+	gone := "01M95N8X9066Q6H1PX4DGP1QY0"
+	_, errs, code := c.run("", "rm", a, gone, b)
+	if code != 3 || !strings.Contains(errs, "rm "+gone+": no such object") || !strings.Contains(errs, "1 of 3 objects not removed") {
+		t.Fatalf("rm: exit %d, %q", code, errs)
+	}
+	for _, id := range []string{a, b} {
+		if _, _, code := c.run("", "stat", id); code != 3 {
+			t.Fatalf("stat %s after rm: exit %d, want 3", id, code)
+		}
+	}
+}

@@ -41,6 +41,15 @@ func withCatalog(cmd *cobra.Command, g *globals, fn func(c catalog) error) error
 	return err
 }
 
+// newJSONEncoder writes the commands' JSON output as a person reads it:
+// "&", "<" and ">" in names and metadata stay themselves (encoding/json
+// writes \u0026 and the like by default, for HTML pages).
+func newJSONEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func newRegisterCmd(g *globals) *cobra.Command {
@@ -93,7 +102,7 @@ file, with the records added so far).`,
 				stop()
 				bar.finish()
 				if asJSON {
-					if jerr := json.NewEncoder(cmd.OutOrStdout()).Encode(res); jerr != nil && err == nil {
+					if jerr := newJSONEncoder(cmd.OutOrStdout()).Encode(res); jerr != nil && err == nil {
 						err = jerr
 					}
 					return err
@@ -156,7 +165,7 @@ bytes sent.`,
 					return err
 				}
 				if asJSON {
-					return json.NewEncoder(cmd.OutOrStdout()).Encode(admin.ToJSON(o))
+					return newJSONEncoder(cmd.OutOrStdout()).Encode(admin.ToJSON(o))
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %d bytes sha256:%s\n", o.ID, o.Name, o.Size, o.SHA256Hex())
 				return nil
@@ -258,7 +267,7 @@ func newStatCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc := newJSONEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(admin.ToJSON(o))
 			})
@@ -285,7 +294,7 @@ func newFindCmd(g *globals) *cobra.Command {
 			sort.Slice(conds, func(i, j int) bool { return conds[i].Key < conds[j].Key })
 			return withCatalog(cmd, g, func(c catalog) error {
 				w := cmd.OutOrStdout()
-				enc := json.NewEncoder(w)
+				enc := newJSONEncoder(w)
 				return c.Find(cmd.Context(), conds, limit, func(o *fs.Object) error {
 					if asJSON {
 						return enc.Encode(admin.ToJSON(o))
@@ -316,12 +325,34 @@ func newRmCmd(g *globals) *cobra.Command {
 				ids[i] = id
 			}
 			return withCatalog(cmd, g, func(c catalog) error {
+				// As rm(1): an id that fails is reported and the others are
+				// still removed (`rm $(find …)` stopped at the first object
+				// the collector had removed meanwhile). The exit status is
+				// the first failure's.
+				var first error
+				failed := 0
 				for _, id := range ids {
-					if err := c.Delete(cmd.Context(), id); err != nil {
+					err := c.Delete(cmd.Context(), id)
+					if err == nil {
+						continue
+					}
+					if cmd.Context().Err() != nil {
 						return err
 					}
+					if first == nil {
+						first = err
+					}
+					failed++
+					if fs.KindOf(err) == fs.NotExist {
+						fmt.Fprintf(cmd.ErrOrStderr(), "datagate: rm %s: no such object\n", id)
+					} else {
+						fmt.Fprintf(cmd.ErrOrStderr(), "datagate: rm %s: %v\n", id, err)
+					}
 				}
-				return nil
+				if first == nil {
+					return nil
+				}
+				return &fs.Error{Kind: fs.KindOf(first), Op: "rm", Err: fmt.Errorf("%d of %d objects not removed", failed, len(ids))}
 			})
 		},
 	}
@@ -353,7 +384,7 @@ skipped. Crawling again registers nothing twice and picks up changed files
 				})
 				bar.finish()
 				if asJSON {
-					if jerr := json.NewEncoder(cmd.OutOrStdout()).Encode(stats); jerr != nil && err == nil {
+					if jerr := newJSONEncoder(cmd.OutOrStdout()).Encode(stats); jerr != nil && err == nil {
 						err = jerr
 					}
 					return err
