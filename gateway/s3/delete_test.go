@@ -68,3 +68,34 @@ func TestDeleteObjectsFolderFirst(t *testing.T) {
 		t.Errorf("left: %s %v", o.Key, o.Err)
 	}
 }
+
+// A user who may not delete in a bucket gets AccessDenied for a missing
+// key too (it answered 204 and "aws s3 rm" printed "delete:"), one by
+// one in DeleteObjects.
+func TestDeleteWithoutRight(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := ctxT(t)
+	put(t, e.alice, "data", "kept", []byte("k"), minio.PutObjectOptions{})
+	for _, k := range []string{"kept", "missing", "missing-dir/"} {
+		if err := e.bob.RemoveObject(ctx, "data", k, minio.RemoveObjectOptions{}); s3Code(err) != "AccessDenied" {
+			t.Errorf("bob deletes %s: %v", k, err)
+		}
+	}
+	objs := make(chan minio.ObjectInfo, 2)
+	objs <- minio.ObjectInfo{Key: "kept"}
+	objs <- minio.ObjectInfo{Key: "missing"}
+	close(objs)
+	n := 0
+	for r := range e.bob.RemoveObjectsWithResult(ctx, "data", objs, minio.RemoveObjectsOptions{}) {
+		if s3Code(r.Err) != "AccessDenied" {
+			t.Errorf("bob's DeleteObjects %s: %v", r.ObjectName, r.Err)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Errorf("%d results, want 2", n)
+	}
+	if got := get(t, e.alice, "data", "kept", minio.GetObjectOptions{}); string(got) != "k" {
+		t.Errorf("kept: %q", got)
+	}
+}

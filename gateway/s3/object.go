@@ -620,9 +620,11 @@ func (c contextReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// deleteObject removes a key; a missing key is a success, as in S3.
+// deleteObject removes a key; a missing key is a success, as in S3, but
+// only for a user who may delete in the bucket (AccessDenied otherwise,
+// also for a missing key: the client must not believe it deleted).
 func (s *Server) deleteObject(q *req) {
-	if _, err := s.bucketRights(q, q.bucket); err != nil {
+	if err := s.mayDelete(q); err != nil {
 		q.fail(s, err)
 		return
 	}
@@ -717,9 +719,22 @@ func (s *Server) readSmallBody(q *req, max int64) ([]byte, error) {
 	return b, nil
 }
 
+// mayDelete is NoSuchBucket or AccessDenied unless the user has the
+// right to delete in the bucket.
+func (s *Server) mayDelete(q *req) error {
+	r, err := s.bucketRights(q, q.bucket)
+	if err == nil && r&views.Delete == 0 {
+		err = ErrAccessDenied
+	}
+	return err
+}
+
+// deleteObjects is DeleteObjects. Without the right to delete, each key
+// gets AccessDenied in the answer, as in S3.
 func (s *Server) deleteObjects(q *req) {
-	if _, err := s.bucketRights(q, q.bucket); err != nil {
-		q.fail(s, err)
+	denied := s.mayDelete(q)
+	if denied != nil && denied != ErrAccessDenied {
+		q.fail(s, denied)
 		return
 	}
 	b, err := s.readSmallBody(q, maxDeleteBody)
@@ -752,6 +767,8 @@ func (s *Server) deleteObjects(q *req) {
 	for _, i := range order {
 		o := dr.Objects[i]
 		switch {
+		case denied != nil:
+			errs[i] = denied
 		case o.VersionID != "" && o.VersionID != "null":
 			errs[i] = withMessage(ErrInvalidArgument, "Invalid version id specified")
 		case o.Key == "":
