@@ -214,3 +214,42 @@ func TestCLIRmGoesOn(t *testing.T) {
 		}
 	}
 }
+
+// put - read standard input (it was "open -: no such file or directory"),
+// a pipe was announced as 0 bytes and refused, a directory gave the
+// store's "invalid argument: read DIR: is a directory" (exit 1); get -o
+// of a directory gave "rename …: file exists".
+func TestCLIPutSources(t *testing.T) {
+	for _, served := range []bool{false, true} {
+		dataDir := t.TempDir()
+		if served {
+			startServer(t, dataDir)
+		}
+		c := cli{t, []string{"--data", dataDir}}
+		body := strings.Repeat("from a pipe\n", 100000)
+		out := c.ok(body, "put", "-", "--name", "p.txt", "--meta", "src=stdin")
+		id := idRE.FindString(out)
+		if !strings.Contains(out, " p.txt 1200000 bytes ") {
+			t.Fatalf("served %v: put -: %q", served, out)
+		}
+		if got := c.ok("", "get", id); got != body {
+			t.Fatalf("served %v: get of what put - stored: %d bytes", served, len(got))
+		}
+		if out := c.ok(body, "put", "/dev/stdin"); !strings.Contains(out, " stdin 1200000 bytes ") {
+			t.Fatalf("served %v: put /dev/stdin: %q", served, out)
+		}
+		dir := t.TempDir()
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"put", "-"}, "give --name"},
+			{[]string{"put", dir}, "put " + dir + ": is a directory"},
+			{[]string{"get", id, "-o", dir}, "get -o " + dir + ": is a directory"},
+		} {
+			if _, errs, code := c.run("x", tc.args...); code != 2 || !strings.Contains(errs, tc.want) {
+				t.Errorf("served %v: datagate %v: exit %d, %q; want exit 2 and %q", served, tc.args, code, errs, tc.want)
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -125,35 +126,32 @@ func newPutCmd(g *globals) *cobra.Command {
 		Use:   "put FILE",
 		Short: "Push a file into the store",
 		Long: `Push a file into the store; print its id, name, size and SHA-256 (or its
-record with --json). On a terminal a progress bar on stderr shows the
-bytes sent.`,
+record with --json). FILE "-" is standard input (give --name); a pipe or
+standard input is stored as it comes, its size unknown until the end. On
+a terminal a progress bar on stderr shows the bytes sent.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := admin.ParseMeta(meta)
 			if err != nil {
 				return err
 			}
-			f, err := os.Open(args[0])
+			in, size, mtime, err := openPutSource(cmd, args[0], name)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			st, err := f.Stat()
-			if err != nil {
-				return err
-			}
+			defer in.Close()
 			if name == "" {
 				name = filepath.Base(args[0])
 			}
 			if ctype == "" {
 				ctype = mime.TypeByExtension(filepath.Ext(name))
 			}
-			req := store.PutRequest{Name: name, Meta: m, ContentType: ctype, ModTime: st.ModTime(), Size: st.Size()}
+			req := store.PutRequest{Name: name, Meta: m, ContentType: ctype, ModTime: mtime, Size: size}
 			return withCatalog(cmd, g, func(c catalog) error {
-				bar := newProgress("put "+name, st.Size(), true)
-				cr := &countingReader{r: f}
+				bar := newProgress("put "+name, size, true)
+				cr := &countingReader{r: in}
 				stop := follow(bar, cr, func(n int64) string {
-					if n == st.Size() {
+					if n == size {
 						return "put " + name + ": storing" // hashes, fsync, index
 					}
 					return ""
@@ -195,6 +193,9 @@ func newGetCmd(g *globals) *cobra.Command {
 					_, err := c.Read(cmd.Context(), id, cmd.OutOrStdout())
 					return err
 				}
+				if st, err := os.Stat(out); err == nil && st.IsDir() {
+					return fs.E(fs.Invalid, "get -o", out, errors.New("is a directory: name the file to write"))
+				}
 				// Write beside the target and rename, so a failed get
 				// never leaves a truncated file under the wanted name.
 				tmp, err := createBeside(out)
@@ -215,6 +216,35 @@ func newGetCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout")
 	return cmd
+}
+
+// openPutSource opens what put stores: a regular file with its size and
+// modification time, or standard input ("-") or a pipe, whose size is
+// unknown (-1) and time now. A directory is bad input (the store said
+// "invalid argument: read DIR: is a directory" after creating an upload).
+func openPutSource(cmd *cobra.Command, path, name string) (io.ReadCloser, int64, time.Time, error) {
+	if path == "-" {
+		if name == "" {
+			return nil, 0, time.Time{}, fs.E(fs.Invalid, "put", "-", errors.New("standard input has no name: give --name"))
+		}
+		return io.NopCloser(cmd.InOrStdin()), -1, time.Time{}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, time.Time{}, err
+	}
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, 0, time.Time{}, err
+	case st.IsDir():
+		f.Close()
+		return nil, 0, time.Time{}, fs.E(fs.Invalid, "put", path, errors.New("is a directory"))
+	case !st.Mode().IsRegular():
+		return f, -1, time.Time{}, nil // a pipe, /dev/stdin: its size says nothing
+	}
+	return f, st.Size(), st.ModTime(), nil
 }
 
 // createBeside creates the file that a get writes and then renames over
