@@ -1,8 +1,15 @@
 package webdav
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestWritePreconditions: If-Match, If-None-Match and If-Unmodified-Since
@@ -210,5 +217,53 @@ func TestErrorBodiesSayWhy(t *testing.T) {
 		} else if !strings.Contains(body, c.want) {
 			t.Errorf("%s %s: body %q lacks %q", c.r.method, c.r.path, trunc(body), c.want)
 		}
+	}
+}
+
+// TestRefusedPutBodyIsRead: a client that sends a whole upload before it
+// reads the answer (neon: cadaver, davfs2; no Expect: 100-continue) gets
+// the status of a refused PUT. The server left the body unread and
+// closed the connection: cadaver said "connection was closed by server"
+// instead of 403 Forbidden.
+func TestRefusedPutBodyIsRead(t *testing.T) {
+	e := newEnv(t)
+	body := bytes.Repeat([]byte("x"), 20<<20)
+	for _, c := range []struct {
+		path string
+		code int
+	}{{"/ro/x", 403}, {"/files/nodir/x", 409}, {"/secret/x", 404}} {
+		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(e.ts.URL, "http://"), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(time.Minute))
+		auth := base64.StdEncoding.EncodeToString([]byte("alice:" + password))
+		fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Length: %d\r\n\r\n", c.path, auth, len(body))
+		if _, err := conn.Write(body); err != nil {
+			t.Fatalf("PUT %s: sending the body: %v", c.path, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("PUT %s: reading the answer: %v", c.path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.code {
+			t.Fatalf("PUT %s: %d, want %d", c.path, resp.StatusCode, c.code)
+		}
+	}
+	// a client that waits for 100 Continue gets the refusal without
+	// sending the body (litmus' expect100)
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(e.ts.URL, "http://"), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "PUT /ro/x HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
+		base64.StdEncoding.EncodeToString([]byte("alice:"+password)), len(body))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != 403 {
+		t.Fatalf("PUT with Expect: 100-continue: %v %v, want 403 before the body", resp, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -128,6 +129,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many failed logins", http.StatusTooManyRequests)
 		return
 	}
+	body := &drainBody{ReadCloser: r.Body, expect: r.Header.Get("Expect") != ""}
+	r.Body = body
+	defer body.drain()
 	user, ok := s.authenticate(r)
 	if ok {
 		s.penalty.ok(addr)
@@ -270,6 +274,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if (r.Method == "DELETE" || r.Method == "MOVE") && sw.code/100 == 2 {
 		locks.dropUnder(r.URL.Path)
 	}
+}
+
+// drainLimit bounds what drain reads: Apache's default LimitRequestBody.
+const drainLimit = 1 << 30
+
+// drainBody reads what is left of a request body once the request is
+// answered, up to drainLimit. A refused PUT (403, 409, 423, 507, ...)
+// leaves its body unread, and net/http then closes the connection
+// rather than read more than 256 KiB: a client that sends the whole body
+// before reading the answer (cadaver and davfs2's neon send no Expect:
+// 100-continue) saw "connection was closed by server" instead of the
+// status. Apache reads the rest and answers. A client that asked for
+// 100 Continue and has not been told to send sends nothing: no drain.
+type drainBody struct {
+	io.ReadCloser
+	expect bool
+	mu     sync.Mutex
+	read   bool // guarded by mu
+}
+
+func (b *drainBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	b.read = true
+	b.mu.Unlock()
+	return b.ReadCloser.Read(p)
+}
+
+func (b *drainBody) drain() {
+	b.mu.Lock()
+	started := b.read
+	b.mu.Unlock()
+	if b.expect && !started {
+		return
+	}
+	io.CopyN(io.Discard, b.ReadCloser, drainLimit)
 }
 
 // putOptions reads what a PUT says about its body.
