@@ -58,10 +58,10 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 		if n.fsys.ro {
 			return nil, 0, syscall.EROFS
 		}
-		if s := n.fsys.settler; s != nil && s.passedThrough(ctx) {
-			// Readers of this inode are passed through: a new inode
-			// for the name, where the kernel's retry of the open
-			// (ESTALE, LOOKUP_REVAL) finds none; they keep theirs.
+		if n.writerElsewhere(ctx) {
+			// A new inode for the name, where the kernel's retry of the
+			// open (ESTALE, LOOKUP_REVAL) finds no reader; they keep
+			// theirs.
 			n.supersede()
 			return nil, 0, syscall.ESTALE
 		}
@@ -75,14 +75,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 	if !ok {
 		return nil, 0, syscall.ENOENT
 	}
-	if c := n.openContent(); c != nil {
-		// Open for writing here: what the writers have written so far.
-		if r, ok := c.openReader(); ok {
-			return r, gofuse.FOPEN_DIRECT_IO | gofuse.FOPEN_NOFLUSH, 0
-		}
-	}
 	if n.pending() {
-		return nil, 0, syscall.EBUSY // its writer has just closed it: not in the store yet
+		// Not in the store yet: what its writers have written so far.
+		if c := n.openContent(); c != nil {
+			if r, ok := c.openReader(); ok {
+				return r, gofuse.FOPEN_DIRECT_IO | gofuse.FOPEN_NOFLUSH, 0
+			}
+		}
+		return nil, 0, syscall.EBUSY // its writers have just closed it
 	}
 	if h, fl, ok := n.quickOpen(p); ok {
 		return h, fl, 0
@@ -108,7 +108,13 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 		n.cachedID = f.Stat().ID()
 	}
 	n.mu.Unlock()
-	if old := n.getInfo(); old == nil || old.ID() != f.Stat().ID() || old.Size() != f.Stat().Size() {
+	if n.writing() {
+		// The kernel's size is the writers' (a read through the page
+		// cache stops there): the last pushed version, read meanwhile,
+		// bypasses it.
+		fl = gofuse.FOPEN_DIRECT_IO
+		h.local = nil
+	} else if old := n.getInfo(); old == nil || old.ID() != f.Stat().ID() || old.Size() != f.Stat().Size() {
 		fl = gofuse.FOPEN_DIRECT_IO
 		h.local = nil // no passthrough for an inode whose attributes lie
 		if old != nil && old.ID() == f.Stat().ID() {
@@ -116,6 +122,15 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 		}
 	}
 	return h, fl, 0
+}
+
+// writerElsewhere tells whether a writer opening n must be sent to a new
+// inode, away from its readers: when they are passed through (the kernel
+// fails an open of such an inode in any other mode, EIO, and a writer
+// cannot share their backing file, the stored content itself).
+func (n *node) writerElsewhere(ctx context.Context) bool {
+	s := n.fsys.settler
+	return s != nil && s.passedThrough(ctx)
 }
 
 // writeFlags tells whether an open with flags writes (O_TRUNC too).

@@ -1241,3 +1241,75 @@ func unixUtimensFd(fd int, ts []syscall.Timespec) error {
 	}
 	return nil
 }
+
+// Concurrent rewrites of a file (open with O_TRUNC, write it whole,
+// close) each push a whole version of their own, never a mix (the last
+// close wins), and a reader that opens the file meanwhile reads the last
+// pushed version whole. (One that opened before a truncating open shares
+// the kernel's size of the file with the writer, as on a local file
+// system.)
+func TestConcurrentRewritesStayWhole(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	if err := os.Mkdir(e.path("fc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := e.path("fc/latest.grib")
+	const size = 192 << 10
+	version := func(v int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("%07d\n", v)), size/8) }
+	whole := func(b []byte) bool { return len(b) == size && bytes.Equal(b, bytes.Repeat(b[:8], size/8)) }
+	if err := os.WriteFile(p, version(0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop := time.Now().Add(2 * time.Second)
+	errs := make(chan error, 3)
+	for k := 1; k <= 2; k++ {
+		go func() {
+			for v := k * 1000; time.Now().Before(stop); v++ {
+				if err := os.WriteFile(p, version(v), 0o644); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	go func() { // what the store has, version after version
+		for time.Now().Before(stop) {
+			f, err := e.m.fsys.tree.Open(context.Background(), "/fc/latest.grib")
+			if fs.KindOf(err) == fs.NotExist || errors.Is(err, os.ErrNotExist) {
+				continue // replaced between the lookup and the open
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, err := io.ReadAll(io.NewSectionReader(f, 0, f.Stat().Size()))
+			f.Close()
+			if err == nil && !whole(b) {
+				err = fmt.Errorf("stored %d bytes, not one whole version: %q...", len(b), b[:min(len(b), 16)])
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A reader opening while a rewrite is under way reads the last push.
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write(version(9)[:size/2]); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(p); err != nil || !whole(b) {
+		t.Fatalf("read during a rewrite: %d bytes, %v", len(b), err)
+	}
+}

@@ -27,10 +27,13 @@ import (
 // the file's path at that moment. A push that fails is the error of that
 // close or fsync, and nothing of it is visible.
 //
-// The handles open for writing on one file share its spool (content), as
-// they share the one file of a local file system: processes appending
-// to a file at once keep each other's lines, and each sees the others'
-// writes. Every close pushes the whole content.
+// Writers that open a file without truncating it (appends, edits in
+// place) share the spool (content) of its newest writer, as processes
+// share the one file of a local file system: processes appending to a
+// file at once keep each other's lines. A truncating open (a rewrite of
+// the whole file) starts a spool of its own, so concurrent rewriters
+// each push a whole version of their own and never a mix (the last close
+// wins). Every close pushes its whole content.
 type writeHandle struct {
 	// immutable after openWriter
 	n    *node
@@ -150,17 +153,17 @@ var (
 
 func (f *filesys) newSpool() (*os.File, error) { return store.NewSpool(f.spool) }
 
-// openWriter opens file n for writing: on the content its other writers
-// have open, if any (emptied when trunc), else on a new spool, empty when
-// trunc, else holding a copy of the current content (so a partial
-// overwrite keeps the rest).
+// openWriter opens file n for writing: when trunc on a new, empty spool;
+// else on the content its newest writer has open, if any, else on a new
+// spool holding a copy of the current content (so a partial overwrite
+// keeps the rest).
 func (n *node) openWriter(ctx context.Context, trunc bool) (*writeHandle, syscall.Errno) {
 	n.wmu.Lock() // one opener at a time decides whether to share
 	defer n.wmu.Unlock()
 	n.mu.Lock()
 	c := n.content
 	n.mu.Unlock()
-	if c == nil || !c.join(trunc) {
+	if trunc || c == nil || !c.join() {
 		var e syscall.Errno
 		if c, e = n.newContent(ctx, trunc); e != 0 {
 			return nil, e
@@ -198,19 +201,14 @@ func (n *node) newContent(ctx context.Context, trunc bool) (*content, syscall.Er
 	return c, 0
 }
 
-// join adds a handle to c, emptying it when trunc; false when c has been
-// closed meanwhile.
-func (c *content) join(trunc bool) bool {
+// join adds a handle to c; false when c has been closed meanwhile.
+func (c *content) join() bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.handles == 0 {
-		c.mu.Unlock()
 		return false
 	}
 	c.handles++
-	c.mu.Unlock()
-	if trunc {
-		c.truncateSpool(0, true) // an error shows at the push
-	}
 	return true
 }
 
@@ -504,7 +502,9 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 	w.released = true
 	c := w.c
 	c.mu.Lock()
-	if c.handles--; c.handles == 0 {
+	c.handles--
+	closed := c.handles == 0
+	if closed {
 		if c.dirty && !c.failed {
 			c.push(ctx)
 		}
@@ -516,7 +516,7 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 	c.mu.Unlock()
 	w.n.mu.Lock()
 	delete(w.n.writers, w)
-	if w.n.content == c && len(w.n.writers) == 0 {
+	if closed && w.n.content == c {
 		w.n.content = nil
 	}
 	w.n.mu.Unlock()
@@ -524,10 +524,11 @@ func (w *writeHandle) Release(ctx context.Context) (e syscall.Errno) {
 	return 0
 }
 
-// contentReader is a file opened for reading while it is open for
-// writing: it reads what the writers have written so far, as on a local
-// file system (tail -f of a log, a program reading back its output), and
-// never pushes.
+// contentReader is a file opened for reading while it is being written
+// and not in the store yet: it reads what the writers have written so
+// far (a program reading back its output, tail -f of a new log), and
+// never pushes. A file the store has is read as its last pushed version
+// meanwhile: readers never see half of a rewrite.
 type contentReader struct {
 	c    *content
 	fsys *filesys
