@@ -34,6 +34,10 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 		{[]string{"--log-level", "loud", "find", "a=b"}, "--log-level loud: want debug, info, warn or error"},
 		{[]string{"--config", bad, "find", "a=b"}, `unknown key "cahce"`},
 		{[]string{"stat", "nope"}, "object id nope: want 26 letters and digits"},
+		// The views' namespace: an object given dg.view and dg.dir left
+		// its views and showed as an empty directory.
+		{[]string{"put", bad, "--meta", "dg.view=x"}, "--meta dg.view: the dg. namespace is reserved"},
+		{[]string{"crawl", "local", "--meta", "dg.dir=x"}, "--meta dg.dir: the dg. namespace is reserved"},
 	} {
 		_, errs, code := c.run("", tc.args...)
 		if code != 2 || !strings.Contains(errs, tc.want) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -131,7 +132,7 @@ standard input is stored as it comes, its size unknown until the end. On
 a terminal a progress bar on stderr shows the bytes sent.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := admin.ParseMeta(meta)
+			m, err := parseSetMeta(meta)
 			if err != nil {
 				return err
 			}
@@ -216,6 +217,23 @@ func newGetCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout")
 	return cmd
+}
+
+// parseSetMeta reads the --meta k=v that put and crawl give objects. The
+// dg. namespace is the views' (views.MetaDirView marks a directory): an
+// object given dg.view and dg.dir left its views and showed as an empty
+// directory instead. The front-ends refuse such keys the same way.
+func parseSetMeta(kv []string) (map[string]string, error) {
+	m, err := admin.ParseMeta(kv)
+	if err != nil {
+		return nil, err
+	}
+	for k := range m {
+		if strings.HasPrefix(k, "dg.") {
+			return nil, fs.E(fs.Invalid, "--meta", k, errors.New("the dg. namespace is reserved for datagate's own keys"))
+		}
+	}
+	return m, nil
 }
 
 // openPutSource opens what put stores: a regular file with its size and
@@ -402,7 +420,7 @@ skipped. Crawling again registers nothing twice and picks up changed files
 (by size, mtime and etag).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := admin.ParseMeta(meta)
+			m, err := parseSetMeta(meta)
 			if err != nil {
 				return err
 			}
