@@ -104,7 +104,7 @@ func startAdmin(ctx context.Context, env *serveEnv, errc chan<- error) (stop fun
 		if err != nil {
 			shutdown(ctx)
 			os.Remove(sock)
-			return nil, fmt.Errorf("admin listener %s: %w", cfg.Listen.Admin, err)
+			return nil, fmt.Errorf("admin listener %s (listen.admin): %w", cfg.Listen.Admin, err)
 		}
 		if host, _, _ := net.SplitHostPort(tl.Addr().String()); !net.ParseIP(host).IsLoopback() {
 			log.Warn("admin API listens beyond loopback", "addr", tl.Addr().String()) // a *net.TCPAddr is a JSON object

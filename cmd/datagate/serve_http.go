@@ -28,7 +28,7 @@ func serveHTTP(env *serveEnv, l httpListener, h http.Handler) (addr string, stop
 	}
 	ln, err := net.Listen("tcp", l.addr)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s listener %s: %w", l.name, l.addr, err)
+		return "", nil, fmt.Errorf("%s listener %s (listen.%s): %w", l.name, l.addr, l.name, err)
 	}
 	scheme := "http"
 	if l.certFile != "" {

@@ -46,7 +46,7 @@ func startSFTP(ctx context.Context, env *serveEnv) (func(context.Context) error,
 	}
 	l, err := net.Listen("tcp", cfg.Listen.SFTP)
 	if err != nil {
-		return nil, fmt.Errorf("sftp listener %s: %w", cfg.Listen.SFTP, err)
+		return nil, fmt.Errorf("sftp listener %s (listen.sftp): %w", cfg.Listen.SFTP, err)
 	}
 	env.log.Info("SFTP/SCP", "addr", l.Addr().String(), "users", len(env.now().accounts))
 	done := make(chan struct{})
