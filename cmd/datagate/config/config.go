@@ -291,16 +291,20 @@ func yamlKeys(t reflect.Type) map[string]bool {
 var (
 	unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
 	bareDurationRE = regexp.MustCompile("cannot unmarshal !!(?:int|float) `([^`]*)` into time.Duration")
+	quotedValueRE  = regexp.MustCompile("(!!\\w+) `[^`]*`")
 )
 
 // cleanYAMLError turns yaml.v3's "field x not found in type config.T"
 // into "unknown key x", and its refusal of a duration without a unit
-// into one that says what is wanted.
+// into one that says what is wanted. Other values yaml.v3 quotes are
+// left out: the value of a misplaced secret (s3_keys: "ID:SECRET") would
+// otherwise reach the log of a refused reload.
 func cleanYAMLError(err error) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
 	msg = unknownFieldRE.ReplaceAllString(msg, "unknown key \"$1\"")
 	msg = bareDurationRE.ReplaceAllString(msg, "bad duration $1: want a number with a unit (30s, 5m, 2h)")
+	msg = quotedValueRE.ReplaceAllString(msg, "$1")
 	return errors.New(msg)
 }
 

@@ -37,8 +37,15 @@ func TestConfigErrorMessages(t *testing.T) {
 			t.Errorf("%q: error %v; want %q", tc.yaml, err, want)
 		}
 	}
+	// A value in the wrong place is not quoted back: it may be a secret,
+	// and a refused reload logs the error.
+	p := filepath.Join(dir, "secret.yaml")
+	os.WriteFile(p, []byte("data: "+dir+"\nusers: {bob: {s3_keys: \"AKIABOB:supersecret\"}}\n"), 0o600)
+	if _, err := Load(p); err == nil || strings.Contains(err.Error(), "AKIA") || !strings.Contains(err.Error(), "line 2: cannot unmarshal !!str into") {
+		t.Errorf("misplaced secret: %v", err)
+	}
 	// The checked keys are still decoded.
-	p := filepath.Join(dir, "ok.yaml")
+	p = filepath.Join(dir, "ok.yaml")
 	os.WriteFile(p, []byte("data: "+dir+"\nproviders:\n  x: {type: http, url: 'http://a/', timeout: 5s, headers: {A: b}}\n"), 0o600)
 	cfg, err := Load(p)
 	if err != nil {
