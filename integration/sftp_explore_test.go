@@ -265,3 +265,48 @@ func TestSFTPAppendFlag(t *testing.T) {
 		t.Fatalf("appended file holds %q", b)
 	}
 }
+
+// "scp f host:newdir/" when newdir does not exist: OpenSSH's server
+// fails (open of "newdir/" is EISDIR) and the user sees the typo; ours
+// made a file named newdir, which the next "scp g host:newdir/" then
+// replaced. Both scp protocols and sftp's put.
+func TestSCPUploadToMissingDirectory(t *testing.T) {
+	needTool(t, "scp", "sftp")
+	s := startSFTPServer(t, "")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644)
+	for _, tc := range []struct{ mode, target, msg string }{
+		{"-O", "/by-date/2026-07-07/obs/legacy/", "/by-date/2026-07-07/obs/legacy/: Is a directory"},
+		{"-s", "/by-date/2026-07-07/obs/sftp/", `dest open "/by-date/2026-07-07/obs/sftp/": Failure`},
+	} {
+		args := append(s.sshOpts(), tc.mode, "-P", s.port, "f", "alice@127.0.0.1:"+tc.target)
+		out, code := run(t, dir, "", "scp", args...)
+		if code == 0 || !strings.Contains(out, tc.msg) {
+			t.Errorf("scp %s to a missing directory: exit %d, want %q\n%s", tc.mode, code, tc.msg, out)
+		}
+	}
+	out, code := s.sftpBatch(t, dir, "put f /by-date/2026-07-07/obs/put/\n")
+	if code == 0 || !strings.Contains(out, `dest open "/by-date/2026-07-07/obs/put/": Failure`) {
+		t.Errorf("sftp put to a missing directory: exit %d\n%s", code, out)
+	}
+	out, _ = s.sftpBatch(t, dir, "ls -1 /by-date/2026-07-07/obs\n")
+	for _, n := range []string{"legacy", "sftp", "put"} {
+		if strings.Contains(out, "/"+n+"\n") {
+			t.Errorf("a file %s was made:\n%s", n, out)
+		}
+	}
+	// A directory that exists takes the file, in both protocols.
+	if out, code := s.sftpBatch(t, dir, "mkdir /by-date/2026-03-03\nmkdir /by-date/2026-03-03/obs\n"); code != 0 {
+		t.Fatalf("mkdir: %s", out)
+	}
+	for _, mode := range []string{"-O", "-s"} {
+		args := append(s.sshOpts(), mode, "-P", s.port, "f", "alice@127.0.0.1:/by-date/2026-03-03/obs/")
+		if out, code := run(t, dir, "", "scp", args...); code != 0 {
+			t.Fatalf("scp %s into a directory: exit %d\n%s", mode, code, out)
+		}
+	}
+	out, code = s.sftpBatch(t, dir, "get /by-date/2026-03-03/obs/f got\n")
+	if code != 0 {
+		t.Fatalf("the file is not in the directory:\n%s", out)
+	}
+}

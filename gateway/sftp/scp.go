@@ -97,6 +97,9 @@ func (s *Server) scp(sess ssh.Session, tree *views.Tree, args []string) int {
 		opts: o, log: s.log.With("user", sess.User(), "op", "scp", "session", sessionID(sess)),
 	}
 	if o.sink {
+		c.slashTarget = len(o.paths[0]) > 1 && strings.HasSuffix(o.paths[0], "/")
+	}
+	if o.sink {
 		err = c.sink(treePath(o.paths[0]))
 	} else {
 		err = c.source()
@@ -127,6 +130,8 @@ type scpConn struct {
 		Info(string, ...any)
 	}
 	errors int // warnings sent: the exit status is then 1
+	// The target ends in "/": a directory, never the name of a file.
+	slashTarget bool
 }
 
 func (c *scpConn) ok() error {
@@ -336,6 +341,15 @@ func (c *scpConn) sinkLoop(target string, targetIsDir bool, depth int) error {
 				return err
 			}
 			if err := c.sinkLoop(p, true, depth+1); err != nil {
+				return err
+			}
+			mtime = time.Time{}
+			continue
+		}
+		if depth == 0 && !targetIsDir && c.slashTarget {
+			// As open("dir/") on an OpenSSH server: the file is
+			// skipped, where it became a file named dir.
+			if err := c.warn(fs.E(fs.IsDir, "scp", target+"/", nil)); err != nil {
 				return err
 			}
 			mtime = time.Time{}

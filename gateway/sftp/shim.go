@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	pkgsftp "github.com/pkg/sftp"
+
+	"github.com/datagate/datagate/fs"
 )
 
 // pkg/sftp's request server neither advertises fsync@openssh.com nor
@@ -173,7 +175,7 @@ func (s *packetShim) next() error {
 		if _, err := io.ReadFull(s.r, pkt[len(s.hdr):]); err != nil {
 			return io.ErrUnexpectedEOF
 		}
-		if typ == fxpExtended && s.extended(pkt) {
+		if (typ == fxpExtended && s.extended(pkt)) || (typ == fxpOpen && s.openOfDir(pkt)) {
 			s.in = nil
 			return nil // answered here: read on
 		}
@@ -229,6 +231,28 @@ func (s *packetShim) extended(pkt []byte) bool {
 	} else {
 		reply = statusPacket(id, s.fsync(rest))
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.ch.Write(reply) // an error here ends the session anyway
+	return true
+}
+
+// openOfDir answers an OPEN for writing of a path ending in "/" with the
+// failure OpenSSH's server gives (open(2) says EISDIR): the request
+// server cleans the "/" away before the handlers see the path, and the
+// upload became a file named as the directory the user meant ("scp f
+// host:newdir/" made a file newdir). false for any other OPEN.
+func (s *packetShim) openOfDir(pkt []byte) bool {
+	p, rest, ok := sshString(pkt[9:])
+	if !ok || len(rest) < 4 || binary.BigEndian.Uint32(rest)&fxfWriting == 0 ||
+		len(p) < 2 || p[len(p)-1] != '/' {
+		return false
+	}
+	id := binary.BigEndian.Uint32(pkt[5:9])
+	if s.quiesce() != nil {
+		return true // the session is over: no reply to write
+	}
+	reply := statusPacket(id, fs.E(fs.IsDir, "open", string(p), nil))
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.ch.Write(reply) // an error here ends the session anyway
