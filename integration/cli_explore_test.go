@@ -257,3 +257,16 @@ func TestCLIPutSources(t *testing.T) {
 		}
 	}
 }
+
+// A second serve (or a mount) on a served data directory was told to "run
+// the command while it serves so the CLI goes through its socket", which
+// neither can.
+func TestCLISecondOwner(t *testing.T) {
+	dataDir := t.TempDir()
+	startServer(t, dataDir)
+	c := cli{t, []string{"--data", dataDir}}
+	_, errs, code := c.run("", "serve")
+	if code == 0 || !strings.Contains(errs, "in use") || !strings.Contains(errs, "pid ") || strings.Contains(errs, "socket") || !strings.Contains(errs, "give this server its own") {
+		t.Fatalf("second serve: exit %d, %q", code, errs)
+	}
+}

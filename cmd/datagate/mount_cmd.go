@@ -50,7 +50,8 @@ mounts: in its configuration).`,
 			a, err := openApp(ctx, cfg, log)
 			if errors.Is(err, store.ErrLocked) {
 				abs, _ := filepath.Abs(mc.Path)
-				return fmt.Errorf("%w\nanother datagate process (a server, or a mount) owns the data directory %s; mount through the server with\n  datagate serve --mount %s:%s\nor a mounts: entry in its configuration (user: %s, path: %s)", err, cfg.Data, mc.User, abs, mc.User, abs)
+				// Not the store's advice to go through the socket: a mount cannot.
+				return fmt.Errorf("%w: %s (pid %s, a server or a mount); mount through the server with\n  datagate serve --mount %s:%s\nor a mounts: entry in its configuration (user: %s, path: %s)", store.ErrLocked, cfg.Data, lockOwner(cfg.Data), mc.User, abs, mc.User, abs)
 			}
 			if err != nil {
 				return err

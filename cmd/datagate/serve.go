@@ -4,16 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/datagate/datagate/cmd/datagate/config"
+	"github.com/datagate/datagate/fs/store"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -49,6 +52,10 @@ changed, or why the new file was refused (the running one then stays).`,
 // configuration for SIGHUP and the API (reload.go).
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload func() (*config.Config, error)) error {
 	a, err := openApp(ctx, cfg, log)
+	if errors.Is(err, store.ErrLocked) {
+		// Not the store's advice to run the command through the socket.
+		return fmt.Errorf("%w: %s (pid %s); one process owns a data directory: stop that one first, or give this server its own (--data or data:)", store.ErrLocked, cfg.Data, lockOwner(cfg.Data))
+	}
 	if err != nil {
 		return err
 	}
@@ -149,6 +156,17 @@ func adminToken(dir string) (string, error) {
 		return "", fmt.Errorf("write admin token: %w", err)
 	}
 	return tok, nil
+}
+
+// lockOwner returns the pid the owner of the data directory wrote into
+// its LOCK file, or "unknown".
+func lockOwner(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "LOCK"))
+	pid := strings.TrimSpace(string(b))
+	if _, perr := strconv.Atoi(pid); err != nil || perr != nil {
+		return "unknown"
+	}
+	return pid
 }
 
 // warnReadableSecrets warns when the configuration file holds secrets in
