@@ -300,6 +300,12 @@ func (s *Server) route(q *req) {
 		q.fail(s, withMessage(ErrInvalidArgument, "Invalid version id specified: buckets are unversioned; only versionId=null exists"))
 		return
 	}
+	if m == http.MethodPut || m == http.MethodPost {
+		if err := refuseUnsupported(r.Header); err != nil {
+			q.fail(s, err)
+			return
+		}
+	}
 	uploadID := qs.Get("uploadId")
 	switch {
 	case m == http.MethodPost && has("uploads"):
