@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/datagate/datagate/fs"
 )
 
 // TestWritePreconditions: If-Match, If-None-Match and If-Unmodified-Since
@@ -265,5 +269,48 @@ func TestRefusedPutBodyIsRead(t *testing.T) {
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil || resp.StatusCode != 403 {
 		t.Fatalf("PUT with Expect: 100-continue: %v %v, want 403 before the body", resp, err)
+	}
+}
+
+// TestEarlyETagStillMatches: content fetched lazily has the ETag
+// "id-version" until its first whole read has been digested, then the
+// SHA-256 one; a write conditional on the earlier tag (davfs2's If-Match
+// after it cached the file) still matches that unchanged version.
+func TestEarlyETagStillMatches(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	if err := os.MkdirAll(filepath.Join(e.dir, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "src", "reg.txt"), []byte("registered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := &fs.Object{ID: e.st.NewID(), Name: "reg.txt", Size: 10, Meta: map[string]string{"path": "reg.txt"},
+		Source: fs.Location{Provider: "disk", Path: "reg.txt"}}
+	if _, err := e.st.Register(ctx, []*fs.Object{o}); err != nil {
+		t.Fatal(err)
+	}
+	body, h := e.want(t, 200, req{method: "GET", path: "/files/reg.txt"})
+	early := h.Get("ETag")
+	if body != "registered" || !strings.HasSuffix(early, `-0"`) && !strings.HasSuffix(early, `-1"`) {
+		t.Fatalf("first GET: %q, ETag %s (want the id-version one)", body, early)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, h := e.want(t, 200, req{method: "HEAD", path: "/files/reg.txt"})
+		if h.Get("ETag") != early {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ETag did not become the SHA-256 one")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.want(t, 207, req{method: "PROPPATCH", path: "/files/reg.txt", hdr: map[string]string{"If": "([" + early + "])"},
+		body: `<?xml version="1.0"?><propertyupdate xmlns="DAV:"><set><prop><x xmlns="urn:t">1</x></prop></set></propertyupdate>`})
+	e.want(t, 201, req{method: "PUT", path: "/files/reg.txt", body: "v2", hdr: map[string]string{"If-Match": early}})
+	e.want(t, 412, req{method: "PUT", path: "/files/reg.txt", body: "v3", hdr: map[string]string{"If-Match": early}}) // changed since
+	if body, _ := e.want(t, 200, req{method: "GET", path: "/files/reg.txt"}); body != "v2" {
+		t.Fatalf("after the conditional PUTs: %q", body)
 	}
 }

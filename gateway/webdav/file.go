@@ -88,6 +88,20 @@ func etagOf(o *fs.Object) string {
 	return fmt.Sprintf(`"%s-%d"`, o.ID, o.Version)
 }
 
+// etagsOf are the entity tags of o's content version: the one served
+// now and, once the SHA-256 is known, the "id-version" one served before
+// it was (content fetched lazily is digested after its first whole
+// read). A client that cached the earlier one (davfs2 sends it back in
+// If-Match) must not be refused for a version that did not change; the
+// version changes with the content, so both stay exact.
+func etagsOf(o *fs.Object) []string {
+	v := fmt.Sprintf(`"%s-%d"`, o.ID, o.Version)
+	if len(o.SHA256) == 32 {
+		return []string{etagOf(o), v}
+	}
+	return []string{v}
+}
+
 func contentType(o *fs.Object, name string) string {
 	if o.ContentType != "" {
 		return o.ContentType

@@ -84,17 +84,18 @@ func (f *reqFS) stat(ctx context.Context, name string) (*fileInfo, error) {
 	return &fileInfo{Info: info, s: f.s}, nil
 }
 
-// etag is the ETag of the file at name, "" for a collection or nothing.
-func (f *reqFS) etag(ctx context.Context, name string) string {
+// etags are the ETags of the file at name (etagsOf), none for a
+// collection or nothing.
+func (f *reqFS) etags(ctx context.Context, name string) []string {
 	fi, err := f.stat(ctx, name)
 	if err != nil || fi.IsDir() {
-		return ""
+		return nil
 	}
-	et, err := fi.ETag(ctx)
+	o, err := fi.object(ctx)
 	if err != nil {
-		return ""
+		return nil
 	}
-	return et
+	return etagsOf(o)
 }
 
 // Stat describes name.

@@ -336,9 +336,9 @@ type treeLocks struct {
 	user    string
 	prefix  string // "/view" when the user's root is that view
 	persist bool
-	// etag gives a resource's ETag ("" if none) for If-header ETag
-	// conditions; nil: they never match.
-	etag func(name string) string
+	// etags gives a resource's ETags (etagsOf; none for a collection)
+	// for If-header ETag conditions; nil: they never match.
+	etags func(name string) []string
 	// target is the request's resource and submitted the lock tokens its
 	// If header names anywhere (not after Not): every lock covering the
 	// target or a MOVE/COPY destination must be among them, whichever
@@ -412,11 +412,11 @@ func (t *treeLocks) userPath(root string) string {
 // (a token: a lock of this user covering name, unless Not; an ETag: the
 // resource's, unless Not), and a LOCK lock covering name must be one the
 // list names. It returns the lock to hold, if any.
-func (t *treeLocks) match(name string, etag string, conds []webdav.Condition) (*lock, bool) {
+func (t *treeLocks) match(name string, etags []string, conds []webdav.Condition) (*lock, bool) {
 	var claimed *lock
 	for _, c := range conds {
 		if c.Token == "" {
-			if (etag != "" && etag == c.ETag) == c.Not {
+			if slices.Contains(etags, c.ETag) == c.Not {
 				return nil, false
 			}
 			continue
@@ -523,10 +523,10 @@ func (t *treeLocks) dropUnder(name string) {
 // unlocked place failed with 412; and a list tagged with another resource
 // let a request through to a locked one.
 func (t *treeLocks) Confirm(now time.Time, name0, name1 string, conds ...webdav.Condition) (func(), error) {
-	var etag0 string
+	var etags0 []string
 	for _, c := range conds {
-		if c.ETag != "" && t.etag != nil && name0 != "" {
-			etag0 = t.etag(name0)
+		if c.ETag != "" && t.etags != nil && name0 != "" {
+			etags0 = t.etags(name0)
 			break
 		}
 	}
@@ -536,7 +536,7 @@ func (t *treeLocks) Confirm(now time.Time, name0, name1 string, conds ...webdav.
 	ls.expire(now)
 	var hold []*lock
 	if name0 != "" {
-		l, ok := t.match(t.viewPath(name0), etag0, conds)
+		l, ok := t.match(t.viewPath(name0), etags0, conds)
 		if !ok {
 			return nil, webdav.ErrConfirmationFailed
 		}

@@ -2,6 +2,7 @@ package webdav
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,12 +31,14 @@ func (s *Server) checkPreconditions(r *http.Request, rfs *reqFS) bool {
 		// Let the method itself meet and report the failure.
 		return true
 	}
-	etag := ""
+	var etags []string
 	if exists && !fi.IsDir() {
-		etag, _ = fi.ETag(ctx)
+		if o, err := fi.object(ctx); err == nil {
+			etags = etagsOf(o)
+		}
 	}
 	if im != "" {
-		if !exists || !etagListMatch(im, etag, false) {
+		if !exists || !etagListMatch(im, etags, false) {
 			return false
 		}
 	} else if ius != "" && exists {
@@ -43,22 +46,20 @@ func (s *Server) checkPreconditions(r *http.Request, rfs *reqFS) bool {
 			return false
 		}
 	}
-	if inm != "" && exists && etagListMatch(inm, etag, true) {
+	if inm != "" && exists && etagListMatch(inm, etags, true) {
 		return false
 	}
 	return true
 }
 
 // etagListMatch reports whether a list of entity tags (or "*", which
-// matches any existing resource: the caller checks existence) holds etag.
-// Weak comparison ignores the W/ prefix; strong comparison never matches
-// a weak tag. A collection has no ETag: only "*" matches it.
-func etagListMatch(list, etag string, weak bool) bool {
+// matches any existing resource: the caller checks existence) holds one
+// of etags, the tags of the resource's current version. Weak comparison
+// ignores the W/ prefix; strong comparison never matches a weak tag. A
+// collection has no ETag: only "*" matches it.
+func etagListMatch(list string, etags []string, weak bool) bool {
 	if strings.TrimSpace(list) == "*" {
 		return true
-	}
-	if etag == "" {
-		return false
 	}
 	for t := range strings.SplitSeq(list, ",") {
 		t = strings.TrimSpace(t)
@@ -68,7 +69,7 @@ func etagListMatch(list, etag string, weak bool) bool {
 			}
 			t = w
 		}
-		if t == etag {
+		if slices.Contains(etags, t) {
 			return true
 		}
 	}

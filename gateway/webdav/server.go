@@ -253,7 +253,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rfs.put = putInfo{path: r.URL.Path, body: tb, opts: putOptions(r)}
 	}
 	locks := s.opts.Locks.forTree(tree, r.Method == "LOCK")
-	locks.etag = func(name string) string { return rfs.etag(r.Context(), name) }
+	locks.etags = func(name string) []string { return rfs.etags(r.Context(), name) }
 	deep := r.Method == "DELETE" || r.Method == "MOVE" || r.Method == "COPY"
 	if r.Method == "COPY" {
 		locks.forRequest("", r.Header.Get("If"), deep)
