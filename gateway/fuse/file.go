@@ -90,6 +90,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 	octx, cancel := n.fsys.opCtx(ctx, true)
 	defer cancel()
 	f, err := n.fsys.tree.Open(octx, p)
+	for try := 0; try < 3 && fs.KindOf(err) == fs.NotExist; try++ {
+		// Replaced between the index read and the open of its content
+		// (a push, another front-end): the path's new object, if any.
+		f, err = n.fsys.tree.Open(octx, p)
+	}
 	if err != nil {
 		return nil, 0, n.fsys.errno(err)
 	}
@@ -207,52 +212,18 @@ func (n *node) quickOpen(p string) (*readHandle, uint32, bool) {
 	if info == nil || info.ID() == (fs.ID{}) || info.Size() < 0 || info.Size() >= passthroughMin || info.Rights()&views.Read == 0 || n.writing() {
 		return nil, 0, false
 	}
-	var fl uint32 = gofuse.FOPEN_KEEP_CACHE | gofuse.FOPEN_NOFLUSH
 	h := &readHandle{fsys: n.fsys, node: n, p: p, id: info.ID()}
+	if !n.fsys.pins.add(h) {
+		return nil, 0, false // being dropped by this mount: open it now
+	}
+	var fl uint32 = gofuse.FOPEN_KEEP_CACHE | gofuse.FOPEN_NOFLUSH
 	n.mu.Lock()
 	if n.cachedID != info.ID() {
 		fl = gofuse.FOPEN_NOFLUSH // drop another version's pages
 		n.cachedID = info.ID()
 	}
-	if n.lazy == nil {
-		n.lazy = map[*readHandle]bool{}
-	}
-	n.lazy[h] = true
 	n.mu.Unlock()
 	return h, fl, true
-}
-
-// pinChild opens the objects of the quick opens of child name that have
-// not read yet, before this mount removes or replaces its object (unlink,
-// rename over it, a push): a file open for reading stays readable, as on
-// a local file system. (An object dropped through another front-end
-// first is ESTALE to such a handle, as on NFS.)
-func (n *node) pinChild(ctx context.Context, name string) {
-	if ch := n.GetChild(name); ch != nil {
-		if cn, ok := ch.Operations().(*node); ok {
-			cn.pinLazy(ctx)
-		}
-	}
-}
-
-// pinLazy opens the objects of n's quick opens that have not read yet.
-func (n *node) pinLazy(ctx context.Context) {
-	n.mu.Lock()
-	hs := make([]*readHandle, 0, len(n.lazy))
-	for h := range n.lazy {
-		hs = append(hs, h)
-	}
-	n.mu.Unlock()
-	for _, h := range hs {
-		h.file(ctx) // a failure shows at its first read
-	}
-}
-
-// unlazy forgets a quick open: it opened its object, or it is released.
-func (n *node) unlazy(h *readHandle) {
-	n.mu.Lock()
-	delete(n.lazy, h)
-	n.mu.Unlock()
 }
 
 // file returns the open object, opening it on first use.
@@ -269,7 +240,7 @@ func (h *readHandle) file(ctx context.Context) (*views.File, *os.File, syscall.E
 		}
 		h.f = f
 		h.local, _ = f.File()
-		h.node.unlazy(h)
+		h.fsys.pins.remove(h)
 	}
 	return h.f, h.local, 0
 }
@@ -366,7 +337,7 @@ func (h *readHandle) Release(ctx context.Context) (e syscall.Errno) {
 	if cached {
 		h.fsys.afterRelease(ctx, h.node.settled)
 	}
-	h.node.unlazy(h)
+	h.fsys.pins.remove(h)
 	if f == nil {
 		return 0 // never read: never opened
 	}

@@ -90,6 +90,7 @@ type filesys struct {
 	// trust what they last learnt.
 	notified bool
 	settler  *releaseSettler // set before the mount serves (release.go)
+	pins     pins            // quick opens, pinned before this mount drops their object (pin.go)
 	// noOpen: a read-only mount with the change feed answers OPEN with
 	// ENOSYS, so the kernel opens files without asking (see noOpenRead).
 	noOpen bool

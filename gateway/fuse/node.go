@@ -35,7 +35,6 @@ type node struct {
 	info        *views.Info           // last known attributes; nil for the root
 	writers     map[*writeHandle]bool // open write handles
 	content     *content              // what they write, shared (write.go)
-	lazy        map[*readHandle]bool  // quick opens that have not opened their object yet (file.go)
 	wsize       int64                 // size of the newest write handle's spool
 	wmtime      time.Time             // the time the writers' next push sets; zero: now
 	cachedID    fs.ID                 // the object whose pages the kernel may keep
@@ -367,7 +366,7 @@ func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
 	}
 	ctx, cancel := n.fsys.opCtx(ctx, false)
 	defer cancel()
-	n.pinChild(ctx, name)
+	defer n.fsys.pinPath(ctx, p)()
 	err := n.fsys.tree.Remove(ctx, p)
 	if err != nil && fs.KindOf(err) == fs.NotExist {
 		if ch := n.GetChild(name); ch != nil {
@@ -411,7 +410,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent ffs.InodeEmbed
 			return n.fsys.errno(err)
 		}
 	}
-	np.pinChild(ctx, newName) // replaced, if there
+	defer n.fsys.pinPath(ctx, to)() // replaced, if there
 	err := n.fsys.tree.Rename(ctx, from, to)
 	if err != nil && fs.KindOf(err) == fs.NotExist {
 		if ch := n.GetChild(name); ch != nil {

@@ -449,7 +449,7 @@ func (c *content) push(ctx context.Context) syscall.Errno {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	defer context.AfterFunc(c.fsys.life, cancel)()
-	c.n.pinLazy(ctx) // readers of the version this one replaces
+	defer c.fsys.pinPath(ctx, p)() // readers of the version this one replaces
 	var r io.Reader = io.NewSectionReader(c.spool, 0, c.size)
 	if sum != nil {
 		r = store.HashedSpool(c.spool, c.size, sum)
