@@ -345,7 +345,7 @@ func (s *Server) uploadPart(q *req, id string) {
 			q.fail(s, err)
 			return
 		}
-		src, size = body, q.uploadSize()
+		src, size = &clientBody{r: body}, q.uploadSize()
 	}
 	if size > MaxPartSize {
 		q.fail(s, ErrEntityTooLarge)
@@ -398,6 +398,11 @@ func (s *Server) uploadPart(q *req, id string) {
 	release()
 	switch {
 	case err != nil:
+		if cb, ok := src.(*clientBody); ok && cb.err != nil && errors.Is(err, io.ErrUnexpectedEOF) {
+			// The client went away mid-part: its fault, not the server's
+			// (it was an InternalError, logged as one).
+			err = withMessage(ErrIncompleteBody, "the part's body ended after %d of %d bytes", got, size)
+		}
 	case size >= 0 && got != size:
 		err = ErrIncompleteBody
 	case want != nil && !equalBytes(want, sum):
@@ -448,6 +453,21 @@ func (s *Server) uploadPart(q *req, id string) {
 	}
 	q.w.Header().Set("ETag", `"`+etag+`"`)
 	q.w.WriteHeader(http.StatusOK)
+}
+
+// clientBody is a part's body from the client, remembering a read error
+// so that one is told from a failed write of the spool.
+type clientBody struct {
+	r   io.Reader
+	err error
+}
+
+func (c *clientBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
 }
 
 // copyBufs are the buffers parts are spooled through: far bigger than
