@@ -310,3 +310,74 @@ func TestSCPUploadToMissingDirectory(t *testing.T) {
 		t.Fatalf("the file is not in the directory:\n%s", out)
 	}
 }
+
+// A file open for writing through sshfs, renamed or removed before it is
+// closed: rename said "no such file" for a new file and the content
+// went to the old name at close; remove said "no such file" and the file
+// came back at close. Now the open file moves or goes with its name, as
+// on OpenSSH's server.
+func TestSSHFSRenameAndRemoveWhileWriting(t *testing.T) {
+	s := startSFTPServer(t, "")
+	mnt := s.mountSSHFS(t)
+	dir := filepath.Join(mnt, "by-date", "2026-09-09", "tmp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	at := func(n string) string { return filepath.Join(dir, n) }
+	os.WriteFile(at("old"), []byte("old\n"), 0o644)
+
+	// A new file and an existing one, each renamed between two writes.
+	for _, tc := range []struct{ from, to, want string }{
+		{"new.part", "new", "part1\npart2\n"},
+		{"old", "old.moved", "old\npart1\npart2\n"},
+	} {
+		f, err := os.OpenFile(at(tc.from), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("part1\n")
+		if err := os.Rename(at(tc.from), at(tc.to)); err != nil {
+			t.Fatalf("rename of a file open for writing: %v", err)
+		}
+		f.WriteString("part2\n")
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(at(tc.from)); !os.IsNotExist(err) {
+			t.Errorf("%s still there after the rename: %v", tc.from, err)
+		}
+		if b, err := os.ReadFile(at(tc.to)); err != nil || string(b) != tc.want {
+			t.Errorf("%s holds %q, %v; want %q", tc.to, b, err, tc.want)
+		}
+	}
+
+	// Removed while open: the handle writes on, nothing comes back.
+	f, err := os.Create(at("scratch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("x")
+	if err := os.Remove(at("scratch")); err != nil {
+		t.Fatalf("remove of a file open for writing: %v", err)
+	}
+	f.WriteString("y")
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(at("scratch")); !os.IsNotExist(err) {
+		t.Errorf("removed file came back at close: %v", err)
+	}
+
+	// What another session sees.
+	dl := t.TempDir()
+	out, _ := s.sftpBatch(t, dl, "ls -1 /by-date/2026-09-09/tmp\n")
+	var names []string
+	for _, l := range strings.Split(out, "\n") {
+		if n, ok := strings.CutPrefix(l, "/by-date/2026-09-09/tmp/"); ok {
+			names = append(names, n)
+		}
+	}
+	if !slices.Equal(names, []string{"new", "old.moved"}) {
+		t.Fatalf("stored: %q\n%s", names, out)
+	}
+}

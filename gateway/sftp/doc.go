@@ -42,7 +42,9 @@
 // session opens on one path share its spool, as descriptors share a
 // local file: processes appending through one sshfs mount keep every
 // line, a read handle reads what was written so far (tail -f), and each
-// close pushes the spool if it changed. A handle opened to append
+// close pushes the spool if it changed. A rename in the session moves
+// the open file with its name, and a remove drops it: its close then
+// stores nothing. A handle opened to append
 // (SSH_FXF_APPEND) whose first write is at offset 0 of a non-empty file
 // writes after the file's end (Go's pkg/sftp client relies on O_APPEND
 // there); otherwise offsets are taken as sent (reput, sshfs).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	iofs "io/fs"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -164,18 +163,11 @@ func (h *handlers) Filecmd(r *pkgsftp.Request) (err error) {
 	case "Setstat":
 		return h.setstat(r)
 	case "Rename":
-		// SFTP v3 rename does not replace: OpenSSH's client relies on it
-		// failing when the target exists.
-		if _, err := h.tree.Stat(ctx, r.Target); err == nil {
-			return failure(pkgsftp.ErrSSHFxFailure, "rename %s: %s exists", r.Filepath, r.Target)
-		} else if !errors.Is(err, iofs.ErrNotExist) {
-			return err
-		}
-		return h.tree.Rename(ctx, r.Filepath, r.Target)
+		return h.rename(ctx, r.Filepath, r.Target, false)
 	case "Rmdir":
 		return h.tree.Rmdir(ctx, r.Filepath)
 	case "Remove":
-		return h.tree.Remove(ctx, r.Filepath)
+		return h.remove(ctx, r.Filepath)
 	case "Mkdir":
 		return h.tree.Mkdir(ctx, r.Filepath)
 	case "Link", "Symlink":
@@ -187,7 +179,7 @@ func (h *handlers) Filecmd(r *pkgsftp.Request) (err error) {
 // PosixRename is rename replacing the target (posix-rename@openssh.com).
 func (h *handlers) PosixRename(r *pkgsftp.Request) (err error) {
 	defer h.guard(&err, "posix-rename", r.Filepath, time.Now())
-	return h.tree.Rename(r.Context(), r.Filepath, r.Target)
+	return h.rename(r.Context(), r.Filepath, r.Target, true)
 }
 
 // StatVFS reports the space of the data directory (statvfs@openssh.com).

@@ -58,8 +58,10 @@ func cleanSpool(dir string, log *slog.Logger) {
 // upload is a file being written by one session: the spool its handles
 // share.
 type upload struct {
-	h    *handlers
-	path string
+	h *handlers
+	// The path, which a rename in the session moves (where): the push
+	// goes to the file's name at the time.
+	at atomic.Pointer[string]
 	// The first handle's, but not ended by its close (pkg/sftp gives
 	// WriteAt none, and ends a handle's context when it closes): the
 	// other handles' pushes and the stream go on. A dropped session
@@ -73,6 +75,7 @@ type upload struct {
 
 	dirty   atomic.Bool // written, truncated or new: close creates a version
 	aborted atomic.Bool // the connection ended: close discards
+	removed atomic.Bool // removed, or renamed over, in the session: close discards
 
 	mu sync.Mutex
 	// guarded by mu
@@ -149,7 +152,8 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*writeHandle, error) {
 	if err != nil {
 		return nil, fs.Wrap("spool", p, err)
 	}
-	u = &upload{h: h, path: p, ctx: context.WithoutCancel(ctx), f: f, writers: 1, refs: 1}
+	u = &upload{h: h, ctx: context.WithoutCancel(ctx), f: f, writers: 1, refs: 1}
+	u.at.Store(&p)
 	if exists && !pf.Trunc {
 		if err := u.copyIn(ctx); err != nil {
 			f.Close()
@@ -190,26 +194,26 @@ func (h *handlers) checkParentWritable(ctx context.Context, p string) error {
 
 // copyIn copies the current content into the spool (copy on write).
 func (u *upload) copyIn(ctx context.Context) error {
-	src, err := u.h.tree.Open(ctx, u.path)
+	src, err := u.h.tree.Open(ctx, u.where())
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 	if _, err := io.Copy(u.f, src); err != nil {
-		return fs.Wrap("copy on write", u.path, err)
+		return fs.Wrap("copy on write", u.where(), err)
 	}
 	return nil
 }
 
 func (u *upload) WriteAt(p []byte, off int64) (n int, err error) {
-	defer u.h.guard(&err, "write", u.path, time.Now())
+	defer u.h.guard(&err, "write", u.where(), time.Now())
 	if off < 0 {
-		return 0, failure(pkgsftp.ErrSSHFxFailure, "write %s: offset beyond 2^63", u.path)
+		return 0, failure(pkgsftp.ErrSSHFxFailure, "write %s: offset beyond 2^63", u.where())
 	}
 	u.dirty.Store(true)
 	n, err = u.f.WriteAt(p, off)
 	if err != nil {
-		return n, fs.Wrap("write spool", u.path, err)
+		return n, fs.Wrap("write spool", u.where(), err)
 	}
 	if st := u.stream(); st != nil {
 		st.wrote(off, off+int64(n))
@@ -240,7 +244,7 @@ func (u *upload) stopStream() *stream {
 }
 
 func (u *upload) ReadAt(p []byte, off int64) (n int, err error) {
-	defer u.h.guard(&err, "read", u.path, time.Now())
+	defer u.h.guard(&err, "read", u.where(), time.Now())
 	if off < 0 {
 		return 0, io.EOF
 	}
@@ -253,7 +257,7 @@ func (u *upload) truncate(size int64) error {
 		st.abandon() // the spool, truncated, is pushed at close
 	}
 	if err := u.f.Truncate(size); err != nil {
-		return fs.Wrap("truncate spool", u.path, err)
+		return fs.Wrap("truncate spool", u.where(), err)
 	}
 	return nil
 }
@@ -271,7 +275,101 @@ func (u *upload) setModTime(t time.Time) {
 // open: the upload is incomplete and must not become visible.
 func (u *upload) TransferError(err error) {
 	u.aborted.Store(true)
-	u.h.log.Info("upload abandoned: the connection ended before the file was closed", "path", u.path, "err", err)
+	u.h.log.Info("upload abandoned: the connection ended before the file was closed", "path", u.where(), "err", err)
+}
+
+func (u *upload) where() string { return *u.at.Load() }
+
+// remove removes p. A file the session is writing goes with its name,
+// as an unlinked local file does: its handles write on into the spool
+// and their close stores nothing (remove of a new file said "no such
+// file", and the file came back at close).
+func (h *handlers) remove(ctx context.Context, p string) error {
+	err := h.tree.Remove(ctx, p)
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return err
+	}
+	if h.unlinkUpload(p) {
+		return nil
+	}
+	return err
+}
+
+// unlinkUpload takes the upload at p, if the session has one, out of the
+// name space: its close stores nothing.
+func (h *handlers) unlinkUpload(p string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.uploads[p]
+	if u == nil {
+		return false
+	}
+	delete(h.uploads, p)
+	u.removed.Store(true)
+	return true
+}
+
+// rename moves from to to, over an existing to if replace
+// (posix-rename). A file the session is writing moves with its open
+// handles, as a local file does: their pushes go to the new name
+// (rename of a new file said "no such file", and the content went to the
+// old name at close). A file being written at to is replaced: its close
+// stores nothing.
+func (h *handlers) rename(ctx context.Context, from, to string, replace bool) error {
+	h.mu.Lock()
+	u, tu := h.uploads[from], h.uploads[to]
+	h.mu.Unlock()
+	if !replace {
+		// SFTP v3 rename does not replace: OpenSSH's client relies on
+		// it failing when the target exists.
+		exists := tu != nil
+		if _, err := h.tree.Stat(ctx, to); err == nil {
+			exists = true
+		} else if !errors.Is(err, iofs.ErrNotExist) {
+			return err
+		}
+		if exists {
+			return failure(pkgsftp.ErrSSHFxFailure, "rename %s: %s exists", from, to)
+		}
+	}
+	if u == nil {
+		if err := h.tree.Rename(ctx, from, to); err != nil {
+			return err
+		}
+		if tu != nil {
+			h.unlinkUpload(to)
+		}
+		return nil
+	}
+	if from == to {
+		return nil
+	}
+	// The stored version, if there is one, moves now; the spool follows.
+	if err := h.tree.Rename(ctx, from, to); errors.Is(err, iofs.ErrNotExist) {
+		// A new file: to must be able to take it.
+		if fi, err := h.tree.Stat(ctx, to); err == nil && fi.IsDir() {
+			return fs.E(fs.IsDir, "rename", to, nil)
+		}
+		if err := h.checkParentWritable(ctx, to); err != nil {
+			return err
+		}
+		if err := h.tree.CheckCreate(ctx, to); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.uploads[from] == u {
+		delete(h.uploads, from)
+	}
+	if old := h.uploads[to]; old != nil && old != u {
+		old.removed.Store(true)
+	}
+	h.uploads[to] = u
+	u.at.Store(&to)
+	return nil
 }
 
 // writeHandle is one open write handle on an upload.
@@ -314,7 +412,7 @@ func (w *writeHandle) WriteAt(p []byte, off int64) (int, error) {
 // was not stored.
 func (w *writeHandle) Close() (err error) {
 	u := w.upload
-	defer u.h.guard(&err, "close", u.path, time.Now())
+	defer u.h.guard(&err, "close", u.where(), time.Now())
 	w.once.Do(func() {
 		defer u.h.releaseHandle()
 		defer u.release()
@@ -327,13 +425,13 @@ func (w *writeHandle) Close() (err error) {
 			// see the spool until the new version is there.
 			defer func() {
 				u.h.mu.Lock()
-				if u.h.uploads[u.path] == u {
-					delete(u.h.uploads, u.path)
+				if u.h.uploads[u.where()] == u {
+					delete(u.h.uploads, u.where())
 				}
 				u.h.mu.Unlock()
 			}()
 		}
-		if u.aborted.Load() {
+		if u.aborted.Load() || u.removed.Load() {
 			if !last {
 				return
 			}
@@ -353,7 +451,7 @@ func (w *writeHandle) Close() (err error) {
 				mt := u.modTime
 				u.mu.Unlock()
 				if !mt.IsZero() {
-					err = u.h.tree.Chtimes(u.ctx, u.path, mt)
+					err = u.h.tree.Chtimes(u.ctx, u.where(), mt)
 				}
 			}
 			return
@@ -416,10 +514,10 @@ func (u *upload) commit(last bool) error {
 		fi, err := u.f.Stat()
 		if err != nil {
 			st.abandon()
-			return fs.Wrap("spool", u.path, err)
+			return fs.Wrap("spool", u.where(), err)
 		}
 		if sum, err = st.finish(fi.Size()); err != nil {
-			u.h.log.Debug("upload not hashed as it came; the store hashes the spool", "path", u.path, "err", err)
+			u.h.log.Debug("upload not hashed as it came; the store hashes the spool", "path", u.where(), "err", err)
 		}
 	}
 	if !last {
@@ -433,15 +531,15 @@ func (u *upload) commit(last bool) error {
 // would, and the handle stays open; a later write makes close push again.
 // The shim calls it when no request of the session is in flight.
 func (u *upload) sync() (err error) {
-	defer u.h.guard(&err, "fsync", u.path, time.Now())
-	if u.aborted.Load() || !u.dirty.Load() {
+	defer u.h.guard(&err, "fsync", u.where(), time.Now())
+	if u.aborted.Load() || u.removed.Load() || !u.dirty.Load() {
 		return nil
 	}
 	if err := u.commit(false); err != nil {
 		return err
 	}
 	u.dirty.Store(false)
-	u.h.log.Debug("fsync: pushed the upload as a new version", "path", u.path)
+	u.h.log.Debug("fsync: pushed the upload as a new version", "path", u.where())
 	return nil
 }
 
@@ -451,7 +549,7 @@ func (u *upload) sync() (err error) {
 func (u *upload) push(sum []byte) error {
 	st, err := u.f.Stat()
 	if err != nil {
-		return fs.Wrap("spool", u.path, err)
+		return fs.Wrap("spool", u.where(), err)
 	}
 	u.mu.Lock()
 	mt := u.modTime
@@ -460,7 +558,7 @@ func (u *upload) push(sum []byte) error {
 	if sum != nil {
 		r = store.HashedSpool(u.f, st.Size(), sum)
 	}
-	_, err = u.h.tree.Create(u.ctx, u.path, r, views.CreateOptions{Size: st.Size(), ModTime: mt})
+	_, err = u.h.tree.Create(u.ctx, u.where(), r, views.CreateOptions{Size: st.Size(), ModTime: mt})
 	return err
 }
 
@@ -505,7 +603,7 @@ func (zeros) Read(p []byte) (int, error) {
 func (u *upload) listerAt() (pkgsftp.ListerAt, error) {
 	st, err := u.f.Stat()
 	if err != nil {
-		return nil, fs.Wrap("spool", u.path, err)
+		return nil, fs.Wrap("spool", u.where(), err)
 	}
 	u.mu.Lock()
 	mt := u.modTime
@@ -513,7 +611,7 @@ func (u *upload) listerAt() (pkgsftp.ListerAt, error) {
 	if mt.IsZero() {
 		mt = st.ModTime()
 	}
-	return spoolInfo{name: path.Base(u.path), size: st.Size(), mtime: mt}, nil
+	return spoolInfo{name: path.Base(u.where()), size: st.Size(), mtime: mt}, nil
 }
 
 // spoolInfo describes an open upload.
