@@ -141,10 +141,26 @@ func Load(path string) (*Config, error) {
 func Parse(r io.Reader, cfg *Config) error {
 	dec := yaml.NewDecoder(r)
 	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		return cleanYAMLError(err)
 	}
-	return nil
+	// What follows a "---" was silently left out.
+	for {
+		var more yaml.Node
+		err := dec.Decode(&more)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return cleanYAMLError(err)
+		}
+		if len(more.Content) > 0 && more.Content[0].Tag != "!!null" {
+			return fmt.Errorf("line %d: a second YAML document (after ---): the configuration is one document", more.Line)
+		}
+	}
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -305,6 +321,9 @@ func cleanYAMLError(err error) error {
 	msg = unknownFieldRE.ReplaceAllString(msg, "unknown key \"$1\"")
 	msg = bareDurationRE.ReplaceAllString(msg, "bad duration $1: want a number with a unit (30s, 5m, 2h)")
 	msg = quotedValueRE.ReplaceAllString(msg, "$1")
+	if strings.Contains(msg, "found character that cannot start any token") {
+		msg += " (a tab? YAML indents with spaces)"
+	}
 	return errors.New(msg)
 }
 

@@ -25,6 +25,8 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"users: {bob: {views: {nope: r}}}\n", "no such view (the configuration has no views:)"},
 		{"mounts: [{user: bob, path: /mnt}]\n", `no such user "bob" (the configuration has no users:)`},
 		{"listen: {webdav: 8080}\n", `listen.webdav "8080": want host:port`},
+		{"log: {level: info}\n---\ndata: /elsewhere\n", "line 2: a second YAML document (after ---)"},
+		{"log:\n\tlevel: info\n", "line 2: found character that cannot start any token (a tab? YAML indents with spaces)"},
 	} {
 		p := filepath.Join(dir, "c.yaml")
 		os.WriteFile(p, []byte(tc.yaml+"data: "+dir+"\n"), 0o600) // data: last, so lines count as written
