@@ -67,3 +67,30 @@ func TestPartCutByClient(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("client gone") }
+
+// A client that stops reading a GET (a player seeking, "curl | head") is
+// logged at debug level; it was a WARN line per cut download.
+func TestGetCutByClient(t *testing.T) {
+	var log audittest.Log
+	e := newTestEnv(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	put(t, e.alice, "data", "long", make([]byte, 64<<20), minio.PutObjectOptions{})
+	u, err := e.alice.PresignedGetObject(ctxT(t), "data", "long", time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(resp.Body, make([]byte, 100))
+	resp.Body.Close() // closes the connection: the body was not read to its end
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(log.String(), "sending content") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if l := log.String(); !strings.Contains(l, `"level":"DEBUG","msg":"s3 get: sending content"`) {
+		t.Errorf("log of the cut GET:\n%s", l)
+	}
+}

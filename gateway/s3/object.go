@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/datagate/datagate/fs"
@@ -321,8 +323,14 @@ func (s *Server) getObject(q *req, head bool) {
 		return
 	}
 	if err := sendContent(q.w, f, off, n, partial); err != nil {
-		// Headers are gone: all we can do is cut the connection short.
-		s.log.WarnContext(q.r.Context(), "s3 get: sending content", "bucket", q.bucket, "key", q.key, "err", err)
+		// Headers are gone: all we can do is cut the connection short. A
+		// client that stopped reading (a player seeking, "| head") is no
+		// server trouble: debug level.
+		lvl := slog.LevelWarn
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || q.r.Context().Err() != nil {
+			lvl = slog.LevelDebug
+		}
+		s.log.Log(q.r.Context(), lvl, "s3 get: sending content", "bucket", q.bucket, "key", q.key, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }
