@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -104,6 +105,9 @@ func (a *app) swapProviders(cfg *config.Config, built map[string]backends.Provid
 // openApp builds the providers from the configuration and opens the store.
 func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
 	a := &app{provClosers: map[string]io.Closer{}}
+	if err := makeDataDir(cfg.Data); err != nil { // before the providers and stores make it 0755
+		return nil, err
+	}
 	var err error
 	if a.views, err = views.NewSet(cfg.Views, log); err != nil {
 		return nil, err
@@ -194,4 +198,19 @@ func buildProvider(name string, pc *config.Provider, log *slog.Logger) (backends
 		return retry.New(p, retry.Options{Logger: log}), p, nil
 	}
 	return nil, nil, fmt.Errorf("no driver for type %q", pc.Type)
+}
+
+// makeDataDir creates a new data directory for its owner alone, as its
+// cache, index and spool are: objects/ keeps every pushed object in a
+// 0644 file, which any local user could read around the views' rights
+// (and the default provider's import/ holds what is crawled). An existing
+// directory keeps its mode: an operator may have opened it to a group.
+func makeDataDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
 }

@@ -35,6 +35,9 @@ func newDemoCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("the demo needs provider %q to be a local directory", config.DefaultProvider)
 			}
 			root := lp.Local.Root
+			if err := makeDataDir(cfg.Data); err != nil { // app.go
+				return err
+			}
 			rng := rand.New(rand.NewPCG(1, 2))
 			day := time.Now().UTC().Format("2006-01-02")
 			for _, typ := range []string{"obs", "fc"} {
