@@ -46,7 +46,7 @@ func (s *Server) servePropfind(w http.ResponseWriter, r *http.Request, tree *vie
 	w.WriteHeader(webdav.StatusMulti)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
-	pw := &propWriter{s: s, rfs: rfs, pf: pf, w: bw, locks: s.opts.Locks.forTree(tree, false)}
+	pw := &propWriter{s: s, rfs: rfs, pf: pf, w: bw, locks: s.opts.Locks.forTree(tree, false), root: p, now: time.Now()}
 	pw.entry(r, p, &fileInfo{Info: info, s: s})
 	if info.IsDir() && r.Header.Get("Depth") == "1" {
 		after := ""
@@ -147,8 +147,14 @@ type propWriter struct {
 	w   *bufio.Writer
 	buf bytes.Buffer
 	// locks gives lockdiscovery (RFC 4918 15.8): without it cadaver's
-	// discover and davfs2 saw no lock on a locked file.
-	locks *treeLocks
+	// discover and davfs2 saw no lock on a locked file. scope holds the
+	// locks in reach of the PROPFIND's resource root, taken at the first
+	// entry that asks.
+	locks  *treeLocks
+	root   string
+	now    time.Time
+	scoped bool
+	scope  []lock
 }
 
 // liveProps are the DAV: properties served, in allprop order.
@@ -190,7 +196,10 @@ func (pw *propWriter) live(r *http.Request, p string, fi *fileInfo, name string)
 		return `<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>` +
 			`<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>`, true
 	case "lockdiscovery":
-		return pw.locks.lockDiscovery(p, time.Now()), true
+		if !pw.scoped {
+			pw.scope, pw.scoped = pw.locks.lockScope(pw.root, pw.now), true
+		}
+		return pw.locks.lockDiscovery(pw.scope, p, pw.now), true
 	}
 	return "", false
 }

@@ -200,25 +200,50 @@ func writeActiveLock(b *bytes.Buffer, c *lock, root string, now time.Time) {
 		scope, depth, c.owner, timeout, xmlEscape(c.token), xmlEscape((&url.URL{Path: root}).EscapedPath()))
 }
 
-// lockDiscovery returns the DAV:lockdiscovery value of the user's path
-// name: the LOCK locks on it and the infinite-depth ones above it, as
-// cadaver's discover, davfs2 and Windows read them before editing.
-func (t *treeLocks) lockDiscovery(name string, now time.Time) string {
+// lockScope returns copies of the LOCK locks a PROPFIND of the user's
+// path name can show: those covering name and those below it. Taken once
+// per PROPFIND, so a listing costs nothing per entry when no lock is in
+// scope.
+func (t *treeLocks) lockScope(name string, now time.Time) []lock {
 	ls := t.ls
 	ls.mu.Lock()
+	defer ls.mu.Unlock()
 	if len(ls.byRoot) == 0 {
-		ls.mu.Unlock()
-		return ""
+		return nil
 	}
 	ls.expire(now)
+	root := t.viewPath(name)
 	var found []lock
-	for _, l := range ls.covering(t.viewPath(name)) {
+	for _, l := range ls.covering(root) {
 		found = append(found, *l)
 	}
-	ls.mu.Unlock()
+	if ls.below[root] > len(ls.byRoot[root]) {
+		for r, at := range ls.byRoot {
+			if r != root && under(r, root) {
+				for _, l := range at {
+					found = append(found, *l)
+				}
+			}
+		}
+	}
+	return found
+}
+
+// lockDiscovery returns the DAV:lockdiscovery value of the user's path
+// name, from the locks of lockScope: those on it and the infinite-depth
+// ones above it, as cadaver's discover, davfs2 and Windows read them
+// before editing.
+func (t *treeLocks) lockDiscovery(scope []lock, name string, now time.Time) string {
+	if len(scope) == 0 {
+		return ""
+	}
+	vp := t.viewPath(name)
 	var b bytes.Buffer
-	for i := range found {
-		writeActiveLock(&b, &found[i], t.userPath(found[i].root), now)
+	for i := range scope {
+		l := &scope[i]
+		if l.root == vp || (!l.zeroDepth && under(vp, l.root)) {
+			writeActiveLock(&b, l, t.userPath(l.root), now)
+		}
 	}
 	return b.String()
 }
