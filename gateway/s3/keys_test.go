@@ -65,10 +65,13 @@ func TestKeysWithPercent(t *testing.T) {
 		}
 		e.mustNotExist(t, "data", k)
 	}
-	// Multipart to such a key.
+	// Multipart to such a key; the answer's Location is its URL.
 	big := bytes.Repeat([]byte("%"), 6<<20)
-	put(t, e.alice, "data", "mp/100%.bin", big, minio.PutObjectOptions{PartSize: 5 << 20})
-	if got := get(t, e.alice, "data", "mp/100%.bin", minio.GetObjectOptions{}); !bytes.Equal(got, big) {
+	info := put(t, e.alice, "data", "mp/100% sure.bin", big, minio.PutObjectOptions{PartSize: 5 << 20})
+	if want := e.url + "/data/mp/100%25%20sure.bin"; info.Location != want {
+		t.Errorf("Location %q, want %q", info.Location, want)
+	}
+	if got := get(t, e.alice, "data", "mp/100% sure.bin", minio.GetObjectOptions{}); !bytes.Equal(got, big) {
 		t.Errorf("multipart: %d bytes", len(got))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -622,13 +623,24 @@ func (s *Server) completeUpload(q *req, id string) {
 	// of ms for 256 MiB). A failed flush only delays the answer; parts
 	// left by a crash here are the cleaner's.
 	var answer bytes.Buffer
-	writeXML(bufferedAnswer{q.w, &answer}, completeResult{NS: s3NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: `"` + etag + `"`})
+	writeXML(bufferedAnswer{q.w, &answer}, completeResult{NS: s3NS, Location: objectURL(q.r), Bucket: q.bucket, Key: q.key, ETag: `"` + etag + `"`})
 	q.w.Header().Set("Content-Length", strconv.Itoa(answer.Len()))
 	q.w.WriteHeader(http.StatusOK)
 	q.w.Write(answer.Bytes())
 	http.NewResponseController(q.w).Flush()
 	s.mp.asm.take(id)
 	os.RemoveAll(busy)
+}
+
+// objectURL is the object's absolute URL as the request addressed it
+// (path or virtual-hosted style), CompleteMultipartUpload's Location:
+// clients take it as a URL, so the key is escaped.
+func objectURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + (&url.URL{Path: r.URL.Path}).EscapedPath()
 }
 
 // bufferedAnswer is a ResponseWriter whose headers are w's and whose body
