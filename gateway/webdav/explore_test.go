@@ -314,3 +314,28 @@ func TestEarlyETagStillMatches(t *testing.T) {
 		t.Fatalf("after the conditional PUTs: %q", body)
 	}
 }
+
+// TestProppatchMoveDropsLock: a PROPPATCH of a template key moves the
+// file, and its lock goes as after a MOVE; it stayed on the old path
+// (423 for a file made there again) while the moved file was unlocked.
+func TestProppatchMoveDropsLock(t *testing.T) {
+	e := newEnv(t)
+	e.users["carol"] = e.users["alice"]
+	e.want(t, 201, req{method: "MKCOL", path: "/dated/2026-02-02"})
+	e.want(t, 201, req{method: "PUT", path: "/dated/2026-02-02/m.txt", body: "v"})
+	_, h := e.want(t, 200, req{method: "LOCK", path: "/dated/2026-02-02/m.txt", body: lockBody})
+	tok := h.Get("Lock-Token")
+	patch := `<?xml version="1.0"?><propertyupdate xmlns="DAV:" xmlns:m="` + MetaNS + `"><set><prop><m:date>%s</m:date></prop></set></propertyupdate>`
+	e.want(t, 423, req{method: "PROPPATCH", path: "/dated/2026-02-02/m.txt", body: fmt.Sprintf(patch, "2026-02-03")})
+	body, _ := e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2026-02-02/m.txt", body: fmt.Sprintf(patch, "2026-02-03"), hdr: map[string]string{"If": "(" + tok + ")"}})
+	if !strings.Contains(body, "200 OK") {
+		t.Fatalf("PROPPATCH: %s", body)
+	}
+	e.want(t, 200, req{method: "GET", path: "/dated/2026-02-03/m.txt"})
+	e.want(t, 201, req{method: "PUT", path: "/dated/2026-02-02/m.txt", body: "again", user: "carol"})
+	// a PROPPATCH that moves nothing keeps the lock
+	_, h = e.want(t, 200, req{method: "LOCK", path: "/dated/2026-02-03/m.txt", body: lockBody})
+	e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2026-02-03/m.txt", hdr: map[string]string{"If": "(" + h.Get("Lock-Token") + ")"},
+		body: `<?xml version="1.0"?><propertyupdate xmlns="DAV:"><set><prop><x xmlns="urn:t">1</x></prop></set></propertyupdate>`})
+	e.want(t, 423, req{method: "PUT", path: "/dated/2026-02-03/m.txt", body: "x", user: "carol"})
+}

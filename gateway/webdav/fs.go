@@ -32,7 +32,8 @@ type reqFS struct {
 
 	mu sync.Mutex
 	// guarded by mu
-	lastErr error
+	lastErr   error
+	movedAway string // the file a PROPPATCH moved to another path
 }
 
 // putInfo is what a PUT request tells about its body.
@@ -52,6 +53,18 @@ func (f *reqFS) fail(op, name string, err error) error {
 	f.lastErr = err
 	f.mu.Unlock()
 	return osError(op, name, err)
+}
+
+func (f *reqFS) setMovedAway(name string) {
+	f.mu.Lock()
+	f.movedAway = name
+	f.mu.Unlock()
+}
+
+func (f *reqFS) moved() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.movedAway
 }
 
 func (f *reqFS) last() error {

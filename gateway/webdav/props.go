@@ -225,6 +225,11 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	}
 	switch {
 	case err == nil:
+		// A template key moved the file: its locks stay behind otherwise
+		// (server.go drops them, as after a MOVE).
+		if now, serr := d.fs.tree.Stat(d.ctx, d.name); serr != nil || now.ID() != d.info.ID() {
+			d.fs.setMovedAway(d.name)
+		}
 		return propstats(names, nil), nil
 	case code == 0:
 		return nil, d.fs.fail("proppatch", d.name, err)

@@ -274,6 +274,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if (r.Method == "DELETE" || r.Method == "MOVE") && sw.code/100 == 2 {
 		locks.dropUnder(r.URL.Path)
 	}
+	if m := rfs.moved(); m != "" {
+		locks.dropUnder(m)
+	}
 }
 
 // drainLimit bounds what drain reads: Apache's default LimitRequestBody.
