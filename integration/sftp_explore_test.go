@@ -381,3 +381,43 @@ func TestSSHFSRenameAndRemoveWhileWriting(t *testing.T) {
 		t.Fatalf("stored: %q\n%s", names, out)
 	}
 }
+
+// A directory listed through sshfs while a file in it was being written
+// left the file out (the Tree has no such file yet), and sshfs kept that
+// listing in its cache after the close: "ls" missed the file for a
+// while. Listings of the writing session now show it, as written so far.
+func TestSSHFSListsFilesBeingWritten(t *testing.T) {
+	s := startSFTPServer(t, "")
+	mnt := s.mountSSHFS(t)
+	dir := filepath.Join(mnt, "by-date", "2026-10-10", "tmp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "b"), []byte("stored"), 0o644)
+	var open []*os.File
+	for _, n := range []string{"a", "b", "c"} { // before, over and after the stored one
+		f, err := os.OpenFile(filepath.Join(dir, n), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("being written: " + n)
+		open = append(open, f)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		fi, _ := e.Info()
+		got = append(got, fmt.Sprintf("%s:%d", e.Name(), fi.Size()))
+	}
+	if want := []string{"a:16", "b:16", "c:16"}; !slices.Equal(got, want) {
+		t.Fatalf("listing while writing: %q, want %q", got, want)
+	}
+	for _, f := range open {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

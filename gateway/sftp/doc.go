@@ -58,7 +58,8 @@
 // ignored, since modes reflect the user's rights. Rename does not replace
 // an existing target (SFTP v3); posix-rename@openssh.com does. Directory
 // listings are paged out of Tree.ReadDir, so a directory of any size
-// lists in bounded memory. There are no symbolic or hard links:
+// lists in bounded memory; the files the session is writing in it are
+// merged in as written so far. There are no symbolic or hard links:
 // symlink, hardlink and readlink answer "operation unsupported", as do
 // unknown extended requests.
 //

@@ -6,7 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,7 +251,9 @@ func (h *handlers) Filelist(r *pkgsftp.Request) (_ pkgsftp.ListerAt, err error) 
 		if err := h.acquire(); err != nil {
 			return nil, err
 		}
-		return &lister{h: h, ctx: r.Context(), path: r.Filepath}, nil
+		l := &lister{h: h, ctx: r.Context(), path: r.Filepath, writing: h.writingIn(r.Filepath)}
+		l.extra = l.writing
+		return l, nil
 	case "Stat", "Lstat":
 		// A file this session is writing exists for it already (sshfs
 		// stats what it just created), though no one else sees it yet.
@@ -293,20 +298,40 @@ func (o oneInfo) ListAt(ls []os.FileInfo, off int64) (int, error) {
 // listPage is how many entries a lister asks the Tree for at once.
 const listPage = 1000
 
-// lister pages a directory out of Tree.ReadDir. pkg/sftp asks for
-// consecutive offsets; an offset out of sequence restarts the listing.
+// lister pages a directory out of Tree.ReadDir, merging in the files the
+// session is writing there: they are listed as they are so far, as on
+// OpenSSH's server (sshfs caches a listing made while a file was being
+// written, which left the file out of "ls" for a while after its close).
+// pkg/sftp asks for consecutive offsets; an offset out of sequence
+// restarts the listing.
 type lister struct {
-	h    *handlers
-	ctx  context.Context // the directory handle's
-	path string
-	once sync.Once
+	h       *handlers
+	ctx     context.Context // the directory handle's
+	path    string
+	writing []*upload // the session's uploads in the directory, by name
+	once    sync.Once
 
 	mu sync.Mutex
 	// guarded by mu
 	buf   []*views.Info // fetched, not yet returned
-	next  int64         // offset of buf[0]
+	extra []*upload     // writing not yet returned
+	next  int64         // offset of the next entry
 	after string        // last name fetched
 	done  bool          // the Tree has no more
+}
+
+// writingIn returns the session's uploads in directory dir, by name.
+func (h *handlers) writingIn(dir string) []*upload {
+	h.mu.Lock()
+	var out []*upload
+	for p, u := range h.uploads {
+		if path.Dir(p) == dir {
+			out = append(out, u)
+		}
+	}
+	h.mu.Unlock()
+	slices.SortFunc(out, func(a, b *upload) int { return strings.Compare(path.Base(a.where()), path.Base(b.where())) })
+	return out
 }
 
 func (l *lister) ListAt(ls []os.FileInfo, off int64) (n int, err error) {
@@ -315,41 +340,60 @@ func (l *lister) ListAt(ls []os.FileInfo, off int64) (n int, err error) {
 	defer l.mu.Unlock()
 	if off != l.next {
 		// Only a client that seeks gets here: restart and skip.
-		l.buf, l.next, l.after, l.done = nil, 0, "", false
+		l.buf, l.extra, l.next, l.after, l.done = nil, l.writing, 0, "", false
 		for l.next < off {
-			if len(l.buf) == 0 {
-				if l.done {
-					return 0, io.EOF
-				}
-				if err := l.fill(); err != nil {
-					return 0, err
-				}
-				continue
+			if _, err := l.entry(); err != nil {
+				return 0, err
 			}
-			skip := min(int64(len(l.buf)), off-l.next)
-			l.buf = l.buf[skip:]
-			l.next += skip
 		}
 	}
 	for n < len(ls) {
-		if len(l.buf) == 0 {
-			if l.done {
-				break
-			}
-			if err := l.fill(); err != nil {
-				return n, err
-			}
-			continue
+		fi, err := l.entry()
+		if err != nil {
+			return n, err
 		}
-		ls[n] = info{l.buf[0]}
-		l.buf = l.buf[1:]
-		l.next++
+		ls[n] = fi
 		n++
 	}
-	if n < len(ls) || (len(l.buf) == 0 && l.done) {
+	if len(l.buf) == 0 && len(l.extra) == 0 && l.done {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// entry returns the next entry, or io.EOF. Called with mu held.
+func (l *lister) entry() (os.FileInfo, error) {
+	for {
+		if len(l.buf) == 0 && !l.done {
+			if err := l.fill(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if len(l.extra) > 0 {
+			u := l.extra[0]
+			name := path.Base(u.where())
+			if len(l.buf) == 0 || name <= l.buf[0].Name() {
+				l.extra = l.extra[1:]
+				if len(l.buf) > 0 && name == l.buf[0].Name() {
+					l.buf = l.buf[1:] // the stored version: the spool is newer
+				}
+				fi, err := u.info()
+				if err != nil {
+					continue // closed meanwhile: the Tree's entry, if any, was listed
+				}
+				l.next++
+				return fi, nil
+			}
+		}
+		if len(l.buf) == 0 {
+			return nil, io.EOF
+		}
+		fi := info{l.buf[0]}
+		l.buf = l.buf[1:]
+		l.next++
+		return fi, nil
+	}
 }
 
 // fill fetches the next page. Called with mu held.

@@ -236,6 +236,34 @@ func TestLargeDirectoryIsPaged(t *testing.T) {
 	if err != nil || len(root) != 2 || root[0].Name() != "by-date" || !root[0].IsDir() {
 		t.Fatalf("root: %v %v", root, err)
 	}
+
+	// Files the session is writing there are merged in, in name order,
+	// across the pages; one over a stored file replaces its entry.
+	want := map[string]int64{}
+	for _, name := range []string{"f00000a", "f01500", "f02344z", "zzz"} {
+		f, err := c.Create("/by-type/obs/2026-01-01/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		f.Write([]byte("abc"))
+		want[name] = 3
+	}
+	fis, err = c.ReadDir("/by-type/obs/2026-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fis) != n+3 {
+		t.Fatalf("%d entries while writing, want %d", len(fis), n+3)
+	}
+	for i, fi := range fis {
+		if i > 0 && fis[i-1].Name() >= fi.Name() {
+			t.Fatalf("entry %d: %s after %s", i, fi.Name(), fis[i-1].Name())
+		}
+		if size, ok := want[fi.Name()]; ok && fi.Size() != size {
+			t.Fatalf("%s: size %d, want the spool's %d", fi.Name(), fi.Size(), size)
+		}
+	}
 }
 
 func TestOutsideViewsAndRights(t *testing.T) {

@@ -600,10 +600,13 @@ func (zeros) Read(p []byte) (int, error) {
 }
 
 // listerAt describes the file being written, from its spool.
-func (u *upload) listerAt() (pkgsftp.ListerAt, error) {
+func (u *upload) listerAt() (pkgsftp.ListerAt, error) { return u.info() }
+
+// info describes the file being written, from its spool.
+func (u *upload) info() (spoolInfo, error) {
 	st, err := u.f.Stat()
 	if err != nil {
-		return nil, fs.Wrap("spool", u.where(), err)
+		return spoolInfo{}, fs.Wrap("spool", u.where(), err)
 	}
 	u.mu.Lock()
 	mt := u.modTime
