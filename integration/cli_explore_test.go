@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,6 +35,8 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 		{[]string{"--log-level", "loud", "find", "a=b"}, "--log-level loud: want debug, info, warn or error"},
 		{[]string{"--config", bad, "find", "a=b"}, `unknown key "cahce"`},
 		{[]string{"stat", "nope"}, "object id nope: want 26 letters and digits"},
+		{[]string{"find", "--limit", "-5", "a=b"}, "--limit -5: want 0 (no limit) or more"},
+		{[]string{"register", "--batch", "0"}, "--batch 0: want 1 or more records"},
 		// The views' namespace: an object given dg.view and dg.dir left
 		// its views and showed as an empty directory.
 		{[]string{"put", bad, "--meta", "dg.view=x"}, "--meta dg.view: the dg. namespace is reserved"},
@@ -268,5 +271,32 @@ func TestCLISecondOwner(t *testing.T) {
 	_, errs, code := c.run("", "serve")
 	if code == 0 || !strings.Contains(errs, "in use") || !strings.Contains(errs, "pid ") || strings.Contains(errs, "socket") || !strings.Contains(errs, "give this server its own") {
 		t.Fatalf("second serve: exit %d, %q", code, errs)
+	}
+}
+
+// A hangup (the terminal of a foreground `datagate mount` closed, its ssh
+// session dropped) killed the process by default and left the mount
+// point "transport endpoint is not connected"; it now unmounts as on
+// SIGINT or SIGTERM.
+func TestMountCommandHangup(t *testing.T) {
+	needMount(t)
+	data, tmp := t.TempDir(), t.TempDir()
+	cfg := filepath.Join(tmp, "datagate.yaml")
+	os.WriteFile(cfg, []byte("data: "+data+"\n"+fuseViews), 0o600)
+	mnt := filepath.Join(tmp, "mnt")
+	os.Mkdir(mnt, 0o755)
+	m := startMount(t, cfg, mnt)
+	m.cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case err := <-m.done:
+		if err != nil {
+			t.Fatalf("mount after SIGHUP: %v\n%s", err, m.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("mount did not end on SIGHUP\n%s", m.stderr)
+	}
+	waitMounted(t, mnt, false, m.stderr)
+	if _, err := os.ReadDir(mnt); err != nil {
+		t.Fatalf("mount point after SIGHUP: %v", err)
 	}
 }

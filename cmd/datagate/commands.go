@@ -74,6 +74,9 @@ On a terminal a progress bar on stderr follows the input (bytes read of a
 file, with the records added so far).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if batch < 1 {
+				return fs.E(fs.Invalid, "--batch", strconv.Itoa(batch), errors.New("want 1 or more records"))
+			}
 			in := io.Reader(cmd.InOrStdin())
 			total := int64(-1)
 			if len(args) == 1 && args[0] != "-" {
@@ -331,6 +334,9 @@ func newFindCmd(g *globals) *cobra.Command {
 		Short: "List objects whose metadata has every KEY=VALUE",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 0 {
+				return fs.E(fs.Invalid, "--limit", strconv.Itoa(limit), errors.New("want 0 (no limit) or more"))
+			}
 			m, err := admin.ParseMeta(args)
 			if err != nil {
 				return err
@@ -354,7 +360,7 @@ func newFindCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each object as a JSON line")
-	cmd.Flags().IntVar(&limit, "limit", 0, "stop after N objects")
+	cmd.Flags().IntVar(&limit, "limit", 0, "stop after N objects (0: all)")
 	return cmd
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,7 +48,11 @@ mounts: in its configuration).`,
 			if err := cfg.CheckMounts(); err != nil {
 				return fs.E(fs.Invalid, "mount", mc.Path, err)
 			}
-			ctx := cmd.Context()
+			// A hangup (the terminal closed, the ssh session dropped) ends
+			// the mount as Ctrl-C does: its default action killed the
+			// process and left "transport endpoint is not connected".
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGHUP)
+			defer stop()
 			a, err := openApp(ctx, cfg, log)
 			if errors.Is(err, store.ErrLocked) {
 				abs, _ := filepath.Abs(mc.Path)
