@@ -37,6 +37,8 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 		{[]string{"stat", "nope"}, "object id nope: want 26 letters and digits"},
 		{[]string{"find", "--limit", "-5", "a=b"}, "--limit -5: want 0 (no limit) or more"},
 		{[]string{"register", "--batch", "0"}, "--batch 0: want 1 or more records"},
+		{[]string{"serve", "--mount", "alice"}, `--mount "alice": want NAME:MOUNTPOINT`},
+		{[]string{"serve", "--mount", "bob:" + dir}, `no such user "bob" (the configuration has no users:)`},
 		// The views' namespace: an object given dg.view and dg.dir left
 		// its views and showed as an empty directory.
 		{[]string{"put", bad, "--meta", "dg.view=x"}, "--meta dg.view: the dg. namespace is reserved"},
@@ -46,6 +48,11 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 		if code != 2 || !strings.Contains(errs, tc.want) {
 			t.Errorf("datagate %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errs, tc.want)
 		}
+	}
+	// Refused before anything was made: serve with a bad --mount opened
+	// the store and started its admin API first.
+	if _, err := os.Stat(filepath.Join(dir, "var")); err == nil {
+		t.Error("a refused command line made the data directory")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/datagate/datagate/cmd/datagate/config"
+	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/store"
 )
 
@@ -37,7 +38,12 @@ changed, or why the new file was refused (the running one then stays).`,
 				return err
 			}
 			if err := mountFlags(cfg, mounts); err != nil {
-				return err
+				return &fs.Error{Kind: fs.Invalid, Err: err} // a bad --mount: exit 2
+			}
+			// Before the store opens and the listeners start, not when
+			// the mounts are made.
+			if err := cfg.CheckMounts(); err != nil {
+				return &fs.Error{Kind: fs.Invalid, Err: err}
 			}
 			warnReadableSecrets(g.configFile, cfg, log)
 			return serve(cmd.Context(), cfg, log, reloadSource(g, mounts))
