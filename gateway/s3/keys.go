@@ -25,7 +25,7 @@ func treeKey(key string) string {
 	}
 	segs := strings.Split(key, "/")
 	for i, s := range segs {
-		if s == "" || s == "." || s == ".." || strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+		if s == "" || s == "." || s == ".." || strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) || specialSegment(s) {
 			continue
 		}
 		segs[i] = pathtmpl.EscapeSegment(s)
@@ -39,6 +39,15 @@ func needsEscape(r rune) bool {
 	return r < 0x20 || r == 0x7f || r == '%' || r == '\\' || r == utf8.RuneError
 }
 
+// specialSegment reports the escapes of the values "", "." and "..": no
+// key segment can be these, so such a segment (a template value that is
+// empty, from registered metadata) stays escaped in keys, both ways, and
+// its object can be read, listed and deleted by that key. A key segment
+// written "%-" by a client therefore means the empty value.
+func specialSegment(s string) bool {
+	return s == "%-" || s == "%2E" || s == "%2E%2E"
+}
+
 // keyOf is the S3 key of a Tree path under a bucket (the inverse of
 // treeKey): each segment unescaped. A segment that is not a canonical
 // escape, or whose value no key segment can hold (a "/", a NUL, invalid
@@ -50,6 +59,9 @@ func keyOf(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
 		if strings.IndexByte(s, '%') < 0 {
+			continue
+		}
+		if specialSegment(s) {
 			continue
 		}
 		if u, err := pathtmpl.UnescapeSegment(s); err == nil && !strings.ContainsAny(u, "/\x00") && utf8.ValidString(u) {

@@ -65,6 +65,23 @@ func TestKeysWithPercent(t *testing.T) {
 		}
 		e.mustNotExist(t, "data", k)
 	}
+	// An empty template value is the segment "%-" in listings, and the
+	// object can be read and deleted by that key.
+	put(t, e.alice, "data", "empty-type.txt", []byte("e"), minio.PutObjectOptions{UserMetadata: map[string]string{"type": ""}})
+	var inBytype []string
+	for o := range e.alice.ListObjects(ctx, "bytype", minio.ListObjectsOptions{Recursive: true}) {
+		inBytype = append(inBytype, o.Key)
+	}
+	if len(inBytype) != 1 || inBytype[0] != "%-/empty-type.txt" {
+		t.Errorf("bytype lists %q", inBytype)
+	}
+	if got := get(t, e.alice, "bytype", "%-/empty-type.txt", minio.GetObjectOptions{}); string(got) != "e" {
+		t.Errorf("read by its listed key: %q", got)
+	}
+	if err := e.alice.RemoveObject(ctx, "bytype", "%-/empty-type.txt", minio.RemoveObjectOptions{}); err != nil {
+		t.Error(err)
+	}
+	e.mustNotExist(t, "data", "empty-type.txt")
 	// Multipart to such a key; the answer's Location is its URL.
 	big := bytes.Repeat([]byte("%"), 6<<20)
 	info := put(t, e.alice, "data", "mp/100% sure.bin", big, minio.PutObjectOptions{PartSize: 5 << 20})
@@ -83,9 +100,11 @@ func TestTreeKeyRoundTrip(t *testing.T) {
 		{"a%2Fb/c", "a%252Fb/c"},
 		{"back\\slash\x01", "back%5Cslash%01"},
 		{"é/ü", "é/ü"},
-		{"a/../b", "a/../b"},     // refused by the Tree, as sent
-		{"a//b%", "a//b%25"},     // the empty segment too
-		{"nul\x00%", "nul\x00%"}, // and NUL
+		{"a/../b", "a/../b"},       // refused by the Tree, as sent
+		{"a//b%", "a//b%25"},       // the empty segment too
+		{"nul\x00%", "nul\x00%"},   // and NUL
+		{"type/%-/x", "type/%-/x"}, // the empty value's segment, as listed
+		{"%2E/%2E%2E/%2E%", "%2E/%2E%2E/%252E%25"},
 	} {
 		if got := treeKey(c.key); got != c.tree {
 			t.Errorf("treeKey(%q) = %q, want %q", c.key, got, c.tree)
