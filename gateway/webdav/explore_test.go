@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/views"
 )
 
 // TestWritePreconditions: If-Match, If-None-Match and If-Unmodified-Since
@@ -338,4 +339,19 @@ func TestProppatchMoveDropsLock(t *testing.T) {
 	e.want(t, 207, req{method: "PROPPATCH", path: "/dated/2026-02-03/m.txt", hdr: map[string]string{"If": "(" + h.Get("Lock-Token") + ")"},
 		body: `<?xml version="1.0"?><propertyupdate xmlns="DAV:"><set><prop><x xmlns="urn:t">1</x></prop></set></propertyupdate>`})
 	e.want(t, 423, req{method: "PUT", path: "/dated/2026-02-03/m.txt", body: "x", user: "carol"})
+}
+
+// TestLockNeedsWrite: LOCK needs the w right (Apache's does): a user who
+// could only read a view locked it whole and kept its writers out.
+func TestLockNeedsWrite(t *testing.T) {
+	e := newEnv(t)
+	e.users["carol"] = views.Profile{Views: map[string]views.Rights{"ro": views.All}}
+	e.want(t, 201, req{method: "PUT", path: "/x", body: "x", user: "carol"}) // carol's root is ro
+	for _, p := range []string{"/ro/", "/ro/x", "/"} {
+		e.want(t, 403, req{method: "LOCK", path: p, body: lockBody})
+	}
+	e.want(t, 403, req{method: "LOCK", path: "/ro/new", body: lockBody})
+	e.want(t, 201, req{method: "PUT", path: "/x", body: "y", user: "carol"})
+	e.want(t, 200, req{method: "LOCK", path: "/", body: lockBody, user: "carol"}) // her one view, rwd
+	e.want(t, 200, req{method: "LOCK", path: "/files/", body: lockBody})
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/webdav"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/views"
 )
 
 // lockInfo is a LOCK request body.
@@ -71,6 +72,16 @@ func (s *Server) serveLock(w http.ResponseWriter, r *http.Request, rfs *reqFS, l
 		return
 	}
 	p := clean(r.URL.Path)
+	// A lock keeps every other writer out: it needs the w right, as
+	// Apache's LOCK does. Without this check a user who could only read
+	// a view locked it whole (Depth infinity) and refused its writers'
+	// changes for up to max_lock_timeout; the root of several views has
+	// no rights and cannot be locked. (A path with nothing there is
+	// checked by the empty file made below.)
+	if fi, err := rfs.stat(r.Context(), p); err == nil && fi.Rights()&views.Write == 0 {
+		http.Error(w, "Forbidden: LOCK "+p+" needs the w right", http.StatusForbidden)
+		return
+	}
 	now := time.Now()
 	d := webdav.LockDetails{Root: p, Duration: dur, OwnerXML: li.Owner.InnerXML, ZeroDepth: depth == "0"}
 	shared := li.Shared != nil
