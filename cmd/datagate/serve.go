@@ -100,7 +100,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload fun
 	}
 	defer env.watchSIGHUP(ctx)()  // reload.go
 	env.admin.started.Store(true) // ready (/readyz)
-	log.Info("datagate serving", "data", cfg.Data, "socket", socketPath(cfg), "providers", strings.Join(cfg.ProviderNames(), ","))
+	// The absolute path: a relative data: is the working directory's, and
+	// a service manager's is often / (data: ./var is then /var).
+	data, _ := filepath.Abs(cfg.Data)
+	log.Info("datagate serving", "data", data, "socket", socketPath(cfg), "providers", strings.Join(cfg.ProviderNames(), ","))
 
 	select {
 	case <-ctx.Done():
