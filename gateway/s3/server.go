@@ -318,7 +318,9 @@ func (s *Server) route(q *req) {
 		s.abortUpload(q, uploadID)
 	case m == http.MethodGet && uploadID != "":
 		s.listParts(q, uploadID)
-	case (m == http.MethodGet || m == http.MethodPut) && (has("tagging") || has("retention") || has("legal-hold") || has("torrent") || has("restore") || has("attributes")):
+	case (m == http.MethodGet || m == http.MethodDelete) && has("tagging"):
+		s.objectTagging(q, m == http.MethodDelete)
+	case (m == http.MethodGet || m == http.MethodPut || m == http.MethodDelete) && (has("tagging") || has("retention") || has("legal-hold") || has("torrent") || has("restore") || has("attributes") || has("renameObject")):
 		q.fail(s, ErrNotImplemented)
 	case m == http.MethodGet && has("acl"):
 		s.objectACL(q)
