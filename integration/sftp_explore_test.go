@@ -421,3 +421,27 @@ func TestSSHFSListsFilesBeingWritten(t *testing.T) {
 		}
 	}
 }
+
+// The spool's disk fills during an upload: the client is told its write
+// failed, and the file must not appear. The partial spool became a
+// version at close (31 of 50 MB, visible to everyone).
+func TestSFTPUploadSpoolFull(t *testing.T) {
+	needTool(t, "sftp")
+	s := startSFTPServer(t, "")
+	mountTmpfs(t, filepath.Join(s.data, "spool", "sftp"), 2<<20)
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "big.bin"), 5<<20)
+	out, code := s.sftpBatch(t, dir, "put big.bin /by-date/2026-11-11/obs/big.bin\n")
+	if code == 0 || !strings.Contains(out, "Failure") {
+		t.Fatalf("put into a full spool: exit %d\n%s", code, out)
+	}
+	out, code = s.sftpBatch(t, dir, "ls -l /by-date/2026-11-11/obs/big.bin\n")
+	if code == 0 {
+		t.Fatalf("the upload that lost writes is visible:\n%s", out)
+	}
+	// Space again: the same upload goes through.
+	os.WriteFile(filepath.Join(dir, "small.bin"), []byte("fits"), 0o644)
+	if out, code := s.sftpBatch(t, dir, "put small.bin /by-date/2026-11-11/obs/small.bin\n"); code != 0 {
+		t.Fatalf("put after the failure: exit %d\n%s", code, out)
+	}
+}

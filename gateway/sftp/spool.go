@@ -76,6 +76,7 @@ type upload struct {
 	dirty   atomic.Bool // written, truncated or new: close creates a version
 	aborted atomic.Bool // the connection ended: close discards
 	removed atomic.Bool // removed, or renamed over, in the session: close discards
+	lost    atomic.Bool // a write or truncate of the spool failed: nothing may be stored
 
 	mu sync.Mutex
 	// guarded by mu
@@ -213,6 +214,9 @@ func (u *upload) WriteAt(p []byte, off int64) (n int, err error) {
 	u.dirty.Store(true)
 	n, err = u.f.WriteAt(p, off)
 	if err != nil {
+		// The spool misses this write (ENOSPC): what it holds is not
+		// the file the client sent, and must not be stored.
+		u.lost.Store(true)
 		return n, fs.Wrap("write spool", u.where(), err)
 	}
 	if st := u.stream(); st != nil {
@@ -257,6 +261,7 @@ func (u *upload) truncate(size int64) error {
 		st.abandon() // the spool, truncated, is pushed at close
 	}
 	if err := u.f.Truncate(size); err != nil {
+		u.lost.Store(true)
 		return fs.Wrap("truncate spool", u.where(), err)
 	}
 	return nil
@@ -279,6 +284,13 @@ func (u *upload) TransferError(err error) {
 }
 
 func (u *upload) where() string { return *u.at.Load() }
+
+// errLost is the close (or fsync) of an upload that lost a write: the
+// client was told of the write's failure, and learns that nothing was
+// stored (a partial file became a version when the spool's disk filled).
+func errLost(p string) error {
+	return failure(pkgsftp.ErrSSHFxFailure, "%s: not stored: a write to it failed", p)
+}
 
 // remove removes p. A file the session is writing goes with its name,
 // as an unlinked local file does: its handles write on into the spool
@@ -440,6 +452,15 @@ func (w *writeHandle) Close() (err error) {
 			}
 			return
 		}
+		if u.lost.Load() {
+			if last {
+				if st := u.stopStream(); st != nil {
+					st.abandon()
+				}
+			}
+			err = errLost(u.where())
+			return
+		}
 		// Cleared before the spool is read: a write from another
 		// handle meanwhile makes it dirty again, for the next close.
 		if !u.dirty.Swap(false) {
@@ -532,6 +553,9 @@ func (u *upload) commit(last bool) error {
 // The shim calls it when no request of the session is in flight.
 func (u *upload) sync() (err error) {
 	defer u.h.guard(&err, "fsync", u.where(), time.Now())
+	if u.lost.Load() {
+		return errLost(u.where())
+	}
 	if u.aborted.Load() || u.removed.Load() || !u.dirty.Load() {
 		return nil
 	}
