@@ -125,6 +125,8 @@ func describe(err error) string {
 		return "Permission denied"
 	case fs.Other:
 		return "internal server error"
+	case fs.NoSpace:
+		return "No space left on device" // the store's message names server paths
 	}
 	return err.Error()
 }

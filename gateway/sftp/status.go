@@ -53,10 +53,24 @@ func toStatus(err error) error {
 	}
 	k := fs.KindOf(err)
 	msg := err.Error()
-	if k == fs.Other {
+	switch k {
+	case fs.Other:
 		msg = "internal server error"
+	case fs.NoSpace:
+		// The store's and the spool's messages name server paths.
+		msg = noSpace(err)
 	}
 	return &statusError{code: statusCode(k), msg: msg}
+}
+
+// noSpace describes a NoSpace error by the client's path alone.
+func noSpace(err error) string {
+	const msg = "no space left on device"
+	var fe *fs.Error
+	if errors.As(err, &fe) && fe.Path != "" {
+		return fe.Op + " " + fe.Path + ": " + msg
+	}
+	return msg
 }
 
 // failure is a status error for conditions the front-end itself detects.

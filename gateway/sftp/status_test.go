@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
+	"syscall"
 	"testing"
 
 	pkgsftp "github.com/pkg/sftp"
@@ -47,5 +49,18 @@ func TestStatusForEveryKind(t *testing.T) {
 				t.Fatalf("internal error described to the client: %q", err)
 			}
 		})
+	}
+}
+
+// A full disk is described by the client's path, not the server's (the
+// store's message named its temporary file under the data directory).
+func TestNoSpaceHidesServerPaths(t *testing.T) {
+	inner := &os.PathError{Op: "write", Path: "/srv/datagate/spool/sftp/#42", Err: syscall.ENOSPC}
+	err := toStatus(fs.Wrap("write spool", "/v/a.bin", inner))
+	if !errors.Is(err, pkgsftp.ErrSSHFxFailure) || err.Error() != "write spool /v/a.bin: no space left on device" {
+		t.Fatalf("toStatus = %q", err)
+	}
+	if msg := scpMessage(fs.Wrap("create", "/v/a.bin", inner)); strings.Contains(msg, "/srv") || !strings.Contains(msg, "No space left on device") {
+		t.Fatalf("scp message %q", msg)
 	}
 }
