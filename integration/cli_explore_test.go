@@ -76,6 +76,13 @@ func TestCLIRegisterErrorThroughServer(t *testing.T) {
 			t.Errorf("register error %q: want line 2 and its batch named once", errs)
 		}
 	}
+	// With batches of one line, line 1's is applied: the server's error
+	// answer has no counts, and the CLI printed "0 added" all the same.
+	in = `{"location":{"provider":"local","path":"b"}}` + "\n" + `{"bad` + "\n"
+	out, errs, code := cli{t, []string{"--data", dataDir}}.run(in, "register", "--batch", "1")
+	if code != 2 || strings.Contains(out, "0 added") || !strings.Contains(errs, "batch from line 2 not applied") {
+		t.Errorf("register through the server, one batch applied: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
 }
 
 // get -o made its file with a temporary file's 0600: other users could not

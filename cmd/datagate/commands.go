@@ -112,6 +112,12 @@ file, with the records added so far).`,
 					}
 					return err
 				}
+				if err != nil && res == (ingest.Result{}) {
+					// A server's error answer carries no counts: "0 added"
+					// would deny the batches before the bad line, which the
+					// error says were applied.
+					return err
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%d added, %d updated, %d unchanged\n", res.Added, res.Updated, res.Unchanged)
 				return err
 			})
