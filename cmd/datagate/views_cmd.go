@@ -192,10 +192,10 @@ func newPasswdCmd() *cobra.Command {
 	var cost int
 	cmd := &cobra.Command{
 		Use:   "passwd",
-		Short: "Read a password and print its bcrypt hash, for users.NAME.password_hash",
+		Short: "Read a password and print its bcrypt hash, for a password_hash (users: or admin.users:)",
 		Long: `Read a password — from the terminal without echo (asked twice), or the
 first line of stdin when it is not a terminal — and print its bcrypt hash
-for the configuration's users.NAME.password_hash.`,
+for the configuration's users.NAME.password_hash or admin.users.NAME.password_hash.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pw, err := readPassword(cmd.InOrStdin(), cmd.ErrOrStderr())
