@@ -276,7 +276,8 @@ func TestRefusedPutBodyIsRead(t *testing.T) {
 // TestEarlyETagStillMatches: content fetched lazily has the ETag
 // "id-version" until its first whole read has been digested, then the
 // SHA-256 one; a write conditional on the earlier tag (davfs2's If-Match
-// after it cached the file) still matches that unchanged version.
+// after it cached the file) still matches that unchanged version, and a
+// GET revalidating it is 304.
 func TestEarlyETagStillMatches(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)
@@ -306,6 +307,10 @@ func TestEarlyETagStillMatches(t *testing.T) {
 			t.Fatal("the ETag did not become the SHA-256 one")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	e.want(t, 304, req{method: "GET", path: "/files/reg.txt", hdr: map[string]string{"If-None-Match": early}})
+	if body, _ := e.want(t, 206, req{method: "GET", path: "/files/reg.txt", hdr: map[string]string{"If-Range": early, "Range": "bytes=2-4"}}); body != "gis" {
+		t.Fatalf("If-Range with the early ETag: %q", body)
 	}
 	e.want(t, 207, req{method: "PROPPATCH", path: "/files/reg.txt", hdr: map[string]string{"If": "([" + early + "])"},
 		body: `<?xml version="1.0"?><propertyupdate xmlns="DAV:"><set><prop><x xmlns="urn:t">1</x></prop></set></propertyupdate>`})

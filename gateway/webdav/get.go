@@ -39,6 +39,7 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, tree *views.Tr
 	o := f.Object()
 	h := w.Header()
 	h.Set("ETag", etagOf(o))
+	sameVersion(r, o)
 	h.Set("Content-Type", contentType(o, info.Name()))
 	if len(o.SHA256) == 32 {
 		// What ownCloud clients (and rclone for them) read to verify.
@@ -57,6 +58,26 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, tree *views.Tr
 		content = &httpserve.LogBreak{ReadSeeker: f, Log: s.log, What: p}
 	}
 	http.ServeContent(w, r, info.Name(), o.ModTime, content)
+}
+
+// sameVersion rewrites the conditions of a GET that name o's earlier
+// "id-version" ETag (etagsOf) to the current one, which ServeContent
+// compares with: a client that cached lazily fetched content before its
+// SHA-256 was known revalidates it (304; If-Range: the range) instead of
+// downloading it again.
+func sameVersion(r *http.Request, o *fs.Object) {
+	if len(o.SHA256) != 32 || r.Header.Get("If-None-Match") == "" && r.Header.Get("If-Match") == "" && r.Header.Get("If-Range") == "" {
+		return // no earlier tag, or no condition: the plain GET costs nothing more
+	}
+	tags := etagsOf(o)
+	if len(tags) < 2 {
+		return
+	}
+	for _, k := range []string{"If-None-Match", "If-Match", "If-Range"} {
+		if v := r.Header.Get(k); v != "" && etagListMatch(v, tags[1:], k == "If-None-Match") {
+			r.Header.Set(k, tags[0])
+		}
+	}
 }
 
 // sizeIs reports whether f holds exactly size bytes, so ServeContent,
