@@ -171,3 +171,19 @@ func TestS3ExploreConditionalPut(t *testing.T) {
 	}
 	srv.stop(t)
 }
+
+// aws s3api delete-object-tagging deleted the object; get-object-tagging
+// (which aws CLI v2 calls to copy large objects) was NotImplemented.
+func TestS3ExploreTagging(t *testing.T) {
+	srv := startS3Server(t, s3Config(t.TempDir(), s3FreePort(t)))
+	aws := awsTool(t, srv)
+	f := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(f, []byte("f\n"), 0o644)
+	must(t, srv, aws, "s3api", "put-object", "--bucket", "inbox", "--key", "tags/a", "--body", f)
+	must(t, srv, aws, "s3api", "delete-object-tagging", "--bucket", "inbox", "--key", "tags/a")
+	if out := must(t, srv, aws, "s3api", "get-object-tagging", "--bucket", "inbox", "--key", "tags/a"); !strings.Contains(out, `"TagSet": []`) {
+		t.Errorf("get-object-tagging:\n%s", out)
+	}
+	must(t, srv, aws, "s3api", "head-object", "--bucket", "inbox", "--key", "tags/a")
+	srv.stop(t)
+}
