@@ -24,6 +24,17 @@
 //     Depth is absent) is refused with 403 and DAV:propfind-finite-depth.
 //   - LOCK and its refresh (sharedlock.go): shared locks, which
 //     x/net/webdav lacks, and responses that state the lock as granted.
+//     LOCK needs the w right. PROPFIND shows DAV:lockdiscovery.
+//   - If-Match, If-None-Match and If-Unmodified-Since of every other
+//     method (precond.go; x/net/webdav reads only the If header): 412
+//     when they fail. A file's earlier "id-version" ETag still matches
+//     once its SHA-256 is known (etagsOf), GET included.
+//   - PUT with Content-Range is 400; DELETE of a collection with a Depth
+//     other than infinity is 400; a view's root cannot be removed (403
+//     before anything is).
+//   - the body a refused request left unread is read (up to 1 GiB), so
+//     clients that send a whole upload before reading the answer (neon)
+//     get the status rather than a closed connection.
 //   - paths with NUL, "." or ".." segments (also percent-encoded) are 400
 //     before any lookup; a COPY/MOVE Destination on another host is 502,
 //     one that is not a clean path 403.
@@ -71,7 +82,10 @@
 // the header (x/net/webdav checks one list against both, which refused
 // davfs2's rename of the file it had locked). The locks x/net/webdav
 // takes around each write request live in memory only and conflict with
-// LOCK locks, not with each other.
+// LOCK locks, not with each other; those of DELETE, MOVE and COPY cover
+// the whole tree they remove or replace, so the locks of its members
+// count (treeLocks.deep). A successful DELETE or MOVE, and a PROPPATCH
+// that moves a file, drop the locks of what went.
 //
 // # Concurrency
 //
