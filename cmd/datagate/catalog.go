@@ -41,7 +41,9 @@ func openCatalog(ctx context.Context, cfg *config.Config, log *slog.Logger) (cat
 	}
 	a, err := openApp(ctx, cfg, log)
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("%w\n(no server answers on %s: it may be starting, or another command holds the store)", err, socketPath(cfg))
+		// Named by its command line: a server starting, or another
+		// command (a long put) that holds the store until it ends.
+		return nil, fmt.Errorf("%w: %s (pid %s), and no server answers on its socket %s: wait for that command to end, or for that server to start", store.ErrLocked, cfg.Data, lockOwner(cfg.Data), socketPath(cfg))
 	}
 	if err != nil {
 		return nil, err

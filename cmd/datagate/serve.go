@@ -167,15 +167,23 @@ func adminToken(dir string) (string, error) {
 	return tok, nil
 }
 
-// lockOwner returns the pid the owner of the data directory wrote into
-// its LOCK file, or "unknown".
+// lockOwner describes the owner of the data directory: the pid it wrote
+// into its LOCK file and, on Linux, its command line ("4242: datagate put
+// big.grib"), so that an operator sees whether a server, a mount or a
+// long command holds it; "unknown" without a pid.
 func lockOwner(dir string) string {
 	b, err := os.ReadFile(filepath.Join(dir, "LOCK"))
 	pid := strings.TrimSpace(string(b))
 	if _, perr := strconv.Atoi(pid); err != nil || perr != nil {
 		return "unknown"
 	}
-	return pid
+	cl, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+	if err != nil || len(cl) == 0 {
+		return pid
+	}
+	args := strings.Split(strings.TrimRight(string(cl), "\x00"), "\x00")
+	args[0] = filepath.Base(args[0])
+	return pid + ": " + strings.Join(args, " ")
 }
 
 // warnReadableSecrets warns when the configuration file holds secrets in
