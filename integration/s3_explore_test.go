@@ -187,3 +187,62 @@ func TestS3ExploreTagging(t *testing.T) {
 	must(t, srv, aws, "s3api", "head-object", "--bucket", "inbox", "--key", "tags/a")
 	srv.stop(t)
 }
+
+// s3fs (FUSE over S3, Debian package s3fs) mounts a bucket: a file with
+// "%" in its name is written, appended to, renamed, chmod-ed and
+// touched, a tree is renamed and removed with rm -rf, and what is left
+// is what the aws CLI lists.
+func TestS3ExploreS3fs(t *testing.T) {
+	needTool(t, "s3fs", "fusermount")
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no /dev/fuse in CI")
+		}
+		t.Skip("no /dev/fuse: cannot mount")
+	}
+	srv := startS3Server(t, s3Config(t.TempDir(), s3FreePort(t)))
+	aws := awsTool(t, srv)
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte(s3Alice+":"+s3AliceSecret+"\n"), 0o600)
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "s3fs", "inbox", mnt, "-o", "passwd_file="+pw, "-o", "url=http://"+srv.addr,
+		"-o", "use_path_request_style", "-o", "endpoint=us-east-1", "-o", "sigv4", "-o", "stat_cache_expire=1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("s3fs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("fusermount", "-u", mnt).Run() })
+	waitMounted(t, mnt, true, srv.stderr)
+	sh := func(script string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "sh", "-ec", script)
+		cmd.Dir = mnt
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s\nserver log:\n%s", script, err, out, srv.stderr)
+		}
+		return string(out)
+	}
+	sh(`mkdir d && echo hi > 'd/a 50%.txt' && echo more >> 'd/a 50%.txt'`)
+	sh(`mv 'd/a 50%.txt' 'd/b 100%.txt' && chmod 600 'd/b 100%.txt' && touch -d 2020-02-02 'd/b 100%.txt'`)
+	if got := sh(`cat 'd/b 100%.txt'; stat -c '%a %Y' 'd/b 100%.txt'`); got != "hi\nmore\n600 1580601600\n" {
+		t.Errorf("after rename, chmod, touch: %q", got)
+	}
+	sh(`mkdir -p d/x/y && echo deep > d/x/y/f && mv d/x d/x2 && test "$(cat d/x2/y/f)" = deep`)
+	if out := must(t, srv, aws, "s3", "ls", "--recursive", "s3://inbox/d/"); !strings.Contains(out, "d/b 100%.txt") || !strings.Contains(out, "d/x2/y/f") || strings.Contains(out, "d/x/") {
+		t.Errorf("aws s3 ls after the s3fs work:\n%s", out)
+	}
+	sh(`rm -rf d`)
+	if out := must(t, srv, aws, "s3api", "list-objects-v2", "--bucket", "inbox", "--prefix", "d"); strings.Contains(out, `"Key"`) {
+		t.Errorf("left after rm -rf:\n%s", out)
+	}
+	if out, err := exec.Command("fusermount", "-u", mnt).CombinedOutput(); err != nil {
+		t.Errorf("fusermount -u: %v %s", err, out)
+	}
+	srv.stop(t)
+}
