@@ -316,3 +316,24 @@ func TestMountCommandHangup(t *testing.T) {
 		t.Fatalf("mount point after SIGHUP: %v", err)
 	}
 }
+
+// A get through the server whose content fails after the answer's status
+// (a provider error on the first chunk) said only "unexpected EOF"; it now
+// says the answer was cut and where the cause is, and -o leaves no file.
+func TestCLIGetCutThroughServer(t *testing.T) {
+	dataDir := t.TempDir()
+	os.MkdirAll(filepath.Join(dataDir, "import"), 0o755)
+	os.WriteFile(filepath.Join(dataDir, "import", "short"), []byte("hello"), 0o644)
+	startServer(t, dataDir)
+	c := cli{t, []string{"--data", dataDir}}
+	c.ok(`{"name":"short","meta":{"k":"cut"},"location":{"provider":"local","path":"short"},"size":10}`+"\n", "register")
+	id := idRE.FindString(c.ok("", "find", "k=cut"))
+	out := filepath.Join(t.TempDir(), "out")
+	_, errs, code := c.run("", "get", id, "-o", out)
+	if code == 0 || !strings.Contains(errs, "the server's answer ended") || !strings.Contains(errs, "server's log") {
+		t.Fatalf("cut get: exit %d, %q", code, errs)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("a cut get -o left its file")
+	}
+}
