@@ -99,3 +99,28 @@ func TestDeleteWithoutRight(t *testing.T) {
 		t.Errorf("kept: %q", got)
 	}
 }
+
+// CopyObject of a folder object ("dir/") onto another folder key makes
+// that folder (a client renaming a folder copies its placeholder); it
+// was InvalidArgument. An object onto a folder key stays refused.
+func TestCopyFolderObject(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := ctxT(t)
+	put(t, e.alice, "data", "from/", nil, minio.PutObjectOptions{})
+	put(t, e.alice, "data", "obj", []byte("o"), minio.PutObjectOptions{})
+	if _, err := e.alice.CopyObject(ctx, minio.CopyDestOptions{Bucket: "data", Object: "to/"}, minio.CopySrcOptions{Bucket: "data", Object: "from/"}); err != nil {
+		t.Fatalf("copy from/ to to/: %v", err)
+	}
+	if st, err := e.alice.StatObject(ctx, "data", "to/", minio.StatObjectOptions{}); err != nil || st.Size != 0 {
+		t.Errorf("to/ after the copy: %v %v", st, err)
+	}
+	if _, err := e.alice.CopyObject(ctx, minio.CopyDestOptions{Bucket: "data", Object: "to2/"}, minio.CopySrcOptions{Bucket: "data", Object: "obj"}); s3Code(err) != "InvalidArgument" {
+		t.Errorf("an object onto a folder key: %v", err)
+	}
+	if _, err := e.alice.CopyObject(ctx, minio.CopyDestOptions{Bucket: "data", Object: "to3/"}, minio.CopySrcOptions{Bucket: "data", Object: "none/"}); s3Code(err) != "NoSuchKey" {
+		t.Errorf("a missing folder: %v", err)
+	}
+	if _, err := e.bob.CopyObject(ctx, minio.CopyDestOptions{Bucket: "data", Object: "bobs/"}, minio.CopySrcOptions{Bucket: "data", Object: "from/"}); s3Code(err) != "AccessDenied" {
+		t.Errorf("bob copies a folder: %v", err)
+	}
+}

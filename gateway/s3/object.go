@@ -582,7 +582,7 @@ func (s *Server) copyObject(q *req) {
 		return
 	}
 	if strings.HasSuffix(q.key, "/") {
-		q.fail(s, withMessage(ErrInvalidArgument, "cannot copy onto a key ending in '/' (a directory)"))
+		s.copyFolder(q)
 		return
 	}
 	ctx := q.r.Context()
@@ -613,6 +613,43 @@ func (s *Server) copyObject(q *req) {
 		return
 	}
 	writeXML(q.w, copyObjectResult{NS: s3NS, LastModified: s3Time(info.ModTime()), ETag: quoteETag(info.ETag(), info.MD5(), info.ID(), 0)})
+}
+
+// copyFolder copies a folder object ("dir/", made by Mkdir) onto a key
+// ending in "/": it makes that directory, as PUT of an empty "dir2/"
+// does (a client renaming a folder copies its placeholder). Anything
+// else onto such a key is InvalidArgument: a directory holds no content.
+func (s *Server) copyFolder(q *req) {
+	sb, sk, err := copySource(q.r.Header.Get("x-amz-copy-source"))
+	if err == nil {
+		_, err = s.bucketRights(q, sb)
+	}
+	if err == nil && !strings.HasSuffix(sk, "/") {
+		err = withMessage(ErrInvalidArgument, "cannot copy an object onto a key ending in '/' (a directory)")
+	}
+	if err == nil {
+		var info *views.Info
+		info, err = q.tree.Stat(q.r.Context(), treePath(sb, sk))
+		if err == nil && (!info.IsDir() || info.ModTime().IsZero()) {
+			err = ErrNoSuchKey // no folder object at that key
+		}
+	}
+	if err != nil {
+		q.fail(s, objectErr(err))
+		return
+	}
+	p := treePath(q.bucket, q.key)
+	err = q.tree.Mkdir(q.r.Context(), p)
+	if fs.KindOf(err) == fs.Exist {
+		if info, serr := q.tree.Stat(q.r.Context(), p); serr == nil && info.IsDir() {
+			err = nil
+		}
+	}
+	if err != nil {
+		q.fail(s, err)
+		return
+	}
+	writeXML(q.w, copyObjectResult{NS: s3NS, LastModified: s3Time(time.Now()), ETag: emptyETag})
 }
 
 // contextReader stops a long copy when the client goes away.
