@@ -445,3 +445,43 @@ func TestSFTPUploadSpoolFull(t *testing.T) {
 		t.Fatalf("put after the failure: exit %d\n%s", code, out)
 	}
 }
+
+// An object registered without its size (read lazily, size learnt at the
+// first open) was stat'ed as 0 bytes: sshfs then read it as empty (the
+// kernel reads no further than the size). And what has no time (the
+// root, the view roots) showed as year 1 in sftp's ls and as 2042 (the
+// zero time wrapped in 32 bits) through sshfs.
+func TestSFTPRegisteredObjectAndMissingTimes(t *testing.T) {
+	s := startSFTPServer(t, "")
+	os.MkdirAll(filepath.Join(s.data, "import", "p"), 0o755)
+	data := make([]byte, 123457)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	os.WriteFile(filepath.Join(s.data, "import", "p", "lazy.bin"), data, 0o644)
+	c := cli{t, []string{"--config", filepath.Join(s.tmp, "serve.yaml")}}
+	rec := `{"name":"lazy.bin","meta":{"date":"2026-12-01","type":"obs"},"location":{"provider":"local","path":"p/lazy.bin"}}` + "\n"
+	if out, errs, code := c.run(rec, "register"); code != 0 {
+		t.Fatalf("register: exit %d\n%s%s", code, out, errs)
+	}
+
+	out, code := s.sftpBatch(t, t.TempDir(), "ls -l /\n")
+	if code != 0 || strings.Contains(out, " 0001 ") || !strings.Contains(out, "by-date") {
+		t.Fatalf("ls -l of the root:\n%s", out)
+	}
+
+	mnt := s.mountSSHFS(t)
+	got, err := os.ReadFile(filepath.Join(mnt, "by-type", "obs", "2026-12-01", "lazy.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read through sshfs: %d bytes, %v; want %d", len(got), err, len(data))
+	}
+	for _, p := range []string{mnt, filepath.Join(mnt, "by-date")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if y := fi.ModTime().Year(); y < 2026 || y > time.Now().Year() {
+			t.Errorf("%s: mtime %v", p, fi.ModTime())
+		}
+	}
+}

@@ -267,16 +267,50 @@ func (h *handlers) Filelist(r *pkgsftp.Request) (_ pkgsftp.ListerAt, err error) 
 		if err != nil {
 			return nil, err
 		}
-		return oneInfo{fi}, nil
+		if !fi.IsDir() && fi.Size() < 0 {
+			fi = h.learnSize(r.Context(), r.Filepath, fi)
+		}
+		return oneInfo{info{fi, h.s.started}}, nil
 	}
 	return nil, failure(pkgsftp.ErrSSHFxOpUnsupported, "%s: not supported (there are no symbolic links)", r.Method)
 }
 
+// learnSize opens a registered object not read yet, whose size is not
+// known (-1): opening learns it from the provider. Reported as 0, it
+// made sshfs read such a file as empty (the kernel reads no further than
+// the size), and OpenSSH's reget had nothing to resume from. A stat
+// costs the provider's answer once; listings do not open.
+func (h *handlers) learnSize(ctx context.Context, p string, fi *views.Info) *views.Info {
+	f, err := h.tree.Open(ctx, p)
+	if err != nil {
+		return fi // reported as 0, as before; reading will tell
+	}
+	f.Close()
+	if nfi, err := h.tree.Stat(ctx, p); err == nil {
+		return nfi
+	}
+	return fi
+}
+
 // info adapts views.Info for SFTP attributes: an unknown size (-1, a
-// registered object not read yet) is reported as 0.
-type info struct{ *views.Info }
+// registered object not read yet) is reported as 0, and a missing time
+// (the root, view roots, an object registered without one) as the
+// server's start, as the FUSE and WebDAV front-ends do: the zero time
+// read as year 1 in sftp's ls, and wrapped to 2042 in the attributes'
+// 32 bits (sshfs, rclone).
+type info struct {
+	*views.Info
+	started time.Time
+}
 
 func (i info) Size() int64 { return max(i.Info.Size(), 0) }
+
+func (i info) ModTime() time.Time {
+	if t := i.Info.ModTime(); !t.IsZero() {
+		return t
+	}
+	return i.started
+}
 
 // Uid and Gid are 0 (files belong to no account of the server's host),
 // sent so that the attributes carry an owner: OpenSSH's chown and chgrp
@@ -285,13 +319,13 @@ func (i info) Size() int64 { return max(i.Info.Size(), 0) }
 func (i info) Uid() uint32 { return 0 }
 func (i info) Gid() uint32 { return 0 }
 
-type oneInfo struct{ fi *views.Info }
+type oneInfo struct{ fi info }
 
 func (o oneInfo) ListAt(ls []os.FileInfo, off int64) (int, error) {
 	if off > 0 || len(ls) == 0 {
 		return 0, io.EOF
 	}
-	ls[0] = info{o.fi}
+	ls[0] = o.fi
 	return 1, io.EOF
 }
 
@@ -389,7 +423,7 @@ func (l *lister) entry() (os.FileInfo, error) {
 		if len(l.buf) == 0 {
 			return nil, io.EOF
 		}
-		fi := info{l.buf[0]}
+		fi := info{l.buf[0], l.h.s.started}
 		l.buf = l.buf[1:]
 		l.next++
 		return fi, nil

@@ -76,6 +76,7 @@ type Server struct {
 	dummyHash []byte // compared against when there is nothing to compare
 	spoolDir  string
 	penalty   *penaltyBox
+	started   time.Time // the time of what has none (info.ModTime)
 
 	mu sync.Mutex
 	// guarded by mu
@@ -139,6 +140,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, log: log, hostKeys: keys, dummyHash: dummy, spoolDir: spool,
 		penalty:  newPenaltyBox(opts.PenaltyFailures, opts.PenaltyTime),
+		started:  time.Now(),
 		sessions: map[string]int{},
 	}
 	s.srv = &ssh.Server{
