@@ -260,6 +260,11 @@ func TestCLIPutSources(t *testing.T) {
 		if out := c.ok(body, "put", "/dev/stdin"); !strings.Contains(out, " stdin 1200000 bytes ") {
 			t.Fatalf("served %v: put /dev/stdin: %q", served, out)
 		}
+		// A name no view can show is stored with a warning (it seemed lost).
+		long := strings.Repeat("n", 256)
+		if _, errs, code := c.run("x", "put", "-", "--name", long); code != 0 || !strings.Contains(errs, "no view can show it") {
+			t.Errorf("served %v: put of a 256-byte name: exit %d, %q", served, code, errs)
+		}
 		dir := t.TempDir()
 		for _, tc := range []struct {
 			args []string

@@ -24,6 +24,7 @@ import (
 	"github.com/datagate/datagate/fs/ingest"
 	"github.com/datagate/datagate/fs/store"
 	"github.com/datagate/datagate/gateway/admin"
+	"github.com/datagate/datagate/views"
 )
 
 // withCatalog runs fn with the catalog, closing it afterwards.
@@ -152,6 +153,11 @@ a terminal a progress bar on stderr shows the bytes sent.`,
 			defer in.Close()
 			if name == "" {
 				name = filepath.Base(args[0])
+			}
+			if len(name) > views.MaxName {
+				// Stored all the same (a view need not show names), but a
+				// view whose template has {name} cannot: it would seem lost.
+				fmt.Fprintf(cmd.ErrOrStderr(), "datagate: warning: the name is %d bytes: no view can show it as a path segment (at most %d)\n", len(name), views.MaxName)
 			}
 			if ctype == "" {
 				ctype = mime.TypeByExtension(filepath.Ext(name))
