@@ -503,12 +503,7 @@ func (s *Server) putFolder(q *req, p string, body io.Reader) {
 		err = withMessage(ErrInvalidArgument, "an object whose key ends in '/' is a directory and must be empty")
 	}
 	if err == nil {
-		err = q.tree.Mkdir(q.r.Context(), p)
-		if fs.KindOf(err) == fs.Exist {
-			if info, serr := q.tree.Stat(q.r.Context(), p); serr == nil && info.IsDir() {
-				err = nil
-			}
-		}
+		err = makeFolder(q, p)
 	}
 	if err != nil {
 		q.fail(s, err)
@@ -516,6 +511,18 @@ func (s *Server) putFolder(q *req, p string, body io.Reader) {
 	}
 	q.w.Header().Set("ETag", emptyETag)
 	q.w.WriteHeader(http.StatusOK)
+}
+
+// makeFolder makes directory p for a folder key; one that exists already
+// is a success.
+func makeFolder(q *req, p string) error {
+	err := q.tree.Mkdir(q.r.Context(), p)
+	if fs.KindOf(err) == fs.Exist {
+		if info, serr := q.tree.Stat(q.r.Context(), p); serr == nil && info.IsDir() {
+			err = nil
+		}
+	}
+	return err
 }
 
 // copySource parses x-amz-copy-source: "[/]bucket/key[?versionId=null]",
@@ -638,14 +645,7 @@ func (s *Server) copyFolder(q *req) {
 		q.fail(s, objectErr(err))
 		return
 	}
-	p := treePath(q.bucket, q.key)
-	err = q.tree.Mkdir(q.r.Context(), p)
-	if fs.KindOf(err) == fs.Exist {
-		if info, serr := q.tree.Stat(q.r.Context(), p); serr == nil && info.IsDir() {
-			err = nil
-		}
-	}
-	if err != nil {
+	if err := makeFolder(q, treePath(q.bucket, q.key)); err != nil {
 		q.fail(s, err)
 		return
 	}
