@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/webdav"
 
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/views"
@@ -359,4 +362,45 @@ func TestLockNeedsWrite(t *testing.T) {
 	e.want(t, 201, req{method: "PUT", path: "/x", body: "y", user: "carol"})
 	e.want(t, 200, req{method: "LOCK", path: "/", body: lockBody, user: "carol"}) // her one view, rwd
 	e.want(t, 200, req{method: "LOCK", path: "/files/", body: lockBody})
+}
+
+// TestNoLockUnderDeleteUnderWay: while a DELETE, MOVE or COPY holds its
+// request lock on a tree, no LOCK is granted inside it (the DELETE
+// would remove the file just locked); LOCKs elsewhere and other
+// requests' locks are not held up.
+func TestNoLockUnderDeleteUnderWay(t *testing.T) {
+	e := newEnv(t)
+	tree := e.tree("alice")
+	now := time.Now()
+	del := e.locks.forTree(tree, false)
+	del.forRequest("/files/d", "", true)
+	tok, err := del.Create(now, webdav.LockDetails{Root: "/files/d", Duration: -1, ZeroDepth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := e.locks.forTree(tree, true)
+	d0 := webdav.LockDetails{Root: "/files/d/x", Duration: time.Minute, ZeroDepth: true}
+	if _, err := lock.Create(now, d0); !errors.Is(err, webdav.ErrLocked) {
+		t.Fatalf("LOCK inside a tree being deleted: %v, want ErrLocked", err)
+	}
+	if _, err := lock.Create(now, webdav.LockDetails{Root: "/files/e", Duration: time.Minute, ZeroDepth: true}); err != nil {
+		t.Fatalf("LOCK elsewhere: %v", err)
+	}
+	put := e.locks.forTree(tree, false)
+	put.forRequest("/files/d/x", "", false)
+	ptok, err := put.Create(now, webdav.LockDetails{Root: "/files/d/x", Duration: -1, ZeroDepth: true})
+	if err != nil {
+		t.Fatalf("another request's lock inside: %v", err)
+	}
+	for _, l := range []struct {
+		tl  *treeLocks
+		tok string
+	}{{del, tok}, {put, ptok}} {
+		if err := l.tl.Unlock(now, l.tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := lock.Create(now, d0); err != nil {
+		t.Fatalf("LOCK after the DELETE: %v", err)
+	}
 }

@@ -60,6 +60,7 @@ type LockStore struct {
 	// store lets the newest win) instead of failing with 423.
 	reqAt    map[string]int // request locks on each path
 	reqBelow map[string]int // request locks at or under each path
+	reqDeep  map[string]int // request locks on each path that cover its tree (treeLocks.deep)
 	next     time.Time      // earliest expiry; zero: none
 }
 
@@ -100,7 +101,7 @@ func NewLockStore(db *badger.DB, opts LockOptions) (*LockStore, error) {
 	ls := &LockStore{
 		db: db, max: opts.MaxTimeout, log: opts.Logger, rand: rand.Read, sync: opts.Sync,
 		byToken: map[string]*lock{}, byRoot: map[string][]*lock{}, below: map[string]int{}, exclBelow: map[string]int{},
-		reqAt: map[string]int{}, reqBelow: map[string]int{},
+		reqAt: map[string]int{}, reqBelow: map[string]int{}, reqDeep: map[string]int{},
 	}
 	if db == nil {
 		return ls, nil
@@ -168,6 +169,9 @@ func (ls *LockStore) add(l *lock) {
 	if l.request {
 		ls.reqAt[l.root]++
 		ancestors(l.root, func(a string) { ls.reqBelow[a]++ })
+		if !l.zeroDepth {
+			ls.reqDeep[l.root]++
+		}
 	} else {
 		ls.byRoot[l.root] = append(ls.byRoot[l.root], l)
 		ancestors(l.root, func(a string) {
@@ -192,6 +196,9 @@ func (ls *LockStore) remove(l *lock) error {
 	if l.request {
 		dec(ls.reqAt, l.root)
 		ancestors(l.root, func(a string) { dec(ls.reqBelow, a) })
+		if !l.zeroDepth {
+			dec(ls.reqDeep, l.root)
+		}
 	} else {
 		at := ls.byRoot[l.root]
 		for i, x := range at {
@@ -286,6 +293,10 @@ func (ls *LockStore) canCreate(root string, zeroDepth, request, shared bool) boo
 			if a != root && !l.zeroDepth && conflicts(l) {
 				ok = false
 			}
+		}
+		// a DELETE, MOVE or COPY under way above root
+		if a != root && !request && ls.reqDeep[a] > 0 {
+			ok = false
 		}
 	})
 	return ok
@@ -601,7 +612,7 @@ func (t *treeLocks) create(now time.Time, d webdav.LockDetails, shared bool) (st
 	if !ls.canCreate(root, zeroDepth, !t.persist, shared) {
 		return "", webdav.ErrLocked
 	}
-	l := &lock{token: token, user: t.user, root: root, zeroDepth: d.ZeroDepth, owner: d.OwnerXML, duration: d.Duration,
+	l := &lock{token: token, user: t.user, root: root, zeroDepth: zeroDepth, owner: d.OwnerXML, duration: d.Duration,
 		persisted: t.persist && ls.db != nil, request: !t.persist, shared: shared && t.persist}
 	if t.persist && (l.duration < 0 || l.duration > ls.max) {
 		l.duration = ls.max
