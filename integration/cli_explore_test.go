@@ -2,7 +2,12 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,5 +345,52 @@ func TestCLIGetCutThroughServer(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Fatal("a cut get -o left its file")
+	}
+}
+
+// A second SIGTERM (or Ctrl-C) ends serve at once: the first starts the
+// graceful shutdown, which waits up to 10 s for answers in flight, and a
+// second one was swallowed like the first.
+func TestServeSecondSignal(t *testing.T) {
+	dataDir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "big")
+	os.WriteFile(src, bytes.Repeat([]byte("0123456789abcdef"), 4<<20), 0o644) // 64 MiB
+	c := cli{t, []string{"--data", dataDir}}
+	id := idRE.FindString(c.ok("", "put", src))
+	s := startServer(t, dataDir)
+	req, _ := http.NewRequest("GET", s.admin+"/api/v1/objects/"+id+"/content", nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	io.ReadFull(resp.Body, make([]byte, 1024)) // then read no more: the answer stays in flight
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	waitLog(t, s.stderr, "shutting down")
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+			t.Fatalf("serve after a second SIGTERM: %v, want killed by it", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("serve ended %v after the second SIGTERM", d)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatalf("serve still running 8 s after a second SIGTERM\n%s", s.stderr)
+	}
+}
+
+// waitLog waits until the log holds want.
+func waitLog(t *testing.T, log fmt.Stringer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log after 10 s\n%s", want, log)
+		}
 	}
 }
