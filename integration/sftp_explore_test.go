@@ -368,6 +368,31 @@ func TestSSHFSRenameAndRemoveWhileWriting(t *testing.T) {
 		t.Errorf("removed file came back at close: %v", err)
 	}
 
+	// A directory renamed with a file in it open for writing: the file
+	// moves with it (its close recreated the old directory).
+	day := filepath.Join(mnt, "by-date", "2026-09-10")
+	if err := os.MkdirAll(filepath.Join(day, "a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err = os.Create(filepath.Join(day, "a", "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("1")
+	if err := os.Rename(filepath.Join(day, "a"), filepath.Join(day, "b")); err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("2")
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(day, "b", "f")); err != nil || string(b) != "12" {
+		t.Errorf("b/f holds %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(day, "a")); !os.IsNotExist(err) {
+		t.Errorf("the renamed directory came back: %v", err)
+	}
+
 	// What another session sees.
 	dl := t.TempDir()
 	out, _ := s.sftpBatch(t, dl, "ls -1 /by-date/2026-09-09/tmp\n")

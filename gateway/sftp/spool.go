@@ -351,6 +351,7 @@ func (h *handlers) rename(ctx context.Context, from, to string, replace bool) er
 		if tu != nil {
 			h.unlinkUpload(to)
 		}
+		h.moveUploadsUnder(from, to)
 		return nil
 	}
 	if from == to {
@@ -382,6 +383,30 @@ func (h *handlers) rename(ctx context.Context, from, to string, replace bool) er
 	h.uploads[to] = u
 	u.at.Store(&to)
 	return nil
+}
+
+// moveUploadsUnder moves the session's uploads in directory from (a
+// directory just renamed) to to, as the open files of a local directory
+// move with it: their pushes went to the old name, which came back.
+func (h *handlers) moveUploadsUnder(from, to string) {
+	prefix := strings.TrimSuffix(from, "/") + "/"
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var moved []*upload
+	for p, u := range h.uploads {
+		if strings.HasPrefix(p, prefix) {
+			moved = append(moved, u)
+			delete(h.uploads, p)
+		}
+	}
+	for _, u := range moved {
+		np := path.Join(to, strings.TrimPrefix(u.where(), prefix))
+		if old := h.uploads[np]; old != nil && old != u {
+			old.removed.Store(true)
+		}
+		h.uploads[np] = u
+		u.at.Store(&np)
+	}
 }
 
 // writeHandle is one open write handle on an upload.
