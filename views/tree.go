@@ -607,6 +607,43 @@ func (t *Tree) Rmdir(ctx context.Context, p string) (err error) {
 
 // markersOnly returns the markers of directory l, or NotEmpty if anything
 // else is under it.
+// RemoveMarkers removes directory p's own markers (the objects Mkdir
+// made), and nothing under it: S3 deletes a folder object ("dir/") alone,
+// the directory staying while keys under it imply it. Needs d. A
+// directory without markers is left as it is.
+func (t *Tree) RemoveMarkers(ctx context.Context, p string) (err error) {
+	const op = "rmdir"
+	defer t.audited(ctx, op, p).end(&err)
+	l, err := t.resolve(op, p)
+	if err != nil {
+		return err
+	}
+	n, err := t.stat(ctx, op, l)
+	if err != nil {
+		return err
+	}
+	if !n.dir {
+		return fs.E(fs.NotDir, op, p, nil)
+	}
+	if l.root || l.vp == "" {
+		return fs.E(fs.Permission, op, p, errors.New("a view's root cannot be removed"))
+	}
+	if err := t.need(op, l, Delete); err != nil {
+		return err
+	}
+	ids, err := markersOf(ctx, t.st.Index(), l.view.name, l.vp)
+	if err != nil {
+		return fs.Wrap(op, p, err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := t.st.Delete(ctx, ids...); err != nil {
+		return fs.Wrap(op, p, err)
+	}
+	return nil
+}
+
 func (t *Tree) markersOnly(ctx context.Context, op string, l loc) ([]fs.ID, error) {
 	ents, more, err := subtree(ctx, t.st.Index(), l.view.name, l.vp, 64)
 	if err != nil {

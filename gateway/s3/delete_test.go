@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -122,5 +123,38 @@ func TestCopyFolderObject(t *testing.T) {
 	}
 	if _, err := e.bob.CopyObject(ctx, minio.CopyDestOptions{Bucket: "data", Object: "bobs/"}, minio.CopySrcOptions{Bucket: "data", Object: "from/"}); s3Code(err) != "AccessDenied" {
 		t.Errorf("bob copies a folder: %v", err)
+	}
+}
+
+// DeleteObject of a folder object with keys under it removes the folder
+// object alone, as S3 does ("aws s3 rm --recursive s3://b/dir/" deletes
+// key by key in listing order, the folder object first: it failed with
+// BucketNotEmpty and stayed).
+func TestDeleteFolderObjectWithContent(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := ctxT(t)
+	put(t, e.alice, "data", "dir/", nil, minio.PutObjectOptions{})
+	put(t, e.alice, "data", "dir/sub/", nil, minio.PutObjectOptions{})
+	put(t, e.alice, "data", "dir/sub/f", []byte("f"), minio.PutObjectOptions{})
+	for _, k := range []string{"dir/", "dir/sub/"} {
+		if err := e.alice.RemoveObject(ctx, "data", k, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatalf("DeleteObject %s: %v", k, err)
+		}
+	}
+	var keys []string
+	for o := range e.alice.ListObjects(ctx, "data", minio.ListObjectsOptions{Prefix: "dir/", Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	if strings.Join(keys, ",") != "dir/sub/f" {
+		t.Fatalf("left %v, want only dir/sub/f", keys)
+	}
+	if got := get(t, e.alice, "data", "dir/sub/f", minio.GetObjectOptions{}); string(got) != "f" {
+		t.Fatalf("dir/sub/f: %q", got)
+	}
+	if err := e.bob.RemoveObject(ctx, "data", "dir/", minio.RemoveObjectOptions{}); s3Code(err) != "AccessDenied" {
+		t.Errorf("bob deletes dir/: %v", err)
 	}
 }

@@ -680,19 +680,20 @@ func (s *Server) deleteObject(q *req) {
 	q.w.WriteHeader(http.StatusNoContent)
 }
 
-// deleteKey removes the object at key, or the (empty) directory of a key
-// ending in "/". Nothing there is not an error: a directory implied by
-// the keys under it has no folder object at its key ("aws s3 rm
-// s3://b/dir/" deletes nothing and succeeds, as in S3).
+// deleteKey removes the object at key, or the folder object of a key
+// ending in "/" (the directory, when empty). Nothing there is not an
+// error: a directory implied by the keys under it has no folder object at
+// its key ("aws s3 rm s3://b/dir/" deletes nothing and succeeds, as in
+// S3).
 func (s *Server) deleteKey(ctx context.Context, t *views.Tree, bucket, key string) error {
 	p := treePath(bucket, key)
 	var err error
 	if strings.HasSuffix(key, "/") {
 		err = t.Rmdir(ctx, p)
 		if fs.KindOf(err) == fs.NotEmpty {
-			if info, serr := t.Stat(ctx, p); serr == nil && info.IsDir() && info.ModTime().IsZero() {
-				err = nil // no marker (Mkdir's): no folder object
-			}
+			// Keys under it: the folder object (Mkdir's marker, if
+			// any) goes alone, as in S3, and the keys imply the folder.
+			err = t.RemoveMarkers(ctx, p)
 		}
 	} else {
 		err = t.Remove(ctx, p)
