@@ -42,6 +42,9 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 		{[]string{"--config", bad, "find", "a=b"}, `unknown key "cahce"`},
 		{[]string{"stat", "nope"}, "object id nope: want 26 letters and digits"},
 		{[]string{"find", "--limit", "-5", "a=b"}, "--limit -5: want 0 (no limit) or more"},
+		// A missing input file is bad input, not the missing object of exit 3.
+		{[]string{"put", filepath.Join(dir, "nofile")}, "no such file or directory"},
+		{[]string{"register", filepath.Join(dir, "nofile")}, "no such file or directory"},
 		{[]string{"register", "--batch", "0"}, "--batch 0: want 1 or more records"},
 		{[]string{"serve", "--mount", "alice"}, `--mount "alice": want NAME:MOUNTPOINT`},
 		{[]string{"serve", "--mount", "bob:" + dir}, `no such user "bob" (the configuration has no users:)`},

@@ -83,7 +83,7 @@ file, with the records added so far).`,
 			if len(args) == 1 && args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
-					return err
+					return inputError(err)
 				}
 				defer f.Close()
 				if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
@@ -251,6 +251,10 @@ func parseSetMeta(kv []string) (map[string]string, error) {
 	return m, nil
 }
 
+// inputError is the error of an input file that cannot be opened: bad
+// input (exit 2), not the missing object that exit 3 tells scripts of.
+func inputError(err error) error { return &fs.Error{Kind: fs.Invalid, Err: err} }
+
 // openPutSource opens what put stores: a regular file with its size and
 // modification time, or standard input ("-") or a pipe, whose size is
 // unknown (-1) and time now. A directory is bad input (the store said
@@ -264,7 +268,7 @@ func openPutSource(cmd *cobra.Command, path, name string) (io.ReadCloser, int64,
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, time.Time{}, err
+		return nil, 0, time.Time{}, inputError(err)
 	}
 	st, err := f.Stat()
 	switch {
