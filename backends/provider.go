@@ -14,6 +14,10 @@ var (
 	ErrUnavailable = errors.New("provider unavailable")
 	// ErrNoSpace: the store is full.
 	ErrNoSpace = errors.New("no space left on store")
+	// ErrChanged: the file is no longer the one registered (its size
+	// differs), so its bytes are not the object's. Crawling or
+	// registering it again records the new version.
+	ErrChanged = errors.New("file changed since it was registered")
 )
 
 // Entry describes one file of a provider.
@@ -45,6 +49,18 @@ type Provider interface {
 	// a directory path ("" for the root). Order is unspecified. An error
 	// returned by fn stops the listing and is returned.
 	List(ctx context.Context, prefix string, fn func(Entry) error) error
+}
+
+// SizedOpener is a Provider that can tell, from the answer to an Open and
+// before the first byte is read, whether the whole file still has the
+// size it was registered with: a file rewritten in place at the same path
+// would otherwise lend the object some of its new bytes under the old
+// size.
+type SizedOpener interface {
+	// OpenSized is Open for a file that must be size bytes long (size >=
+	// 0); a file of another size gives ErrChanged, from OpenSized or, when
+	// a broken transfer is resumed, from Read.
+	OpenSized(ctx context.Context, path string, off, length, size int64) (io.ReadCloser, error)
 }
 
 // Writer is a provider that can hold content: a store.

@@ -54,6 +54,7 @@ type reader struct {
 	path  string
 	start int64 // offset asked for by Open
 	want  int64 // bytes asked for by Open; < 0: to the end
+	size  int64 // the file's expected size; < 0: unknown
 	got   int64 // bytes returned so far
 	stuck int   // resumes in a row that brought no byte
 	err   error // sticky
@@ -161,7 +162,7 @@ func (r *reader) resume(cause error) error {
 		}
 		var next *reader
 		err := r.p.doN(r.ctx, 0, func(m *mirror) error {
-			rc, err := r.p.openOnce(r.ctx, m, r.path, r.start+r.got, rest)
+			rc, err := r.p.openOnce(r.ctx, m, r.path, r.start+r.got, rest, r.size)
 			if err != nil {
 				return err
 			}

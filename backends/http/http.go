@@ -347,6 +347,18 @@ func redirectedToDir(asked *url.URL, resp *http.Response) bool {
 // Open returns bytes [off, off+length) of the file, or [off, EOF) when
 // length < 0; see the package comment.
 func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io.ReadCloser, error) {
+	return p.open(ctx, path, off, length, -1)
+}
+
+// OpenSized is Open for a file that must be size bytes long: the answer's
+// Content-Range (or the Content-Length of a whole-file answer) gives the
+// file's size, and another size is backends.ErrChanged.
+func (p *Provider) OpenSized(ctx context.Context, path string, off, length, size int64) (io.ReadCloser, error) {
+	return p.open(ctx, path, off, length, size)
+}
+
+// open is Open; size is the file's expected size, < 0 if unknown.
+func (p *Provider) open(ctx context.Context, path string, off, length, size int64) (io.ReadCloser, error) {
 	if err := checkPath(path); err != nil {
 		return nil, p.fail("open", p.mirrors[0].base, err)
 	}
@@ -361,6 +373,9 @@ func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io
 		if err != nil {
 			return nil, err
 		}
+		if size >= 0 && e.Size != size {
+			return nil, p.fail("open", p.mirrors[0].urlFor(path, false), changed(e.Size, size))
+		}
 		if off > e.Size {
 			return nil, p.fail("open", p.mirrors[0].urlFor(path, false), fmt.Errorf("offset %d beyond size %d: %w", off, e.Size, iofs.ErrInvalid))
 		}
@@ -369,13 +384,18 @@ func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io
 	var rc io.ReadCloser
 	err := p.do(ctx, func(m *mirror) error {
 		var err error
-		rc, err = p.openOnce(ctx, m, path, off, length)
+		rc, err = p.openOnce(ctx, m, path, off, length, size)
 		return err
 	})
 	return rc, err
 }
 
-func (p *Provider) openOnce(ctx context.Context, m *mirror, path string, off, length int64) (io.ReadCloser, error) {
+// changed is the error for a file of size got where want was registered.
+func changed(got, want int64) error {
+	return fmt.Errorf("%w: %d bytes, registered with %d", backends.ErrChanged, got, want)
+}
+
+func (p *Provider) openOnce(ctx context.Context, m *mirror, path string, off, length, size int64) (io.ReadCloser, error) {
 	u := m.urlFor(path, false)
 	rng := ""
 	switch {
@@ -401,14 +421,20 @@ func (p *Provider) openOnce(ctx context.Context, m *mirror, path string, off, le
 	var declared int64 // bytes the response promises from off; -1: unknown
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		start, end, _, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		start, end, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != off || end < start {
 			return bad(fmt.Errorf("asked for %s, got Content-Range %q", rng, resp.Header.Get("Content-Range")))
+		}
+		if size >= 0 && total >= 0 && total != size {
+			return bad(changed(total, size))
 		}
 		declared = end - start + 1
 	case http.StatusOK:
 		// The whole file: we asked for it, or the server ignores Range.
 		declared = resp.ContentLength
+		if size >= 0 && declared >= 0 && declared != size && resp.Header.Get("Content-Encoding") == "" {
+			return bad(changed(declared, size))
+		}
 		if off > 0 {
 			if declared >= 0 && declared < off {
 				return bad(fmt.Errorf("offset %d beyond size %d: %w", off, declared, iofs.ErrInvalid))
@@ -426,8 +452,11 @@ func (p *Provider) openOnce(ctx context.Context, m *mirror, path string, off, le
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
 		// Reading from the very end is valid and empty.
-		_, _, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if ok && size == off && length < 0 {
+		_, _, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if ok && size >= 0 && total != size {
+			return bad(changed(total, size))
+		}
+		if ok && total == off && length < 0 {
 			b.Close()
 			return io.NopCloser(strings.NewReader("")), nil
 		}
@@ -435,7 +464,7 @@ func (p *Provider) openOnce(ctx context.Context, m *mirror, path string, off, le
 	default:
 		return bad(classify(rctx, resp.Status, resp.StatusCode, nil))
 	}
-	return &reader{p: p, ctx: ctx, path: path, start: off, want: length, m: m, u: u, b: b, declared: declared}, nil
+	return &reader{p: p, ctx: ctx, path: path, start: off, want: length, size: size, m: m, u: u, b: b, declared: declared}, nil
 }
 
 // parseContentRange parses "bytes start-end/size" and "bytes */size".
@@ -528,4 +557,7 @@ func (p *Provider) statOnce(ctx context.Context, m *mirror, path string, u *url.
 	return e, nil
 }
 
-var _ backends.Provider = (*Provider)(nil)
+var (
+	_ backends.Provider    = (*Provider)(nil)
+	_ backends.SizedOpener = (*Provider)(nil)
+)

@@ -128,6 +128,17 @@ func classify(err error) error {
 // length < 0. off past the end is iofs.ErrInvalid; a file shorter than
 // off+length yields io.ErrUnexpectedEOF from the reader.
 func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io.ReadCloser, error) {
+	return p.open(ctx, path, off, length, -1)
+}
+
+// OpenSized is Open for a file that must be size bytes long when opened:
+// another size is backends.ErrChanged.
+func (p *Provider) OpenSized(ctx context.Context, path string, off, length, size int64) (io.ReadCloser, error) {
+	return p.open(ctx, path, off, length, size)
+}
+
+// open is Open; size is the file's expected size, < 0 if unknown.
+func (p *Provider) open(ctx context.Context, path string, off, length, size int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, p.wrap("open", path, err)
 	}
@@ -149,6 +160,10 @@ func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io
 	if !fi.Mode().IsRegular() {
 		f.Close()
 		return nil, p.wrap("open", path, fmt.Errorf("not a regular file: %w", iofs.ErrInvalid))
+	}
+	if size >= 0 && fi.Size() != size {
+		f.Close()
+		return nil, p.wrap("open", path, fmt.Errorf("%w: %d bytes, registered with %d", backends.ErrChanged, fi.Size(), size))
 	}
 	if off > fi.Size() {
 		f.Close()

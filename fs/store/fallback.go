@@ -125,7 +125,7 @@ func (s *Store) fetchRange(ctx context.Context, o *fs.Object, off, n int64) (io.
 	}
 	// The provider is the last resort: it is tried even while unhealthy
 	// (its own retries and timeout bound the attempt).
-	rc, err := s.fetchProvider(ctx, prov, src.Provider, src.Path, src.Offset+off, n)
+	rc, err := s.fetchProvider(ctx, prov, src.Provider, src.Path, src.Offset+off, n, sourceFileSize(o))
 	if err = s.health.Report(providerHealth(src.Provider), err); err != nil {
 		err = fs.E(fs.KindOf(err), "fetch", fmt.Sprintf("%s:%s@%d", src.Provider, src.Path, src.Offset+off), err)
 		if len(errs) == 0 {
@@ -170,3 +170,13 @@ func (h *healthReader) Read(p []byte) (int, error) {
 }
 
 func (h *healthReader) Close() error { return h.rc.Close() }
+
+// sourceFileSize is the size o's provider file must have for its bytes to
+// be o's, or -1 when the object is a range that ends before the file
+// does (a file that grew after it is not told from one rewritten).
+func sourceFileSize(o *fs.Object) int64 {
+	if o.Source.Length > 0 || o.Size < 0 {
+		return -1
+	}
+	return o.Source.Offset + o.Size
+}

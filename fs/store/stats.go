@@ -139,10 +139,20 @@ func (st *storeStats) provider(name string) *provCounters {
 }
 
 // fetchProvider opens a range of a provider's file, counting the fetch
-// against the provider when its reader is closed.
-func (s *Store) fetchProvider(ctx context.Context, prov backends.Provider, name, path string, off, n int64) (io.ReadCloser, error) {
+// against the provider when its reader is closed. fileSize is the size
+// the whole file must have (-1: not known).
+func (s *Store) fetchProvider(ctx context.Context, prov backends.Provider, name, path string, off, n, fileSize int64) (io.ReadCloser, error) {
 	start := time.Now()
-	rc, err := prov.Open(ctx, path, off, n)
+	var rc io.ReadCloser
+	var err error
+	if so, ok := prov.(backends.SizedOpener); ok && fileSize >= 0 {
+		// A file rewritten in place since it was registered must not
+		// lend the object its new bytes: with no checksum registered,
+		// its size is what tells.
+		rc, err = so.OpenSized(ctx, path, off, n, fileSize)
+	} else {
+		rc, err = prov.Open(ctx, path, off, n)
+	}
 	f := &fetchReader{s: s, name: name, start: start, rc: rc, err: err}
 	if err != nil {
 		f.finish()
