@@ -510,3 +510,23 @@ func TestSFTPRegisteredObjectAndMissingTimes(t *testing.T) {
 		}
 	}
 }
+
+// Listings start with "." and "..", as OpenSSH's server sends them:
+// sshfs passes them on, and "ls -a" through it showed neither. Clients
+// that walk trees (get -r, scp -r, rclone) skip them.
+func TestSFTPListsDotEntries(t *testing.T) {
+	needTool(t, "sftp")
+	s := startSFTPServer(t, "")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644)
+	out, code := s.sftpBatch(t, dir, "put f /by-date/2026-02-02/obs/f\nls -1a /by-date/2026-02-02/obs\nget -r /by-date/2026-02-02 got\n")
+	if code != 0 {
+		t.Fatalf("sftp: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"/obs/.\n", "/obs/..\n", "/obs/f\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("ls -1a lacks %q:\n%s", want, out)
+		}
+	}
+	sameFile(t, filepath.Join(dir, "got", "obs", "f"), []byte("x"))
+}

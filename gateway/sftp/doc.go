@@ -59,7 +59,8 @@
 // an existing target (SFTP v3); posix-rename@openssh.com does. Directory
 // listings are paged out of Tree.ReadDir, so a directory of any size
 // lists in bounded memory; the files the session is writing in it are
-// merged in as written so far. There are no symbolic or hard links:
+// merged in as written so far, and "." and ".." come first, as OpenSSH
+// sends them. There are no symbolic or hard links:
 // symlink, hardlink and readlink answer "operation unsupported", as do
 // unknown extended requests.
 //

@@ -251,8 +251,8 @@ func (h *handlers) Filelist(r *pkgsftp.Request) (_ pkgsftp.ListerAt, err error) 
 		if err := h.acquire(); err != nil {
 			return nil, err
 		}
-		l := &lister{h: h, ctx: r.Context(), path: r.Filepath, writing: h.writingIn(r.Filepath)}
-		l.extra = l.writing
+		l := &lister{h: h, ctx: r.Context(), path: r.Filepath, dir: info{fi, h.s.started}, writing: h.writingIn(r.Filepath)}
+		l.extra, l.dots = l.writing, 2
 		return l, nil
 	case "Stat", "Lstat":
 		// A file this session is writing exists for it already (sshfs
@@ -319,6 +319,14 @@ func (i info) ModTime() time.Time {
 func (i info) Uid() uint32 { return 0 }
 func (i info) Gid() uint32 { return 0 }
 
+// named is an entry listed under another name ("." and "..").
+type named struct {
+	info
+	name string
+}
+
+func (n named) Name() string { return n.name }
+
 type oneInfo struct{ fi info }
 
 func (o oneInfo) ListAt(ls []os.FileInfo, off int64) (int, error) {
@@ -342,11 +350,13 @@ type lister struct {
 	h       *handlers
 	ctx     context.Context // the directory handle's
 	path    string
+	dir     info      // the directory, listed as "." and ".."
 	writing []*upload // the session's uploads in the directory, by name
 	once    sync.Once
 
 	mu sync.Mutex
 	// guarded by mu
+	dots  int           // of "." and "..", how many are still to list
 	buf   []*views.Info // fetched, not yet returned
 	extra []*upload     // writing not yet returned
 	next  int64         // offset of the next entry
@@ -374,7 +384,7 @@ func (l *lister) ListAt(ls []os.FileInfo, off int64) (n int, err error) {
 	defer l.mu.Unlock()
 	if off != l.next {
 		// Only a client that seeks gets here: restart and skip.
-		l.buf, l.extra, l.next, l.after, l.done = nil, l.writing, 0, "", false
+		l.buf, l.extra, l.dots, l.next, l.after, l.done = nil, l.writing, 2, 0, "", false
 		for l.next < off {
 			if _, err := l.entry(); err != nil {
 				return 0, err
@@ -389,14 +399,21 @@ func (l *lister) ListAt(ls []os.FileInfo, off int64) (n int, err error) {
 		ls[n] = fi
 		n++
 	}
-	if len(l.buf) == 0 && len(l.extra) == 0 && l.done {
+	if l.dots == 0 && len(l.buf) == 0 && len(l.extra) == 0 && l.done {
 		return n, io.EOF
 	}
 	return n, nil
 }
 
-// entry returns the next entry, or io.EOF. Called with mu held.
+// entry returns the next entry, or io.EOF. Called with mu held. The
+// first two are "." and "..", as OpenSSH's server lists them: sshfs
+// passes them on (ls -a showed neither), other clients skip them.
 func (l *lister) entry() (os.FileInfo, error) {
+	if l.dots > 0 {
+		l.dots--
+		l.next++
+		return named{l.dir, strings.Repeat(".", 2-l.dots)}, nil
+	}
 	for {
 		if len(l.buf) == 0 && !l.done {
 			if err := l.fill(); err != nil {
