@@ -115,6 +115,20 @@ put c.txt /by-date/2026-04-02/fc/c.txt
 		t.Fatalf("fetched %q", n)
 	}
 
+	// -p of a view root, which has no time of its own: the server's
+	// start, not 1970.
+	got4 := filepath.Join(dir, "got4")
+	if out, code := scp(got4, "/by-type"); code == 0 || !strings.Contains(out, "not a regular file") {
+		t.Fatalf("scp -O of a directory without -r: exit %d\n%s", code, out)
+	}
+	args := append(s.sshOpts(), "-O", "-r", "-p", "-P", s.port, "alice@127.0.0.1:/by-type", got4)
+	if out, code := run(t, dir, "", "scp", args...); code != 0 {
+		t.Fatalf("scp -O -rp: exit %d\n%s", code, out)
+	}
+	if fi, err := os.Stat(filepath.Join(got4, "by-type")); err != nil || fi.ModTime().Year() < 2026 {
+		t.Fatalf("scp -O -rp of a view root: %v %v", fi.ModTime(), err)
+	}
+
 	// No match: the pattern stays as it is and is a missing file, as
 	// with the shell.
 	out, code = scp(filepath.Join(dir, "got3"), "/by-date/2026-04-01/obs/*.nc")

@@ -95,6 +95,7 @@ func (s *Server) scp(sess ssh.Session, tree *views.Tree, args []string) int {
 	c := &scpConn{
 		ctx: sess.Context(), tree: tree, r: bufio.NewReaderSize(sess, 64<<10), w: sess,
 		opts: o, log: s.log.With("user", sess.User(), "op", "scp", "session", sessionID(sess)),
+		started: s.started,
 	}
 	if o.sink {
 		c.slashTarget = len(o.paths[0]) > 1 && strings.HasSuffix(o.paths[0], "/")
@@ -132,6 +133,7 @@ type scpConn struct {
 	errors int // warnings sent: the exit status is then 1
 	// The target ends in "/": a directory, never the name of a file.
 	slashTarget bool
+	started     time.Time // Server.started
 }
 
 func (c *scpConn) ok() error {
@@ -566,7 +568,9 @@ func (c *scpConn) send(p string) error {
 	if c.opts.preserve {
 		mt := fi.ModTime()
 		if mt.IsZero() || mt.Unix() < 0 {
-			mt = time.Unix(0, 0)
+			// The root and the view roots have no time: the server's
+			// start, as SFTP's attributes give (1970 before).
+			mt = c.started
 		}
 		if _, err := fmt.Fprintf(c.w, "T%d 0 %d 0\n", mt.Unix(), mt.Unix()); err != nil {
 			return err
