@@ -331,15 +331,16 @@ func TestMountCommandHangup(t *testing.T) {
 }
 
 // A get through the server whose content fails after the answer's status
-// (a provider error on the first chunk) said only "unexpected EOF"; it now
-// says the answer was cut and where the cause is, and -o leaves no file.
+// (here: 10 MB registered with a wrong SHA-256, found wrong when the last
+// piece arrives) said only "unexpected EOF"; it now says the answer was
+// cut and where the cause is, and -o leaves no file.
 func TestCLIGetCutThroughServer(t *testing.T) {
 	dataDir := t.TempDir()
 	os.MkdirAll(filepath.Join(dataDir, "import"), 0o755)
-	os.WriteFile(filepath.Join(dataDir, "import", "short"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(dataDir, "import", "wrong"), bytes.Repeat([]byte("0123456789"), 1_000_000), 0o644)
 	startServer(t, dataDir)
 	c := cli{t, []string{"--data", dataDir}}
-	c.ok(`{"name":"short","meta":{"k":"cut"},"location":{"provider":"local","path":"short"},"size":10}`+"\n", "register")
+	c.ok(`{"name":"wrong","meta":{"k":"cut"},"location":{"provider":"local","path":"wrong"},"size":10000000,"sha256":"`+strings.Repeat("0", 64)+`"}`+"\n", "register")
 	id := idRE.FindString(c.ok("", "find", "k=cut"))
 	out := filepath.Join(t.TempDir(), "out")
 	_, errs, code := c.run("", "get", id, "-o", out)

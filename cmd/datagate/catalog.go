@@ -68,12 +68,13 @@ func (r remote) Register(ctx context.Context, rd io.Reader, batch int, _ func(in
 }
 
 // Read names what a cut answer means: the server sent its status before
-// the content failed (a provider error on the first chunk), so the cause
-// is in its log, and the CLI had only "unexpected EOF".
+// the content failed (a provider error after the first chunk, a checksum
+// found wrong at the end), so the cause is in its log, and the CLI had
+// only "unexpected EOF".
 func (r remote) Read(ctx context.Context, id fs.ID, w io.Writer) (int64, error) {
 	n, err := r.Client.Read(ctx, id, w)
 	if errors.Is(err, io.ErrUnexpectedEOF) && ctx.Err() == nil {
-		err = fs.E(fs.Unavailable, "get", id.String(), fmt.Errorf("the server's answer ended after %d bytes, before the content's end: the cause is in the server's log (a failing provider?): %w", n, err))
+		err = fs.E(fs.Unavailable, "get", id.String(), fmt.Errorf("the server's answer ended after %d bytes, before the content's end: the cause is in the server's log (a provider failing, or content not matching its registered checksum): %w", n, err))
 	}
 	return n, err
 }
