@@ -672,3 +672,49 @@ func TestShutdownWaitsForSessions(t *testing.T) {
 		t.Fatalf("the interrupted upload is visible: %v", err)
 	}
 }
+
+// Handles of one session on one path share the file: writes through
+// either land in it, a reader opened meanwhile reads them, each close
+// pushes what changed, and the last close leaves the whole content.
+func TestSharedHandlesConcurrently(t *testing.T) {
+	e := newTestEnv(t, nil)
+	c, _ := e.client(t)
+	other, _ := e.client(t)
+	p := "/by-date/2026-02-02/obs/shared.bin"
+	const n, chunk = 8, 64 << 10
+	want := randBytes(t, n*chunk)
+	var files []*pkgsftp.File
+	for range n {
+		f, err := c.OpenFile(p, os.O_WRONLY|os.O_CREATE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() {
+			if _, err := f.WriteAt(want[i*chunk:(i+1)*chunk], int64(i*chunk)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := get(t, c, p); !bytes.Equal(got, want) {
+		t.Fatalf("the writing session reads %d bytes, not what was written", len(got))
+	}
+	if _, err := other.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("another session sees the file before a close: %v", err)
+	}
+	for i, f := range files {
+		wg.Go(func() {
+			if err := f.Close(); err != nil {
+				t.Errorf("close %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := get(t, other, p); !bytes.Equal(got, want) {
+		t.Fatalf("stored %d bytes, not what was written", len(got))
+	}
+}
