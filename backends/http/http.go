@@ -432,7 +432,11 @@ func (p *Provider) openOnce(ctx context.Context, m *mirror, path string, off, le
 	case http.StatusOK:
 		// The whole file: we asked for it, or the server ignores Range.
 		declared = resp.ContentLength
-		if size >= 0 && declared >= 0 && declared != size && resp.Header.Get("Content-Encoding") == "" {
+		// With a Content-Encoding the length is the encoded one's, as the
+		// bytes are: a file registered with its decoded size (a server
+		// compressing unasked) is refused here rather than served in
+		// its encoded form.
+		if size >= 0 && declared >= 0 && declared != size {
 			return bad(changed(declared, size))
 		}
 		if off > 0 {
