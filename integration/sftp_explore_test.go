@@ -115,6 +115,13 @@ put c.txt /by-date/2026-04-02/fc/c.txt
 		t.Fatalf("fetched %q", n)
 	}
 
+	// ~ is the home, the root, as the shell of an OpenSSH server has it.
+	got5 := filepath.Join(dir, "got5")
+	if out, code := scp(got5, "~/by-date/2026-04-01/obs/a.grib"); code != 0 {
+		t.Fatalf("scp -O host:~/path: exit %d\n%s", code, out)
+	}
+	sameFile(t, filepath.Join(got5, "a.grib"), []byte("a.grib"))
+
 	// -p of a view root, which has no time of its own: the server's
 	// start, not 1970.
 	got4 := filepath.Join(dir, "got4")

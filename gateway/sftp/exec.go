@@ -48,8 +48,13 @@ func (s *Server) exec(sess ssh.Session) {
 	sess.Exit(code)
 }
 
-// treePath makes a command-line path a Tree path: relative to the root.
+// treePath makes a command-line path a Tree path: relative to the root,
+// which is also the home: "~" and "~/…" are the shell's home on an
+// OpenSSH server (scp -O host:~/x answered "/~/x: No such file").
 func treePath(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		p = p[1:]
+	}
 	return path.Clean("/" + p)
 }
 
