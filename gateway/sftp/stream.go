@@ -53,8 +53,9 @@ type stream struct {
 
 // startStream starts hashing what the upload's writes put in the spool.
 func (u *upload) startStream() *stream {
-	// The handle's context ends with the session: that abandons the
-	// stream too.
+	// The upload's context does not end with a handle (upload.ctx): a
+	// session that ends closes its handles, and the last close abandons
+	// the stream.
 	ctx, cancel := context.WithCancel(u.ctx)
 	s := &stream{u: u, cancel: cancel, done: make(chan struct{}), ahead: map[int64]int64{}, final: -1}
 	s.cond = sync.NewCond(&s.mu)
