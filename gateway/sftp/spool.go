@@ -107,7 +107,6 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*writeHandle, error) {
 	if u != nil && !pf.Excl {
 		u.writers++
 		u.refs++
-		h.opened = append(h.opened, u)
 	}
 	h.mu.Unlock()
 	if u != nil {
@@ -117,11 +116,15 @@ func (h *handlers) openUpload(r *pkgsftp.Request) (*writeHandle, error) {
 		w := &writeHandle{upload: u, appending: pf.Append}
 		if pf.Trunc {
 			if err := u.truncate(0); err != nil {
-				ok = true
+				ok = true // w.Close releases the handle
 				w.Close()
 				return nil, err
 			}
 		}
+		// Only an open that succeeds gets a HANDLE reply (claimOpened).
+		h.mu.Lock()
+		h.opened = append(h.opened, u)
+		h.mu.Unlock()
 		ok = true
 		return w, nil
 	}
