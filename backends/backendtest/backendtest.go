@@ -85,6 +85,42 @@ func Run(t *testing.T, h Harness) {
 			t.Fatal("reading 1000 bytes of a 13-byte file succeeded")
 		}
 	})
+	t.Run("OpenSized", func(t *testing.T) {
+		// A driver that checks the file's size must refuse every read of
+		// a file of another size (one rewritten since it was
+		// registered), before any byte, and serve the right size as Open.
+		so, ok := p.(backends.SizedOpener)
+		if !ok {
+			t.Skip("not a backends.SizedOpener")
+		}
+		big := files["dir/b.bin"]
+		size := int64(len(big))
+		for _, r := range [][2]int64{{0, -1}, {4096, 65536}, {size - 5, -1}, {17, 0}, {size, -1}} {
+			rc, err := so.OpenSized(ctx, "dir/b.bin", r[0], r[1], size)
+			if err != nil {
+				t.Fatalf("OpenSized [%d,+%d) with the right size: %v", r[0], r[1], err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			end := size
+			if r[1] >= 0 {
+				end = r[0] + r[1]
+			}
+			if err != nil || !bytes.Equal(got, big[r[0]:end]) {
+				t.Errorf("OpenSized [%d,+%d): %d bytes, %v", r[0], r[1], len(got), err)
+			}
+			for _, wrong := range []int64{size - 1, size + 1} {
+				rc, err := so.OpenSized(ctx, "dir/b.bin", r[0], r[1], wrong)
+				if err == nil {
+					got, _ := io.ReadAll(rc)
+					rc.Close()
+					t.Errorf("OpenSized [%d,+%d) of a %d-byte file as %d bytes: opened, %d bytes read", r[0], r[1], size, wrong, len(got))
+				} else if !errors.Is(err, backends.ErrChanged) {
+					t.Errorf("OpenSized [%d,+%d) as %d bytes: %v, want ErrChanged", r[0], r[1], wrong, err)
+				}
+			}
+		}
+	})
 	t.Run("OpenMissing", func(t *testing.T) {
 		rc, err := p.Open(ctx, "no/such/file", 0, -1)
 		if err == nil {

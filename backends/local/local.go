@@ -716,9 +716,10 @@ func (p *Provider) Delete(ctx context.Context, path string) error {
 }
 
 var (
-	_ backends.Provider = (*Provider)(nil)
-	_ backends.Writer   = (*Provider)(nil)
-	_ backends.Filer    = (*Provider)(nil)
+	_ backends.Provider    = (*Provider)(nil)
+	_ backends.Writer      = (*Provider)(nil)
+	_ backends.SizedOpener = (*Provider)(nil)
+	_ backends.Filer       = (*Provider)(nil)
 )
 
 // CleanTemp counts Put's temporary files last changed before before (by

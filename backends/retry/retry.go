@@ -138,16 +138,31 @@ func (p *Provider) do(ctx context.Context, op, path string, fn func() error) err
 // reader resumes at the current offset when a read fails with
 // ErrUnavailable, so the caller sees the exact bytes or an error.
 func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io.ReadCloser, error) {
+	return p.OpenSized(ctx, path, off, length, -1)
+}
+
+// OpenSized is Open for a file that must be size bytes long (size < 0:
+// unknown), checked by the wrapped driver when it is a
+// backends.SizedOpener (on every reopen too), else not at all.
+func (p *Provider) OpenSized(ctx context.Context, path string, off, length, size int64) (io.ReadCloser, error) {
 	var rc io.ReadCloser
 	err := p.do(ctx, "open", path, func() error {
 		var err error
-		rc, err = p.Provider.Open(ctx, path, off, length)
+		rc, err = p.open(ctx, path, off, length, size)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &reader{p: p, ctx: ctx, path: path, off: off, length: length, rc: rc}, nil
+	return &reader{p: p, ctx: ctx, path: path, off: off, length: length, size: size, rc: rc}, nil
+}
+
+// open is one attempt of OpenSized.
+func (p *Provider) open(ctx context.Context, path string, off, length, size int64) (io.ReadCloser, error) {
+	if so, ok := p.Provider.(backends.SizedOpener); ok && size >= 0 {
+		return so.OpenSized(ctx, path, off, length, size)
+	}
+	return p.Provider.Open(ctx, path, off, length)
 }
 
 // Stat retries while the provider is unavailable.
@@ -188,7 +203,10 @@ type errNoRetry struct{ err error }
 
 func (e errNoRetry) Error() string { return e.err.Error() }
 
-var _ backends.Provider = (*Provider)(nil)
+var (
+	_ backends.Provider    = (*Provider)(nil)
+	_ backends.SizedOpener = (*Provider)(nil)
+)
 
 // Writer is the decorator of a provider that is a backends.Writer.
 type Writer struct {
@@ -218,6 +236,7 @@ type reader struct {
 	path   string
 	off    int64 // start of the range asked for
 	length int64 // as asked for; < 0: to EOF
+	size   int64 // the file's expected size; < 0: unknown
 	done   int64 // bytes returned so far
 	rc     io.ReadCloser
 	fails  int   // consecutive failures without progress
@@ -277,7 +296,7 @@ func (r *reader) reopen() error {
 		rest = r.length - r.done
 	}
 	for {
-		rc, err := r.p.Provider.Open(r.ctx, r.path, r.off+r.done, rest)
+		rc, err := r.p.open(r.ctx, r.path, r.off+r.done, rest, r.size)
 		if err == nil {
 			r.rc = rc
 			return nil

@@ -190,6 +190,18 @@ func (p *Provider) key(op, path string) (string, error) {
 // length < 0) with one GET. The reader is bound to ctx, and each of its
 // Reads to the provider's timeout.
 func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io.ReadCloser, error) {
+	return p.open(ctx, path, off, length, -1)
+}
+
+// OpenSized is Open for a file that must be size bytes long: the answer's
+// Content-Range total (Content-Length for a whole read) gives the
+// object's size, and another size is backends.ErrChanged.
+func (p *Provider) OpenSized(ctx context.Context, path string, off, length, size int64) (io.ReadCloser, error) {
+	return p.open(ctx, path, off, length, size)
+}
+
+// open is Open; size is the object's expected size, < 0 if unknown.
+func (p *Provider) open(ctx context.Context, path string, off, length, size int64) (io.ReadCloser, error) {
 	key, err := p.key("open", path)
 	if err != nil {
 		return nil, err
@@ -199,7 +211,7 @@ func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io
 	}
 	if length == 0 {
 		// Nothing to fetch, but the file must exist and reach off.
-		return p.openAtEnd(ctx, key, off, 0, nil)
+		return p.openAtEnd(ctx, key, off, 0, size, nil)
 	}
 
 	var opts minio.GetObjectOptions
@@ -226,7 +238,7 @@ func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io
 		var er minio.ErrorResponse
 		if errors.As(err, &er) && er.Code == "InvalidRange" {
 			// off is at or past the end (or the file is empty).
-			return p.openAtEnd(ctx, key, off, length, err)
+			return p.openAtEnd(ctx, key, off, length, size, err)
 		}
 		return nil, p.classify("open", key, err)
 	}
@@ -240,18 +252,32 @@ func (p *Provider) Open(ctx context.Context, path string, off, length int64) (io
 			return nil, p.errorf("open", key, nil, "asked for bytes from %d, server sent Content-Range %q", off, hdr.Get("Content-Range"))
 		}
 	}
+	if size >= 0 {
+		total, ok := contentRangeTotal(hdr.Get("Content-Range"))
+		if !ranged {
+			total, err = strconv.ParseInt(hdr.Get("Content-Length"), 10, 64)
+			ok = err == nil
+		}
+		if ok && total != size {
+			body.Close()
+			cancel()
+			return nil, p.errorf("open", key, backends.ErrChanged, "%d bytes, registered with %d", total, size)
+		}
+	}
 	return newReader(p, key, body, cancel, length), nil
 }
 
 // openAtEnd serves a read that starts at or past the end of the file, or
 // asks for no bytes: S3 refuses those ranges, so Stat tells an empty read
 // from one past the end. cause is the refusal, if any.
-func (p *Provider) openAtEnd(ctx context.Context, key string, off, length int64, cause error) (io.ReadCloser, error) {
+func (p *Provider) openAtEnd(ctx context.Context, key string, off, length, size int64, cause error) (io.ReadCloser, error) {
 	info, err := p.client.StatObject(ctx, p.bucket, key, minio.StatObjectOptions{})
 	if err != nil {
 		return nil, p.classify("open", key, err)
 	}
 	switch {
+	case size >= 0 && info.Size != size:
+		return nil, p.errorf("open", key, backends.ErrChanged, "%d bytes, registered with %d", info.Size, size)
 	case off > info.Size:
 		return nil, p.errorf("open", key, iofs.ErrInvalid, "offset %d beyond the end (%d bytes)", off, info.Size)
 	case cause != nil && off < info.Size:
@@ -275,6 +301,16 @@ func contentRangeStart(h string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(a, 10, 64)
 	return n, err == nil
+}
+
+// contentRangeTotal parses the complete length of "bytes a-b/n".
+func contentRangeTotal(h string) (int64, bool) {
+	_, n, ok := strings.Cut(h, "/")
+	if !ok || !strings.HasPrefix(h, "bytes ") {
+		return 0, false
+	}
+	total, err := strconv.ParseInt(n, 10, 64)
+	return total, err == nil
 }
 
 // Stat describes the file at path with one HEAD.
@@ -390,6 +426,7 @@ func (p *Provider) Delete(ctx context.Context, path string) error {
 }
 
 var (
-	_ backends.Provider = (*Provider)(nil)
-	_ backends.Writer   = (*Provider)(nil)
+	_ backends.Provider    = (*Provider)(nil)
+	_ backends.Writer      = (*Provider)(nil)
+	_ backends.SizedOpener = (*Provider)(nil)
 )

@@ -313,6 +313,17 @@ func (p *Provider) do(ctx context.Context, retry func() bool, fn func(c *conn) e
 // Open returns the bytes [off, off+length) of the file, or [off, EOF) when
 // length < 0. ctx governs the reader's reads too.
 func (p *Provider) Open(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+	return p.open(ctx, name, off, length, -1)
+}
+
+// OpenSized is Open for a file that must be size bytes long when opened:
+// another size is backends.ErrChanged.
+func (p *Provider) OpenSized(ctx context.Context, name string, off, length, size int64) (io.ReadCloser, error) {
+	return p.open(ctx, name, off, length, size)
+}
+
+// open is Open; size is the file's expected size, < 0 if unknown.
+func (p *Provider) open(ctx context.Context, name string, off, length, size int64) (io.ReadCloser, error) {
 	full, err := p.remote(name)
 	if err != nil {
 		return nil, p.wrap("open", name, err)
@@ -340,6 +351,10 @@ func (p *Provider) Open(ctx context.Context, name string, off, length int64) (io
 		if !fi.Mode().IsRegular() {
 			p.closeFile(c, f)
 			return fmt.Errorf("not a regular file: %w", iofs.ErrInvalid)
+		}
+		if size >= 0 && fi.Size() != size {
+			p.closeFile(c, f)
+			return fmt.Errorf("%w: %d bytes, registered with %d", backends.ErrChanged, fi.Size(), size)
 		}
 		if off > fi.Size() {
 			p.closeFile(c, f)
@@ -617,6 +632,7 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 }
 
 var (
-	_ backends.Provider = (*Provider)(nil)
-	_ backends.Writer   = (*Provider)(nil)
+	_ backends.Provider    = (*Provider)(nil)
+	_ backends.Writer      = (*Provider)(nil)
+	_ backends.SizedOpener = (*Provider)(nil)
 )
