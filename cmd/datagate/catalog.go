@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -70,11 +73,23 @@ func (r remote) Register(ctx context.Context, rd io.Reader, batch int, _ func(in
 // Read names what a cut answer means: the server sent its status before
 // the content failed (a provider error after the first chunk, a checksum
 // found wrong at the end), so the cause is in its log, and the CLI had
-// only "unexpected EOF".
+// only "unexpected EOF". Content not yet whole on the server is also
+// checked here against its registered SHA-256: the server may have sent
+// the last bytes before it found them wrong, and the answer then looked
+// complete (get exited 0 with content the catalogue says is wrong).
 func (r remote) Read(ctx context.Context, id fs.ID, w io.Writer) (int64, error) {
+	var h hash.Hash
+	var want []byte
+	if o, err := r.Client.Get(ctx, id); err == nil && o.State < fs.StateCached && len(o.SHA256) == sha256.Size {
+		h, want = sha256.New(), o.SHA256
+		w = io.MultiWriter(w, h)
+	}
 	n, err := r.Client.Read(ctx, id, w)
-	if errors.Is(err, io.ErrUnexpectedEOF) && ctx.Err() == nil {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) && ctx.Err() == nil:
 		err = fs.E(fs.Unavailable, "get", id.String(), fmt.Errorf("the server's answer ended after %d bytes, before the content's end: the cause is in the server's log (a provider failing, or content not matching its registered checksum): %w", n, err))
+	case err == nil && h != nil && !bytes.Equal(h.Sum(nil), want):
+		err = fs.E(fs.Other, "get", id.String(), errors.New("the content received does not match its registered SHA-256 (the server's log says more)"))
 	}
 	return n, err
 }
