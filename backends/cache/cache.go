@@ -380,6 +380,36 @@ func (c *Cache) evictLoop() {
 	}
 }
 
+// makeRoom evicts unpinned entries other than e, least recently used
+// first, until their present bytes reach need, because a write into e
+// found the disk full. It reports whether anything was evicted (then the
+// write is worth retrying).
+func (c *Cache) makeRoom(e *entry, need int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var freed int64
+	n := 0
+	for el := c.lru.Back(); el != nil && freed < need; {
+		prev := el.Prev()
+		o := el.Value.(*entry)
+		if o != e {
+			o.mu.Lock()
+			if o.pins == 0 {
+				freed += o.presentB
+				n++
+				c.dropLocked(o, nil)
+				c.st.evictions.Add(1)
+			}
+			o.mu.Unlock()
+		}
+		el = prev
+	}
+	if n > 0 {
+		c.log.Warn("cache: disk full below max_size, evicted entries", "entries", n, "bytes", freed, "needed", need)
+	}
+	return n > 0
+}
+
 // evict drops unpinned entries, least recently used first, until usage is
 // under MaxSize.
 func (c *Cache) evict() {

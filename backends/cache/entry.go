@@ -389,7 +389,16 @@ func (c *Cache) copyRun(ctx context.Context, e *entry, fe *fetch, src Source, f 
 		}
 		if w > 0 {
 			if _, werr := f.WriteAt(buf[start:start+int(w)], off+done); werr != nil {
-				return diskErr("write", f.Name(), werr)
+				// A full disk below MaxSize (a cap larger than the
+				// disk, or other files on it) is made room on by
+				// evicting, as the cap would.
+				if !isNoSpace(werr) || !c.makeRoom(e, n-done) {
+					return diskErr("write", f.Name(), werr)
+				}
+				preallocate(f, off+done, n-done)
+				if _, werr := f.WriteAt(buf[start:start+int(w)], off+done); werr != nil {
+					return diskErr("write", f.Name(), werr)
+				}
 			}
 			start += int(w)
 			done += w

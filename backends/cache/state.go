@@ -180,8 +180,13 @@ func (c *Cache) paths(key string) (data, st string) {
 
 // diskErr wraps an error of the cache's own disk, classifying a full disk
 // as backends.ErrNoSpace.
+// isNoSpace reports whether err is a full disk or quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
 func diskErr(op, path string, err error) error {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	if isNoSpace(err) {
 		return fmt.Errorf("cache: %s %s: %w: %w", op, path, backends.ErrNoSpace, err)
 	}
 	return fmt.Errorf("cache: %s %s: %w", op, path, err)
