@@ -55,7 +55,7 @@ func (r *Reader) File() (*os.File, bool) {
 // verdict, so wrong bytes never end a read without an error.
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 	n, err := r.ra.ReadAt(p, off)
-	return n, r.atEnd(context.Background(), off+int64(n), err)
+	return r.atEndN(context.Background(), off, n, err)
 }
 
 // atEnd returns the verification error when end is the end of cached
@@ -70,11 +70,22 @@ func (r *Reader) atEnd(ctx context.Context, end int64, err error) error {
 	return err
 }
 
+// atEndN is atEnd for a read of n bytes at off that returns them: when
+// they end content that failed its checksum, none of them is returned,
+// so a caller that uses the bytes before the error (io.Copy into an
+// answer with a Content-Length) never hands the whole content out.
+func (r *Reader) atEndN(ctx context.Context, off int64, n int, err error) (int, error) {
+	if verr := r.atEnd(ctx, off+int64(n), err); verr != err {
+		return 0, verr
+	}
+	return n, err
+}
+
 // ReadAtContext is ReadAt bounded by ctx for content not yet cached.
 func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if r.cf != nil {
 		n, err := r.cf.ReadAtContext(ctx, p, off)
-		return n, r.atEnd(ctx, off+int64(n), err)
+		return r.atEndN(ctx, off, n, err)
 	}
 	return r.ra.ReadAt(p, off)
 }
