@@ -85,8 +85,10 @@ type Cache struct {
 	loaded chan struct{} // closed when the startup walk ends
 
 	wg    sync.WaitGroup
-	usage atomic.Int64 // bytes of present chunks of live entries
-	st    counters     // statistics (stats.go)
+	usage atomic.Int64  // bytes of present chunks of live entries
+	drops atomic.Uint64 // entries dropped, and their files closed, so far (space freed): see makeRoom
+	held  atomic.Int64  // dropped entries whose data file is still open
+	st    counters      // statistics (stats.go)
 
 	goMu    sync.RWMutex // orders wg.Add against Close's wg.Wait
 	closing bool         // guarded by goMu
@@ -382,11 +384,53 @@ func (c *Cache) evictLoop() {
 
 // makeRoom evicts unpinned entries other than e, least recently used
 // first, until their present bytes reach need, because a write into e
-// found the disk full. It reports whether anything was evicted (then the
-// write is worth retrying).
-func (c *Cache) makeRoom(e *entry, need int64) bool {
+// found the disk full. drops is c.drops before that write: when space
+// was freed since (another fetch made room meanwhile), nothing more is
+// evicted. With nothing to evict but entries dropped whose files are
+// still open (a flush or fetch finishing), it waits a little for them.
+// It reports whether the write is worth retrying.
+func (c *Cache) makeRoom(ctx context.Context, e *entry, need int64, drops uint64) bool {
+	if c.evictFor(e, need, drops) {
+		return true
+	}
+	for wait := 0; wait < roomWaits && c.held.Load() > 0; wait++ {
+		if !sleepCtx(ctx, roomWait) {
+			return false
+		}
+		if c.drops.Load() != drops {
+			return true
+		}
+	}
+	return false
+}
+
+// sleepCtx waits for d, or reports false when ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// How long makeRoom waits for dropped entries' files to be closed:
+// they are held by a flush or a fetch ending, a matter of milliseconds.
+const (
+	roomWait  = 10 * time.Millisecond
+	roomWaits = 200
+)
+
+// evictFor is makeRoom's eviction: it reports whether space was freed
+// since drops, by it or meanwhile.
+func (c *Cache) evictFor(e *entry, need int64, drops uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.drops.Load() != drops {
+		return true
+	}
 	var freed int64
 	n := 0
 	for el := c.lru.Back(); el != nil && freed < need; {
@@ -407,7 +451,7 @@ func (c *Cache) makeRoom(e *entry, need int64) bool {
 	if n > 0 {
 		c.log.Warn("cache: disk full below max_size, evicted entries", "entries", n, "bytes", freed, "needed", need)
 	}
-	return n > 0
+	return c.drops.Load() != drops
 }
 
 // evict drops unpinned entries, least recently used first, until usage is

@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -24,15 +25,16 @@ func TestDiskFullEvictsUnusedEntries(t *testing.T) {
 		t.Skipf("cannot mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	c := newCache(t, Options{Dir: dir, ChunkSize: 64 << 10, MaxSize: 1 << 30})
+	c := newCache(t, Options{Dir: dir, ChunkSize: 64 << 10, ReadAhead: 8, MaxSize: 1 << 30})
 
 	read := func(s *source) ([]byte, *File, error) {
 		f, err := c.Open(testCtx(t), s.Source())
 		if err != nil {
 			return nil, nil, err
 		}
-		got := make([]byte, f.Size())
-		_, err = f.ReadAt(got, 0)
+		// Sequential reads: read-ahead keeps several fetches, and their
+		// preallocations, in flight.
+		got, err := io.ReadAll(f)
 		return got, f, err
 	}
 	a, b, d := newSource("a", 1200<<10, 1), newSource("b", 1200<<10, 2), newSource("d", 1200<<10, 3)

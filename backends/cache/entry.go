@@ -54,6 +54,7 @@ type entry struct {
 	dgErr      error         // reading the data file back for dg failed
 	dropped    bool
 	dropErr    error // why reads of a dropped entry fail; nil after Remove/evict
+	held       bool  // dropped with f open: counted in Cache.held
 }
 
 // fetch is one request filling the consecutive chunks [first, end) in
@@ -130,10 +131,7 @@ func (c *Cache) loadLocked(e *entry) {
 
 // resetLocked forgets the content of an entry whose data file vanished.
 func (c *Cache) resetLocked(e *entry) {
-	if e.f != nil {
-		e.f.Close()
-		e.f = nil
-	}
+	c.closeFileLocked(e)
 	if err := removeFiles(e.dataPath, e.statePath); err != nil {
 		c.log.Warn("cache: removing entry", "key", e.key, "err", err)
 	}
@@ -203,6 +201,12 @@ func (c *Cache) dropLocked(e *entry, why error) {
 		return
 	}
 	e.dropped, e.dropErr = true, why
+	c.drops.Add(1)
+	if e.f != nil {
+		// Its blocks are freed when the file is closed.
+		e.held = true
+		c.held.Add(1)
+	}
 	c.usage.Add(-e.presentB)
 	if c.entries[e.key] == e {
 		delete(c.entries, e.key)
@@ -211,6 +215,22 @@ func (c *Cache) dropLocked(e *entry, why error) {
 	}
 	if err := removeFiles(e.dataPath, e.statePath); err != nil {
 		c.log.Warn("cache: removing entry", "key", e.key, "err", err)
+	}
+}
+
+// closeFileLocked closes e's data file, if open. Closing that of a
+// dropped entry frees its blocks, which makeRoom may be waiting for.
+// Caller holds e.mu.
+func (c *Cache) closeFileLocked(e *entry) {
+	if e.f == nil {
+		return
+	}
+	e.f.Close()
+	e.f = nil
+	if e.held {
+		e.held = false
+		c.held.Add(-1)
+		c.drops.Add(1)
 	}
 }
 
@@ -230,9 +250,8 @@ func (c *Cache) put(e *entry, pin, touch bool) {
 	if pin {
 		e.pins--
 	}
-	if e.refs == 0 && e.f != nil {
-		e.f.Close()
-		e.f = nil
+	if e.refs == 0 {
+		c.closeFileLocked(e)
 	}
 	if e.dropped || c.entries[e.key] != e {
 		return
@@ -388,17 +407,8 @@ func (c *Cache) copyRun(ctx context.Context, e *entry, fe *fetch, src Source, f 
 			w = c.writeEnd(e, fe, off+done, off+done+pend) - (off + done)
 		}
 		if w > 0 {
-			if _, werr := f.WriteAt(buf[start:start+int(w)], off+done); werr != nil {
-				// A full disk below MaxSize (a cap larger than the
-				// disk, or other files on it) is made room on by
-				// evicting, as the cap would.
-				if !isNoSpace(werr) || !c.makeRoom(e, n-done) {
-					return diskErr("write", f.Name(), werr)
-				}
-				preallocate(f, off+done, n-done)
-				if _, werr := f.WriteAt(buf[start:start+int(w)], off+done); werr != nil {
-					return diskErr("write", f.Name(), werr)
-				}
+			if err := c.writeRoom(ctx, e, f, buf[start:start+int(w)], off+done, off+n); err != nil {
+				return err
 			}
 			start += int(w)
 			done += w
@@ -416,6 +426,34 @@ func (c *Cache) copyRun(ctx context.Context, e *entry, fe *fetch, src Source, f 
 		return fmt.Errorf("cache: fetch %s [%d,+%d): source yielded %d bytes: %w", src.Key, off, n, done, io.ErrUnexpectedEOF)
 	}
 	return nil
+}
+
+// writeRoom writes p at off of e's data file f. A full disk below
+// MaxSize (a cap larger than the disk, or other files on it) is made room
+// on by evicting, as the cap would, for the fetch's bytes up to end.
+func (c *Cache) writeRoom(ctx context.Context, e *entry, f *os.File, p []byte, off, end int64) error {
+	transient := 0
+	for {
+		drops := c.drops.Load()
+		_, err := f.WriteAt(p, off)
+		if err == nil {
+			return nil
+		}
+		if !isNoSpace(err) {
+			return diskErr("write", f.Name(), err)
+		}
+		if !c.makeRoom(ctx, e, end-off, drops) {
+			// Nothing to evict; but the other fetches' preallocations
+			// hold space for a moment even when they fail (tmpfs
+			// gives it back then): retry while the disk has room.
+			if free, ok := freeBytes(c.dir); !ok || free < int64(len(p)) || transient >= roomWaits/20 || !sleepCtx(ctx, roomWait) {
+				return diskErr("write", f.Name(), err)
+			}
+			transient++
+			continue
+		}
+		preallocate(f, off, end-off)
+	}
 }
 
 // writeEnd returns where a write of the bytes [from, to) read by fe

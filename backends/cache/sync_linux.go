@@ -41,3 +41,12 @@ func preallocate(f *os.File, off, n int64) {
 	}
 	rc.Control(func(fd uintptr) { syscall.Fallocate(int(fd), 0, off, n) })
 }
+
+// freeBytes is the space left to the process on dir's file system.
+func freeBytes(dir string) (int64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * st.Bsize, true
+}
