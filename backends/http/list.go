@@ -115,6 +115,11 @@ func (l *lister) walk(top string) {
 			return err
 		})
 		if err != nil {
+			if d.dir == "" && errors.Is(err, iofs.ErrNotExist) {
+				// Not an empty listing (which a crawl of a prefix not
+				// there yet is): the configured URL lists nothing.
+				err = fmt.Errorf("%v: the provider's base URL lists nothing: %w", err, iofs.ErrInvalid)
+			}
 			l.failed(err)
 			return
 		}

@@ -342,6 +342,11 @@ func (p *Provider) List(ctx context.Context, prefix string, fn func(backends.Ent
 	noOwner := false
 	for obj := range p.client.ListObjectsIter(ctx, p.bucket, minio.ListObjectsOptions{Prefix: full, Recursive: true, FetchOwner: &noOwner}) {
 		if obj.Err != nil {
+			if er := minio.ToErrorResponse(obj.Err); er.Code == "NoSuchBucket" {
+				// Not an empty listing (which a crawl of a prefix not
+				// there yet is): the configuration names no bucket.
+				return p.errorf("list", full, iofs.ErrInvalid, "bucket %q does not exist", p.bucket)
+			}
 			return p.classify("list", full, obj.Err)
 		}
 		if strings.HasSuffix(obj.Key, "/") {

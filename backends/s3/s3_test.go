@@ -276,21 +276,23 @@ func TestErrorCodes(t *testing.T) {
 		status int
 		code   string
 		want   error
-		head   bool // a bodiless HEAD reply maps to the same kind
+		head   bool  // a bodiless HEAD reply maps to the same kind
+		list   error // List's kind, when not want's
 	}{
-		{404, "NoSuchKey", iofs.ErrNotExist, true},
-		{404, "NoSuchBucket", iofs.ErrNotExist, true},
-		{403, "AccessDenied", iofs.ErrPermission, true},
-		{403, "InvalidAccessKeyId", iofs.ErrPermission, true},
-		{403, "SignatureDoesNotMatch", iofs.ErrPermission, true},
-		{416, "InvalidRange", iofs.ErrInvalid, true},
-		{400, "EntityTooLarge", backends.ErrNoSpace, false},
-		{507, "XMinioStorageFull", backends.ErrNoSpace, true},
-		{403, "XMinioAdminBucketQuotaExceeded", backends.ErrNoSpace, false},
-		{503, "SlowDown", backends.ErrUnavailable, true},
-		{503, "ServiceUnavailable", backends.ErrUnavailable, true},
-		{500, "InternalError", backends.ErrUnavailable, true},
-		{502, "BadGateway", backends.ErrUnavailable, true},
+		{404, "NoSuchKey", iofs.ErrNotExist, true, nil},
+		// A missing bucket is no empty listing: a crawl must fail.
+		{404, "NoSuchBucket", iofs.ErrNotExist, true, iofs.ErrInvalid},
+		{403, "AccessDenied", iofs.ErrPermission, true, nil},
+		{403, "InvalidAccessKeyId", iofs.ErrPermission, true, nil},
+		{403, "SignatureDoesNotMatch", iofs.ErrPermission, true, nil},
+		{416, "InvalidRange", iofs.ErrInvalid, true, nil},
+		{400, "EntityTooLarge", backends.ErrNoSpace, false, nil},
+		{507, "XMinioStorageFull", backends.ErrNoSpace, true, nil},
+		{403, "XMinioAdminBucketQuotaExceeded", backends.ErrNoSpace, false, nil},
+		{503, "SlowDown", backends.ErrUnavailable, true, nil},
+		{503, "ServiceUnavailable", backends.ErrUnavailable, true, nil},
+		{500, "InternalError", backends.ErrUnavailable, true, nil},
+		{502, "BadGateway", backends.ErrUnavailable, true, nil},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
 			p := newProvider(t, Config{Endpoint: startServer(t, s3Error(tc.status, tc.code)), Region: "us-east-1", Timeout: 5 * time.Second})
@@ -312,8 +314,12 @@ func TestErrorCodes(t *testing.T) {
 			}
 			for op, f := range ops {
 				err := f()
-				if !errors.Is(err, tc.want) {
-					t.Errorf("%s: %v, want %v", op, err, tc.want)
+				want := tc.want
+				if op == "list" && tc.list != nil {
+					want = tc.list
+				}
+				if !errors.Is(err, want) || want != tc.want && errors.Is(err, tc.want) {
+					t.Errorf("%s: %v, want %v", op, err, want)
 					continue
 				}
 				msg := err.Error()
