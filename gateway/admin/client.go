@@ -76,13 +76,34 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	return resp, nil
 }
 
+// remoteError rebuilds the server's error. A registration's line error
+// becomes the LineError the server had (the line, its batch, the line's
+// problem alone), so it reads as a local registration's does; a server
+// that does not send the problem alone keeps its whole message.
 func remoteError(eb errorBody) error {
-	err := &fs.Error{Kind: kindOfName(eb.Kind), Err: errors.New(eb.Error)}
+	var err error = &fs.Error{Kind: kindOfName(eb.Kind), Err: errors.New(eb.Error)}
 	if eb.Line > 0 {
-		return &ingest.LineError{Line: eb.Line, Err: err}
+		le := &ingest.LineError{Line: eb.Line, Err: err}
+		if eb.Reason != "" {
+			le.BatchFirst = eb.BatchFirst
+			le.Err = &fs.Error{Kind: kindOfName(eb.Kind), Err: errors.New(eb.Reason)}
+		}
+		err = le
+	}
+	if eb.Applied != nil {
+		err = &appliedError{err: err, applied: *eb.Applied}
 	}
 	return err
 }
+
+// appliedError is a registration's error with what was applied before it.
+type appliedError struct {
+	err     error
+	applied ingest.Result
+}
+
+func (e *appliedError) Error() string { return e.err.Error() }
+func (e *appliedError) Unwrap() error { return e.err }
 
 func decodeObject(r io.Reader) (*fs.Object, error) {
 	var j Object
@@ -92,7 +113,8 @@ func decodeObject(r io.Reader) (*fs.Object, error) {
 	return FromJSON(&j)
 }
 
-// Register sends NDJSON records.
+// Register sends NDJSON records. On an error the result counts what the
+// batches before it did, which stay applied.
 func (c *Client) Register(ctx context.Context, r io.Reader, batch int) (ingest.Result, error) {
 	var res ingest.Result
 	q := url.Values{}
@@ -101,6 +123,10 @@ func (c *Client) Register(ctx context.Context, r io.Reader, batch int) (ingest.R
 	}
 	resp, err := c.do(ctx, "POST", "/api/v1/objects", q, r, -1)
 	if err != nil {
+		var ae *appliedError
+		if errors.As(err, &ae) {
+			res = ae.applied
+		}
 		return res, err
 	}
 	defer resp.Body.Close()

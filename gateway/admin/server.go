@@ -335,7 +335,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	batch, _ := strconv.Atoi(r.URL.Query().Get("batch"))
 	body := &capped{r: http.MaxBytesReader(w, r.Body, s.opts.MaxRegisterBody)}
-	res, err := ingest.Register(r.Context(), s.st, body, batch, nil)
+	res, err := ingest.Register(r.Context(), callerRecords{s.st}, body, batch, nil)
 	if body.err != nil {
 		// The scanner hands the cut line over as if it were the last one,
 		// so the error would blame it: say what happened instead.
@@ -344,7 +344,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, "register", err, slog.Int("added", res.Added), slog.Int("updated", res.Updated))
 	if err != nil {
-		writeError(w, err)
+		writeRegisterError(w, err, res)
 		return
 	}
 	writeJSON(w, res)
@@ -383,6 +383,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	meta, err := ParseMeta(q["meta"])
+	if err == nil {
+		err = CheckMeta(meta)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -467,6 +470,9 @@ func (s *Server) crawl(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts, p, err := CrawlSetup(s.st, req)
+	if err == nil {
+		err = CheckMeta(req.Meta)
+	}
 	if err != nil {
 		writeError(w, err)
 		return

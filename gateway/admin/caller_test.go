@@ -1,0 +1,92 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/datagate/datagate/fs/ingest"
+)
+
+// A caller of the API cannot give objects keys of the views' dg.
+// namespace, whichever route they use: an object given dg.view and dg.dir
+// left its views and showed as an empty directory. The CLI and the
+// front-ends refuse them the same way.
+func TestCallerCannotSetReservedMeta(t *testing.T) {
+	h := newAPI(t, nil)
+	recDG := `{"name":"g","size":3,"meta":{"k":"v","dg.dir":"x"},"location":{"provider":"disk","path":"g.bin"}}`
+	for _, tc := range []struct {
+		name, method, path, in string
+		says                   string
+		line                   int
+	}{
+		{"put", "PUT", "/api/v1/objects?name=p&meta=k=v&meta=dg.view=byk", "abc", "dg.view", 0},
+		{"register", "POST", "/api/v1/objects", rec("ok", "v") + "\n" + recDG + "\n", "dg.dir", 2},
+		{"crawl", "POST", "/api/v1/crawl", `{"provider":"disk","meta":{"dg.view":"byk"}}`, "dg.view", 0},
+		{"patch", "PATCH", "/api/v1/objects/01KBN6B2J6YF0R2V1E4RMJ0M5Q", `{"set":{"dg.dir":"x"}}`, "dg.dir", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, b := h.call(t, asBoss(), tc.method, tc.path, body(tc.in), nil)
+			var eb errorBody
+			if code != http.StatusBadRequest || json.Unmarshal(b, &eb) != nil || eb.Kind != "invalid" ||
+				!strings.Contains(eb.Error, tc.says) || !strings.Contains(eb.Error, "reserved") || eb.Line != tc.line {
+				t.Fatalf("%d %s: want 400, kind invalid, naming %s as reserved, line %d", code, b, tc.says, tc.line)
+			}
+		})
+	}
+	var page Page
+	h.call(t, asReader(), "GET", "/api/v1/objects", nil, &page)
+	if len(page.Objects) != 0 {
+		t.Errorf("objects after refused requests: %d (the register's batch holds its bad line)", len(page.Objects))
+	}
+}
+
+// A registration that fails at a line says what the batches before it
+// did and where its batch began, in the answer and through the client,
+// as a local registration does.
+func TestRegisterErrorCarriesCounts(t *testing.T) {
+	h := newAPI(t, func(o *Options) { o.Auth = nil })
+	in := rec("a", "v") + "\n" + rec("b", "v") + "\n" + rec("c", "v") + "\n" + `{"name": ` + "\n"
+
+	code, b := h.call(t, anon(), "POST", "/api/v1/objects?batch=2", body(in), nil)
+	var eb errorBody
+	if code != http.StatusBadRequest || json.Unmarshal(b, &eb) != nil || eb.Line != 4 || eb.BatchFirst != 3 ||
+		eb.Applied == nil || eb.Applied.Added != 2 || eb.Applied.Batches != 1 || !strings.Contains(eb.Reason, "malformed JSON") {
+		t.Fatalf("%d %s: want 400, line 4, batch_first 3, applied 2 added in 1 batch, the line's reason", code, b)
+	}
+
+	// The same through the client, over a Unix socket as the CLI uses it.
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h.srv.Config.Handler}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	in = rec("d", "v") + "\n" + rec("a", "v") + "\n" + rec("e", "v") + "\n" + `{"name": ` + "\n"
+	res, err := c.Register(ctx, strings.NewReader(in), 2)
+	var le *ingest.LineError
+	if !errors.As(err, &le) || le.Line != 4 || le.BatchFirst != 3 {
+		t.Fatalf("client error %#v: want a LineError at line 4 of the batch from line 3", err)
+	}
+	if want := "line 4: malformed JSON"; !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "line 4") != 1 {
+		t.Errorf("client error %q: want it to start %q and name the line once", err, want)
+	}
+	if res.Added != 1 || res.Unchanged != 1 || res.Batches != 1 || res.Lines != 4 {
+		t.Errorf("client counts %+v: want 1 added, 1 unchanged in 1 batch, 4 lines", res)
+	}
+}
