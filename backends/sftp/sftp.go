@@ -437,6 +437,11 @@ func (p *Provider) List(ctx context.Context, prefix string, fn func(backends.Ent
 				}
 				return p.wrap("list", p.rel(dir), err)
 			}
+			if prefix == "" && errors.Is(p.wrap("list", "", err), iofs.ErrNotExist) {
+				// Not an empty listing (which a crawl of a prefix not
+				// there yet is): the configured root is missing.
+				err = fmt.Errorf("root %s: %v: %w", p.root, err, iofs.ErrInvalid)
+			}
 			return p.wrap("list", prefix, err)
 		}
 		for _, fi := range fis {
