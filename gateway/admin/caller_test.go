@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,5 +90,44 @@ func TestRegisterErrorCarriesCounts(t *testing.T) {
 	}
 	if res.Added != 1 || res.Unchanged != 1 || res.Batches != 1 || res.Lines != 4 {
 		t.Errorf("client counts %+v: want 1 added, 1 unchanged in 1 batch, 4 lines", res)
+	}
+}
+
+// A 201 says where its object is, and content comes with its name:
+// curl -OJ saved every download as "content".
+func TestPutLocationAndContentName(t *testing.T) {
+	h := newAPI(t, nil)
+	name := `50% "été" \ ok.txt`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "PUT", h.u("/api/v1/objects?name="+url.QueryEscape(name)+"&meta=k=v"), strings.NewReader("abc"))
+	asBoss()(req)
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(loc, "/api/v1/objects/") {
+		t.Fatalf("PUT: %s, Location %q: want 201 and the object's URL", resp.Status, loc)
+	}
+	var d Detail
+	if code, b := h.call(t, asReader(), "GET", loc, nil, &d); code != 200 || d.Name != name {
+		t.Fatalf("GET Location: %d %s", code, b)
+	}
+	req, _ = http.NewRequestWithContext(ctx, "GET", h.u(loc+"/content"), nil)
+	asReader()(req)
+	resp, err = h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cd := resp.Header.Get("Content-Disposition")
+	_, params, err := mime.ParseMediaType(cd)
+	if err != nil || params["filename"] != name {
+		t.Errorf("Content-Disposition %q: %v %q: want the name %q", cd, err, params["filename"], name)
+	}
+	if !strings.Contains(cd, `filename="50% _été_ _ ok.txt"`) {
+		t.Errorf("Content-Disposition %q: want the name in filename too, for curl -OJ", cd)
 	}
 }

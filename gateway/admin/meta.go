@@ -2,6 +2,7 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -40,4 +41,39 @@ func (c callerRecords) Check(o *fs.Object) error {
 		return err
 	}
 	return c.Registrar.Check(o)
+}
+
+// contentDisposition names the content by the object's name, so that
+// curl -OJ and a browser's "save as" store it under that name rather than
+// "content". It is inline (a browser still shows what it can); the name
+// is in filename* (RFC 6266, RFC 8187), which browsers and Go read, and
+// in filename as its UTF-8 bytes (quotes, backslashes and control bytes
+// replaced by _), which curl -OJ writes as they are.
+func contentDisposition(name string) string {
+	var plain, ext strings.Builder
+	for _, c := range []byte(name) {
+		switch {
+		case c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '/':
+			plain.WriteByte('_')
+		default:
+			plain.WriteByte(c)
+		}
+	}
+	for _, c := range []byte(name) {
+		if isAttrChar(c) {
+			ext.WriteByte(c)
+		} else {
+			fmt.Fprintf(&ext, "%%%02X", c)
+		}
+	}
+	return `inline; filename="` + plain.String() + `"; filename*=UTF-8''` + ext.String()
+}
+
+// isAttrChar reports the bytes RFC 8187 lets an ext-value carry as they are.
+func isAttrChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$&+-.^_`|~", c) >= 0
 }

@@ -404,6 +404,8 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "put", nil, slog.String("name", req.Name), slog.String("id", o.ID.String()), slog.Int64("size", o.Size))
+	// A 201 names what it created, so that a REST client can follow it.
+	w.Header().Set("Location", "/api/v1/objects/"+o.ID.String())
 	writeJSONStatus(w, http.StatusCreated, ToJSON(o))
 }
 
@@ -436,6 +438,7 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 	if o.ETag != "" {
 		w.Header().Set("ETag", strconv.Quote(o.ETag))
 	}
+	w.Header().Set("Content-Disposition", contentDisposition(o.Name))
 	// ServeContent handles Range; over a plain file it uses sendfile.
 	if f, ok := rd.File(); ok {
 		http.ServeContent(w, r, o.Name, o.ModTime, io.NewSectionReader(f, 0, o.Size))
