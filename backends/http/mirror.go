@@ -28,7 +28,10 @@ import (
 // failed, those in back-off (and a failed probe) are asked anyway, with
 // the usual retries, rather than failing with fewer chances than a single
 // URL would have had: a mirror just marked down may be up again.
-// The operation's error then names every mirror's failure.
+// The operation's error then names every mirror's failure. A mirror
+// answering "no such file" (404, 410) passes the operation on to the next
+// usable one, as a mirror's sync may lag behind; when none has the file,
+// the first answer is returned.
 //
 // With a single URL none of this applies: failures are retried as before
 // and no health is kept.
@@ -123,6 +126,7 @@ func (p *Provider) doN(ctx context.Context, retries int, fn func(m *mirror) erro
 		left int // retries it may still have
 	}
 	var later []attempt
+	var notFound error // the first mirror's "no such file"
 	for _, m := range p.mirrors {
 		n, ok := p.take(m, retries)
 		if !ok {
@@ -131,6 +135,15 @@ func (p *Provider) doN(ctx context.Context, retries int, fn func(m *mirror) erro
 		}
 		err := p.retry(ctx, n, true, func() error { return fn(m) })
 		p.settle(ctx, m, err)
+		if errors.Is(err, iofs.ErrNotExist) && ctx.Err() == nil {
+			// A mirror that lags behind (its sync still running)
+			// lacks the newest files: the next healthy one may
+			// have it. The mirror answered: it is not set aside.
+			if notFound == nil {
+				notFound = err
+			}
+			continue
+		}
 		if err == nil || !errors.Is(err, backends.ErrUnavailable) || ctx.Err() != nil {
 			return err
 		}
@@ -139,6 +152,11 @@ func (p *Provider) doN(ctx context.Context, retries int, fn func(m *mirror) erro
 		} else {
 			errs = append(errs, err)
 		}
+	}
+	if notFound != nil {
+		// No usable mirror has the file: the mirrors in back-off are
+		// not waited for to say so too.
+		return notFound
 	}
 	// Every usable mirror has failed: those in back-off, and a failed
 	// probe, get the retries a single URL would have had, so that one
