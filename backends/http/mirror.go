@@ -135,10 +135,11 @@ func (p *Provider) doN(ctx context.Context, retries int, fn func(m *mirror) erro
 		}
 		err := p.retry(ctx, n, true, func() error { return fn(m) })
 		p.settle(ctx, m, err)
-		if errors.Is(err, iofs.ErrNotExist) && ctx.Err() == nil {
+		if (errors.Is(err, iofs.ErrNotExist) || errors.Is(err, backends.ErrChanged)) && ctx.Err() == nil {
 			// A mirror that lags behind (its sync still running)
-			// lacks the newest files: the next healthy one may
-			// have it. The mirror answered: it is not set aside.
+			// lacks the newest files, or has their previous
+			// version: the next healthy one may have the one
+			// wanted. The mirror answered: it is not set aside.
 			if notFound == nil {
 				notFound = err
 			}
