@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net"
 	"net/http"
@@ -129,5 +130,51 @@ func TestPutLocationAndContentName(t *testing.T) {
 	}
 	if !strings.Contains(cd, `filename="50% _été_ _ ok.txt"`) {
 		t.Errorf("Content-Disposition %q: want the name in filename too, for curl -OJ", cd)
+	}
+}
+
+// The refusals http.ServeContent writes itself came in plain text (416)
+// or with no body (412), unlike every other error of the API.
+func TestContentRefusalsAreJSON(t *testing.T) {
+	h := newAPI(t, nil)
+	var o Object
+	if code, b := h.call(t, asBoss(), "PUT", "/api/v1/objects?name=c.txt&meta=k=v", body("hello world"), &o); code != 201 {
+		t.Fatalf("PUT: %d %s", code, b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	get := func(hdr, val string) (*http.Response, []byte) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", h.u("/api/v1/objects/"+o.ID+"/content"), nil)
+		asReader()(req)
+		req.Header.Set(hdr, val)
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	for _, tc := range []struct {
+		hdr, val string
+		code     int
+		says     string
+	}{
+		{"Range", "bytes=50-60", http.StatusRequestedRangeNotSatisfiable, "range"},
+		{"If-Match", `"nope"`, http.StatusPreconditionFailed, "If-Match"},
+	} {
+		resp, b := get(tc.hdr, tc.val)
+		var eb errorBody
+		if resp.StatusCode != tc.code || resp.Header.Get("Content-Type") != "application/json" ||
+			json.Unmarshal(b, &eb) != nil || eb.Kind == "" || !strings.Contains(eb.Error, tc.says) {
+			t.Errorf("%s: %s: %s %q %s: want %d and a JSON error saying %q", tc.hdr, tc.val, resp.Status, resp.Header.Get("Content-Type"), b, tc.code, tc.says)
+		}
+	}
+	// What ServeContent answers well is untouched.
+	if resp, b := get("Range", "bytes=2-4"); resp.StatusCode != http.StatusPartialContent || string(b) != "llo" {
+		t.Errorf("range 2-4: %s %q", resp.Status, b)
+	}
+	if resp, b := get("If-None-Match", `"`+o.ETag+`"`); resp.StatusCode != http.StatusNotModified || len(b) != 0 {
+		t.Errorf("If-None-Match: %s %q", resp.Status, b)
 	}
 }

@@ -439,9 +439,19 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", strconv.Quote(o.ETag))
 	}
 	w.Header().Set("Content-Disposition", contentDisposition(o.Name))
-	// ServeContent handles Range; over a plain file it uses sendfile.
+	jw := &jsonRefusals{ResponseWriter: w}
+	defer jw.end()
+	w = jw
+	// ServeContent handles Range; over a plain file it uses sendfile
+	// (jsonRefusals passes ReadFrom on).
 	if f, ok := rd.File(); ok {
-		http.ServeContent(w, r, o.Name, o.ModTime, io.NewSectionReader(f, 0, o.Size))
+		// The file itself when it is the content (a SectionReader hides
+		// it from sendfile: every GiB went through a 32 KiB buffer).
+		var content io.ReadSeeker = io.NewSectionReader(f, 0, o.Size)
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() == o.Size {
+			content = f
+		}
+		http.ServeContent(w, r, o.Name, o.ModTime, content)
 		return
 	}
 	// Fetch the first byte before a status is sent: a failing provider is
