@@ -9,6 +9,7 @@ import (
 
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/index"
+	"github.com/datagate/datagate/views"
 )
 
 // Page is the answer of GET /api/v1/objects: a page of objects in id
@@ -27,7 +28,8 @@ type Page struct {
 }
 
 // find searches by metadata: q=key=value (repeatable, all must hold; none
-// lists every object when Options.Walk is set), limit (default
+// lists every object when Options.Walk is set; q=name=N is the object's
+// name), limit (default
 // DefaultPageSize, capped at MaxPageSize) and after (the cursor of the
 // previous page).
 func (s *Server) find(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +42,12 @@ func (s *Server) find(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// "name" is the object's name, as in the views' filters (views.NameKey),
+	// not a metadata key: q=name=x found nothing. The index has no
+	// catalogue of names, so it is checked on what the other conditions
+	// yield (every object without them: a walk of the catalogue).
+	name, byName := meta[views.NameKey]
+	delete(meta, views.NameKey)
 	if len(meta) == 0 && s.opts.Walk == nil {
 		writeError(w, fs.E(fs.Invalid, "search", "", errors.New("want at least one q=key=value")))
 		return
@@ -71,10 +79,16 @@ func (s *Server) find(w http.ResponseWriter, r *http.Request) {
 	// One more than the page tells whether a next page exists, so the
 	// last page says so rather than sending the client for an empty one.
 	opts.Limit = limit + 1
+	if byName {
+		opts.Limit = 0 // add stops the search once the page is full
+	}
 	page := Page{Objects: []*Object{}, Limit: limit}
 	var last fs.ID
 	more := false
 	add := func(o *fs.Object) error {
+		if byName && o.Name != name {
+			return nil
+		}
 		if len(page.Objects) == limit {
 			more = true
 			return index.ErrStop
