@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/datagate/datagate/backends"
-	"github.com/datagate/datagate/backends/retry"
 )
 
 // body is a response body whose every Read must make progress within the
@@ -149,7 +148,7 @@ func (r *reader) resume(cause error) error {
 			return cause
 		}
 		r.stuck++
-		t := time.NewTimer(retry.Backoff(r.stuck-1, r.p.retryBase, r.p.retryMax))
+		t := time.NewTimer(r.p.pause(r.stuck-1, cause))
 		select {
 		case <-r.ctx.Done():
 			t.Stop()

@@ -21,18 +21,19 @@
 // headers and every wait for body bytes: a stalled attempt surfaces as
 // backends.ErrUnavailable within Timeout, never as a hang, so an operation
 // on a dead server fails within (1 + Retries) × Timeout plus the back-off
-// waits; with mirrors, that for each healthy mirror plus one Timeout for
+// waits (each at most Timeout, however long a Retry-After asks for); with mirrors, that for each healthy mirror plus one Timeout for
 // each mirror in back-off. There is no limit on a whole transfer, which
 // may legitimately take hours.
 //
 // # Retries
 //
-// Failures that may pass — 5xx, timeouts, refused or reset connections —
-// are retried with exponential backoff and full jitter (retry.Backoff) up to
-// Config.Retries times: for Open until the body starts streaming (then
-// broken transfers are resumed, above), for Stat and for each listing page.
-// 4xx answers are final. The retry decorator is therefore not needed on
-// top of this driver.
+// Failures that may pass — 5xx, 429 (a rate limit), timeouts, refused or
+// reset connections — are retried with exponential backoff and full
+// jitter (retry.Backoff) up to Config.Retries times: for Open until the
+// body starts streaming (then broken transfers are resumed, above), for
+// Stat and for each listing page. A Retry-After (seconds or a date) makes
+// the wait that long, up to Config.Timeout. Other 4xx answers are final.
+// The retry decorator is therefore not needed on top of this driver.
 //
 // # Listing
 //
@@ -285,11 +286,46 @@ func classify(ctx context.Context, status string, code int, err error) error {
 		return fmt.Errorf("%s: %w", status, iofs.ErrPermission)
 	case code == http.StatusRequestedRangeNotSatisfiable || code == http.StatusBadRequest:
 		return fmt.Errorf("%s: %w", status, iofs.ErrInvalid)
-	case code >= 500:
+	case code >= 500, code == http.StatusTooManyRequests:
+		// 429: a rate limit, which passes like an overload does.
 		return fmt.Errorf("%s: %w", status, backends.ErrUnavailable)
 	}
 	return fmt.Errorf("unexpected status %s", status)
 }
+
+// answerErr classifies the status of resp, keeping its Retry-After (of a
+// 429 or 503) for the retry loop.
+func answerErr(ctx context.Context, resp *http.Response) error {
+	err := classify(ctx, resp.Status, resp.StatusCode, nil)
+	if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && errors.Is(err, backends.ErrUnavailable) {
+		return &waitError{err: err, wait: d}
+	}
+	return err
+}
+
+// retryAfter parses a Retry-After header: seconds, or an HTTP date.
+func retryAfter(h string, now time.Time) (time.Duration, bool) {
+	if h == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
+		return time.Duration(max(n, 0)) * time.Second, n >= 0
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// waitError is a failure whose server asked for a pause before the next
+// attempt (Retry-After).
+type waitError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *waitError) Error() string { return e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
 
 // retry retries fn while it fails with ErrUnavailable, up to retries
 // times; with fast set, a refused connection is not retried (another
@@ -301,7 +337,7 @@ func (p *Provider) retry(ctx context.Context, retries int, fast bool, fn func() 
 			fast && errors.Is(err, syscall.ECONNREFUSED) {
 			return err
 		}
-		t := time.NewTimer(retry.Backoff(attempt, p.retryBase, p.retryMax))
+		t := time.NewTimer(p.pause(attempt, err))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -309,6 +345,19 @@ func (p *Provider) retry(ctx context.Context, retries int, fast bool, fn func() 
 		case <-t.C:
 		}
 	}
+}
+
+// pause is the wait before retry attempt+1 after err: the back-off, or
+// longer when the server asked for it with Retry-After, but never more
+// than the timeout, so that an operation on a server that keeps asking
+// still fails within its bound ((1 + retries) × 2 × timeout at most).
+func (p *Provider) pause(attempt int, err error) time.Duration {
+	d := retry.Backoff(attempt, p.retryBase, p.retryMax)
+	var we *waitError
+	if errors.As(err, &we) {
+		d = max(d, min(we.wait, p.timeout))
+	}
+	return d
 }
 
 // send issues one request. The caller closes the body of a non-nil
@@ -464,9 +513,9 @@ func (p *Provider) openOnce(ctx context.Context, m *mirror, path string, off, le
 			b.Close()
 			return io.NopCloser(strings.NewReader("")), nil
 		}
-		return bad(classify(rctx, resp.Status, resp.StatusCode, nil))
+		return bad(answerErr(rctx, resp))
 	default:
-		return bad(classify(rctx, resp.Status, resp.StatusCode, nil))
+		return bad(answerErr(rctx, resp))
 	}
 	return &reader{p: p, ctx: ctx, path: path, start: off, want: length, size: size, m: m, u: u, b: b, declared: declared}, nil
 }
@@ -544,7 +593,7 @@ func (p *Provider) statOnce(ctx context.Context, m *mirror, path string, u *url.
 		}
 	}
 	if code != http.StatusOK {
-		return backends.Entry{}, p.fail("stat", u, classify(ctx, resp.Status, code, nil))
+		return backends.Entry{}, p.fail("stat", u, answerErr(ctx, resp))
 	}
 	if redirectedToDir(u, resp) {
 		return backends.Entry{}, p.fail("stat", u, fmt.Errorf("is a directory: %w", iofs.ErrInvalid))

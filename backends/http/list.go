@@ -177,7 +177,7 @@ func (p *Provider) page(ctx context.Context, m *mirror, u *url.URL) ([]child, er
 	b := newBody(rctx, cancel, resp.Body, p.timeout)
 	defer b.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, p.fail("list", u, classify(rctx, resp.Status, resp.StatusCode, nil))
+		return nil, p.fail("list", u, answerErr(rctx, resp))
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/html" && mt != "application/xhtml+xml" {
 		return nil, p.fail("list", u, fmt.Errorf("not an HTML directory index (%s): %w", mt, iofs.ErrInvalid))
