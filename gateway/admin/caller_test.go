@@ -220,3 +220,23 @@ func TestSearchByName(t *testing.T) {
 		}
 	}
 }
+
+// curl -d @records.ndjson sends a form, without the file's newlines: the
+// answer said "more than one JSON value on the line" and no more.
+func TestRegisterAsFormSaysWhy(t *testing.T) {
+	h := newAPI(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.u("/api/v1/objects"), strings.NewReader(rec("a", "v")+rec("b", "v")))
+	asBoss()(req)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded") // as curl -d sets it
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var eb errorBody
+	if json.NewDecoder(resp.Body).Decode(&eb) != nil || resp.StatusCode != 400 || eb.Line != 1 || !strings.Contains(eb.Error, "--data-binary") {
+		t.Errorf("%s %+v: want 400 at line 1 naming --data-binary", resp.Status, eb)
+	}
+}

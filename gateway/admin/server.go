@@ -342,6 +342,12 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: the registration is capped at %d bytes; %d records added and %d updated before the cap stay",
 			body.err, s.opts.MaxRegisterBody, res.Added, res.Updated)
 	}
+	var le *ingest.LineError
+	if errors.As(err, &le) && le.Line == 1 && res.Lines == 1 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		// curl -d @file (a form) drops the file's newlines: every record
+		// came on line 1. Say so, rather than only "more than one value".
+		le.Err = fmt.Errorf("%w (sent as a form: curl -d drops newlines; send NDJSON with --data-binary)", le.Err)
+	}
 	s.audit(r, "register", err, slog.Int("added", res.Added), slog.Int("updated", res.Updated))
 	if err != nil {
 		writeRegisterError(w, err, res)
