@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/datagate/datagate/cmd/datagate/config"
 	"github.com/datagate/datagate/views"
@@ -25,7 +26,7 @@ func TestNewLoggerFormat(t *testing.T) {
 	} {
 		var b bytes.Buffer
 		log := newLogger(config.Log{Level: "info", Format: tc.format}, &b, tc.terminal)
-		log.InfoContext(views.WithActor(context.Background(), views.Actor{RequestID: "r-1"}), "hello", "k", "v")
+		log.InfoContext(views.WithActor(context.Background(), views.Actor{RequestID: "r-1"}), "hello", "k", "v", "every", time.Minute)
 		log.Debug("not at info")
 		line := strings.TrimSpace(b.String())
 		var m map[string]any
@@ -34,7 +35,8 @@ func TestNewLoggerFormat(t *testing.T) {
 			t.Errorf("format %q terminal %v: %q", tc.format, tc.terminal, line)
 			continue
 		}
-		if isJSON && (m["msg"] != "hello" || m["request_id"] != "r-1") || !isJSON && !strings.Contains(line, "msg=hello k=v request_id=r-1") {
+		// Durations read as in the config, not as nanoseconds.
+		if isJSON && (m["msg"] != "hello" || m["request_id"] != "r-1" || m["every"] != "1m0s") || !isJSON && !strings.Contains(line, "msg=hello k=v every=1m0s request_id=r-1") {
 			t.Errorf("format %q: %q", tc.format, line)
 		}
 	}

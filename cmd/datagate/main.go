@@ -154,9 +154,19 @@ func newLogger(c config.Log, w io.Writer, terminal bool) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: lvl}
 	json := c.Format == "json" || (c.Format != "text" && !terminal)
 	if json {
+		opts.ReplaceAttr = durationText
 		return slog.New(views.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
 	return slog.New(views.LogHandler(slog.NewTextHandler(w, opts)))
+}
+
+// durationText writes durations as the text handler and the config do
+// ("1m0s"): JSON gives them as integer nanoseconds otherwise.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 func newVersionCmd() *cobra.Command {
