@@ -240,3 +240,34 @@ func TestRegisterAsFormSaysWhy(t *testing.T) {
 		t.Errorf("%s %+v: want 400 at line 1 naming --data-binary", resp.Status, eb)
 	}
 }
+
+// A PUT's Content-Type types the content unless content_type says
+// otherwise; the types clients put on bodies of their own accord do not.
+func TestPutContentTypeHeader(t *testing.T) {
+	h := newAPI(t, nil)
+	for i, tc := range []struct{ query, header, want string }{
+		{"", "text/csv; charset=utf-8", "text/csv; charset=utf-8"},
+		{"&content_type=text/plain", "text/csv", "text/plain"},
+		{"", "application/x-www-form-urlencoded", ""},
+		{"", "application/octet-stream", ""},
+		{"", "", ""},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "PUT", h.u(fmt.Sprintf("/api/v1/objects?name=t%d&meta=k=v%s", i, tc.query)), strings.NewReader("a,b"))
+		asBoss()(req)
+		if tc.header != "" {
+			req.Header.Set("Content-Type", tc.header)
+		}
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o Object
+		err = json.NewDecoder(resp.Body).Decode(&o)
+		resp.Body.Close()
+		cancel()
+		if err != nil || resp.StatusCode != 201 || o.ContentType != tc.want {
+			t.Errorf("PUT%s with Content-Type %q: %s, type %q: want %q", tc.query, tc.header, resp.Status, o.ContentType, tc.want)
+		}
+	}
+}

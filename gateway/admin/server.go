@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -397,6 +398,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := store.PutRequest{Name: q.Get("name"), Meta: meta, ContentType: q.Get("content_type"), Size: r.ContentLength}
+	if req.ContentType == "" {
+		req.ContentType = bodyType(r)
+	}
 	if mt := q.Get("mtime"); mt != "" {
 		if req.ModTime, err = time.Parse(time.RFC3339Nano, mt); err != nil {
 			writeError(w, fs.E(fs.Invalid, "put", mt, err))
@@ -413,6 +417,23 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	// A 201 names what it created, so that a REST client can follow it.
 	w.Header().Set("Location", "/api/v1/objects/"+o.ID.String())
 	writeJSONStatus(w, http.StatusCreated, ToJSON(o))
+}
+
+// bodyType is the type a PUT's Content-Type gives its content (curl -T
+// -H 'Content-Type: text/csv' was stored untyped, served as
+// application/octet-stream). The types curl and browsers put on bodies
+// of their own accord say nothing of the content: a form (curl
+// --data-binary), multipart, and octet-stream, which would only hide
+// the type front-ends derive from the name.
+func bodyType(r *http.Request) string {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	switch {
+	case err != nil, mt == "application/x-www-form-urlencoded", mt == "application/octet-stream",
+		strings.HasPrefix(mt, "multipart/"):
+		return ""
+	}
+	return ct
 }
 
 func (s *Server) id(w http.ResponseWriter, r *http.Request) (fs.ID, bool) {
