@@ -75,6 +75,10 @@ func KindOfStatus(code int) (k fs.Kind, ok bool) {
 		return fs.NotExist, true
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return fs.Permission, true
+	case code == http.StatusTooManyRequests:
+		// The HTTP front-ends answer 429 only to an address serving a
+		// penalty for failed logins: a refused login, not a bad request.
+		return fs.Permission, true
 	case code == http.StatusConflict || code == http.StatusPreconditionFailed:
 		return fs.Exist, true
 	case code == http.StatusInsufficientStorage:

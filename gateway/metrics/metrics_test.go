@@ -57,7 +57,7 @@ func TestKindOfStatus(t *testing.T) {
 		{200, fs.Other, false}, {304, fs.Other, false},
 		{400, fs.Invalid, true}, {401, fs.Permission, true}, {403, fs.Permission, true},
 		{404, fs.NotExist, true}, {405, fs.Unsupported, true}, {409, fs.Exist, true},
-		{412, fs.Exist, true}, {416, fs.Invalid, true}, {423, fs.Invalid, true},
+		{412, fs.Exist, true}, {416, fs.Invalid, true}, {423, fs.Invalid, true}, {429, fs.Permission, true},
 		{500, fs.Other, true}, {501, fs.Unsupported, true}, {503, fs.Unavailable, true},
 		{507, fs.NoSpace, true},
 	} {
