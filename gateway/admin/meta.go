@@ -8,6 +8,7 @@ import (
 
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/ingest"
+	"github.com/datagate/datagate/views"
 )
 
 // reservedNS is the views' metadata namespace: dg.view and dg.dir mark a
@@ -17,11 +18,14 @@ import (
 const reservedNS = "dg."
 
 // CheckMeta refuses metadata a caller may not set: keys in the dg.
-// namespace. The error is Invalid and names the first such key.
+// namespace, and "name", which views, their filters and searches read as
+// the object's name (a "name" key was shown nowhere and found by no
+// search; PATCH and the front-ends refuse it too). The error is Invalid
+// and names the first such key.
 func CheckMeta(m map[string]string) error {
 	var bad []string
 	for k := range m {
-		if strings.HasPrefix(k, reservedNS) {
+		if strings.HasPrefix(k, reservedNS) || k == views.NameKey {
 			bad = append(bad, k)
 		}
 	}
@@ -29,6 +33,9 @@ func CheckMeta(m map[string]string) error {
 		return nil
 	}
 	sort.Strings(bad)
+	if bad[0] == views.NameKey {
+		return fs.E(fs.Invalid, "metadata", bad[0], errors.New(`"name" is the object's name, not a metadata key: give it as the name`))
+	}
 	return fs.E(fs.Invalid, "metadata", bad[0], errors.New("the dg. namespace is reserved for datagate's own keys"))
 }
 
