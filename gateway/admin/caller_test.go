@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datagate/datagate/backends"
 	"github.com/datagate/datagate/fs/ingest"
 )
 
@@ -273,5 +274,51 @@ func TestPutContentTypeHeader(t *testing.T) {
 		if err != nil || resp.StatusCode != 201 || o.ContentType != tc.want {
 			t.Errorf("PUT%s with Content-Type %q: %s, type %q: want %q", tc.query, tc.header, resp.Status, o.ContentType, tc.want)
 		}
+	}
+}
+
+// Registered content (no ETag, no mtime) had no validator: no ETag and no
+// Last-Modified, so a client could neither revalidate nor resume safely.
+func TestRegisteredContentHasAnETag(t *testing.T) {
+	h := newAPI(t, nil)
+	h.register(t, rec("r", "v"))
+	lp, _ := h.st.Provider("disk")
+	if err := lp.(backends.Writer).Put(context.Background(), "r.bin", strings.NewReader("abc"), 3); err != nil {
+		t.Fatal(err)
+	}
+	var page Page
+	h.call(t, asReader(), "GET", "/api/v1/objects?q=k=v", nil, &page)
+	if len(page.Objects) != 1 {
+		t.Fatal(page)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	get := func(hdr map[string]string) (*http.Response, string) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", h.u("/api/v1/objects/"+page.Objects[0].ID+"/content"), nil)
+		asReader()(req)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, b := get(nil)
+	tag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || b != "abc" || tag == "" {
+		t.Fatalf("GET: %s %q, ETag %q: want the content with an ETag", resp.Status, b, tag)
+	}
+	if resp, _ := get(map[string]string{"If-None-Match": tag}); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match its ETag: %s, want 304", resp.Status)
+	}
+	if resp, b := get(map[string]string{"Range": "bytes=1-", "If-Range": tag}); resp.StatusCode != http.StatusPartialContent || b != "bc" {
+		t.Errorf("resume with If-Range: %s %q, want 206 \"bc\"", resp.Status, b)
+	}
+	if resp, b := get(map[string]string{"Range": "bytes=1-", "If-Range": `"other-1"`}); resp.StatusCode != 200 || b != "abc" {
+		t.Errorf("resume with another If-Range: %s %q, want 200 and the whole content", resp.Status, b)
 	}
 }

@@ -462,9 +462,7 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 	} else {
 		w.Header().Set("Content-Type", "application/octet-stream")
 	}
-	if o.ETag != "" {
-		w.Header().Set("ETag", strconv.Quote(o.ETag))
-	}
+	w.Header().Set("ETag", contentETag(o))
 	w.Header().Set("Content-Disposition", contentDisposition(o.Name))
 	jw := &jsonRefusals{ResponseWriter: w}
 	defer jw.end()
@@ -488,6 +486,18 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.ServeContent(w, r, o.Name, o.ModTime, &httpserve.LogBreak{ReadSeeker: rd, Log: s.log, What: id.String()})
+}
+
+// contentETag is the entity tag of o's content: its ETag, or, for content
+// that has none (registered from a provider, a big PUT until its MD5 is
+// made), its id and version, which changes with the content. Such
+// content had no validator at all (and no Last-Modified without an
+// mtime), so neither If-None-Match nor a resume's If-Range could be used.
+func contentETag(o *fs.Object) string {
+	if o.ETag != "" {
+		return strconv.Quote(o.ETag)
+	}
+	return `"` + o.ContentKey() + `"`
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
