@@ -322,3 +322,24 @@ func TestRegisteredContentHasAnETag(t *testing.T) {
 		t.Errorf("resume with another If-Range: %s %q, want 200 and the whole content", resp.Status, b)
 	}
 }
+
+// A key given twice in q or meta was taken with its last value alone:
+// q=k=a&q=k=b (read as "either") searched k=b.
+func TestKeyGivenTwice(t *testing.T) {
+	h := newAPI(t, nil)
+	h.register(t, rec("a", "a"), rec("b", "b"))
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/api/v1/objects?q=k=a&q=k=b"},
+		{"PUT", "/api/v1/objects?name=p&meta=k=a&meta=k=b"},
+	} {
+		code, b := h.call(t, asBoss(), tc.method, tc.path, body("x"), nil)
+		var eb errorBody
+		if code != 400 || json.Unmarshal(b, &eb) != nil || !strings.Contains(eb.Error, "twice") {
+			t.Errorf("%s %s: %d %s: want 400 saying the key is given twice", tc.method, tc.path, code, b)
+		}
+	}
+	var page Page
+	if code, b := h.call(t, asReader(), "GET", "/api/v1/objects?q=k=a&q=k=a", nil, &page); code != 200 || len(page.Objects) != 1 {
+		t.Errorf("the same condition twice: %d %s", code, b)
+	}
+}

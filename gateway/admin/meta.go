@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -37,6 +38,23 @@ func CheckMeta(m map[string]string) error {
 		return fs.E(fs.Invalid, "metadata", bad[0], errors.New(`"name" is the object's name, not a metadata key: give it as the name`))
 	}
 	return fs.E(fs.Invalid, "metadata", bad[0], errors.New("the dg. namespace is reserved for datagate's own keys"))
+}
+
+// parseParams parses the key=value pairs of the query parameter param
+// (q, meta), refusing a key given twice with two values: conditions all hold and an
+// object has one value per key, so "q=type=a&q=type=b" silently meant
+// type=b alone.
+func parseParams(q url.Values, param string) (map[string]string, error) {
+	m, err := ParseMeta(q[param])
+	if err != nil || len(m) == len(q[param]) {
+		return m, err
+	}
+	for _, p := range q[param] {
+		if k, v, _ := strings.Cut(p, "="); m[k] != v {
+			return nil, fs.E(fs.Invalid, param, k, errors.New("key given twice with two values: a key has one value (conditions all hold)"))
+		}
+	}
+	return m, nil
 }
 
 // callerRecords checks NDJSON records as a caller's: the store's checks,

@@ -37,7 +37,7 @@ func (s *Server) find(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	meta, err := ParseMeta(q["q"])
+	meta, err := parseParams(q, "q")
 	if err != nil {
 		writeError(w, err)
 		return

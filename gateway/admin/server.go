@@ -389,7 +389,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	meta, err := ParseMeta(q["meta"])
+	meta, err := parseParams(q, "meta")
 	if err == nil {
 		err = CheckMeta(meta)
 	}
