@@ -238,19 +238,37 @@ func (s *Server) guard(method string, next http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		actor.User = p.Name
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		r = r.WithContext(views.WithActor(ctx, actor))
+		op, write := writeOps[r.Pattern]
 		if p.Role < need {
-			writeStatus(w, http.StatusForbidden, fs.E(fs.Permission, "admin", r.URL.Path,
-				fmt.Errorf("user %s has the %s role; %s %s needs %s", p.Name, p.Role, r.Method, r.URL.Path, need)))
+			err := fs.E(fs.Permission, "admin", r.URL.Path,
+				fmt.Errorf("user %s has the %s role; %s %s needs %s", p.Name, p.Role, r.Method, r.URL.Path, need))
+			if write {
+				s.audit(r, op, err)
+			}
+			writeStatus(w, http.StatusForbidden, err)
 			return
 		}
-		ctx := context.WithValue(r.Context(), principalKey{}, p)
-		next(w, r.WithContext(views.WithActor(ctx, actor)))
+		if !write {
+			next(w, r)
+			return
+		}
+		done := new(bool)
+		rec := &refusals{ResponseWriter: w}
+		next(rec, r.WithContext(context.WithValue(r.Context(), auditedKey{}, done)))
+		if !*done && rec.code >= 400 {
+			s.audit(r, op, rec.err())
+		}
 	}
 }
 
 // audit records a write done by the caller of r, as the views' audit
 // records are: op, result, who, from where, through what, which request.
 func (s *Server) audit(r *http.Request, op string, err error, attrs ...slog.Attr) {
+	if done, ok := r.Context().Value(auditedKey{}).(*bool); ok {
+		*done = true
+	}
 	a, _ := views.ActorFrom(r.Context())
 	lvl, result := slog.LevelInfo, "ok"
 	as := append(make([]slog.Attr, 0, 8+len(attrs)), slog.String("op", op))
@@ -260,7 +278,7 @@ func (s *Server) audit(r *http.Request, op string, err error, attrs ...slog.Attr
 	as = append(as, slog.String("result", result), slog.String("user", a.User), slog.String("via", principal(r.Context()).Via))
 	as = append(as, attrs...)
 	if err != nil {
-		as = append(as, slog.String("error", err.Error()))
+		as = append(as, slog.String("kind", errorBodyOf(errorStatus(err), err).Kind), slog.String("error", err.Error()))
 	}
 	as = append(as, slog.String("remote", a.Remote), slog.String("frontend", "admin"), slog.String("request_id", a.RequestID))
 	s.opts.Audit.LogAttrs(r.Context(), lvl, "audit", as...)
