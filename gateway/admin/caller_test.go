@@ -361,6 +361,8 @@ func TestRefusedWritesAudited(t *testing.T) {
 		{asBoss(), "PUT", "/api/v1/objects?name=x&meta=dg.view=v", "abc", "put", "invalid", "boss"},
 		{asBoss(), "DELETE", "/api/v1/objects/nope", "", "delete", "invalid", "boss"},
 		{asBoss(), "POST", "/api/v1/objects?bacth=3", "", "register", "invalid", "boss"},
+		{asBoss(), "POST", "/api/v1/objects?batch=abc", rec("b", "v"), "register", "invalid", "boss"}, // it was the default batch
+		{asBoss(), "POST", "/api/v1/objects?batch=0", rec("b", "v"), "register", "invalid", "boss"},
 	} {
 		before := strings.Count(logs.String(), "\n")
 		code, _ := h.call(t, tc.c, tc.method, tc.path, body(tc.in), nil)

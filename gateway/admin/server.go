@@ -352,7 +352,15 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	if !s.onlyParams(w, r, "batch") {
 		return
 	}
-	batch, _ := strconv.Atoi(r.URL.Query().Get("batch"))
+	var batch int
+	if b := r.URL.Query().Get("batch"); b != "" {
+		// As limit: batch=abc or 0 was the default batch, silently.
+		var err error
+		if batch, err = strconv.Atoi(b); err != nil || batch <= 0 {
+			writeError(w, fs.E(fs.Invalid, "register", b, fmt.Errorf("batch %q: want a positive number of records", b)))
+			return
+		}
+	}
 	body := &capped{r: http.MaxBytesReader(w, r.Body, s.opts.MaxRegisterBody)}
 	res, err := ingest.Register(r.Context(), callerRecords{s.st}, body, batch, nil)
 	if body.err != nil {
