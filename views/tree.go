@@ -575,43 +575,27 @@ func (t *Tree) Remove(ctx context.Context, p string) (err error) {
 
 // Rmdir removes the empty directory at p (its markers). NotEmpty when
 // anything is under it; NotDir for a file. Needs d.
-func (t *Tree) Rmdir(ctx context.Context, p string) (err error) {
-	const op = "rmdir"
-	defer t.audited(ctx, op, p).end(&err)
-	l, err := t.resolve(op, p)
-	if err != nil {
-		return err
-	}
-	n, err := t.stat(ctx, op, l)
-	if err != nil {
-		return err
-	}
-	if !n.dir {
-		return fs.E(fs.NotDir, op, p, nil)
-	}
-	if l.root || l.vp == "" {
-		return fs.E(fs.Permission, op, p, errors.New("a view's root cannot be removed"))
-	}
-	if err := t.need(op, l, Delete); err != nil {
-		return err
-	}
-	marks, err := t.markersOnly(ctx, op, l)
-	if err != nil {
-		return err
-	}
-	if err := t.st.Delete(ctx, marks...); err != nil {
-		return fs.Wrap(op, p, err)
-	}
-	return nil
+func (t *Tree) Rmdir(ctx context.Context, p string) error {
+	return t.removeDir(ctx, p, t.markersOnly)
 }
 
-// markersOnly returns the markers of directory l, or NotEmpty if anything
-// else is under it.
 // RemoveMarkers removes directory p's own markers (the objects Mkdir
 // made), and nothing under it: S3 deletes a folder object ("dir/") alone,
 // the directory staying while keys under it imply it. Needs d. A
 // directory without markers is left as it is.
-func (t *Tree) RemoveMarkers(ctx context.Context, p string) (err error) {
+func (t *Tree) RemoveMarkers(ctx context.Context, p string) error {
+	return t.removeDir(ctx, p, func(ctx context.Context, op string, l loc) ([]fs.ID, error) {
+		ids, err := markersOf(ctx, t.st.Index(), l.view.name, l.vp)
+		if err != nil {
+			return nil, fs.Wrap(op, l.user, err)
+		}
+		return ids, nil
+	})
+}
+
+// removeDir deletes the markers that markers picks for the directory at
+// p, after the checks every removal of a directory makes.
+func (t *Tree) removeDir(ctx context.Context, p string, markers func(context.Context, string, loc) ([]fs.ID, error)) (err error) {
 	const op = "rmdir"
 	defer t.audited(ctx, op, p).end(&err)
 	l, err := t.resolve(op, p)
@@ -631,12 +615,9 @@ func (t *Tree) RemoveMarkers(ctx context.Context, p string) (err error) {
 	if err := t.need(op, l, Delete); err != nil {
 		return err
 	}
-	ids, err := markersOf(ctx, t.st.Index(), l.view.name, l.vp)
-	if err != nil {
-		return fs.Wrap(op, p, err)
-	}
-	if len(ids) == 0 {
-		return nil
+	ids, err := markers(ctx, op, l)
+	if err != nil || len(ids) == 0 {
+		return err
 	}
 	if err := t.st.Delete(ctx, ids...); err != nil {
 		return fs.Wrap(op, p, err)
@@ -644,6 +625,8 @@ func (t *Tree) RemoveMarkers(ctx context.Context, p string) (err error) {
 	return nil
 }
 
+// markersOnly returns the markers of directory l, or NotEmpty if anything
+// else is under it.
 func (t *Tree) markersOnly(ctx context.Context, op string, l loc) ([]fs.ID, error) {
 	ents, more, err := subtree(ctx, t.st.Index(), l.view.name, l.vp, 64)
 	if err != nil {
