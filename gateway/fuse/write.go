@@ -327,11 +327,15 @@ func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint
 
 func (w *writeHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
 	defer w.fsys.guard("read", &e)
-	c := w.c
+	return w.c.read(dest, off)
+}
+
+// read reads the content written so far at off.
+func (c *content) read(dest []byte, off int64) (gofuse.ReadResult, syscall.Errno) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.abandon() // the spool then has every write
-	n, err := c.spool.ReadAt(dest, off)
+	n, err := c.spool.ReadAt(dest[:max(0, min(int64(len(dest)), c.size-off))], off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, errno(err)
 	}
@@ -553,15 +557,7 @@ func (c *content) openReader() (*contentReader, bool) {
 
 func (r *contentReader) Read(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
 	defer r.fsys.guard("read", &e)
-	c := r.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.abandon() // the spool then has every write
-	n, err := c.spool.ReadAt(dest[:max(0, min(int64(len(dest)), c.size-off))], off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, errno(err)
-	}
-	return gofuse.ReadResultData(dest[:n]), 0
+	return r.c.read(dest, off)
 }
 
 func (r *contentReader) Release(ctx context.Context) syscall.Errno {
