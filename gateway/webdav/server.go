@@ -129,9 +129,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many failed logins", http.StatusTooManyRequests)
 		return
 	}
-	body := &drainBody{ReadCloser: r.Body, expect: r.Header.Get("Expect") != ""}
-	r.Body = body
-	defer body.drain()
+	if r.Body != nil && r.Body != http.NoBody { // GET, HEAD, PROPFIND without a body: nothing to drain
+		body := &drainBody{ReadCloser: r.Body, expect: r.Header.Get("Expect") != ""}
+		r.Body = body
+		defer body.drain()
+	}
 	user, ok := s.authenticate(r)
 	if ok {
 		s.penalty.ok(addr)
