@@ -1326,3 +1326,55 @@ func TestConcurrentRewritesStayWhole(t *testing.T) {
 		t.Fatalf("read during a rewrite: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestCopyWithAttributes copies a file of the mount as rsync -X and cp
+// --preserve=xattr do: the new file gets each attribute of the old one.
+// The checksums and the keys they share are set to what they already are
+// (success); the id differs (EACCES), and an attribute of a file not yet
+// pushed waits for its close (EBUSY).
+func TestCopyWithAttributes(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	e.register(t, "a.grib", []byte("same bytes"), map[string]string{"type": "fc", "param": "t2m"})
+	src := e.path("fc/a.grib")
+	names := make([]byte, 1024)
+	n, err := syscall.Listxattr(src, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := e.path("fc/b.grib")
+	f, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("same bytes")
+	wantErrno(t, syscall.Setxattr(dst, "user.datagate.type", []byte("fc"), 0), syscall.EBUSY)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	for _, name := range strings.Split(strings.TrimRight(string(names[:n]), "\x00"), "\x00") {
+		m, err := syscall.Getxattr(src, name, buf)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		err = syscall.Setxattr(dst, name, buf[:m], 0)
+		switch name {
+		case "user.datagate.id":
+			wantErrno(t, err, syscall.EACCES)
+		case "user.datagate.md5":
+			// Computed after the push: absent yet, or the same.
+			if err != nil && !errors.Is(err, syscall.EACCES) {
+				t.Fatal(name, err)
+			}
+		default: // sha256, type (the path's), param (set in place)
+			if err != nil {
+				t.Fatalf("%s=%q: %v", name, buf[:m], err)
+			}
+		}
+	}
+	if m, err := syscall.Getxattr(dst, "user.datagate.param", buf); err != nil || string(buf[:m]) != "t2m" {
+		t.Fatalf("param of the copy: %q %v", buf[:m], err)
+	}
+	// A checksum that is not the content's stays refused.
+	wantErrno(t, syscall.Setxattr(dst, "user.datagate.sha256", []byte("00"), 0), syscall.EACCES)
+}

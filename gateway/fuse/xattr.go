@@ -118,7 +118,8 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (_ uint32, e syscall.
 // appears); other keys change in place. id, sha256 and md5 are read-only
 // (EACCES), and so are the keys the view fixes with set:. A value the
 // view's filter or template refuses is EINVAL, a move onto an existing
-// name EEXIST. XATTR_CREATE and XATTR_REPLACE are honoured.
+// name EEXIST. XATTR_CREATE and XATTR_REPLACE are honoured. Setting
+// any of them to the value it has succeeds and changes nothing.
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) (e syscall.Errno) {
 	defer n.fsys.guard("setxattr", &e)
 	return n.setMeta(ctx, attr, string(data), flags, false)
@@ -143,31 +144,45 @@ func (n *node) setMeta(ctx context.Context, attr, value string, flags uint32, re
 	if n.fsys.ro {
 		return syscall.EROFS
 	}
-	if i := n.getInfo(); n.dir || i == nil || i.Mode().Perm()&0o200 == 0 {
+	if n.dir {
 		return syscall.EACCES
 	}
-	switch {
-	case key == "id" || key == "sha256" || key == "md5" || strings.HasPrefix(key, "dg."):
-		return syscall.EACCES
-	case key == "":
+	if key == "" {
 		return syscall.EINVAL
 	}
 	p, ok := n.path()
-	if !ok || n.pending() {
+	if !ok {
 		return syscall.ENOENT
 	}
-	if remove || flags&(xattrCreate|xattrReplace) != 0 {
-		m, e := n.xattrs(ctx)
-		if e != 0 {
-			return e
-		}
-		_, has := m[attr]
-		switch {
-		case (remove || flags&xattrReplace != 0) && !has:
-			return syscall.ENODATA
-		case flags&xattrCreate != 0 && has:
-			return syscall.EEXIST
-		}
+	if n.pending() {
+		// Its metadata is its path's once it is pushed, at close.
+		return syscall.EBUSY
+	}
+	n.mu.Lock()
+	n.xattr = nil // compare with the object as it is now
+	n.mu.Unlock()
+	m, e := n.xattrs(ctx)
+	if e != 0 {
+		return e
+	}
+	old, has := m[attr]
+	switch {
+	case (remove || flags&xattrReplace != 0) && !has:
+		return syscall.ENODATA
+	case flags&xattrCreate != 0 && has:
+		return syscall.EEXIST
+	case !remove && has && old == value:
+		// What it is already, read-only attributes included: a copy
+		// with its attributes (rsync -X, cp --preserve=xattr) sets the
+		// checksums and the keys it shares with its source, and a file
+		// system answers an unchanged value with success.
+		return 0
+	}
+	if i := n.getInfo(); i == nil || i.Mode().Perm()&0o200 == 0 {
+		return syscall.EACCES
+	}
+	if key == "id" || key == "sha256" || key == "md5" || strings.HasPrefix(key, "dg.") {
+		return syscall.EACCES
 	}
 	ctx, cancel := n.fsys.opCtx(ctx, false)
 	defer cancel()
