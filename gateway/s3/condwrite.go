@@ -67,9 +67,9 @@ func (s *Server) writeConditions(q *req, noneMatch, match string) (unlock func()
 	if noneMatch != "" && noneMatch != "*" {
 		return nil, withMessage(ErrNotImplemented, "If-None-Match on a write takes only *")
 	}
-	p := treePath(q.bucket, q.key)
-	unlock = s.condLocks.lock(p)
 	ctx := q.r.Context()
+	p := objectPath(ctx, q.tree, q.bucket, q.key)
+	unlock = s.condLocks.lock(p)
 	info, err := q.tree.Stat(ctx, p)
 	exists := err == nil && !info.IsDir()
 	if k := fs.KindOf(err); err != nil && k != fs.NotExist && k != fs.NotDir {

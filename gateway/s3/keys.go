@@ -1,10 +1,13 @@
 package s3
 
 import (
+	"context"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/pathtmpl"
+	"github.com/datagate/datagate/views"
 )
 
 // An S3 key is the object's path as the client names it; the Tree's
@@ -67,6 +70,55 @@ func keyOf(p string) string {
 		if u, err := pathtmpl.UnescapeSegment(s); err == nil && !strings.ContainsAny(u, "/\x00") && utf8.ValidString(u) {
 			segs[i] = u
 		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// objectPath is the Tree path of the object at key in bucket. A listed
+// key may be a Tree segment keyOf kept escaped, the value it stands for
+// holding what no key segment can (a "/" or a NUL, from registered
+// metadata: "x%2Fy" for the value "x/y"). treeKey reads such a segment
+// as a name of its own ("x%252Fy", as "50%.txt" is a name), so the key
+// listed could not be read, deleted or overwritten. When the key holds
+// such a segment and nothing is at its usual path, the path with those
+// segments as they are is taken if something is there. A Tree lookup is
+// paid only by keys holding such a segment.
+func objectPath(ctx context.Context, t *views.Tree, bucket, key string) string {
+	p := treePath(bucket, key)
+	alt := escapedKey(key)
+	if alt == "" {
+		return p
+	}
+	if _, err := t.Stat(ctx, p); fs.KindOf(err) != fs.NotExist {
+		return p
+	}
+	ap := "/" + bucket + "/" + alt
+	if _, err := t.Stat(ctx, ap); err == nil {
+		return ap
+	}
+	return p
+}
+
+// escapedKey is the Tree form of key that keeps as they are the segments
+// keyOf keeps escaped because their value holds a "/", a NUL or invalid
+// UTF-8, the others as treeKey has them; "" when key has none.
+func escapedKey(key string) string {
+	if strings.IndexByte(key, '%') < 0 {
+		return ""
+	}
+	segs := strings.Split(key, "/")
+	kept := false
+	for i, s := range segs {
+		if strings.IndexByte(s, '%') >= 0 && !specialSegment(s) {
+			if u, err := pathtmpl.UnescapeSegment(s); err == nil && (strings.ContainsAny(u, "/\x00") || !utf8.ValidString(u)) {
+				kept = true
+				continue
+			}
+		}
+		segs[i] = treeKey(s)
+	}
+	if !kept {
+		return ""
 	}
 	return strings.Join(segs, "/")
 }

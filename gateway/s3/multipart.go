@@ -253,7 +253,7 @@ func (s *Server) createUpload(q *req) {
 	}
 	if err == nil {
 		// Refuse a key that fits no template now, not after the parts.
-		err = q.tree.CheckCreate(q.r.Context(), treePath(q.bucket, q.key))
+		err = q.tree.CheckCreate(q.r.Context(), objectPath(q.r.Context(), q.tree, q.bucket, q.key))
 	}
 	var meta map[string]string
 	if err == nil {
@@ -610,7 +610,7 @@ func (s *Server) completeUpload(q *req, id string) {
 			content = &spoolFile{io.NewSectionReader(f, 0, total), f, sha}
 		}
 	}
-	_, err = q.tree.Create(ctx, treePath(q.bucket, q.key), content, views.CreateOptions{
+	_, err = q.tree.Create(ctx, objectPath(ctx, q.tree, q.bucket, q.key), content, views.CreateOptions{
 		Size: total, ContentType: info.ContentType, Meta: info.Meta, ETag: etag,
 	})
 	if err != nil {

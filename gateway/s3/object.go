@@ -238,11 +238,11 @@ func (s *Server) getObject(q *req, head bool) {
 		}
 	}
 	ctx := q.r.Context()
-	p := treePath(q.bucket, q.key)
 	if strings.HasSuffix(q.key, "/") {
-		s.getFolder(q, p)
+		s.getFolder(q, treePath(q.bucket, q.key))
 		return
 	}
+	p := objectPath(ctx, q.tree, q.bucket, q.key)
 	var o *fs.Object
 	var f *views.File
 	if head {
@@ -255,6 +255,9 @@ func (s *Server) getObject(q *req, head bool) {
 		}
 		if err == nil {
 			o, err = s.opts.Store.Get(ctx, info.ID())
+		}
+		if err == nil && o.Size < 0 {
+			o, err = learnSize(ctx, q.tree, p)
 		}
 		if err != nil {
 			q.fail(s, objectErr(err))
@@ -333,6 +336,20 @@ func (s *Server) getObject(q *req, head bool) {
 		s.log.Log(q.r.Context(), lvl, "s3 get: sending content", "bucket", q.bucket, "key", q.key, "err", err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// learnSize opens the object at p, registered without a size and not
+// read yet, so that the store asks its provider for the size, and
+// returns its record. A HEAD answered Content-Length: 0 for it while a
+// GET sent its bytes (a client comparing sizes saw a corrupt transfer),
+// and 200 when the provider's file was gone and a GET NoSuchKey.
+func learnSize(ctx context.Context, t *views.Tree, p string) (*fs.Object, error) {
+	f, err := t.Open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Reader.Object(), nil
 }
 
 // smallObject is the size up to which content is copied through a
@@ -440,13 +457,13 @@ func (s *Server) putObject(q *req) {
 		return
 	}
 	ctx := q.r.Context()
-	p := treePath(q.bucket, q.key)
 	if strings.HasSuffix(q.key, "/") {
 		body := s.verify.Body(q.r, q.auth)
 		defer body.Close()
-		s.putFolder(q, p, body)
+		s.putFolder(q, treePath(q.bucket, q.key), body)
 		return
 	}
+	p := objectPath(ctx, q.tree, q.bucket, q.key)
 	body, wantSHA := s.storeBody(q)
 	defer body.Close()
 	sum, err := contentMD5(q.r.Header)
@@ -558,7 +575,7 @@ func (s *Server) openSource(q *req) (*views.File, *fs.Object, error) {
 	if _, err := s.bucketRights(q, sb); err != nil {
 		return nil, nil, err
 	}
-	f, err := q.tree.Open(q.r.Context(), treePath(sb, sk))
+	f, err := q.tree.Open(q.r.Context(), objectPath(q.r.Context(), q.tree, sb, sk))
 	if err != nil {
 		if fs.KindOf(err) == fs.IsDir {
 			err = ErrNoSuchKey
@@ -686,9 +703,10 @@ func (s *Server) deleteObject(q *req) {
 // its key ("aws s3 rm s3://b/dir/" deletes nothing and succeeds, as in
 // S3).
 func (s *Server) deleteKey(ctx context.Context, t *views.Tree, bucket, key string) error {
-	p := treePath(bucket, key)
+	var p string
 	var err error
 	if strings.HasSuffix(key, "/") {
+		p = treePath(bucket, key)
 		err = t.Rmdir(ctx, p)
 		if fs.KindOf(err) == fs.NotEmpty {
 			// Keys under it: the folder object (Mkdir's marker, if
@@ -696,6 +714,7 @@ func (s *Server) deleteKey(ctx context.Context, t *views.Tree, bucket, key strin
 			err = t.RemoveMarkers(ctx, p)
 		}
 	} else {
+		p = objectPath(ctx, t, bucket, key)
 		err = t.Remove(ctx, p)
 		if fs.KindOf(err) == fs.IsDir {
 			err = nil // no object at that key, only keys under it
@@ -845,7 +864,7 @@ func (s *Server) objectACL(q *req) {
 		q.fail(s, err)
 		return
 	}
-	if _, err := q.tree.Stat(q.r.Context(), treePath(q.bucket, q.key)); err != nil {
+	if _, err := q.tree.Stat(q.r.Context(), objectPath(q.r.Context(), q.tree, q.bucket, q.key)); err != nil {
 		q.fail(s, objectErr(err))
 		return
 	}
@@ -858,7 +877,7 @@ func (s *Server) putObjectACL(q *req) {
 		q.fail(s, err)
 		return
 	}
-	if _, err := q.tree.Stat(q.r.Context(), treePath(q.bucket, q.key)); err != nil {
+	if _, err := q.tree.Stat(q.r.Context(), objectPath(q.r.Context(), q.tree, q.bucket, q.key)); err != nil {
 		q.fail(s, objectErr(err))
 		return
 	}

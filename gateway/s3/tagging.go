@@ -33,7 +33,7 @@ func (s *Server) objectTagging(q *req, del bool) {
 	}
 	if err == nil {
 		var info *views.Info
-		info, err = q.tree.Stat(q.r.Context(), treePath(q.bucket, q.key))
+		info, err = q.tree.Stat(q.r.Context(), objectPath(q.r.Context(), q.tree, q.bucket, q.key))
 		if err == nil && info.IsDir() {
 			err = ErrNoSuchKey
 		}
