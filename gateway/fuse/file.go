@@ -34,6 +34,9 @@ type readHandle struct {
 	// cached: the kernel reads this open through its page cache or our
 	// READs (counted in node.cachedOpens until Release)
 	cached bool
+	// buffered: opened without direct I/O, counted in node.readers
+	// until Release (set once, at Open)
+	buffered bool
 }
 
 var (
@@ -126,6 +129,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 			n.setInfo(f.Stat()) // the size, learnt at open
 		}
 	}
+	h.opened(fl)
 	return h, fl, 0
 }
 
@@ -133,9 +137,37 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 // inode, away from its readers: when they are passed through (the kernel
 // fails an open of such an inode in any other mode, EIO, and a writer
 // cannot share their backing file, the stored content itself).
+//
+// The same holds for readers through the page cache. Their handle reads
+// the version it opened, and the kernel takes a short READ for the end
+// of the file: a reader of the old version reading past its end (tail -f
+// after an append) would cut the inode's size back to it, and the next
+// O_APPEND write would land there, over the appended bytes.
 func (n *node) writerElsewhere(ctx context.Context) bool {
+	if n.bufferedReaders() > 0 {
+		return true
+	}
 	s := n.fsys.settler
 	return s != nil && s.passedThrough(ctx)
+}
+
+// bufferedReaders counts n's read handles open through the page cache.
+func (n *node) bufferedReaders() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.readers
+}
+
+// opened counts h among n's buffered readers when fl reads through the
+// page cache (no direct I/O).
+func (h *readHandle) opened(fl uint32) {
+	if fl&gofuse.FOPEN_DIRECT_IO != 0 {
+		return
+	}
+	h.buffered = true
+	h.node.mu.Lock()
+	h.node.readers++
+	h.node.mu.Unlock()
 }
 
 // writeFlags tells whether an open with flags writes (O_TRUNC too).
@@ -223,6 +255,7 @@ func (n *node) quickOpen(p string) (*readHandle, uint32, bool) {
 		n.cachedID = info.ID()
 	}
 	n.mu.Unlock()
+	h.opened(fl)
 	return h, fl, true
 }
 
@@ -331,9 +364,14 @@ func (n *node) settled() {
 func (h *readHandle) Release(ctx context.Context) (e syscall.Errno) {
 	defer h.fsys.guard("release", &e)
 	h.mu.Lock()
-	f, cached := h.f, h.cached
-	h.cached = false
+	f, cached, buffered := h.f, h.cached, h.buffered
+	h.cached, h.buffered = false, false
 	h.mu.Unlock()
+	if buffered {
+		h.node.mu.Lock()
+		h.node.readers--
+		h.node.mu.Unlock()
+	}
 	if cached {
 		h.fsys.afterRelease(ctx, h.node.settled)
 	}

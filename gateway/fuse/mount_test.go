@@ -1378,3 +1378,52 @@ func TestCopyWithAttributes(t *testing.T) {
 	// A checksum that is not the content's stays refused.
 	wantErrno(t, syscall.Setxattr(dst, "user.datagate.sha256", []byte("00"), 0), syscall.EACCES)
 }
+
+// TestAppendBesideReader appends to a file that a reader holds open and
+// reads past the end of, as tail -f does. The reader's short reads of its
+// version used to cut the inode's size back, so that each later append
+// landed over the one before (kept: the first and the last line).
+func TestAppendBesideReader(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	if err := os.Mkdir(e.path("fc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := e.path("fc/log")
+	want := "line 0\n"
+	if err := os.WriteFile(p, []byte(want), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]byte, 100)
+	if n, err := r.Read(buf); err != nil || string(buf[:n]) != want {
+		t.Fatalf("first read: %q %v", buf[:n], err)
+	}
+	for i := 1; i <= 4; i++ {
+		line := fmt.Sprintf("line %d\n", i)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want += line
+		// The reader looks for more, past the end of its version.
+		if _, err := r.Stat(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.Read(buf); n != 0 || err != io.EOF {
+			t.Fatalf("the reader of the version it opened read %q, %v", buf[:n], err)
+		}
+	}
+	if got, err := os.ReadFile(p); err != nil || string(got) != want {
+		t.Fatalf("after the appends: %q %v, want %q", got, err, want)
+	}
+}

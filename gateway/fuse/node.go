@@ -40,6 +40,7 @@ type node struct {
 	cachedID    fs.ID                 // the object whose pages the kernel may keep
 	cachedOpens int                   // handles without passthrough, until go-fuse released them (release.go)
 	superseded  bool                  // its name gets a new inode at the next lookup (file.go, Open)
+	readers     int                   // open read handles through the page cache (file.go, buffered)
 	xattr       map[string]string     // extended attributes, read at xattrAt
 	xattrAt     time.Time
 	xattrGen    int64 // filesys.xattrGen when xattr was read
