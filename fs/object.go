@@ -107,6 +107,13 @@ type Object struct {
 	Version uint32
 	// Created is when this version was indexed (register, put or re-crawl).
 	Created time.Time
+	// Fingerprint sums the descriptive fields (name, metadata, content
+	// type, expiry) of the record last registered at Source, as the
+	// record gave them: a re-registration whose fingerprint differs
+	// describes the object anew, one with the same fingerprint leaves
+	// it as it is now, renamed or not (fs/index: Register). 0 when
+	// unknown: pushed objects, and objects registered before it was kept.
+	Fingerprint uint64
 }
 
 // ContentKey names this version of the content, for caches.

@@ -217,8 +217,16 @@ func startServer(t *testing.T, dataDir string) *server {
 // config that sets the data directory and a loopback admin listener.
 func startServerWith(t *testing.T, dataDir, extra string) *server {
 	t.Helper()
+	return startServerConfig(t, dataDir, "listen: {admin: '127.0.0.1:0'}\n"+extra)
+}
+
+// startServerConfig starts `datagate serve` with a config of its data
+// directory and the YAML given, which must have a loopback admin
+// listener (other listeners on port 0: listenAddr).
+func startServerConfig(t *testing.T, dataDir, yaml string) *server {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "serve.yaml")
-	os.WriteFile(cfg, []byte("data: "+dataDir+"\nlisten: {admin: '127.0.0.1:0'}\n"+extra), 0o644)
+	os.WriteFile(cfg, []byte("data: "+dataDir+"\n"+yaml), 0o644)
 	cmd := exec.Command(datagateBin, "--config", cfg, "serve")
 	pr, pw := io.Pipe()
 	s := &server{cmd: cmd, stderr: &audittest.Log{}, done: make(chan error, 1)}
@@ -259,6 +267,26 @@ func startServerWith(t *testing.T, dataDir, extra string) *server {
 	tok, _ := os.ReadFile(filepath.Join(dataDir, "admin.token"))
 	s.token = strings.TrimSpace(string(tok))
 	return s
+}
+
+// listenAddr waits for the server's log line announcing the listener msg
+// ("WebDAV", "SFTP/SCP", "s3 API") and returns its addr. A listener
+// configured on port 0 is given a free port by the kernel and logged:
+// a port picked by the test beforehand could be taken by another
+// process in between.
+func (s *server) listenAddr(t *testing.T, msg string) string {
+	t.Helper()
+	re := regexp.MustCompile(`msg="?` + regexp.QuoteMeta(msg) + `"? addr=(\S+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(s.stderr.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q listener in the log\n%s", msg, s.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (s *server) stop(t *testing.T) {

@@ -69,7 +69,11 @@ func newRegisterCmd(g *globals) *cobra.Command {
 
 Records are applied in atomic batches (--batch lines). A malformed line is
 reported with its number; its batch is not applied, earlier batches stay
-applied, and reading stops. Registering a location again is idempotent.
+applied, and reading stops. Registering a location again is idempotent:
+the same record leaves the object as it is (renamed by a user or not); a
+record whose name, metadata, content type or expiry differ from the ones
+registered last there moves the object (its fetched content stays); a
+changed size, mtime, etag or checksum makes a new version.
 
 On a terminal a progress bar on stderr follows the input (bytes read of a
 file, with the records added so far).`,
@@ -439,7 +443,9 @@ func newCrawlCmd(g *globals) *cobra.Command {
 path with --path-template (e.g. '{date}/{type}/{name}': a {name} placeholder
 names the object). Files that do not fit the template or --match are
 skipped. Crawling again registers nothing twice and picks up changed files
-(by size, mtime and etag).`,
+(by size, mtime and etag); files it names or describes otherwise than the
+last crawl did (a corrected --path-template or --meta) move, objects a user
+renamed since stay where they are.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := parseSetMeta(meta)

@@ -16,6 +16,12 @@ import (
 // (msgpack, gob, JSON) cost several times more, and protobuf would bring a
 // code generator into the build for eleven fields. The leading version byte
 // lets a later format be read alongside this one.
+//
+// A field is added compatibly at the end, written only when it is set:
+// records without it keep their bytes, a decoder that does not know it
+// ignores what follows the fields it knows, and one that does reads the
+// field's zero value when the record ends before it. The registration
+// fingerprint (fs.Object.Fingerprint) was added so: 8 bytes, big-endian.
 const codecV1 = 1
 
 var errCorrupt = errors.New("index: corrupt object record")
@@ -74,6 +80,9 @@ func encodeObject(b []byte, o *fs.Object) []byte {
 	}
 	b = appendUvarint(b, uint64(o.Version))
 	b = appendTime(b, o.Created)
+	if o.Fingerprint != 0 {
+		b = binary.BigEndian.AppendUint64(b, o.Fingerprint)
+	}
 	return b
 }
 
@@ -189,6 +198,11 @@ func decodeObject(b []byte) (*fs.Object, error) {
 	}
 	o.Version = uint32(d.uvarint())
 	o.Created = d.time()
+	if d.err == nil && len(d.b) > 0 {
+		if v := d.raw(8); v != nil {
+			o.Fingerprint = binary.BigEndian.Uint64(v)
+		}
+	}
 	if d.err != nil {
 		return nil, d.err
 	}

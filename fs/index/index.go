@@ -433,40 +433,22 @@ type Outcome uint8
 
 const (
 	Added     Outcome = iota // a new object
-	Updated                  // the source changed: same id, Version+1, content state reset
-	Unchanged                // already registered with the same size, mtime, etag and checksums
+	Updated                  // the source or the record's description changed (reregister.go)
+	Unchanged                // already registered with the same source and description
 )
 
 func (o Outcome) String() string {
 	return [...]string{"added", "updated", "unchanged"}[o]
 }
 
-// sameSource reports whether a re-registration describes the content old
-// already has (fields the new record leaves unset are not compared).
-func sameSource(old, new *fs.Object) bool {
-	if new.Size >= 0 && new.Size != old.Size {
-		return false
-	}
-	if !new.ModTime.IsZero() && !new.ModTime.Equal(old.ModTime) {
-		return false
-	}
-	if new.ETag != "" && new.ETag != old.ETag {
-		return false
-	}
-	if len(new.SHA256) > 0 && !bytes.Equal(new.SHA256, old.SHA256) {
-		return false
-	}
-	if len(new.MD5) > 0 && !bytes.Equal(new.MD5, old.MD5) {
-		return false
-	}
-	return true
-}
-
 // Register adds registered objects in one atomic transaction. A record
-// whose source location is already known is Unchanged when the source
-// looks the same (its id is then set to the existing one), and Updated
-// otherwise: it keeps the existing id, its version is bumped and its
-// content state reset. Records without a source location are Added.
+// whose source location is already known keeps the existing id; it is
+// Unchanged when the source looks the same and the record describes the
+// object as the last registration did (same Fingerprint), and Updated
+// otherwise: a changed source bumps the version and resets the content
+// state, a changed description moves the object (reregister.go). A
+// record without a Fingerprint gets one from its fields as given.
+// Records without a source location are Added.
 // Either every record of the batch is applied or none is, and the result
 // is the one registering the records one by one, in order, would give
 // (the lookups and the building of keys are done for the whole batch
@@ -475,6 +457,9 @@ func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, er
 	for _, o := range objs {
 		if err := Validate(o); err != nil {
 			return nil, err
+		}
+		if o.Fingerprint == 0 {
+			o.Fingerprint = Fingerprint(o)
 		}
 	}
 	out := make([]Outcome, len(objs))

@@ -268,19 +268,14 @@ func (ix *Index) registerRound(txn *badger.Txn, objs []*fs.Object, plan *regPlan
 			}
 		}
 		if old := p.old; old != nil {
-			o.ID = old.ID
-			if sameSource(old, o) {
-				out[i] = Unchanged
-				continue
-			}
-			o.Version = old.Version + 1
-			o.State = fs.StateRegistered
-			o.Stores = nil
-			if err := ix.replaceKeys(txn, old, o); err != nil {
+			outcome, ch, err := ix.reregister(txn, old, o)
+			if err != nil {
 				return nil, err
 			}
-			out[i] = Updated
-			changes = append(changes, Change{Op: OpPut, Old: old, New: o})
+			out[i] = outcome
+			if ch != nil {
+				changes = append(changes, *ch)
+			}
 			continue
 		}
 		for j := p.lo; j < p.hi; j++ {

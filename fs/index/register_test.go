@@ -82,11 +82,13 @@ func testRegisterBatchAsOneByOne(t *testing.T) {
 	}
 	register(first)
 	// New records get the keys Insert writes (putKeys, whose keys
-	// deleteKeys removes).
+	// deleteKeys removes), with the fingerprint Register gives them.
 	insIx := openTest(t, t.TempDir(), derive)
 	defer insIx.Close()
 	for _, o := range first {
-		if err := insIx.Insert(ctx, o.Clone()); err != nil {
+		o = o.Clone()
+		o.Fingerprint = Fingerprint(o)
+		if err := insIx.Insert(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,6 +103,10 @@ func testRegisterBatchAsOneByOne(t *testing.T) {
 			batch = append(batch, rec(s, "a"))
 		case 1: // changed, then the same again or changed once more
 			batch = append(batch, rec(s, "b"), rec(s, []string{"b", "c"}[s%8/4]))
+		case 2: // described anew (moves in the view), then its content changed or not
+			a, b := rec(s, "a"), rec(s, []string{"a", "d"}[s%8/4])
+			a.Meta["k"], b.Meta["k"] = "moved", "moved"
+			batch = append(batch, a, b)
 		}
 	}
 	for s := 600; s < 1800; s++ {

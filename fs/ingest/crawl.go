@@ -49,7 +49,10 @@ type CrawlStats struct {
 
 // Crawl lists provider p and registers every matching file. It is
 // idempotent: files registered before with the same size, mtime and etag
-// are left alone, changed ones get a new version.
+// and the same name and metadata (from the template and Meta) are left
+// alone, renamed ones included; changed files get a new version, and
+// files the crawl names or describes otherwise than the last
+// registration move (index.Register).
 func Crawl(ctx context.Context, st Registrar, p backends.Provider, opts CrawlOptions, progress func(CrawlStats)) (CrawlStats, error) {
 	var stats CrawlStats
 	if opts.Match != "" {
@@ -66,7 +69,7 @@ func Crawl(ctx context.Context, st Registrar, p backends.Provider, opts CrawlOpt
 		if len(batch) == 0 {
 			return nil
 		}
-		out, err := st.Register(ctx, batch)
+		out, err := register(ctx, st, batch)
 		if err != nil {
 			return err
 		}

@@ -11,5 +11,9 @@
 // an unknown field, a missing location, an unknown provider, a bad
 // checksum — the error names the line, its batch is not applied at all,
 // the batches before it stay applied, and reading stops there. Blank lines
-// are skipped. Registering the same location again is idempotent.
+// are skipped. Registering the same location again is idempotent: the
+// record's name, metadata, content type and expiry are compared with the
+// record registered last at that location, not with the object as it is
+// now, so a correction moves the object and a repeat leaves an object a
+// user renamed where it is (fs/index: reregister.go).
 package ingest

@@ -116,7 +116,7 @@ func Register(ctx context.Context, st Registrar, r io.Reader, batchSize int, pro
 		if len(batch) == 0 {
 			return nil
 		}
-		out, err := st.Register(ctx, batch)
+		out, err := register(ctx, st, batch)
 		if err != nil {
 			return fmt.Errorf("batch from line %d not applied: %w", first, err)
 		}
@@ -177,4 +177,15 @@ func Register(ctx context.Context, st Registrar, r io.Reader, batchSize int, pro
 		return res, fmt.Errorf("read records: %w", err)
 	}
 	return res, flush()
+}
+
+// register registers a batch after fingerprinting each record as given,
+// before the store fills in defaults (an expiry from retention changes
+// with the time of registration): a re-registration of the same record
+// is then recognised as such (index.Fingerprint).
+func register(ctx context.Context, st Registrar, batch []*fs.Object) ([]index.Outcome, error) {
+	for _, o := range batch {
+		o.Fingerprint = index.Fingerprint(o)
+	}
+	return st.Register(ctx, batch)
 }
