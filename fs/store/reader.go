@@ -396,6 +396,16 @@ func (s *Store) backgroundChecksums(o *fs.Object, name string) {
 			return
 		}
 		defer f.Close()
+		// The job may start long after it was queued: the entry it was
+		// for may have been evicted since, and a new one for the same
+		// key begun at the same path, half fetched. Hashing that one
+		// recorded the sums of holes as the object's, and every later
+		// fetch of it then failed verification for good (the soak
+		// test). Hash only a file that is the entry's now and whole;
+		// else the entry's own verification queues the job again.
+		if !s.wholeEntry(o, name, f) {
+			return
+		}
 		// Both sums, at the lowest CPU priority, in one pass: they are
 		// for later, the reads going on now come first. A registered
 		// sum is checked again, so that a sum of a cache file damaged
@@ -405,15 +415,35 @@ func (s *Store) backgroundChecksums(o *fs.Object, name string) {
 		if err := hashSerial(ctx, f, o.Size, m, h); err != nil {
 			return
 		}
+		if s.afterChecksums != nil {
+			s.afterChecksums()
+		}
 		if len(o.MD5) > 0 && !bytes.Equal(m.Sum(nil), o.MD5) || len(o.SHA256) > 0 && !bytes.Equal(h.Sum(nil), o.SHA256) {
 			s.log.Warn("cached content changed since it was verified; checksums not recorded", "id", o.ID, "file", name)
 			return
 		}
-		if info, ok := s.cache.Lookup(o.ContentKey()); !ok || info.Present != o.Size || info.Path != name {
+		if !s.wholeEntry(o, name, f) {
 			return // dropped meanwhile (a scrub found it damaged): not Cached
 		}
 		s.setState(o, fs.StateCached, m.Sum(nil), h.Sum(nil))
 	}()
+}
+
+// wholeEntry reports whether f, opened at name, is the data file of o's
+// cache entry as it is now, with every byte present. f was opened before
+// the entry was looked up, so when the path still leads to f's file, that
+// file is the one the entry whole at the lookup writes to, not a newer one.
+func (s *Store) wholeEntry(o *fs.Object, name string, f *os.File) bool {
+	info, ok := s.cache.Lookup(o.ContentKey())
+	if !ok || info.Present != o.Size || info.Path != name {
+		return false
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	now, err := os.Stat(name)
+	return err == nil && os.SameFile(held, now)
 }
 
 // setState records a content state (and computed checksums) unless the

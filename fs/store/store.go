@@ -79,6 +79,10 @@ type Store struct {
 	md5s   md5Jobs        // pushed objects' MD5s being computed (md5job.go)
 	bgSem  chan struct{}
 	closed chan struct{}
+
+	// afterChecksums, when set (tests), runs between a background
+	// checksum job's hashing and its recording.
+	afterChecksums func()
 }
 
 // Open opens the store in opts.Dir, taking ownership of the directory.

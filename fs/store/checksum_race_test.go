@@ -1,0 +1,123 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/datagate/datagate/backends"
+	"github.com/datagate/datagate/fs"
+)
+
+// gatedProvider holds every read of a range not starting at 0 until the
+// gate of the moment is closed.
+type gatedProvider struct {
+	backends.Provider
+	mu   sync.Mutex
+	gate chan struct{}
+}
+
+// hold puts a new gate up and returns it.
+func (g *gatedProvider) hold() chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gate = make(chan struct{})
+	return g.gate
+}
+
+func (g *gatedProvider) Open(ctx context.Context, p string, off, n int64) (io.ReadCloser, error) {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if off > 0 {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Provider.Open(ctx, p, off, n)
+}
+
+// A background checksum job queued when a cache entry became whole may run
+// after the entry was evicted and a new one, for the same key and at the
+// same path, begun. It hashed that half-fetched file, and when the rest
+// arrived before it recorded, the object got the sums of its holes: every
+// later fetch then failed verification ("does not match its registered
+// checksum"), for good. Found by TestSoak (a cache smaller than what is
+// read, under load).
+func TestBackgroundChecksumsOfAReplacedEntry(t *testing.T) {
+	var gp *gatedProvider
+	e := newEnvWith(t, func(o *Options) {
+		gp = &gatedProvider{Provider: o.Providers["disk"]}
+		o.Providers["disk"] = gp
+	})
+	ctx := ctxT(t)
+	data := pattern(4 << 16) // four chunks
+	e.write(t, "f.bin", data)
+	o := &fs.Object{Name: "f", Size: int64(len(data)), Source: fs.Location{Provider: "disk", Path: "f.bin"}}
+	register(t, e.st, o)
+	want := sha256.Sum256(data)
+
+	// Whole once (the gate open), its checksum job held back.
+	e.st.bgSem <- struct{}{}
+	close(gp.hold())
+	if b, err := readObject(t, e.st, o.ID); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("first read: %v", err)
+	}
+	// Evicted, then read again: its first chunk only, the rest held.
+	if err := e.st.cache.Remove(o.ContentKey()); err != nil {
+		t.Fatal(err)
+	}
+	gate2 := gp.hold()
+	r, err := e.st.Open(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.ReadAt(make([]byte, 100), 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// The job runs now; once it has hashed, the rest arrives.
+	hashed := make(chan struct{})
+	e.st.afterChecksums = func() {
+		close(gate2)
+		if _, err := r.ReadAt(make([]byte, len(data)), 0); err != nil {
+			t.Errorf("second read: %v", err)
+		}
+		close(hashed)
+	}
+	jobs := make(chan struct{})
+	go func() { e.st.bg.Wait(); close(jobs) }()
+	<-e.st.bgSem
+	select {
+	case <-jobs: // gave up: the entry was not whole
+		close(gate2)
+	case <-hashed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the checksum job neither ran nor ended")
+	}
+	e.st.afterChecksums = nil
+	if _, err := r.ReadAt(make([]byte, len(data)), 0); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	e.st.bg.Wait()
+	got, err := e.st.idx.Get(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.SHA256) > 0 && !bytes.Equal(got.SHA256, want[:]) {
+		t.Fatalf("recorded sha256 %x, the content's is %x", got.SHA256, want)
+	}
+	// Evicted again: the next fetch must verify.
+	e.st.cache.Remove(o.ContentKey())
+	if b, err := readObject(t, e.st, o.ID); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("read after a new eviction: %v", err)
+	}
+}
