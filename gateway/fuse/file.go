@@ -61,7 +61,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 		if n.fsys.ro {
 			return nil, 0, syscall.EROFS
 		}
-		if n.writerElsewhere(ctx) {
+		if n.writerElsewhere(ctx, flags&syscall.O_TRUNC != 0) {
 			// A new inode for the name, where the kernel's retry of the
 			// open (ESTALE, LOOKUP_REVAL) finds no reader; they keep
 			// theirs.
@@ -138,13 +138,13 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 // fails an open of such an inode in any other mode, EIO, and a writer
 // cannot share their backing file, the stored content itself).
 //
-// The same holds for readers through the page cache. Their handle reads
-// the version it opened, and the kernel takes a short READ for the end
-// of the file: a reader of the old version reading past its end (tail -f
-// after an append) would cut the inode's size back to it, and the next
-// O_APPEND write would land there, over the appended bytes.
-func (n *node) writerElsewhere(ctx context.Context) bool {
-	if n.bufferedReaders() > 0 {
+// A rewrite (trunc) is sent away from readers through the page cache
+// too: they keep the version they opened whole, on the old inode, rather
+// than see it cut and rewritten under them. Other writers (appends, edits
+// in place) share the inode with them, as on a local file system, and
+// those readers read what the writers write (readHandle.Read).
+func (n *node) writerElsewhere(ctx context.Context, trunc bool) bool {
+	if trunc && n.bufferedReaders() > 0 {
 		return true
 	}
 	s := n.fsys.settler
@@ -259,6 +259,26 @@ func (n *node) quickOpen(p string) (*readHandle, uint32, bool) {
 	return h, fl, true
 }
 
+// follow moves h to its node's object when a writer of the node pushed
+// a new one in place since h opened (h.buffered handles).
+func (h *readHandle) follow() {
+	cur := h.node.id()
+	h.mu.Lock()
+	if cur == h.id || cur == (fs.ID{}) {
+		h.mu.Unlock()
+		return
+	}
+	old := h.f
+	if old == nil {
+		h.fsys.pins.remove(h) // keyed by the id it leaves
+	}
+	h.id, h.f, h.local = cur, nil, nil
+	h.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
 // file returns the open object, opening it on first use.
 func (h *readHandle) file(ctx context.Context) (*views.File, *os.File, syscall.Errno) {
 	h.mu.Lock()
@@ -280,8 +300,24 @@ func (h *readHandle) file(ctx context.Context) (*views.File, *os.File, syscall.E
 
 // Read reads at off: spliced from the local file when whole, else through
 // the store, bounded by the operation timeout.
+//
+// A handle through the page cache reads what its inode holds now, as
+// on a local file system: what its writers have written so far while
+// they write, the object they pushed after. The kernel takes a short
+// READ for the end of the file and cuts the inode's size there, so a
+// reader of an older, shorter version (tail -f after an append) would
+// make the next O_APPEND write land over the appended bytes, and other
+// readers see the file cut short.
 func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
 	defer h.fsys.guard("read", &e)
+	if h.buffered {
+		if c := h.node.openContent(); c != nil {
+			if r, ok := c.readLive(dest, off); ok {
+				return r, 0
+			}
+		}
+		h.follow()
+	}
 	ctx, cancel := h.fsys.opCtx(ctx, true)
 	defer cancel()
 	f, local, e := h.file(ctx)

@@ -342,6 +342,19 @@ func (c *content) read(dest []byte, off int64) (gofuse.ReadResult, syscall.Errno
 	return gofuse.ReadResultData(dest[:n]), 0
 }
 
+// readLive reads c at off as read does while it has writers; false once
+// they are gone (its content is then the node's object, or on its way).
+func (c *content) readLive(dest []byte, off int64) (gofuse.ReadResult, bool) {
+	c.mu.Lock()
+	live := c.handles > 0
+	c.mu.Unlock()
+	if !live {
+		return nil, false
+	}
+	r, e := c.read(dest, off)
+	return r, e == 0
+}
+
 // truncate sets the size of the file open on w (ftruncate, O_TRUNC): it
 // is pushed at close.
 func (w *writeHandle) truncate(size int64) syscall.Errno {
