@@ -401,3 +401,45 @@ func waitLog(t *testing.T, log fmt.Stringer, want string) {
 		}
 	}
 }
+
+// A local provider whose root is mistyped was created empty: every read
+// of what was registered there then failed as not found. serve and the
+// commands opening the store refuse it, naming the root (exit 2) and
+// creating nothing; a store's root and the default provider's are
+// created, and the corrected file serves.
+func TestCLIMissingProviderRoot(t *testing.T) {
+	dir := t.TempDir()
+	export, typo := filepath.Join(dir, "export"), filepath.Join(dir, "exprot")
+	os.Mkdir(export, 0o755)
+	os.WriteFile(filepath.Join(export, "a.grib"), []byte("a"), 0o644)
+	cfg := filepath.Join(dir, "datagate.yaml")
+	write := func(root string) {
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`data: %s
+listen: {admin: '127.0.0.1:0'}
+providers:
+  mars: {type: local, root: %s}
+stores:
+  - {name: second, type: local, root: %s}
+`, filepath.Join(dir, "var"), root, filepath.Join(dir, "second"))), 0o644)
+	}
+	write(typo)
+	c := cli{t, []string{"--config", cfg}}
+	for _, args := range [][]string{{"crawl", "mars"}, {"find", "a=b"}, {"serve"}} {
+		_, errs, code := c.run("", args...)
+		if code != 2 || !strings.Contains(errs, typo) || !strings.Contains(errs, "does not exist") {
+			t.Fatalf("%v with a missing provider root: exit %d %q, want 2 naming %s", args, code, errs, typo)
+		}
+	}
+	if _, err := os.Stat(typo); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the mistyped root was created: %v", err)
+	}
+	write(export)
+	if out := c.ok("", "crawl", "mars", "--json"); !strings.Contains(out, `"added":1`) {
+		t.Fatalf("crawl of the corrected root: %q", out)
+	}
+	for _, d := range []string{"second", "var/import"} {
+		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+			t.Fatalf("%s not created: %v", d, err)
+		}
+	}
+}

@@ -40,8 +40,30 @@ type Provider struct {
 	root string // absolute, cleaned
 }
 
-// New returns a provider over cfg.Root, creating the directory if missing.
+// New returns a provider over cfg.Root, creating the directory if
+// missing: for a store, whose content datagate writes.
 func New(name string, cfg Config) (*Provider, error) {
+	return open(name, cfg, true)
+}
+
+// Open returns a provider over cfg.Root, which must be a directory: for
+// a data provider, whose root is someone else's export. Creating a
+// mistyped one would serve an empty tree, every read of what was
+// registered failing as not found; the error wraps fs.ErrNotExist.
+func Open(name string, cfg Config) (*Provider, error) {
+	return open(name, cfg, false)
+}
+
+// missingRoot is Open's error for a root that is not there.
+type missingRoot struct{ name, root string }
+
+func (e missingRoot) Error() string {
+	return fmt.Sprintf("local provider %q: root %s does not exist", e.name, e.root)
+}
+
+func (e missingRoot) Unwrap() error { return iofs.ErrNotExist }
+
+func open(name string, cfg Config, create bool) (*Provider, error) {
 	if cfg.Root == "" {
 		return nil, fmt.Errorf("local provider %q: no root directory configured", name)
 	}
@@ -49,10 +71,15 @@ func New(name string, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local provider %q: root %s: %w", name, cfg.Root, err)
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("local provider %q: create root %s: %w", name, root, err)
+	if create {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, fmt.Errorf("local provider %q: create root %s: %w", name, root, err)
+		}
 	}
 	fi, err := os.Stat(root)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil, missingRoot{name, root}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("local provider %q: root %s: %w", name, root, err)
 	}

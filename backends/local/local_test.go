@@ -130,6 +130,33 @@ func TestNewRoot(t *testing.T) {
 	}
 }
 
+// Open, for a data provider, creates nothing: a missing root is an
+// error naming it (a mistyped root would serve an empty tree).
+func TestOpenNeedsRoot(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "exprot")
+	_, err := Open("mars", Config{Root: root})
+	if !errors.Is(err, iofs.ErrNotExist) || !strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), `"mars"`) {
+		t.Fatalf("Open of a missing root: %v, want a not-exist error naming the provider and root", err)
+	}
+	if _, err := os.Stat(root); !errors.Is(err, iofs.ErrNotExist) {
+		t.Fatalf("Open created the root: %v", err)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open("mars", Config{Root: file}); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("Open of a file: %v", err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := Open("mars", Config{Root: root}); err != nil || p.Root() != root {
+		t.Fatalf("Open of an existing root: %v", err)
+	}
+}
+
 func TestOpenEdges(t *testing.T) {
 	p := newFixture(t, map[string][]byte{"a.txt": []byte("hello"), "d/x": []byte("x")})
 	ctx := ctxT(t)

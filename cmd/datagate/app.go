@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -20,6 +21,7 @@ import (
 	s3backend "github.com/datagate/datagate/backends/s3"
 	sftpbackend "github.com/datagate/datagate/backends/sftp"
 	"github.com/datagate/datagate/cmd/datagate/config"
+	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/store"
 	gwmetrics "github.com/datagate/datagate/gateway/metrics"
 	"github.com/datagate/datagate/views"
@@ -174,12 +176,26 @@ func (a *app) closeProviders() {
 	}
 }
 
-// buildProvider makes one provider. Remote drivers without retries of
-// their own are wrapped in the retry decorator.
+// buildProvider makes one data provider. A local provider's root must
+// exist (a mistyped one is an error naming it, not an empty tree), but
+// for the default provider's, DATA/import, which is created.
 func buildProvider(name string, pc *config.Provider, log *slog.Logger) (backends.Provider, io.Closer, error) {
+	return buildBackend(name, pc, log, pc.Implicit)
+}
+
+// buildBackend makes one provider or store; createRoot creates a local
+// root that is missing (a store's: datagate writes it). Remote drivers
+// without retries of their own are wrapped in the retry decorator.
+func buildBackend(name string, pc *config.Provider, log *slog.Logger, createRoot bool) (backends.Provider, io.Closer, error) {
 	switch {
-	case pc.Local != nil:
+	case pc.Local != nil && createRoot:
 		p, err := local.New(name, *pc.Local)
+		return p, nil, err
+	case pc.Local != nil:
+		p, err := local.Open(name, *pc.Local)
+		if errors.Is(err, iofs.ErrNotExist) {
+			err = fs.E(fs.Invalid, "", "", fmt.Errorf("%w (a provider's root is not created: check providers.%s.root)", err, name))
+		}
 		return p, nil, err
 	case pc.HTTP != nil:
 		p, err := httpbackend.New(name, *pc.HTTP)

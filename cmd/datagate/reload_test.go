@@ -27,6 +27,7 @@ type reloadEnv struct {
 func newReloadEnv(t *testing.T, yaml string) *reloadEnv {
 	t.Helper()
 	r := &reloadEnv{dir: t.TempDir(), logs: &audittest.Log{}}
+	os.Mkdir(filepath.Join(r.dir, "src"), 0o755) // a provider's root is not created
 	r.file = filepath.Join(r.dir, "datagate.yaml")
 	r.write(t, yaml)
 	load := func() (*config.Config, error) { return config.Load(r.file) }

@@ -29,7 +29,7 @@ func replication(cfg *config.Config, vs *views.Set, log *slog.Logger) (store.Rep
 	}
 	for i := range cfg.Stores {
 		sc := &cfg.Stores[i]
-		p, closer, err := buildProvider(sc.Name, &sc.Provider, log)
+		p, closer, err := buildBackend(sc.Name, &sc.Provider, log, true)
 		if err != nil {
 			return fail(fmt.Errorf("store %s: %w", sc.Name, err))
 		}
