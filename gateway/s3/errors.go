@@ -72,7 +72,8 @@ var kindErrors = map[fs.Kind]*APIError{
 // toAPI turns any error into the S3 error to answer with. An *APIError
 // or a sigv4 *Error keeps its code; fs errors map by kind with their own
 // message (it names the path, e.g. a key that fits no template), except
-// internal ones, whose detail goes to the log only.
+// internal ones and the server's unavailability or lack of space, whose
+// detail goes to the log only.
 func toAPI(err error) *APIError {
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -87,7 +88,10 @@ func toAPI(err error) *APIError {
 	if !ok {
 		base = ErrInternal
 	}
-	if k == fs.Other || k == fs.NotExist || k == fs.Permission {
+	if k == fs.Other || k == fs.NotExist || k == fs.Permission || k == fs.Unavailable || k == fs.NoSpace {
+		// The server's trouble, not the request's: its detail (a
+		// provider's URL, a path in the data directory) is for the log,
+		// where the request id finds it.
 		return base
 	}
 	return &APIError{Code: base.Code, Status: base.Status, Message: err.Error()}

@@ -307,6 +307,12 @@ func (s *Server) getObject(q *req, head bool) {
 	if !partial {
 		off, n = 0, size
 	}
+	if !head && n > 0 {
+		if err := primeContent(ctx, f, off); err != nil {
+			q.fail(s, objectErr(err))
+			return
+		}
+	}
 	objectHeaders(h, o)
 	if strings.Contains(q.r.URL.RawQuery, "response-") {
 		for k, hd := range responseOverrides {
@@ -350,6 +356,23 @@ func learnSize(ctx context.Context, t *views.Tree, p string) (*fs.Object, error)
 	}
 	defer f.Close()
 	return f.Reader.Object(), nil
+}
+
+// primeContent reads the byte at off of content that is not a whole
+// local file before the status is sent: content not cached yet is
+// fetched on the way (the chunk stays cached for the copy that follows),
+// so a provider that fails is an error answer (503 ServiceUnavailable,
+// NoSuchKey for a file gone), not a 200 whose connection is cut before
+// any byte: clients saw an empty reply and retried in vain.
+func primeContent(ctx context.Context, f *views.File, off int64) error {
+	if _, ok := f.File(); ok {
+		return nil
+	}
+	var b [1]byte
+	if _, err := f.ReadAtContext(ctx, b[:], off); err != nil && err != io.EOF {
+		return err
+	}
+	return nil
 }
 
 // smallObject is the size up to which content is copied through a

@@ -2,13 +2,17 @@ package s3
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/datagate/datagate/backends"
 	"github.com/datagate/datagate/fs"
 )
 
@@ -108,5 +112,53 @@ func TestHeadOfRegisteredObjectWithoutSize(t *testing.T) {
 	}
 	if _, err := e.alice.StatObject(ctx, "data", "gone", minio.StatObjectOptions{}); s3Code(err) != "NoSuchKey" {
 		t.Errorf("HEAD of an object whose provider file is gone: %v, want NoSuchKey as GET", err)
+	}
+}
+
+// A GET whose content cannot be fetched is an S3 error answer: the
+// provider's file gone is NoSuchKey, an unknown provider
+// ServiceUnavailable with S3's message, not the cause. The first was a
+// 200 whose connection was cut before any byte (curl: "Empty reply from
+// server"; clients retried in vain), the second carried the cause, which
+// may name a provider's URL or a path in the server's data directory.
+func TestUnreadableContentIsAnErrorAnswer(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := ctxT(t)
+	if err := os.MkdirAll(filepath.Join(e.dir, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Register(ctx, []*fs.Object{
+		{Name: "lost", Size: 100, Meta: map[string]string{"bucket": "data", "path": "lost"}, Source: fs.Location{Provider: "disk", Path: "lost"}},
+		{Name: "nowhere", Size: 100, Meta: map[string]string{"bucket": "data", "path": "nowhere"}, Source: fs.Location{Provider: "disk", Path: "secret/nowhere"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// One attempt: minio-go retries a 503 ten times.
+	once, err := minio.New(e.host, &minio.Options{Creds: credentials.NewStaticV4(aliceKey, aliceSecret, ""), Region: DefaultRegion, BucketLookup: minio.BucketLookupPath, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ key, code string }{{"lost", "NoSuchKey"}, {"nowhere", "ServiceUnavailable"}} {
+		if c.key == "nowhere" {
+			e.st.SetProviders(map[string]backends.Provider{}) // its provider is gone from the configuration
+		}
+		for _, rng := range []bool{false, true} {
+			opts := minio.GetObjectOptions{}
+			if rng {
+				opts.SetRange(10, 19)
+			}
+			o, err := once.GetObject(ctx, "data", c.key, opts)
+			if err == nil {
+				_, err = io.ReadAll(o)
+				o.Close()
+			}
+			resp := minio.ToErrorResponse(err)
+			if resp.Code != c.code {
+				t.Errorf("GET %s (range %v): %v (code %q), want %s", c.key, rng, err, resp.Code, c.code)
+			}
+			if strings.Contains(resp.Message, "provider") || strings.Contains(resp.Message, "disk") {
+				t.Errorf("GET %s: the message tells the cause: %q", c.key, resp.Message)
+			}
+		}
 	}
 }
