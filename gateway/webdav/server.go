@@ -129,11 +129,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many failed logins", http.StatusTooManyRequests)
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody { // GET, HEAD, PROPFIND without a body: nothing to drain
-		body := &drainBody{ReadCloser: r.Body, expect: r.Header.Get("Expect") != ""}
-		r.Body = body
-		defer body.drain()
-	}
 	user, ok := s.authenticate(r)
 	if ok {
 		s.penalty.ok(addr)
@@ -143,9 +138,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.auditFailedLogin(r, claimed)
 	}
 	if !ok {
+		// Not drained: net/http reads at most 256 KiB of what is left
+		// and then closes the connection. Drained, a client without
+		// credentials held a connection and a goroutine for as long as
+		// it sent a byte now and then, up to 1 GiB, and was answered
+		// only then.
 		w.Header().Set("WWW-Authenticate", `Basic realm=`+strconv.Quote(s.opts.Realm)+`, charset="UTF-8"`)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
+	}
+	if r.Body != nil && r.Body != http.NoBody { // GET, HEAD, PROPFIND without a body: nothing to drain
+		body := &drainBody{ReadCloser: r.Body, expect: r.Header.Get("Expect") != ""}
+		r.Body = body
+		defer body.drain()
 	}
 	r = r.WithContext(views.WithUser(r.Context(), user))
 	tree := s.opts.Tree(user)
