@@ -72,6 +72,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 		if e != 0 {
 			return nil, 0, e
 		}
+		w.appending = flags&syscall.O_APPEND != 0
 		return w, gofuse.FOPEN_DIRECT_IO, 0
 	}
 	p, ok := n.path()

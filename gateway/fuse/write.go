@@ -40,6 +40,11 @@ type writeHandle struct {
 	fsys *filesys
 	c    *content
 
+	// appending: opened with O_APPEND. Its writes go at the end of the
+	// content: the offset the kernel gives them comes from its idea of
+	// the size, which another writer of the content may have moved on.
+	appending bool
+
 	mu       sync.Mutex
 	released bool // guarded by mu
 }
@@ -279,6 +284,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if e != 0 {
 		return nil, nil, 0, e
 	}
+	w.appending = flags&syscall.O_APPEND != 0
 	cn.fill(&out.Attr)
 	in := n.NewInode(ctx, cn, ffs.StableAttr{Mode: syscall.S_IFREG})
 	return in, w, gofuse.FOPEN_DIRECT_IO, 0
@@ -305,6 +311,9 @@ func (w *writeHandle) Write(ctx context.Context, data []byte, off int64) (_ uint
 	defer c.mu.Unlock()
 	if err := c.own(); err != nil {
 		return 0, errno(err)
+	}
+	if w.appending {
+		off = c.size
 	}
 	n, err := len(data), error(nil)
 	if !c.feed(data, off) {
