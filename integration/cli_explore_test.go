@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -441,5 +442,32 @@ stores:
 		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
 			t.Fatalf("%s not created: %v", d, err)
 		}
+	}
+}
+
+// `get` without a server fetched the content but exited before the
+// store's background job recorded its checksums: `stat` then showed it
+// registered, without sums, as if never read. It now leaves the state a
+// server's fetch leaves.
+func TestCLIGetWithoutServerRecordsChecksums(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "var")
+	os.MkdirAll(filepath.Join(data, "import"), 0o755)
+	content := pattern(64<<20+5, 0x5a)
+	os.WriteFile(filepath.Join(data, "import", "big.bin"), content, 0o644)
+	c := cli{t, []string{"--data", data}}
+	c.ok(`{"name":"big.bin","meta":{"k":"big"},"location":{"provider":"local","path":"big.bin"}}`+"\n", "register")
+	id := strings.Fields(c.ok("", "find", "k=big") + " -")[0]
+	out := filepath.Join(dir, "out.bin")
+	c.ok("", "get", id, "-o", out)
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, content) {
+		t.Fatal("get wrote other bytes")
+	}
+	var o struct{ State, SHA256, MD5 string }
+	if err := json.Unmarshal([]byte(c.ok("", "stat", id)), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.State != "cached" || o.SHA256 != sha256Hex(content) || o.MD5 == "" {
+		t.Fatalf("after get without a server: %+v, want cached with the content's sums", o)
 	}
 }

@@ -51,7 +51,7 @@ func openCatalog(ctx context.Context, cfg *config.Config, log *slog.Logger) (cat
 	if err != nil {
 		return nil, err
 	}
-	return localCatalog{a}, nil
+	return &localCatalog{a: a, log: log}, nil
 }
 
 type remote struct{ *admin.Client }
@@ -94,23 +94,33 @@ func (r remote) Read(ctx context.Context, id fs.ID, w io.Writer) (int64, error) 
 	return n, err
 }
 
-type localCatalog struct{ a *app }
+type localCatalog struct {
+	a   *app
+	log *slog.Logger
+	// read are the objects Read delivered whole, and the context of the
+	// command: Close waits for their checksums (checksums.go).
+	read []fs.ID
+	ctx  context.Context
+}
 
-func (l localCatalog) Close() error { return l.a.Close() }
+func (l *localCatalog) Close() error {
+	l.awaitChecksums()
+	return l.a.Close()
+}
 
-func (l localCatalog) Register(ctx context.Context, r io.Reader, batch int, progress func(ingest.Result)) (ingest.Result, error) {
+func (l *localCatalog) Register(ctx context.Context, r io.Reader, batch int, progress func(ingest.Result)) (ingest.Result, error) {
 	return ingest.Register(ctx, l.a.store, r, batch, progress)
 }
 
-func (l localCatalog) Put(ctx context.Context, req store.PutRequest, r io.Reader) (*fs.Object, error) {
+func (l *localCatalog) Put(ctx context.Context, req store.PutRequest, r io.Reader) (*fs.Object, error) {
 	return l.a.store.Put(ctx, req, r)
 }
 
-func (l localCatalog) Get(ctx context.Context, id fs.ID) (*fs.Object, error) {
+func (l *localCatalog) Get(ctx context.Context, id fs.ID) (*fs.Object, error) {
 	return l.a.store.Get(ctx, id)
 }
 
-func (l localCatalog) Read(ctx context.Context, id fs.ID, w io.Writer) (int64, error) {
+func (l *localCatalog) Read(ctx context.Context, id fs.ID, w io.Writer) (int64, error) {
 	rd, err := l.a.store.Open(ctx, id)
 	if err != nil {
 		return 0, err
@@ -128,6 +138,7 @@ func (l localCatalog) Read(ctx context.Context, id fs.ID, w io.Writer) (int64, e
 		m, err := io.CopyN(w, rd, 64<<20)
 		n += m
 		if err == io.EOF {
+			l.read, l.ctx = append(l.read, id), ctx
 			return n, nil
 		}
 		if err != nil {
@@ -136,15 +147,15 @@ func (l localCatalog) Read(ctx context.Context, id fs.ID, w io.Writer) (int64, e
 	}
 }
 
-func (l localCatalog) Find(ctx context.Context, conds []index.Cond, limit int, fn func(*fs.Object) error) error {
+func (l *localCatalog) Find(ctx context.Context, conds []index.Cond, limit int, fn func(*fs.Object) error) error {
 	return l.a.store.Find(ctx, conds, index.FindOptions{Limit: limit}, fn)
 }
 
-func (l localCatalog) Delete(ctx context.Context, id fs.ID) error {
+func (l *localCatalog) Delete(ctx context.Context, id fs.ID) error {
 	return l.a.store.Delete(ctx, id)
 }
 
-func (l localCatalog) Crawl(ctx context.Context, req admin.CrawlRequest, progress func(ingest.CrawlStats)) (ingest.CrawlStats, error) {
+func (l *localCatalog) Crawl(ctx context.Context, req admin.CrawlRequest, progress func(ingest.CrawlStats)) (ingest.CrawlStats, error) {
 	opts, p, err := admin.CrawlSetup(l.a.store, req)
 	if err != nil {
 		return ingest.CrawlStats{}, err

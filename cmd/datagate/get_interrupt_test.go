@@ -49,7 +49,7 @@ func TestLocalReadStopsWhenInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	c := localCatalog{a}
+	c := &localCatalog{a: a}
 	var w bytes.Buffer
 	if n, err := c.Read(ctx, id, &w); err != nil || n != 1<<20 {
 		t.Fatalf("read: %d bytes, %v", n, err)
