@@ -2,6 +2,7 @@ package fuse
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -126,4 +127,73 @@ func TestAppendersAndReaders(t *testing.T) {
 		t.Fatalf("the file holds %d lines, %d were appended", len(got), len(appended))
 	}
 	t.Logf("%d lines appended", len(appended))
+}
+
+// TestAppendersAndRenames appends lines (open, write, close) while the
+// file is renamed away every 100 ms, as log rotation does: every line
+// ends up in exactly one of the files. A close racing the rename used to
+// push to the old name once the object had moved away: a second object
+// with all the lines so far, listed again at the next rotation.
+func TestAppendersAndRenames(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	if err := os.Mkdir(e.path("fc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := e.path("fc/log")
+	var (
+		mu       sync.Mutex
+		appended []string
+	)
+	end := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 1; time.Now().Before(end); i++ {
+				l := fmt.Sprintf("w%d-%d", w, i)
+				f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, err = f.WriteString(l + "\n")
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				appended = append(appended, l)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Go(func() {
+		for n := 1; time.Now().Before(end); n++ {
+			time.Sleep(100 * time.Millisecond)
+			if err := os.Rename(p, fmt.Sprintf("%s.%d", p, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	var got []string
+	ents, err := os.ReadDir(e.path("fc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		b, err := os.ReadFile(e.path("fc/" + ent.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+	}
+	sort.Strings(got)
+	sort.Strings(appended)
+	if strings.Join(got, "\n") != strings.Join(appended, "\n") {
+		t.Fatalf("%d files hold %d lines; %d lines were appended", len(ents), len(got), len(appended))
+	}
+	t.Logf("%d lines in %d files", len(got), len(ents))
 }

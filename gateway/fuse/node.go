@@ -29,6 +29,11 @@ type node struct {
 	dir  bool
 
 	wmu sync.Mutex // held while a writer opens (openWriter)
+	// pathMu: a push holds it (read) on the node and its ancestors from
+	// computing its path to the object's creation there; a rename or an
+	// unlink holds it on the node it moves or drops until go-fuse's tree
+	// has the change (holdPath).
+	pathMu sync.RWMutex
 
 	mu sync.Mutex
 	// guarded by mu
@@ -88,6 +93,42 @@ func (n *node) path() (string, bool) {
 		b.WriteString(segs[i])
 	}
 	return b.String(), true
+}
+
+// lockPath holds n's path as it is (pathMu): a rename or unlink of n or
+// of a directory above it waits. A push computes its path and creates the
+// object there under it; without it, a close racing `mv` pushed to the old
+// name after the object had moved away (two objects), and one racing `rm`
+// brought the file back.
+func (n *node) lockPath() (unlock func()) {
+	var held []*node
+	for in := n.EmbeddedInode(); in != nil && !in.IsRoot(); {
+		if cn, ok := in.Operations().(*node); ok {
+			cn.pathMu.RLock()
+			held = append(held, cn)
+		}
+		_, in = in.Parent()
+	}
+	return func() {
+		for _, cn := range held {
+			cn.pathMu.RUnlock()
+		}
+	}
+}
+
+// holdPath takes name's path (pathMu) in directory n until the RENAME or
+// UNLINK request whose callback got ctx is done, go-fuse's tree included.
+func (n *node) holdPath(ctx context.Context, name string) {
+	ch := n.GetChild(name)
+	if ch == nil {
+		return
+	}
+	cn, ok := ch.Operations().(*node)
+	if !ok {
+		return
+	}
+	cn.pathMu.Lock()
+	n.fsys.afterRelease(ctx, cn.pathMu.Unlock)
 }
 
 // childPath is the path of name in directory n.
@@ -365,6 +406,7 @@ func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
 	if e != 0 {
 		return e
 	}
+	n.holdPath(ctx, name)
 	ctx, cancel := n.fsys.opCtx(ctx, false)
 	defer cancel()
 	defer n.fsys.pinPath(ctx, p)()
@@ -401,6 +443,12 @@ func (n *node) Rename(ctx context.Context, name string, newParent ffs.InodeEmbed
 	const renameNoReplace, renameExchange = 1, 2
 	if flags&renameExchange != 0 {
 		return syscall.EINVAL
+	}
+	// The kernel runs one rename at a time per file system (and holds
+	// the directories against unlinks), so taking two never deadlocks.
+	n.holdPath(ctx, name)
+	if np != n || newName != name {
+		np.holdPath(ctx, newName) // replaced: its writers push nowhere
 	}
 	ctx, cancel := n.fsys.opCtx(ctx, false)
 	defer cancel()

@@ -63,20 +63,51 @@ func (s *releaseSettler) Open(cancel <-chan struct{}, in *gofuse.OpenIn, out *go
 }
 
 func (s *releaseSettler) Release(cancel <-chan struct{}, in *gofuse.ReleaseIn) {
-	own := make(chan struct{}) // never closed: a release is not interrupted
-	s.mu.Lock()
-	s.pending[own] = nil
-	s.mu.Unlock()
+	own := s.begin()
 	s.RawFileSystem.Release(own, in)
 	s.mu.Lock()
-	after := s.pending[own]
-	delete(s.pending, own)
 	if k := (fileKey{in.NodeId, in.Fh}); s.through[k] {
 		delete(s.through, k)
 		if s.inodes[in.NodeId]--; s.inodes[in.NodeId] == 0 {
 			delete(s.inodes, in.NodeId)
 		}
 	}
+	s.mu.Unlock()
+	s.end(own)
+}
+
+// Rename and Unlink run, once go-fuse has moved or dropped the name in
+// its inode tree, what their callbacks deferred to then: the hold on the
+// node whose path changes (node.holdPath), so that no push computes its
+// path in between, from a tree that does not have the change yet.
+func (s *releaseSettler) Rename(cancel <-chan struct{}, in *gofuse.RenameIn, oldName, newName string) gofuse.Status {
+	own := s.begin()
+	defer s.end(own)
+	return s.RawFileSystem.Rename(own, in, oldName, newName)
+}
+
+func (s *releaseSettler) Unlink(cancel <-chan struct{}, in *gofuse.InHeader, name string) gofuse.Status {
+	own := s.begin()
+	defer s.end(own)
+	return s.RawFileSystem.Unlink(own, in, name)
+}
+
+// begin gives a request a cancel channel of its own (never closed: these
+// requests are not interrupted), by which its callbacks defer work to
+// end (afterRelease).
+func (s *releaseSettler) begin() chan struct{} {
+	own := make(chan struct{})
+	s.mu.Lock()
+	s.pending[own] = nil
+	s.mu.Unlock()
+	return own
+}
+
+// end runs what the callbacks of the request deferred.
+func (s *releaseSettler) end(own chan struct{}) {
+	s.mu.Lock()
+	after := s.pending[own]
+	delete(s.pending, own)
 	s.mu.Unlock()
 	for _, fn := range after {
 		fn()
@@ -102,8 +133,9 @@ func (s *releaseSettler) passthroughs() int {
 	return len(s.through)
 }
 
-// afterRelease runs fn once the RELEASE whose callback got ctx is done,
-// or now when ctx is not a RELEASE's (a handle of our own, closed by us).
+// afterRelease runs fn once the RELEASE (or RENAME, UNLINK) whose
+// callback got ctx is done, or now when ctx is not such a request's (a
+// handle of our own, closed by us).
 func (f *filesys) afterRelease(ctx context.Context, fn func()) {
 	if s := f.settler; s != nil {
 		s.mu.Lock()

@@ -448,6 +448,7 @@ func (c *content) push(ctx context.Context) syscall.Errno {
 	if !c.dirty {
 		return 0
 	}
+	defer c.n.lockPath()()
 	p, ok := c.n.path()
 	if !ok {
 		// Unlinked while open: the content goes nowhere, as on a
