@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"path"
 	"strings"
 
@@ -36,9 +37,9 @@ func (s *Server) exec(sess ssh.Session) {
 	var code int
 	switch args[0] {
 	case "md5sum":
-		code = checksum(sess, tree, args[1:], "md5sum", md5.New, func(o *fs.Object) []byte { return o.MD5 })
+		code = checksum(sess, s.log.With("user", sess.User(), "session", sessionID(sess)), tree, args[1:], "md5sum", md5.New, func(o *fs.Object) []byte { return o.MD5 })
 	case "sha256sum":
-		code = checksum(sess, tree, args[1:], "sha256sum", sha256.New, func(o *fs.Object) []byte { return o.SHA256 })
+		code = checksum(sess, s.log.With("user", sess.User(), "session", sessionID(sess)), tree, args[1:], "sha256sum", sha256.New, func(o *fs.Object) []byte { return o.SHA256 })
 	case "scp":
 		code = s.scp(sess, tree, args[1:])
 	default:
@@ -61,7 +62,7 @@ func treePath(p string) string {
 // checksum prints lines in coreutils' format. With no path it hashes
 // standard input (rclone checks the command exists this way). A stored
 // checksum is used when there is one; otherwise the content is read.
-func checksum(sess ssh.Session, tree *views.Tree, paths []string, cmd string, newHash func() hash.Hash, stored func(*fs.Object) []byte) int {
+func checksum(sess ssh.Session, log *slog.Logger, tree *views.Tree, paths []string, cmd string, newHash func() hash.Hash, stored func(*fs.Object) []byte) int {
 	for _, p := range paths {
 		if strings.HasPrefix(p, "-") {
 			fmt.Fprintf(sess.Stderr(), "%s: options are not supported (%s)\n", cmd, p)
@@ -81,6 +82,7 @@ func checksum(sess ssh.Session, tree *views.Tree, paths []string, cmd string, ne
 	for _, p := range paths {
 		sum, err := fileSum(sess.Context(), tree, treePath(p), newHash, stored)
 		if err != nil {
+			log.Info("checksum failed", "cmd", cmd, "path", p, "err", err)
 			fmt.Fprintf(sess.Stderr(), "%s: %s: %s\n", cmd, p, describe(err))
 			code = 1
 			continue
@@ -132,6 +134,8 @@ func describe(err error) string {
 		return "internal server error"
 	case fs.NoSpace:
 		return "No space left on device" // the store's message names server paths
+	case fs.Unavailable:
+		return "Input/output error" // a provider's message names its URL, the store's its files
 	}
 	return err.Error()
 }

@@ -72,7 +72,7 @@ func (h *handlers) guard(errp *error, op, p string, start time.Time) {
 	if *errp == nil || errors.Is(*errp, io.EOF) {
 		return
 	}
-	if fs.KindOf(*errp) == fs.Other && !isStatus(*errp) {
+	if k := fs.KindOf(*errp); (k == fs.Other || k == fs.Unavailable || k == fs.NoSpace) && !isStatus(*errp) {
 		h.log.Warn("SFTP request failed", "op", op, "path", p, "err", *errp)
 	}
 	*errp = toStatus(*errp)

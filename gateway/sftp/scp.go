@@ -144,6 +144,7 @@ func (c *scpConn) ok() error {
 // warn tells the peer about one failed file and goes on.
 func (c *scpConn) warn(err error) error {
 	c.errors++
+	c.log.Info("scp: a file failed", "err", err)
 	_, werr := fmt.Fprintf(c.w, "\x01scp: %s\n", oneLine(scpMessage(err)))
 	return werr
 }
@@ -661,7 +662,9 @@ func (c *scpConn) sendFile(p, name string) error {
 	}
 	if err != nil {
 		// The client waits for size bytes: the stream cannot be resumed.
-		return fmt.Errorf("read %s: %w", p, err)
+		// Wrapped as an fs.Error so the message names p, not the
+		// cache's or the provider's path.
+		return fs.Wrap("read", p, err)
 	}
 	if err := c.ok(); err != nil {
 		return err

@@ -41,8 +41,9 @@ func statusCode(k fs.Kind) error {
 }
 
 // toStatus turns an error from the Tree into the shape pkg/sftp reports.
-// Internal failures (kind Other) are not described to the client: their
-// messages may name server paths; the caller logs them.
+// Internal failures (kind Other), a lack of space and an unavailable
+// source are not described to the client: their messages may name server
+// paths or a provider's URL; the caller logs them.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -58,14 +59,18 @@ func toStatus(err error) error {
 		msg = "internal server error"
 	case fs.NoSpace:
 		// The store's and the spool's messages name server paths.
-		msg = noSpace(err)
+		msg = byClientPath(err, "no space left on device")
+	case fs.Unavailable:
+		// So do a provider's (its URL) and the store's (a copy set
+		// aside in the data directory): the log has them.
+		msg = byClientPath(err, "input/output error (the data's source is unavailable; retry later)")
 	}
 	return &statusError{code: statusCode(k), msg: msg}
 }
 
-// noSpace describes a NoSpace error by the client's path alone.
-func noSpace(err error) string {
-	const msg = "no space left on device"
+// byClientPath describes err as msg, naming the path of its outermost
+// fs.Error (the client's, when a handler wrapped it) and nothing else.
+func byClientPath(err error, msg string) string {
 	var fe *fs.Error
 	if errors.As(err, &fe) && fe.Path != "" {
 		return fe.Op + " " + fe.Path + ": " + msg
