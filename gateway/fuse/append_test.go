@@ -62,16 +62,7 @@ func TestAppendersAndReaders(t *testing.T) {
 		wg.Go(func() {
 			for i := 1; time.Now().Before(end); i++ {
 				l := fmt.Sprintf("w%d-%d %s", w, i, strings.Repeat("x", 1+(i*37+w)%150))
-				f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				_, err = f.WriteString(l + "\n")
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-				if err != nil {
+				if err := appendLine(p, l); err != nil {
 					t.Error(err)
 					return
 				}
@@ -150,16 +141,7 @@ func TestAppendersAndRenames(t *testing.T) {
 		wg.Go(func() {
 			for i := 1; time.Now().Before(end); i++ {
 				l := fmt.Sprintf("w%d-%d", w, i)
-				f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				_, err = f.WriteString(l + "\n")
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-				if err != nil {
+				if err := appendLine(p, l); err != nil {
 					t.Error(err)
 					return
 				}
@@ -196,4 +178,18 @@ func TestAppendersAndRenames(t *testing.T) {
 		t.Fatalf("%d files hold %d lines; %d lines were appended", len(ents), len(got), len(appended))
 	}
 	t.Logf("%d lines in %d files", len(got), len(ents))
+}
+
+// appendLine appends l and a newline to the file at p, as echo >> does:
+// open (creating it), one write, close.
+func appendLine(p, l string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(l + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
