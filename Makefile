@@ -83,5 +83,14 @@ litmus:
 bench-webdav:
 	$(GO) run ./cmd/benchsuite --only webdav -v $(BENCHFLAGS)
 
+# Soak (integration/soak_test.go): `datagate serve` over 1,000,000
+# registered objects (DATAGATE_SOAK_OBJECTS) under SFTP, S3, WebDAV and
+# admin load with expiry, reloads and eviction for DATAGATE_SOAK (30m),
+# sampled (RSS, fds, goroutines, /metrics, p50/p99 per minute), then
+# kill -9, restart, read back and fsck. `make test` runs a 40 s version.
+.PHONY: soak
+soak:
+	DATAGATE_SOAK=$${DATAGATE_SOAK:-30m} $(GO) test ./integration -run '^TestSoak$$' -count=1 -v -timeout 3h
+
 clean:
 	rm -rf bin
