@@ -86,6 +86,7 @@ type Principal struct {
 type Auth struct {
 	users   atomic.Pointer[credSet]
 	penalty *httpserve.Penalty
+	logins  *httpserve.Logins // bcrypt checks in flight per address
 
 	mu sync.Mutex
 	// guarded by mu
@@ -121,7 +122,7 @@ var dummyHash = sync.OnceValue(func() []byte {
 // directory's admin.token) is accepted as a bearer token with the full
 // role, under the name "admin.token".
 func NewAuth(users []Credential, token string) *Auth {
-	a := &Auth{cache: map[[sha256.Size]byte]time.Time{}, penalty: httpserve.NewPenalty(MaxAuthFailures, AuthPenalty)}
+	a := &Auth{cache: map[[sha256.Size]byte]time.Time{}, penalty: httpserve.NewPenalty(MaxAuthFailures, AuthPenalty), logins: httpserve.NewLogins(MaxAuthFailures)}
 	a.SetUsers(users, token)
 	return a
 }
@@ -130,6 +131,7 @@ func NewAuth(users []Credential, token string) *Auth {
 // after max failures in a row from an address, it waits for wait.
 func (a *Auth) SetPenalty(max int, wait time.Duration) {
 	a.penalty = httpserve.NewPenalty(max, wait)
+	a.logins = httpserve.NewLogins(max)
 }
 
 // SetUsers replaces the users and the data-directory token.
@@ -157,10 +159,17 @@ var (
 )
 
 // PenaltyError is a 429: the caller's address is serving a penalty for
-// failed logins, for Wait more.
-type PenaltyError struct{ Wait time.Duration }
+// failed logins, for Wait more, or (Busy) has too many password checks
+// in flight (httpserve.Logins).
+type PenaltyError struct {
+	Wait time.Duration
+	Busy bool
+}
 
 func (e *PenaltyError) Error() string {
+	if e.Busy {
+		return fmt.Sprintf("too many logins at once from this address: retry in %s", e.Wait.Round(time.Second))
+	}
 	return fmt.Sprintf("too many failed logins from this address: retry in %s", e.Wait.Round(time.Second))
 }
 
@@ -175,7 +184,7 @@ func (a *Auth) Authenticate(r *http.Request) (Principal, string, error) {
 	if wait := a.penalty.Blocked(addr, time.Now()); wait > 0 {
 		return Principal{}, "", &PenaltyError{Wait: wait} // even the right secret waits
 	}
-	p, claimed, err := a.check(r)
+	p, claimed, err := a.check(r, addr)
 	switch {
 	case err == nil:
 		a.penalty.OK(addr)
@@ -185,8 +194,8 @@ func (a *Auth) Authenticate(r *http.Request) (Principal, string, error) {
 	return p, claimed, err
 }
 
-// check authenticates r (see Authenticate).
-func (a *Auth) check(r *http.Request) (Principal, string, error) {
+// check authenticates r, sent from addr (see Authenticate).
+func (a *Auth) check(r *http.Request, addr string) (Principal, string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return Principal{}, "", errNoCredentials
@@ -211,12 +220,24 @@ func (a *Auth) check(r *http.Request) (Principal, string, error) {
 	}
 	c := cs.byName[name]
 	if c == nil || c.PasswordHash == "" {
-		bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
+		_, admitted := a.logins.Check(addr, cacheKey(name, pass, ""), func() bool {
+			bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
+			return false
+		})
+		if !admitted {
+			return Principal{}, name, &PenaltyError{Wait: time.Second, Busy: true}
+		}
 		return Principal{}, name, errBadCredentials
 	}
 	key := cacheKey(name, pass, c.PasswordHash)
 	if !a.cached(key) {
-		if bcrypt.CompareHashAndPassword([]byte(c.PasswordHash), []byte(pass)) != nil {
+		ok, admitted := a.logins.Check(addr, key, func() bool {
+			return bcrypt.CompareHashAndPassword([]byte(c.PasswordHash), []byte(pass)) == nil
+		})
+		if !admitted {
+			return Principal{}, name, &PenaltyError{Wait: time.Second, Busy: true}
+		}
+		if !ok {
 			return Principal{}, name, errBadCredentials
 		}
 		a.remember(key)

@@ -70,28 +70,39 @@ func (c *authCache) add(k [32]byte, now time.Time) {
 	c.ok[k] = now.Add(c.ttl)
 }
 
-// authenticate checks the request's Basic credentials. An unknown user
-// costs a bcrypt comparison too, so timing does not tell users apart.
-func (s *Server) authenticate(r *http.Request) (string, bool) {
+// authenticate checks the request's Basic credentials, sent from addr.
+// An unknown user costs a bcrypt comparison too, so timing does not tell
+// users apart. busy: addr has too many checks in flight (s.logins), this
+// one was not made.
+func (s *Server) authenticate(r *http.Request, addr string) (user string, ok, busy bool) {
 	user, pass, ok := r.BasicAuth()
 	if !ok || user == "" {
-		return "", false
+		return "", false, false
 	}
 	hash, known := s.opts.PasswordHash(user)
 	if !known || len(hash) == 0 {
-		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(pass))
-		return "", false
+		ok, admitted := s.logins.Check(addr, authKey(user, s.dummyHash, pass), func() bool {
+			bcrypt.CompareHashAndPassword(s.dummyHash, []byte(pass))
+			return false
+		})
+		return "", ok, !admitted
 	}
 	k := authKey(user, hash, pass)
 	now := time.Now()
 	if s.auth.hit(k, now) {
-		return user, true
+		return user, true, false
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
-		return "", false
+	ok, admitted := s.logins.Check(addr, k, func() bool {
+		return bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil
+	})
+	if !admitted {
+		return "", false, true
+	}
+	if !ok {
+		return "", false, false
 	}
 	s.auth.add(k, now)
-	return user, true
+	return user, true, false
 }
 
 // penaltyBox is the penalty the HTTP front-ends share (httpserve.Penalty),

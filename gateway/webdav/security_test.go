@@ -3,11 +3,15 @@ package webdav
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // A request without credentials whose body trickles in (slowloris: a
@@ -49,5 +53,56 @@ func TestUnauthenticatedBodyIsNotDrained(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%q: status %d, want 401", auth, resp.StatusCode)
 		}
+	}
+}
+
+// Wrong passwords sent at once from one address are bounded like those
+// sent in turn: at most MaxAuthFailures bcrypt checks in flight, the
+// rest answered 429 at once. The penalty counted a failure only once its
+// check was over, so 40 concurrent guesses were 40 bcrypt comparisons
+// and 40 answers (seen against serve: 300 guesses, 18 s of CPU, all
+// 401). Requests with the same right password at once (a client starting
+// its transfers) share one check and all get in.
+func TestConcurrentLoginsAreBounded(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *Options) {
+		o.PasswordHash = func(u string) ([]byte, bool) { return hash, u == "alice" }
+	})
+	run := func(n int, user func(i int) (string, string)) map[int]int {
+		var mu sync.Mutex
+		got := map[int]int{}
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, _ := http.NewRequestWithContext(ctxT(t), "PROPFIND", e.ts.URL+"/", nil)
+				r.Header.Set("Depth", "0")
+				u, p := user(i)
+				r.SetBasicAuth(u, p)
+				resp, err := e.ts.Client().Do(r)
+				code := -1
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					code = resp.StatusCode
+				}
+				mu.Lock()
+				got[code]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return got
+	}
+	if got := run(16, func(int) (string, string) { return "alice", password }); got[http.StatusMultiStatus] != 16 {
+		t.Errorf("16 logins with the right password at once: %v, want 16 × 207", got)
+	}
+	got := run(40, func(i int) (string, string) { return fmt.Sprint("nobody", i), "guess" })
+	if checked := got[http.StatusUnauthorized]; checked > 2*10 || got[http.StatusUnauthorized]+got[http.StatusTooManyRequests] != 40 {
+		t.Errorf("40 guesses at once: %v, want at most 20 checked (401), the rest 429", got)
 	}
 }

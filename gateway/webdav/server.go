@@ -72,8 +72,9 @@ type Server struct {
 	log       *slog.Logger
 	auth      *authCache
 	penalty   *penaltyBox
-	dummyHash []byte    // compared against for unknown users
-	started   time.Time // the time of directories that have none
+	logins    *httpserve.Logins // bcrypt checks in flight per address
+	dummyHash []byte            // compared against for unknown users
+	started   time.Time         // the time of directories that have none
 }
 
 // New checks opts and returns the server.
@@ -108,6 +109,7 @@ func New(opts Options) (*Server, error) {
 		opts: opts, log: log.With("frontend", "webdav"), dummyHash: dummy, started: time.Now().UTC().Truncate(time.Second),
 		auth:    newAuthCache(max(opts.AuthCacheTTL, 0), 10000),
 		penalty: newPenaltyBox(opts.MaxAuthFailures, opts.AuthPenalty),
+		logins:  httpserve.NewLogins(opts.MaxAuthFailures),
 	}, nil
 }
 
@@ -129,7 +131,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many failed logins", http.StatusTooManyRequests)
 		return
 	}
-	user, ok := s.authenticate(r)
+	user, ok, busy := s.authenticate(r, addr)
+	if busy {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many logins at once from this address", http.StatusTooManyRequests)
+		return
+	}
 	if ok {
 		s.penalty.ok(addr)
 	} else if claimed, _, sent := r.BasicAuth(); sent {

@@ -1,0 +1,55 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Wrong passwords sent at once from one address are bounded like those
+// sent in turn: at most MaxAuthFailures bcrypt checks in flight, the
+// rest answered 429 at once. The penalty counted a failure only once its
+// check was over, so every guess sent at once was checked and answered
+// (seen against serve: 200 guesses at once, 12 s of CPU, all 401).
+// Logins with the right password at once all get in.
+func TestConcurrentLoginsAreBounded(t *testing.T) {
+	h := newAPI(t, nil)
+	run := func(n int, c func(i int) creds) map[int]int {
+		var mu sync.Mutex
+		got := map[int]int{}
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				r, _ := http.NewRequestWithContext(ctx, "GET", h.u("/api/v1/whoami"), nil)
+				c(i)(r)
+				code := -1
+				if resp, err := h.srv.Client().Do(r); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					code = resp.StatusCode
+				}
+				mu.Lock()
+				got[code]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return got
+	}
+	if got := run(16, func(int) creds { return asReader() }); got[http.StatusOK] != 16 {
+		t.Errorf("16 logins with the right password at once: %v, want 16 × 200", got)
+	}
+	// Unknown users: each costs a bcrypt at the default cost.
+	got := run(40, func(i int) creds { return basic(fmt.Sprint("ghost", i), "guess") })
+	if got[http.StatusUnauthorized] > 2*MaxAuthFailures || got[http.StatusUnauthorized]+got[http.StatusTooManyRequests] != 40 {
+		t.Errorf("40 guesses at once: %v, want at most %d checked (401), the rest 429", got, 2*MaxAuthFailures)
+	}
+}
