@@ -3,12 +3,16 @@ package sftp
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/datagate/datagate/views"
@@ -93,4 +97,74 @@ func TestUnavailableHidesServerPaths(t *testing.T) {
 		leaks(cmd, msg)
 		s.Close()
 	}
+}
+
+// Password guesses on connections made at once from one address are
+// bounded like those made in turn: at most PenaltyFailures bcrypt checks
+// in flight, the others refused without one. The penalty counts a
+// failure when its connection closes, so every connection made at once
+// was checked (seen against serve: 100 at once, 100 guesses, 6 s of
+// CPU). Logins with the right password at once all get in.
+func TestConcurrentLoginsAreBounded(t *testing.T) {
+	var logs lockedBuffer
+	e := newTestEnv(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		o.PenaltyFailures = 5
+	})
+	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.DefaultCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := e.srv.opts.Account
+	e.srv.opts.Account = func(u string) (Account, bool) { // a hash at the cost of a real one
+		a, ok := acc(u)
+		a.PasswordHash = hash
+		return a, ok
+	}
+	run := func(n int, pw func(i int) string) (ok int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := e.dial("bob", gossh.Password(pw(i)))
+				if err == nil {
+					c.Close()
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		return ok
+	}
+	if ok := run(12, func(int) string { return testPassword }); ok != 12 {
+		t.Errorf("12 logins with the right password at once: %d got in", ok)
+	}
+	if ok := run(30, func(i int) string { return fmt.Sprint("guess", i) }); ok != 0 {
+		t.Fatalf("%d guesses got in", ok)
+	}
+	checked := strings.Count(logs.String(), "login failed") - strings.Count(logs.String(), "too many logins at once")
+	if checked > 2*5 {
+		t.Errorf("30 guesses at once: %d checked with bcrypt, want at most 10", checked)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -2,6 +2,7 @@ package sftp
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/datagate/datagate/gateway/httpserve"
 	"github.com/datagate/datagate/views"
 )
 
@@ -76,7 +78,11 @@ type Server struct {
 	dummyHash []byte // compared against when there is nothing to compare
 	spoolDir  string
 	penalty   *penaltyBox
-	started   time.Time // the time of what has none (info.ModTime)
+	// Password checks (bcrypt) in flight per address: the penalty counts
+	// a failure when its connection closes, so connections made at once
+	// were all checked (100 at once: 100 guesses, 6 s of CPU).
+	logins  *httpserve.Logins
+	started time.Time // the time of what has none (info.ModTime)
 
 	mu sync.Mutex
 	// guarded by mu
@@ -140,6 +146,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, log: log, hostKeys: keys, dummyHash: dummy, spoolDir: spool,
 		penalty:  newPenaltyBox(opts.PenaltyFailures, opts.PenaltyTime),
+		logins:   httpserve.NewLogins(opts.PenaltyFailures),
 		started:  time.Now(),
 		sessions: map[string]int{},
 	}
@@ -280,6 +287,18 @@ func (s *Server) onConnect(ctx ssh.Context, nc net.Conn) net.Conn {
 	return c
 }
 
+// loginKey digests the parts of a login for s.logins: the password
+// itself is not kept.
+func loginKey(parts ...string) [32]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s", len(p), p)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
 func hostOf(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.IP.String()
@@ -309,8 +328,13 @@ func (s *Server) checkPassword(ctx ssh.Context, pw string) bool {
 	if !ok || len(hash) == 0 {
 		hash = s.dummyHash
 	}
-	err := bcrypt.CompareHashAndPassword(hash, []byte(pw))
-	if err != nil || !ok || len(acc.PasswordHash) == 0 {
+	right, admitted := s.logins.Check(hostOf(ctx.RemoteAddr()), loginKey(ctx.User(), string(hash), pw), func() bool {
+		return bcrypt.CompareHashAndPassword(hash, []byte(pw)) == nil
+	})
+	if !admitted {
+		s.log.Info("login refused: too many logins at once from this address", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "method", "password", "session", connID(ctx))
+	}
+	if !right || !ok || len(acc.PasswordHash) == 0 {
 		s.log.Info("login failed", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "method", "password", "session", connID(ctx))
 		s.auditFailedLogin(c, ctx.User(), "password")
 		return false
@@ -342,7 +366,10 @@ func (s *Server) checkKey(ctx ssh.Context, key ssh.PublicKey) bool {
 		}
 	}
 	if !found {
-		bcrypt.CompareHashAndPassword(s.dummyHash, want)
+		s.logins.Check(hostOf(ctx.RemoteAddr()), loginKey(ctx.User(), "key", string(want)), func() bool {
+			bcrypt.CompareHashAndPassword(s.dummyHash, want)
+			return false
+		})
 		s.log.Debug("public key refused", "user", ctx.User(), "addr", ctx.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key))
 		if c != nil {
 			u := ctx.User()
