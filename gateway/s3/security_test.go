@@ -2,18 +2,23 @@ package s3
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/datagate/datagate/backends"
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/views/audittest"
 )
 
 // An object whose metadata value holds a "/" (registered metadata, or a
@@ -159,6 +164,85 @@ func TestUnreadableContentIsAnErrorAnswer(t *testing.T) {
 			if strings.Contains(resp.Message, "provider") || strings.Contains(resp.Message, "disk") {
 				t.Errorf("GET %s: the message tells the cause: %q", c.key, resp.Message)
 			}
+		}
+	}
+}
+
+// Failed logins are recorded at most failAuditBurst a window per
+// address, and the next record says how many were not: every anonymous
+// request was recorded, so one client on one connection wrote 700 KiB
+// of audit log a second to the data directory's disk.
+func TestFailedLoginAuditIsBounded(t *testing.T) {
+	audit := &audittest.Log{}
+	e := newTestEnv(t, func(o *Options) { o.Views.SetAudit(audit.JSON()) })
+	e.srv.failAudit = newAuditLimit(failAuditBurst, 300*time.Millisecond) // before any request
+	ctx := ctxT(t)
+	get := func() {
+		r, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/data/k", nil)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("anonymous GET: %d", resp.StatusCode)
+		}
+	}
+	logins := func() []string {
+		var out []string
+		for _, l := range strings.Split(audit.String(), "\n") {
+			if strings.Contains(l, `"op":"login"`) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for range 3 * failAuditBurst {
+		get()
+	}
+	if n := len(logins()); n != failAuditBurst {
+		t.Fatalf("%d anonymous requests: %d audit records, want %d", 3*failAuditBurst, n, failAuditBurst)
+	}
+	time.Sleep(350 * time.Millisecond)
+	get()
+	l := logins()
+	if len(l) != failAuditBurst+1 || !strings.Contains(l[len(l)-1], fmt.Sprintf("%d more from this address", 2*failAuditBurst)) {
+		t.Errorf("after the window: %d records, the last %s", len(l), l[len(l)-1])
+	}
+}
+
+// An ACL PUT is a write: AccessDenied without the w right on the bucket
+// (PutObjectAcl and PutBucketAcl succeeded for a user who may only
+// read), and the ACL a user reads grants READ without it (it granted
+// FULL_CONTROL).
+func TestACLsFollowRights(t *testing.T) {
+	e := newTestEnv(t)
+	put(t, e.alice, "data", "acl.txt", []byte("x"), minio.PutObjectOptions{})
+	as := func(id, secret, method, path string) (int, string, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, e.url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		if method == "PUT" {
+			req.Header.Set("X-Amz-Acl", "public-read")
+		}
+		return send(t, signer.SignV4(*req, id, secret, "", DefaultRegion))
+	}
+	for _, p := range []string{"/data/acl.txt?acl", "/data?acl"} {
+		if code, s3code, _ := as(bobKey, bobSecret, "PUT", p); code != http.StatusForbidden || s3code != "AccessDenied" {
+			t.Errorf("bob (read only) PUT %s: %d %s, want 403 AccessDenied", p, code, s3code)
+		}
+		if code, _, body := as(aliceKey, aliceSecret, "PUT", p); code != http.StatusOK {
+			t.Errorf("alice PUT %s: %d %s", p, code, body)
+		}
+		if _, _, body := as(bobKey, bobSecret, "GET", p); !strings.Contains(body, "<Permission>READ</Permission>") {
+			t.Errorf("bob GET %s: %s, want a READ grant", p, body)
+		}
+		if _, _, body := as(aliceKey, aliceSecret, "GET", p); !strings.Contains(body, "<Permission>FULL_CONTROL</Permission>") {
+			t.Errorf("alice GET %s: %s, want FULL_CONTROL", p, body)
 		}
 	}
 }

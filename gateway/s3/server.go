@@ -85,7 +85,8 @@ type Server struct {
 	md5    *partHashes
 	idPfx  string
 
-	condLocks keyLocks // conditional writes (condwrite.go)
+	condLocks keyLocks    // conditional writes (condwrite.go)
+	failAudit *auditLimit // failed logins recorded per address (audit.go)
 
 	reqN   atomic.Uint64
 	cancel context.CancelFunc
@@ -110,7 +111,7 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Domain = strings.ToLower(strings.TrimPrefix(opts.Domain, "."))
-	s := &Server{opts: opts, log: opts.Logger, trees: map[string]*views.Tree{}}
+	s := &Server{opts: opts, log: opts.Logger, trees: map[string]*views.Tree{}, failAudit: newAuditLimit(failAuditBurst, time.Minute)}
 	for u, p := range opts.Users {
 		s.trees[u] = views.NewTree(views.TreeOptions{Set: opts.Views, Store: opts.Store, User: u, Profile: p, ViewDirs: true, StatfsDir: opts.StatfsDir})
 	}
