@@ -105,12 +105,13 @@ func (s *Server) bucketVersioning(q *req) {
 // (acl, policy, ...): an ACL of full control for the owner, "none" for
 // the rest, as S3 answers for a bucket without that configuration.
 func (s *Server) bucketSubresource(q *req, qs url.Values) {
-	if _, err := s.bucketRights(q, q.bucket); err != nil {
+	rights, err := s.bucketRights(q, q.bucket)
+	if err != nil {
 		q.fail(s, err)
 		return
 	}
 	if qs.Has("acl") {
-		writeXML(q.w, s.acl(q))
+		writeXML(q.w, s.acl(q, rights))
 		return
 	}
 	none := map[string]*APIError{
@@ -153,16 +154,28 @@ type accessControlPolicy struct {
 	Grants  []grant  `xml:"AccessControlList>Grant"`
 }
 
-func (s *Server) acl(q *req) accessControlPolicy {
+// acl is the user's grant on a bucket they have rights on: full control
+// with the w right, READ without (it said FULL_CONTROL to a user who may
+// only read).
+func (s *Server) acl(q *req, rights views.Rights) accessControlPolicy {
+	perm := "FULL_CONTROL"
+	if rights&views.Write == 0 {
+		perm = "READ"
+	}
 	return accessControlPolicy{NS: s3NS, Owner: owner{q.user, q.user}, Grants: []grant{{
 		Grantee:    grantee{XMLNS: "http://www.w3.org/2001/XMLSchema-instance", Type: "CanonicalUser", ID: q.user, DisplayName: q.user},
-		Permission: "FULL_CONTROL",
+		Permission: perm,
 	}}}
 }
 
 // putBucketACL accepts and ignores canned ACLs: access is the config's.
+// It is a write: AccessDenied without the w right, as every write verb
+// (it succeeded on a bucket the user may only read).
 func (s *Server) putBucketACL(q *req) {
-	if _, err := s.bucketRights(q, q.bucket); err != nil {
+	if r, err := s.bucketRights(q, q.bucket); err != nil || r&views.Write == 0 {
+		if err == nil {
+			err = ErrAccessDenied
+		}
 		q.fail(s, err)
 		return
 	}

@@ -883,7 +883,8 @@ func (s *Server) deleteObjects(q *req) {
 
 // objectACL answers a full-control ACL for an object the user can read.
 func (s *Server) objectACL(q *req) {
-	if _, err := s.bucketRights(q, q.bucket); err != nil {
+	rights, err := s.bucketRights(q, q.bucket)
+	if err != nil {
 		q.fail(s, err)
 		return
 	}
@@ -891,12 +892,16 @@ func (s *Server) objectACL(q *req) {
 		q.fail(s, objectErr(err))
 		return
 	}
-	writeXML(q.w, s.acl(q))
+	writeXML(q.w, s.acl(q, rights))
 }
 
-// putObjectACL accepts and ignores an ACL: access is the config's.
+// putObjectACL accepts and ignores an ACL: access is the config's. A
+// write: AccessDenied without the w right.
 func (s *Server) putObjectACL(q *req) {
-	if _, err := s.bucketRights(q, q.bucket); err != nil {
+	if r, err := s.bucketRights(q, q.bucket); err != nil || r&views.Write == 0 {
+		if err == nil {
+			err = ErrAccessDenied
+		}
 		q.fail(s, err)
 		return
 	}
