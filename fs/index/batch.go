@@ -27,6 +27,9 @@ func (ix *Index) UpdateMany(ctx context.Context, ids []fs.ID, fn func(o *fs.Obje
 			return nil, nil, fs.E(fs.Invalid, "update many", id.String(), errors.New("id both updated and deleted"))
 		}
 	}
+	if err := ix.roomFor("update many"); err != nil {
+		return nil, nil, err
+	}
 	err = ix.update(ctx, "update many", durable, func(txn *badger.Txn) ([]Change, error) {
 		updated, deleted = updated[:0], deleted[:0]
 		changes := make([]Change, 0, len(ids)+len(del))

@@ -86,6 +86,10 @@ type Options struct {
 	// (counts.go); nil: objects and bytes only.
 	Tally    Tally
 	TallySig string
+	// MinFree is the room a write that adds to the catalogue leaves on
+	// the index's file system, or it is refused (space.go); 0 =
+	// DefaultMinFree, < 0 = no check.
+	MinFree int64
 }
 
 // Index is the catalogue. It is safe for concurrent use.
@@ -96,8 +100,12 @@ type Index struct {
 	log    *slog.Logger
 	sync   *syncer
 	noSync bool
-	snaps  snapshots // what readers read (snapshot.go)
-	cnt    counter   // objects, bytes, tallies (counts.go)
+	// dir and minFree: the room kept on the index's file system, "" and
+	// 0 for none (space.go)
+	dir     string
+	minFree int64
+	snaps   snapshots // what readers read (snapshot.go)
+	cnt     counter   // objects, bytes, tallies (counts.go)
 
 	mu   sync.Mutex // guards subs
 	subs map[*Subscription]struct{}
@@ -135,7 +143,13 @@ func Open(opts Options) (*Index, error) {
 		dir = "" // nothing to sync
 	}
 	ix := &Index{db: db, derive: derive, log: log, subs: map[*Subscription]struct{}{},
-		sync: newSyncer(db, dir), noSync: opts.NoSync}
+		sync: newSyncer(db, dir), noSync: opts.NoSync, minFree: opts.MinFree}
+	if !opts.InMemory {
+		ix.dir = opts.Dir
+	}
+	if ix.minFree == 0 {
+		ix.minFree = DefaultMinFree
+	}
 	if err := ix.loadCounts(opts.Tally, opts.TallySig); err != nil {
 		ix.sync.close()
 		db.Close()
@@ -413,6 +427,9 @@ func (ix *Index) Insert(ctx context.Context, objs ...*fs.Object) error {
 			return err
 		}
 	}
+	if err := ix.roomFor("insert"); err != nil {
+		return err
+	}
 	return ix.update(ctx, "insert", durable, func(txn *badger.Txn) ([]Change, error) {
 		changes := make([]Change, 0, len(objs))
 		for _, o := range objs {
@@ -462,6 +479,9 @@ func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, er
 			o.Fingerprint = Fingerprint(o)
 		}
 	}
+	if err := ix.roomFor("register"); err != nil {
+		return nil, err
+	}
 	out := make([]Outcome, len(objs))
 	plan := planRegister(objs)
 	err := ix.update(ctx, "register", durable, func(txn *badger.Txn) ([]Change, error) {
@@ -477,6 +497,9 @@ func (ix *Index) Register(ctx context.Context, objs []*fs.Object) ([]Outcome, er
 // returns the new version. fn receives a copy it may modify; it must not
 // change the ID. An error from fn aborts the update and is returned.
 func (ix *Index) Update(ctx context.Context, id fs.ID, fn func(o *fs.Object) error) (*fs.Object, error) {
+	if err := ix.roomFor("update"); err != nil {
+		return nil, err
+	}
 	var res *fs.Object
 	err := ix.update(ctx, "update", durable, func(txn *badger.Txn) ([]Change, error) {
 		ch, err := ix.updateIn(txn, id, fn)
@@ -539,6 +562,9 @@ func (ix *Index) Swap(ctx context.Context, del []fs.ID, add []*fs.Object) error 
 		if err := Validate(o); err != nil {
 			return err
 		}
+	}
+	if err := ix.roomFor("swap"); err != nil {
+		return err
 	}
 	return ix.update(ctx, "swap", durable, func(txn *badger.Txn) ([]Change, error) {
 		var changes []Change
