@@ -239,6 +239,8 @@ var rows = []row{
 	{step: "s3-server", area: "s3", what: "PutObject {s3put} multipart, 8 MiB parts × 4", dg: m(s3B+"PutMultipart", "MiB/s"), show: mibps, target: atLeast(400)},
 	{step: "s3-server", area: "s3", what: "server CPU of that multipart PUT, until answered", dg: m(s3B+"PutMultipart", "server-cpu-s/GiB"), show: cpuPerGB},
 	{step: "s3-server", area: "s3", what: "server CPU of that multipart PUT, with the work after the answer", dg: m(s3B+"PutMultipart", "server-cpu-s/GiB-settled"), show: cpuPerGB},
+	{step: "s3-server", area: "s3", what: "PutObject {s3put} multipart, 8 MiB parts × 4, each part's SHA-256 signed", dg: m(s3B+"PutMultipartSHA256", "MiB/s"), show: mibps, target: atLeast(400)},
+	{step: "s3-server", area: "s3", what: "server CPU of that multipart PUT with signed parts, until answered", dg: m(s3B+"PutMultipartSHA256", "server-cpu-s/GiB"), show: cpuPerGB},
 	{step: "s3-server", area: "s3", what: "GetObject {s3put}, minio-go", dg: m(s3B+"Get", "MiB/s"), show: mibps},
 	{step: "s3-small", area: "s3", what: "4 KiB GetObject, 32 connections, in process", dg: m("BenchmarkSmall4KiB/GET", "req/s"), show: reqps, target: atLeast(10_000)},
 	{step: "s3-small", area: "s3", what: "4 KiB HeadObject, 32 connections, in process", dg: m("BenchmarkSmall4KiB/HEAD", "req/s"), show: reqps, target: atLeast(10_000)},
