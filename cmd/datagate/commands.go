@@ -118,6 +118,12 @@ file, with the records added so far).`,
 					return err
 				}
 				if err != nil && res == (ingest.Result{}) {
+					if cmd.Context().Err() != nil {
+						// Interrupted while a server registers: it has
+						// applied the whole batches it received, and its
+						// counts never come back.
+						return fmt.Errorf("interrupted: the batches the server received before stay registered (registering the same records again finds them unchanged): %w", err)
+					}
 					// A server's error answer carries no counts: "0 added"
 					// would deny the batches before the bad line, which the
 					// error says were applied.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/datagate/datagate/backends"
@@ -92,6 +94,22 @@ func TestRegisterMalformedLine(t *testing.T) {
 				t.Fatalf("applied %d (catalogue %d), want exactly the first batch of 2", res.Added, count(t, st, "set", "s"))
 			}
 		})
+	}
+}
+
+// An input cut inside a line (a client gone mid-upload) was reported as
+// that line's malformed JSON, "invalid" in the audit log: it is the read
+// error, with the batches applied before it.
+func TestRegisterCutInput(t *testing.T) {
+	st, _ := newStore(t)
+	in := io.MultiReader(strings.NewReader(rec(1)+"\n"+rec(2)+"\n"+rec(3)[:20]), iotest.ErrReader(io.ErrUnexpectedEOF))
+	res, err := ingest.Register(context.Background(), st, in, 2, nil)
+	var le *ingest.LineError
+	if err == nil || errors.As(err, &le) || !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("cut input: %v, want the read error naming line 3, not a line error", err)
+	}
+	if res.Added != 2 {
+		t.Fatalf("cut input: %+v, want the first batch applied", res)
 	}
 }
 

@@ -108,7 +108,8 @@ func Register(ctx context.Context, st Registrar, r io.Reader, batchSize int, pro
 		batchSize = 1000
 	}
 	var res Result
-	sc := bufio.NewScanner(r)
+	in := &readErr{r: r}
+	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), MaxLine)
 	batch := make([]*fs.Object, 0, batchSize)
 	first := 1
@@ -151,6 +152,11 @@ func Register(ctx context.Context, st Registrar, r io.Reader, batchSize int, pro
 		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&rec); err != nil {
+			if in.err != nil {
+				// The scanner hands a line cut by a failed read over
+				// as the last one: the input was cut, not malformed.
+				return res, fmt.Errorf("read records: %w (the input ends inside line %d; batch from line %d not applied)", in.err, res.Lines, first)
+			}
 			return res, &LineError{Line: res.Lines, BatchFirst: first, Err: fmt.Errorf("malformed JSON: %w", err)}
 		}
 		if dec.More() {
@@ -188,4 +194,19 @@ func register(ctx context.Context, st Registrar, batch []*fs.Object) ([]index.Ou
 		o.Fingerprint = index.Fingerprint(o)
 	}
 	return st.Register(ctx, batch)
+}
+
+// readErr remembers its reader's first error other than EOF (a client
+// gone mid-upload, a failed disk read).
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
