@@ -22,6 +22,7 @@ import (
 
 	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/fs/store"
+	"github.com/datagate/datagate/gateway/httpserve"
 	"github.com/datagate/datagate/gateway/s3/sigv4"
 	"github.com/datagate/datagate/views"
 )
@@ -309,7 +310,7 @@ func (s *Server) getObject(q *req, head bool) {
 	}
 	if !head && n > 0 {
 		if err := primeContent(ctx, f, off); err != nil {
-			q.fail(s, objectErr(err))
+			q.fail(s, objectErr(httpserve.FetchErr(err)))
 			return
 		}
 	}

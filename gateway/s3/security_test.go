@@ -122,7 +122,9 @@ func TestHeadOfRegisteredObjectWithoutSize(t *testing.T) {
 
 // A GET whose content cannot be fetched is an S3 error answer: the
 // provider's file gone is NoSuchKey, an unknown provider
-// ServiceUnavailable with S3's message, not the cause. The first was a
+// ServiceUnavailable with S3's message, not the cause, a provider's file
+// that is a directory InternalError (it was InvalidArgument, the
+// client's fault, naming the provider and its path). The first was a
 // 200 whose connection was cut before any byte (curl: "Empty reply from
 // server"; clients retried in vain), the second carried the cause, which
 // may name a provider's URL or a path in the server's data directory.
@@ -135,6 +137,7 @@ func TestUnreadableContentIsAnErrorAnswer(t *testing.T) {
 	if _, err := e.st.Register(ctx, []*fs.Object{
 		{Name: "lost", Size: 100, Meta: map[string]string{"bucket": "data", "path": "lost"}, Source: fs.Location{Provider: "disk", Path: "lost"}},
 		{Name: "nowhere", Size: 100, Meta: map[string]string{"bucket": "data", "path": "nowhere"}, Source: fs.Location{Provider: "disk", Path: "secret/nowhere"}},
+		{Name: "adir", Size: 100, Meta: map[string]string{"bucket": "data", "path": "adir"}, Source: fs.Location{Provider: "disk", Path: "adir"}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +146,10 @@ func TestUnreadableContentIsAnErrorAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ key, code string }{{"lost", "NoSuchKey"}, {"nowhere", "ServiceUnavailable"}} {
+	if err := os.Mkdir(filepath.Join(e.dir, "src", "adir"), 0o755); err != nil { // the provider's "file" is a directory
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ key, code string }{{"lost", "NoSuchKey"}, {"adir", "InternalError"}, {"nowhere", "ServiceUnavailable"}} {
 		if c.key == "nowhere" {
 			e.st.SetProviders(map[string]backends.Provider{}) // its provider is gone from the configuration
 		}

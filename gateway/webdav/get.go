@@ -52,7 +52,7 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, tree *views.Tr
 		// Content still to fetch: its first byte before the status, so a
 		// failing provider is an error status, not a 200 cut short.
 		if err := httpserve.Prime(ctx, f, r, o.Size); err != nil {
-			s.httpError(w, r, err)
+			s.httpError(w, r, httpserve.FetchErr(err))
 			return
 		}
 		content = &httpserve.LogBreak{ReadSeeker: f, Log: s.log, What: p}
