@@ -208,16 +208,20 @@ func (n *node) pending() bool {
 	return len(n.writers) > 0 && (n.info == nil || n.info.ID() == (fs.ID{}))
 }
 
-// vanish drops a new file whose push failed from the kernel's caches
-// and from the tree. Called from FLUSH, where the kernel holds no
-// directory lock.
+// vanish drops a new file whose push failed from the tree and from the
+// kernel's caches. The kernel's deletion takes the directory's lock and
+// the file's, which the request that pushed may hold (FSYNC, SETATTR hold
+// the file's) or a RENAME or UNLINK waiting for the push's path (the
+// directory's): the notification is sent apart, so as not to wait for
+// them.
 func (n *node) vanish() {
-	name, parent := n.EmbeddedInode().Parent()
+	in := n.EmbeddedInode()
+	name, parent := in.Parent()
 	if parent == nil {
 		return
 	}
-	parent.NotifyDelete(name, n.EmbeddedInode())
 	parent.RmChild(name)
+	go parent.NotifyDelete(name, in)
 }
 
 // fill sets out from what the node knows.
@@ -402,11 +406,11 @@ func (n *node) Unlink(ctx context.Context, name string) (e syscall.Errno) {
 	if n.fsys.ro {
 		return syscall.EROFS
 	}
+	n.holdPath(ctx, name) // first: a push of the file may move it meanwhile
 	p, e := n.childPath(name)
 	if e != 0 {
 		return e
 	}
-	n.holdPath(ctx, name)
 	ctx, cancel := n.fsys.opCtx(ctx, false)
 	defer cancel()
 	defer n.fsys.pinPath(ctx, p)()
@@ -432,6 +436,18 @@ func (n *node) Rename(ctx context.Context, name string, newParent ffs.InodeEmbed
 	if !ok {
 		return syscall.EXDEV
 	}
+	const renameNoReplace, renameExchange = 1, 2
+	if flags&renameExchange != 0 {
+		return syscall.EINVAL
+	}
+	// The kernel runs one rename at a time per file system (and holds
+	// the directories against unlinks), so taking two never deadlocks.
+	// Taken before the paths are computed: a directory above may be
+	// moving while they wait for pushes.
+	n.holdPath(ctx, name)
+	if np != n || newName != name {
+		np.holdPath(ctx, newName) // replaced: its writers push nowhere
+	}
 	from, e := n.childPath(name)
 	if e != 0 {
 		return e
@@ -439,16 +455,6 @@ func (n *node) Rename(ctx context.Context, name string, newParent ffs.InodeEmbed
 	to, e := np.childPath(newName)
 	if e != 0 {
 		return e
-	}
-	const renameNoReplace, renameExchange = 1, 2
-	if flags&renameExchange != 0 {
-		return syscall.EINVAL
-	}
-	// The kernel runs one rename at a time per file system (and holds
-	// the directories against unlinks), so taking two never deadlocks.
-	n.holdPath(ctx, name)
-	if np != n || newName != name {
-		np.holdPath(ctx, newName) // replaced: its writers push nowhere
 	}
 	ctx, cancel := n.fsys.opCtx(ctx, false)
 	defer cancel()
