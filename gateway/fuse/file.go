@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	ffs "github.com/hanwen/go-fuse/v2/fs"
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
@@ -269,16 +270,24 @@ func (h *readHandle) follow() {
 		h.mu.Unlock()
 		return
 	}
-	old := h.f
-	if old == nil {
-		h.fsys.pins.remove(h) // keyed by the id it leaves
+	if h.f == nil {
+		// A quick open not yet read: its pin moves to the new id.
+		h.fsys.pins.remove(h)
+		h.id = cur
+		h.fsys.pins.add(h)
+	} else {
+		// Closed a little later: a READ answered just before may still
+		// be spliced from its descriptor once its callback has returned.
+		old := h.f
+		time.AfterFunc(replacedGrace, func() { old.Close() })
+		h.id, h.f, h.local = cur, nil, nil
 	}
-	h.id, h.f, h.local = cur, nil, nil
 	h.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
 }
+
+// replacedGrace is how long an object a handle no longer reads stays open
+// for replies in flight (follow).
+const replacedGrace = 2 * time.Second
 
 // file returns the open object, opening it on first use.
 func (h *readHandle) file(ctx context.Context) (*views.File, *os.File, syscall.Errno) {
@@ -332,7 +341,7 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse
 	// then read it from there.
 	cf, n, err := f.FileAt(ctx, off, len(dest))
 	if err != nil && !errors.Is(err, io.EOF) {
-		h.fsys.log.Warn("read failed", "id", h.id, "off", off, "err", err)
+		h.fsys.log.Warn("read failed", "id", f.Stat().ID(), "off", off, "err", err)
 		return nil, h.fsys.errno(err)
 	}
 	if n == 0 {
@@ -351,7 +360,7 @@ func (h *readHandle) fromFile(f *os.File, dest []byte, off int64, n int) (gofuse
 	}
 	m, err := f.ReadAt(dest[:n], off)
 	if err != nil && !errors.Is(err, io.EOF) {
-		h.fsys.log.Warn("read failed", "id", h.id, "off", off, "err", err)
+		h.fsys.log.Warn("read failed", "file", f.Name(), "off", off, "err", err)
 		return nil, syscall.EIO
 	}
 	return gofuse.ReadResultData(dest[:m]), 0
