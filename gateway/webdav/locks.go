@@ -14,6 +14,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/net/webdav"
 
+	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/views"
 )
 
@@ -594,8 +595,17 @@ func (t *treeLocks) Create(now time.Time, d webdav.LockDetails) (string, error) 
 	return t.create(now, d, false)
 }
 
+// maxLockOwner bounds a lock's <owner> XML, kept with the lock and sent
+// in every lockdiscovery of its resource: clients send a name or a URL.
+// Unbounded, 30 shared locks with 900 KB owners made each PROPFIND of
+// the file 28 MB, for every user who sees it.
+const maxLockOwner = 4 << 10
+
 // create takes a lock, shared or exclusive.
 func (t *treeLocks) create(now time.Time, d webdav.LockDetails, shared bool) (string, error) {
+	if len(d.OwnerXML) > maxLockOwner {
+		return "", fs.E(fs.Invalid, "lock", d.Root, fmt.Errorf("lock owner of %d bytes: at most %d", len(d.OwnerXML), maxLockOwner))
+	}
 	ls := t.ls
 	token, err := ls.newToken()
 	if err != nil {

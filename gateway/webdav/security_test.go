@@ -6,12 +6,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/datagate/datagate/fs"
 )
 
 // A request without credentials whose body trickles in (slowloris: a
@@ -104,5 +108,45 @@ func TestConcurrentLoginsAreBounded(t *testing.T) {
 	got := run(40, func(i int) (string, string) { return fmt.Sprint("nobody", i), "guess" })
 	if checked := got[http.StatusUnauthorized]; checked > 2*10 || got[http.StatusUnauthorized]+got[http.StatusTooManyRequests] != 40 {
 		t.Errorf("40 guesses at once: %v, want at most 20 checked (401), the rest 429", got)
+	}
+}
+
+// A GET of content that cannot be read for the server's own reasons (the
+// provider's "file" is a directory) is a 500 whose body says nothing
+// more, the cause in the log: it was a 400, the client's fault, whose
+// body named the provider and its path.
+func TestServerSideReadFailureIs500(t *testing.T) {
+	e := newEnv(t)
+	if err := os.MkdirAll(filepath.Join(e.dir, "src", "adir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Register(ctxT(t), []*fs.Object{{Name: "adir.bin", Size: 10, Meta: map[string]string{"path": "adir.bin"},
+		Source: fs.Location{Provider: "disk", Path: "adir"}}}); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := e.do(t, req{method: "GET", path: "/files/adir.bin"})
+	if code != http.StatusInternalServerError || strings.Contains(body, "disk") || strings.Contains(body, "adir") {
+		t.Errorf("GET: %d %q, want a bare 500", code, body)
+	}
+}
+
+// A lock's owner is at most maxLockOwner bytes (400 beyond): it is kept
+// with the lock and sent in every lockdiscovery of the resource, so 30
+// shared locks with 900 KB owners made each PROPFIND of the file 28 MB.
+func TestLockOwnerIsBounded(t *testing.T) {
+	e := newEnv(t)
+	if code, _, _ := e.do(t, req{method: "PUT", path: "/files/l.txt", body: "x"}); code != http.StatusCreated {
+		t.Fatalf("PUT: %d", code)
+	}
+	lock := func(owner string) (int, string) {
+		code, body, _ := e.do(t, req{method: "LOCK", path: "/files/l.txt", hdr: map[string]string{"Timeout": "Second-60"},
+			body: `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>` + owner + `</D:owner></D:lockinfo>`})
+		return code, body
+	}
+	if code, body := lock(strings.Repeat("o", 4<<10+1)); code != http.StatusBadRequest || !strings.Contains(body, "lock owner") {
+		t.Errorf("LOCK with a %d-byte owner: %d %.80q, want 400", 4<<10+1, code, body)
+	}
+	if code, body := lock("<D:href>mailto:alice@example.org</D:href>"); code != http.StatusOK {
+		t.Errorf("LOCK with a short owner: %d %q", code, body)
 	}
 }
