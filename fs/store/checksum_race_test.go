@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -120,4 +121,50 @@ func TestBackgroundChecksumsOfAReplacedEntry(t *testing.T) {
 	if b, err := readObject(t, e.st, o.ID); err != nil || !bytes.Equal(b, data) {
 		t.Fatalf("read after a new eviction: %v", err)
 	}
+}
+
+// Cold reads of small objects complete cache entries far faster than
+// their checksums can be recorded (an index commit each): the jobs
+// waiting for their turn must stay bounded, not pile up as goroutines.
+func TestChecksumBacklogIsBounded(t *testing.T) {
+	e := newEnv(t)
+	data := pattern(1 << 20)
+	e.write(t, "f.bin", data)
+	n := maxChecksumBacklog + 300
+	objs := make([]*fs.Object, n)
+	for i := range objs {
+		objs[i] = &fs.Object{Name: "o", Size: 100, Source: fs.Location{Provider: "disk", Path: "f.bin", Offset: int64(i * 100), Length: 100}}
+	}
+	register(t, e.st, objs...)
+	e.st.bgSem <- struct{}{} // the running job, holding the others back
+	g0 := runtime.NumGoroutine()
+	for _, o := range objs {
+		if b, err := readObject(t, e.st, o.ID); err != nil || !bytes.Equal(b, data[o.Source.Offset:o.Source.Offset+100]) {
+			t.Fatalf("read: %v", err)
+		}
+	}
+	waiting := runtime.NumGoroutine() - g0
+	<-e.st.bgSem
+	if waiting > maxChecksumBacklog+50 {
+		t.Fatalf("%d goroutines more after %d cold reads with the checksum jobs held back, want at most %d waiting", waiting, n, maxChecksumBacklog)
+	}
+	e.st.bg.Wait()
+	ctx := ctxT(t)
+	recorded := 0
+	for _, o := range objs {
+		got, err := e.st.idx.Get(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.SHA256) > 0 {
+			recorded++
+			if want := sha256.Sum256(data[o.Source.Offset : o.Source.Offset+100]); !bytes.Equal(got.SHA256, want[:]) {
+				t.Fatalf("wrong sum recorded")
+			}
+		}
+	}
+	if recorded < maxChecksumBacklog-50 {
+		t.Fatalf("sums recorded for %d objects, want those of the %d jobs that waited", recorded, maxChecksumBacklog)
+	}
+	t.Logf("%d cold reads: %d goroutines waiting, %d sums recorded", n, waiting, recorded)
 }

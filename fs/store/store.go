@@ -79,6 +79,8 @@ type Store struct {
 	md5s   md5Jobs        // pushed objects' MD5s being computed (md5job.go)
 	bgSem  chan struct{}
 	closed chan struct{}
+	// background checksum jobs waiting for bgSem (reader.go)
+	sumsWaiting atomic.Int64
 
 	// afterChecksums, when set (tests), runs between a background
 	// checksum job's hashing and its recording.
