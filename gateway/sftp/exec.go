@@ -113,7 +113,7 @@ func fileSum(ctx context.Context, tree *views.Tree, p string, newHash func() has
 	}
 	h := newHash()
 	if _, err := io.Copy(h, f); err != nil {
-		return nil, err
+		return nil, readErr(p, err)
 	}
 	return h.Sum(nil), nil
 }

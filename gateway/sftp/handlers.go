@@ -17,6 +17,7 @@ import (
 	pkgsftp "github.com/pkg/sftp"
 
 	"github.com/datagate/datagate/fs"
+	"github.com/datagate/datagate/gateway/httpserve"
 	"github.com/datagate/datagate/views"
 )
 
@@ -132,7 +133,21 @@ func (d *download) ReadAt(p []byte, off int64) (n int, err error) {
 	if size := d.f.Size(); size >= 0 && off >= size {
 		return 0, io.EOF
 	}
-	return d.f.ReadAtContext(d.ctx, p, off)
+	n, err = d.f.ReadAtContext(d.ctx, p, off)
+	return n, readErr(d.path, err)
+}
+
+// readErr is what a client is told of a failed read of p's content:
+// not there, not allowed, unavailable or no space, by p; anything else
+// (a provider's file that is a directory, a registered range past its
+// end) is the server's trouble, an internal error whose detail goes to
+// the log only. It was "Bad message" with the cache's and the
+// provider's words, their name and path. io.EOF stays as it is.
+func readErr(p string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return fs.Wrap("read", p, httpserve.FetchErr(err))
 }
 
 func (d *download) Close() (err error) {

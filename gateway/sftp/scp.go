@@ -662,9 +662,8 @@ func (c *scpConn) sendFile(p, name string) error {
 	}
 	if err != nil {
 		// The client waits for size bytes: the stream cannot be resumed.
-		// Wrapped as an fs.Error so the message names p, not the
-		// cache's or the provider's path.
-		return fs.Wrap("read", p, err)
+		// Its message names p, not the cache's or the provider's path.
+		return readErr(p, err)
 	}
 	if err := c.ok(); err != nil {
 		return err

@@ -15,6 +15,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/datagate/datagate/backends"
+	"github.com/datagate/datagate/backends/local"
+	"github.com/datagate/datagate/fs"
 	"github.com/datagate/datagate/views"
 )
 
@@ -167,4 +170,71 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// A read that fails for the server's own reasons (the provider's "file"
+// is a directory) is an internal error for SFTP, scp -O and md5sum
+// clients, naming their path: it was "Bad message" with the cache's and
+// the provider's words, their name and path.
+func TestServerSideReadFailureIsInternal(t *testing.T) {
+	e := newTestEnv(t, nil)
+	ctx := ctxT(t)
+	src := filepath.Join(e.dir, "src")
+	if err := os.MkdirAll(filepath.Join(src, "adir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	disk, err := local.New("disk", local.Config{Root: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st.SetProviders(map[string]backends.Provider{"disk": disk})
+	if _, err := e.st.Register(ctx, []*fs.Object{{Name: "adir.bin", Size: 10,
+		Meta: map[string]string{"date": "2026-01-01", "type": "obs"}, Source: fs.Location{Provider: "disk", Path: "adir"}}}); err != nil {
+		t.Fatal(err)
+	}
+	const p = "/by-date/2026-01-01/obs/adir.bin"
+	sc, c := e.client(t)
+	f, err := sc.Open(p)
+	if err == nil {
+		_, err = io.ReadAll(f)
+		f.Close()
+	}
+	told := map[string]string{}
+	if err == nil {
+		t.Fatal("SFTP read succeeded")
+	}
+	told["sftp"] = err.Error()
+	for _, cmd := range []string{"md5sum " + p, "scp -f " + p} {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		s.Stderr = &stderr
+		in, _ := s.StdinPipe()
+		out, _ := s.StdoutPipe()
+		if err := s.Start(cmd); err != nil {
+			t.Fatal(err)
+		}
+		var said string
+		if strings.HasPrefix(cmd, "scp") {
+			in.Write([]byte{0})
+			r := bufio.NewReader(out)
+			said, _ = r.ReadString('\n') // C0644 10 adir.bin
+			in.Write([]byte{0})
+			rest, _ := io.ReadAll(r)
+			said += string(rest)
+			in.Close()
+		} else {
+			io.Copy(io.Discard, out)
+		}
+		s.Wait()
+		s.Close()
+		told[cmd] = said + stderr.String()
+	}
+	for what, msg := range told {
+		if strings.Contains(msg, "disk") || strings.Contains(msg, "adir@") || strings.Contains(msg, "cache") || !strings.Contains(msg, "internal server error") && what != "sftp" {
+			t.Errorf("%s: told %q", what, msg)
+		}
+	}
 }
