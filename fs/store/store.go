@@ -236,9 +236,18 @@ func (s *Store) Delete(ctx context.Context, ids ...fs.ID) error {
 	return nil
 }
 
+// dropTimeout bounds the removal of a deleted object's bytes.
+const dropTimeout = time.Minute
+
 // dropContent removes an old version's bytes; failures only cost space, so
-// they are logged rather than returned.
+// they are logged rather than returned. The index change is committed by
+// then: a caller that gives up now (a client gone right after its DELETE
+// committed: the soak test's S3 clients at the load's end) must not leave
+// the bytes behind unreferenced until an fsck --repair, so its
+// cancellation is not passed on; dropTimeout bounds the work instead.
 func (s *Store) dropContent(ctx context.Context, o *fs.Object) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
+	defer cancel()
 	if err := s.cache.Remove(o.ContentKey()); err != nil {
 		s.log.Warn("drop cached content", "id", o.ID, "err", err)
 	}
