@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/datagate/datagate/backends/sftp/sftptest"
 )
 
 // regServer is a server with alice on the view "p" ({param}/{name}) over
@@ -185,6 +187,67 @@ func TestCrawlCorrectedTemplateAndAcquireKeepRename(t *testing.T) {
 	admin.waitRuns("acquire-0", st.Runs+2)
 	if c := r.status(t, "/kept/b.grib"); c != 200 {
 		t.Fatalf("scheduled crawls undid a MOVE: GET /kept/b.grib %d, /msl/b.grib %d", c, r.status(t, "/msl/b.grib"))
+	}
+	r.stop(t)
+}
+
+// Crawls of a real SFTP provider: a corrected template moves what the
+// crawl registered; after a user's MOVE, a provider file rewritten is a
+// new version read with its new bytes, at the path the user chose.
+func TestCrawlSFTPCorrectionRenameAndRewrite(t *testing.T) {
+	remote := t.TempDir()
+	srv := sftptest.NewServer(t, remote)
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(srv.KnownHostsLine+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(remote, "obs", "t2m"), 0o755)
+	os.WriteFile(filepath.Join(remote, "obs", "t2m", "a.grib"), []byte("first"), 0o644)
+	r := startRegServer(t, fmt.Sprintf(`providers:
+  feed: {type: sftp, address: %s, user: %s, password: %s, known_hosts: %s, timeout: 5s}
+`, srv.Addr, srv.User, srv.Password, kh))
+	crawl := func(tmpl string) map[string]int {
+		var st map[string]int
+		out := r.c.ok("", "crawl", "feed", "--prefix", "obs", "--path-template", tmpl, "--json")
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("crawl --json: %q: %v", out, err)
+		}
+		return st
+	}
+	get := func(p string) (int, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		code, b, err := r.dav.do(ctx, "GET", p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code, string(b)
+	}
+	if st := crawl("{type}/{name}"); st["added"] != 1 {
+		t.Fatalf("first crawl: %v", st)
+	}
+	if st := crawl("{param}/{name}"); st["updated"] != 1 {
+		t.Fatalf("corrected crawl: %v", st)
+	}
+	if code, b := get("/t2m/a.grib"); code != 200 || b != "first" {
+		t.Fatalf("GET /t2m/a.grib: %d %q", code, b)
+	}
+	r.move(t, "/t2m/a.grib", "/mine/a.grib")
+	if st := crawl("{param}/{name}"); st["unchanged"] != 1 {
+		t.Fatalf("the same crawl after a MOVE: %v", st)
+	}
+	// Rewritten at the provider, another size and time.
+	os.WriteFile(filepath.Join(remote, "obs", "t2m", "a.grib"), []byte("second, longer"), 0o644)
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(filepath.Join(remote, "obs", "t2m", "a.grib"), later, later)
+	if st := crawl("{param}/{name}"); st["updated"] != 1 {
+		t.Fatalf("crawl after a rewrite: %v", st)
+	}
+	if code, b := get("/mine/a.grib"); code != 200 || b != "second, longer" {
+		t.Fatalf("GET /mine/a.grib after the rewrite: %d %q", code, b)
+	}
+	if code, _ := get("/t2m/a.grib"); code != 404 {
+		t.Fatalf("the rewrite moved the object back: GET /t2m/a.grib %d", code)
 	}
 	r.stop(t)
 }
