@@ -41,6 +41,7 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, tree *views.Tr
 	h.Set("ETag", etagOf(o))
 	sameVersion(r, o)
 	h.Set("Content-Type", contentType(o, info.Name()))
+	h["Content-Security-Policy"] = sandboxed
 	if len(o.SHA256) == 32 {
 		// What ownCloud clients (and rclone for them) read to verify.
 		h.Set("OC-Checksum", "SHA256:"+fmt.Sprintf("%x", o.SHA256))
@@ -59,6 +60,14 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, tree *views.Tr
 	}
 	http.ServeContent(w, r, info.Name(), o.ModTime, content)
 }
+
+// sandboxed is the Content-Security-Policy of file content: users'
+// files are served on the origin whose Basic credentials a browser keeps
+// (the HTML listings), so an HTML file a user put in a view another user
+// reads ran its scripts with that user's credentials: it could read,
+// write and delete in their views. Sandboxed, a page still shows, with
+// no script and an origin of its own.
+var sandboxed = []string{"sandbox"}
 
 // sameVersion rewrites the conditions of a GET that name o's earlier
 // "id-version" ETag (etagsOf) to the current one, which ServeContent

@@ -150,3 +150,55 @@ func TestLockOwnerIsBounded(t *testing.T) {
 		t.Errorf("LOCK with a short owner: %d %q", code, body)
 	}
 }
+
+// PROPPATCH may not leave a file with more than maxPatchedMeta bytes of
+// metadata (507 for every property, nothing changed; removals are always
+// allowed): 5,000 properties of 150 bytes made a file whose listing was
+// 10 MB and which the aws CLI could no longer HEAD, for every user who
+// sees it.
+func TestProppatchMetadataIsBounded(t *testing.T) {
+	e := newEnv(t)
+	if code, _, _ := e.do(t, req{method: "PUT", path: "/files/p.txt", body: "x"}); code != http.StatusCreated {
+		t.Fatalf("PUT: %d", code)
+	}
+	patch := func(props string) (int, string) {
+		code, body, _ := e.do(t, req{method: "PROPPATCH", path: "/files/p.txt",
+			body: `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:m="urn:datagate:meta">` + props + `</D:propertyupdate>`})
+		return code, body
+	}
+	var big strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&big, "<m:k%03d>%s</m:k%03d>", i, strings.Repeat("v", 150), i)
+	}
+	code, body := patch("<D:set><D:prop>" + big.String() + "</D:prop></D:set>")
+	if code != http.StatusMultiStatus || !strings.Contains(body, "507") || strings.Contains(body, "200 OK") {
+		t.Errorf("PROPPATCH of 30 KB of metadata: %d %.300s, want 507 for each", code, body)
+	}
+	o, err := e.tree("alice").Object(ctxT(t), "/files/p.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.Meta["k000"]; ok {
+		t.Error("a refused PROPPATCH changed the metadata")
+	}
+	if code, body := patch("<D:set><D:prop><m:small>v</m:small></D:prop></D:set>"); code != http.StatusMultiStatus || !strings.Contains(body, "200 OK") {
+		t.Errorf("a small PROPPATCH: %d %.300s", code, body)
+	}
+}
+
+// File content is served sandboxed (Content-Security-Policy: sandbox):
+// an HTML file one user put in a view another reads in a browser ran its
+// scripts on the origin whose Basic credentials the browser keeps, able
+// to read, write and delete in the reader's views.
+func TestContentIsSandboxed(t *testing.T) {
+	e := newEnv(t)
+	if code, _, _ := e.do(t, req{method: "PUT", path: "/files/x.html", body: "<script>alert(1)</script>"}); code != http.StatusCreated {
+		t.Fatalf("PUT: %d", code)
+	}
+	for _, m := range []string{"GET", "HEAD"} {
+		code, _, h := e.do(t, req{method: m, path: "/files/x.html"})
+		if code != http.StatusOK || h.Get("Content-Security-Policy") != "sandbox" {
+			t.Errorf("%s: %d, Content-Security-Policy %q", m, code, h.Get("Content-Security-Policy"))
+		}
+	}
+}
