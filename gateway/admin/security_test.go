@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,5 +52,36 @@ func TestConcurrentLoginsAreBounded(t *testing.T) {
 	got := run(40, func(i int) creds { return basic(fmt.Sprint("ghost", i), "guess") })
 	if got[http.StatusUnauthorized] > 2*MaxAuthFailures || got[http.StatusUnauthorized]+got[http.StatusTooManyRequests] != 40 {
 		t.Errorf("40 guesses at once: %v, want at most %d checked (401), the rest 429", got, 2*MaxAuthFailures)
+	}
+}
+
+// Content is served sandboxed (Content-Security-Policy: sandbox): an
+// HTML file a front-end user put, opened by an operator in a browser,
+// ran its scripts on the API's origin with the operator's kept Basic
+// credentials and role.
+func TestContentIsSandboxed(t *testing.T) {
+	h := newAPI(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "PUT", h.u("/api/v1/objects?name=x.html&meta=k=v&content_type=text/html"), strings.NewReader("<script>alert(1)</script>"))
+	asBoss()(req)
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	req, _ = http.NewRequestWithContext(ctx, "GET", h.u(loc+"/content"), nil)
+	asReader()(req)
+	resp, err = h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") != "sandbox" {
+		t.Errorf("content: %s, Content-Type %q, Content-Security-Policy %q", resp.Status, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Security-Policy"))
 	}
 }

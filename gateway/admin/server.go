@@ -490,6 +490,11 @@ func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("ETag", contentETag(o))
 	w.Header().Set("Content-Disposition", contentDisposition(o.Name))
+	// The API's origin is one whose credentials a browser keeps: content
+	// shown inline (an HTML file a front-end user put) ran its scripts
+	// with an operator's role. Sandboxed, a page shows with no script
+	// and an origin of its own.
+	w.Header().Set("Content-Security-Policy", "sandbox")
 	jw := &jsonRefusals{ResponseWriter: w}
 	defer jw.end()
 	w = jw
