@@ -549,7 +549,7 @@ func reportSoak(t *testing.T, l *soakLoad, samples []soakSample, windows []map[s
 	t.Logf("client operations: %d %v; expired objects met: %d; SFTP sessions: %d", ops, l.st.ops, l.st.expired, l.sftpDone.Load())
 	last := samples[len(samples)-1]
 	t.Logf("server-side request errors: %v", last.errs)
-	var warns = map[string]int{}
+	warns, example := map[string]int{}, map[string]string{}
 	for _, line := range strings.Split(log, "\n") {
 		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
 			msg := line
@@ -559,10 +559,15 @@ func reportSoak(t *testing.T, l *soakLoad, samples []soakSample, windows []map[s
 					msg = msg[:j+1]
 				}
 			}
-			warns[msg]++
+			if warns[msg]++; warns[msg] == 1 {
+				example[msg] = line
+			}
 		}
 	}
 	t.Logf("server warnings and errors: %v", warns)
+	for _, line := range example {
+		t.Logf("for example: %s", line)
+	}
 	applied := strings.Count(log, "configuration reloaded")
 	if n := strings.Count(log, "configuration reload refused"); n > 0 {
 		t.Errorf("%d of %d reloads refused", n, reloads)
