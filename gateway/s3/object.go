@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,12 +127,52 @@ func objectHeaders(h http.Header, o *fs.Object) {
 	h["Etag"] = []string{etagOf(o)}
 	h["Last-Modified"] = []string{o.ModTime.UTC().Format(http.TimeFormat)}
 	h["Accept-Ranges"] = []string{"bytes"}
+	n, size := 0, 0
 	for k, v := range o.Meta {
 		if !strings.HasPrefix(k, "dg.") {
-			h[metaPrefix+k] = []string{v}
+			n++
+			size += len(k) + len(v)
 		}
 	}
+	if n <= maxMetaHeaders && size <= maxMetaOut {
+		for k, v := range o.Meta {
+			if !strings.HasPrefix(k, "dg.") {
+				h[metaPrefix+k] = []string{v}
+			}
+		}
+		return
+	}
+	// More than a client takes: the first keys in order, and how many
+	// were left out in x-amz-missing-meta, as S3 does for metadata its
+	// REST API cannot carry.
+	keys := make([]string, 0, n)
+	for k := range o.Meta {
+		if !strings.HasPrefix(k, "dg.") {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	size, sent := 0, 0
+	for _, k := range keys {
+		v := o.Meta[k]
+		if sent == maxMetaHeaders || size+len(k)+len(v) > maxMetaOut {
+			break
+		}
+		h[metaPrefix+k] = []string{v}
+		size += len(k) + len(v)
+		sent++
+	}
+	h["X-Amz-Missing-Meta"] = []string{strconv.Itoa(n - sent)}
 }
+
+// maxMetaHeaders and maxMetaOut bound the x-amz-meta-* headers of an
+// answer. Metadata registered or set through WebDAV may hold more than
+// S3's 2 KiB: 5,000 keys made 5,000 headers, and the aws CLI (Python's
+// http.client takes 100 headers) could no longer HEAD or GET the object.
+const (
+	maxMetaHeaders = 64
+	maxMetaOut     = 8 << 10
+)
 
 // conditions evaluates If-Match, If-Unmodified-Since, If-None-Match and
 // If-Modified-Since with S3's precedence: a true If-Match overrides a

@@ -252,3 +252,50 @@ func TestACLsFollowRights(t *testing.T) {
 		}
 	}
 }
+
+// An object with more metadata than S3 carries (registered, or set
+// through WebDAV's PROPPATCH) is answered with at most maxMetaHeaders
+// x-amz-meta-* headers of at most maxMetaOut bytes, the first keys in
+// order, and x-amz-missing-meta counting the rest: 5,000 keys made 5,000
+// headers and the aws CLI could no longer HEAD or GET the object.
+func TestMetadataHeadersAreBounded(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := ctxT(t)
+	meta := map[string]string{"bucket": "data", "path": "many"}
+	for i := range 500 {
+		meta[fmt.Sprintf("k%03d", i)] = strings.Repeat("v", 100)
+	}
+	if _, err := e.st.Register(ctx, []*fs.Object{{Name: "many", Size: 0, Meta: meta, Source: fs.Location{Provider: "disk", Path: "many"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"HEAD", "GET"} {
+		req, _ := http.NewRequestWithContext(ctx, method, e.url+"/data/many", nil)
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		resp, err := http.DefaultClient.Do(signer.SignV4(*req, aliceKey, aliceSecret, "", DefaultRegion))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		n, size := 0, 0
+		for k, v := range resp.Header {
+			if strings.HasPrefix(strings.ToLower(k), "x-amz-meta-") {
+				n++
+				size += len(k) - len("x-amz-meta-") + len(v[0])
+			}
+		}
+		missing := resp.Header.Get("X-Amz-Missing-Meta")
+		if resp.StatusCode != http.StatusOK || n > maxMetaHeaders || size > maxMetaOut || n == 0 || missing != fmt.Sprint(502-n) {
+			t.Errorf("%s: %d, %d metadata headers (%d bytes), x-amz-missing-meta %q", method, resp.StatusCode, n, size, missing)
+		}
+		if resp.Header.Get("X-Amz-Meta-Bucket") != "data" { // the first keys in order
+			t.Errorf("%s: x-amz-meta-bucket %q", method, resp.Header.Get("X-Amz-Meta-Bucket"))
+		}
+	}
+	// Metadata S3 carries comes whole, with no x-amz-missing-meta.
+	put(t, e.alice, "data", "few", []byte("x"), minio.PutObjectOptions{UserMetadata: map[string]string{"a": "1", "b": "2"}})
+	st, err := e.alice.StatObject(ctx, "data", "few", minio.StatObjectOptions{})
+	if err != nil || st.Metadata.Get("X-Amz-Missing-Meta") != "" || st.UserMetadata["A"] != "1" || st.UserMetadata["B"] != "2" {
+		t.Errorf("few: %v %v %v", err, st.Metadata, st.UserMetadata)
+	}
+}
