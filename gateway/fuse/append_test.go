@@ -193,3 +193,51 @@ func appendLine(p, l string) error {
 	}
 	return err
 }
+
+// TestRewritesBesideReaderLoops rewrites a file (O_TRUNC) while readers
+// open and read it in a loop (cat in a loop, a web server): no rewrite
+// fails. A rewrite beside readers goes to a new inode and the kernel
+// retries its open there once; a reader opening that inode first used to
+// send it away again, and the open failed ESTALE (about 1 in 1,000).
+func TestRewritesBesideReaderLoops(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	if err := os.Mkdir(e.path("fc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := e.path("fc/page")
+	if err := os.WriteFile(p, []byte("v0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(3 * time.Second)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if s := string(b); s != "" && s != "v0\n" && s != "v1\n" {
+					t.Errorf("read %q", s)
+					return
+				}
+			}
+		})
+	}
+	rewrites, failed := 0, 0
+	for time.Now().Before(end) {
+		if err := os.WriteFile(p, []byte("v1\n"), 0o644); err != nil {
+			if failed++; failed == 1 {
+				t.Error(err)
+			}
+			continue
+		}
+		rewrites++
+	}
+	wg.Wait()
+	if failed > 0 {
+		t.Fatalf("%d of %d rewrites failed", failed, rewrites+failed)
+	}
+	t.Logf("%d rewrites", rewrites)
+}

@@ -25,18 +25,18 @@ type readHandle struct {
 	// immutable after Open
 	fsys *filesys
 	node *node
-	p    string // where the object was opened, for its rights
-	id   fs.ID
 
 	mu sync.Mutex
-	// guarded by mu (set once, at Open or by the first Read)
+	// guarded by mu (set at Open, moved by follow)
+	p  string // where the object was opened, for its rights
+	id fs.ID
+	// guarded by mu (set at Open, by the first Read, or by follow)
 	f     *views.File
 	local *os.File // the whole content, owned by f; nil while not cached
 	// cached: the kernel reads this open through its page cache or our
 	// READs (counted in node.cachedOpens until Release)
 	cached bool
-	// buffered: opened without direct I/O, counted in node.readers
-	// until Release (set once, at Open)
+	// buffered: opened without direct I/O (set once, at Open)
 	buffered bool
 }
 
@@ -62,7 +62,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 		if n.fsys.ro {
 			return nil, 0, syscall.EROFS
 		}
-		if n.writerElsewhere(ctx, flags&syscall.O_TRUNC != 0) {
+		if n.writerElsewhere(ctx) {
 			// A new inode for the name, where the kernel's retry of the
 			// open (ESTALE, LOOKUP_REVAL) finds no reader; they keep
 			// theirs.
@@ -138,38 +138,17 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ ffs.FileHandle, _ uint
 // writerElsewhere tells whether a writer opening n must be sent to a new
 // inode, away from its readers: when they are passed through (the kernel
 // fails an open of such an inode in any other mode, EIO, and a writer
-// cannot share their backing file, the stored content itself).
-//
-// A rewrite (trunc) is sent away from readers through the page cache
-// too: they keep the version they opened whole, on the old inode, rather
-// than see it cut and rewritten under them. Other writers (appends, edits
-// in place) share the inode with them, as on a local file system, and
-// those readers read what the writers write (readHandle.Read).
-func (n *node) writerElsewhere(ctx context.Context, trunc bool) bool {
-	if trunc && n.bufferedReaders() > 0 {
-		return true
-	}
+// cannot share their backing file, the stored content itself). Readers
+// through the page cache share the inode with writers, as on a local file
+// system, and read what they write (readHandle.Read).
+func (n *node) writerElsewhere(ctx context.Context) bool {
 	s := n.fsys.settler
 	return s != nil && s.passedThrough(ctx)
 }
 
-// bufferedReaders counts n's read handles open through the page cache.
-func (n *node) bufferedReaders() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.readers
-}
-
-// opened counts h among n's buffered readers when fl reads through the
-// page cache (no direct I/O).
+// opened notes whether h reads through the page cache (no direct I/O).
 func (h *readHandle) opened(fl uint32) {
-	if fl&gofuse.FOPEN_DIRECT_IO != 0 {
-		return
-	}
-	h.buffered = true
-	h.node.mu.Lock()
-	h.node.readers++
-	h.node.mu.Unlock()
+	h.buffered = fl&gofuse.FOPEN_DIRECT_IO == 0
 }
 
 // writeFlags tells whether an open with flags writes (O_TRUNC too).
@@ -262,27 +241,40 @@ func (n *node) quickOpen(p string) (*readHandle, uint32, bool) {
 }
 
 // follow moves h to its node's object when a writer of the node pushed
-// a new one in place since h opened (h.buffered handles).
-func (h *readHandle) follow() {
+// a new one since h opened. The new object is opened first: one already
+// replaced again (the next push has dropped it, its node not told yet)
+// leaves h where it is, on an object it holds open.
+func (h *readHandle) follow(ctx context.Context) {
 	cur := h.node.id()
 	h.mu.Lock()
-	if cur == h.id || cur == (fs.ID{}) {
-		h.mu.Unlock()
-		return
-	}
-	if h.f == nil {
+	same := cur == h.id || cur == (fs.ID{})
+	lazy := h.f == nil
+	if !same && lazy {
 		// A quick open not yet read: its pin moves to the new id.
 		h.fsys.pins.remove(h)
 		h.id = cur
 		h.fsys.pins.add(h)
-	} else {
-		// Closed a little later: a READ answered just before may still
-		// be spliced from its descriptor once its callback has returned.
-		old := h.f
-		time.AfterFunc(replacedGrace, func() { old.Close() })
-		h.id, h.f, h.local = cur, nil, nil
 	}
 	h.mu.Unlock()
+	if same || lazy {
+		return
+	}
+	p, ok := h.node.path()
+	if !ok {
+		return
+	}
+	f, err := h.fsys.tree.OpenID(ctx, p, cur)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	old := h.f
+	h.id, h.f, h.p = cur, f, p
+	h.local, _ = f.File()
+	h.mu.Unlock()
+	// Closed a little later: a READ answered just before may still be
+	// spliced from its descriptor once its callback has returned.
+	time.AfterFunc(replacedGrace, func() { old.Close() })
 }
 
 // replacedGrace is how long an object a handle no longer reads stays open
@@ -311,13 +303,15 @@ func (h *readHandle) file(ctx context.Context) (*views.File, *os.File, syscall.E
 // Read reads at off: spliced from the local file when whole, else through
 // the store, bounded by the operation timeout.
 //
-// A handle through the page cache reads what its inode holds now, as
-// on a local file system: what its writers have written so far while
-// they write, the object they pushed after. The kernel takes a short
-// READ for the end of the file and cuts the inode's size there, so a
-// reader of an older, shorter version (tail -f after an append) would
-// make the next O_APPEND write land over the appended bytes, and other
-// readers see the file cut short.
+// A handle reads what its inode holds now, as on a local file system:
+// the object this mount's writers pushed last, and, through the page
+// cache, what they have written so far while they write (a handle with
+// direct I/O, opened during a rewrite, reads the last pushed version
+// whole). The kernel takes a short READ through the page cache for the
+// end of the file and cuts the inode's size there, so a reader of an
+// older, shorter version (tail -f after an append) would make the next
+// O_APPEND write land over the appended bytes, and other readers see the
+// file cut short.
 func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
 	defer h.fsys.guard("read", &e)
 	if h.buffered {
@@ -326,10 +320,10 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse
 				return r, 0
 			}
 		}
-		h.follow()
 	}
 	ctx, cancel := h.fsys.opCtx(ctx, true)
 	defer cancel()
+	h.follow(ctx)
 	f, local, e := h.file(ctx)
 	if e != 0 {
 		return nil, e
@@ -410,18 +404,15 @@ func (n *node) settled() {
 func (h *readHandle) Release(ctx context.Context) (e syscall.Errno) {
 	defer h.fsys.guard("release", &e)
 	h.mu.Lock()
-	f, cached, buffered := h.f, h.cached, h.buffered
-	h.cached, h.buffered = false, false
+	f, cached := h.f, h.cached
+	h.cached = false
 	h.mu.Unlock()
-	if buffered {
-		h.node.mu.Lock()
-		h.node.readers--
-		h.node.mu.Unlock()
-	}
 	if cached {
 		h.fsys.afterRelease(ctx, h.node.settled)
 	}
+	h.mu.Lock()
 	h.fsys.pins.remove(h)
+	h.mu.Unlock()
 	if f == nil {
 		return 0 // never read: never opened
 	}

@@ -1112,7 +1112,6 @@ func TestOpenFileOutlivesItsObject(t *testing.T) {
 			os.WriteFile(p+".new", []byte("new"), 0o644)
 			os.Rename(p+".new", p)
 		},
-		"overwrite": func(p string) { os.WriteFile(p, []byte("new"), 0o644) },
 	}
 	for name, drop := range drops {
 		r := open(name)
@@ -1121,7 +1120,16 @@ func TestOpenFileOutlivesItsObject(t *testing.T) {
 			t.Errorf("%s: the reader got %q, %v; want the version it opened", name, b, err)
 		}
 	}
-	r := open("elsewhere")
+	// A rewrite in place is the file's new content, for its readers too,
+	// as on a local file system.
+	r := open("overwrite")
+	if err := os.WriteFile(e.path("fc/overwrite"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(r); err != nil || string(b) != "new" {
+		t.Errorf("overwrite: the reader got %q, %v; want the new content", b, err)
+	}
+	r = open("elsewhere")
 	if err := e.m.fsys.tree.Remove(context.Background(), "/fc/elsewhere"); err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,6 @@ type node struct {
 	cachedID    fs.ID                 // the object whose pages the kernel may keep
 	cachedOpens int                   // handles without passthrough, until go-fuse released them (release.go)
 	superseded  bool                  // its name gets a new inode at the next lookup (file.go, Open)
-	readers     int                   // open read handles through the page cache (file.go, buffered)
 	xattr       map[string]string     // extended attributes, read at xattrAt
 	xattrAt     time.Time
 	xattrGen    int64 // filesys.xattrGen when xattr was read
@@ -212,8 +211,8 @@ func (n *node) pending() bool {
 // kernel's caches. The kernel's deletion takes the directory's lock and
 // the file's, which the request that pushed may hold (FSYNC, SETATTR hold
 // the file's) or a RENAME or UNLINK waiting for the push's path (the
-// directory's): the notification is sent apart, so as not to wait for
-// them.
+// directory's): the notification waits for them apart, and vanish for it
+// a moment only (a close, which holds neither, sees it done).
 func (n *node) vanish() {
 	in := n.EmbeddedInode()
 	name, parent := in.Parent()
@@ -221,8 +220,20 @@ func (n *node) vanish() {
 		return
 	}
 	parent.RmChild(name)
-	go parent.NotifyDelete(name, in)
+	done := make(chan struct{})
+	go func() {
+		parent.NotifyDelete(name, in)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(vanishWait):
+	}
 }
+
+// vanishWait bounds how long a failed push waits for the kernel to drop
+// the file (vanish).
+const vanishWait = 100 * time.Millisecond
 
 // fill sets out from what the node knows.
 func (n *node) fill(out *gofuse.Attr) {
