@@ -35,15 +35,19 @@ import (
 //     it is the same, but for the expiry, the record's (new content
 //     starts a new retention, as before fingerprints were kept).
 //
-// Objects registered before fingerprints were kept have none (0). One
-// cannot tell whether their fields differ from a record's because a user
-// renamed them or because the record is a correction; moving renamed
+// Objects registered before fingerprints were kept have none (0). When a
+// record describes one otherwise than it is now, one cannot tell whether
+// a user renamed it or the record is a correction; moving renamed
 // objects back on the first scheduled crawl after an upgrade would be
-// the worse mistake, so their first re-registration records the
-// fingerprint and keeps their descriptive fields (Unchanged when the
-// source is the same, one write of the record; the expiry follows the
-// record when the source changed). From then on they behave as above: a
-// correction is applied by the next re-registration that carries it.
+// the worse mistake, so such a record leaves the object's descriptive
+// fields as they are and records nothing (Unchanged, or a new version
+// of the content when the source changed, the expiry the record's). A
+// record that describes it as it is (same name, metadata and content
+// type; the expiry is not compared, as retention gives a new one each
+// time) records its fingerprint: one write, Unchanged. So a correction
+// reaches a legacy object once it was re-registered as it was — which
+// the scheduled crawls of an unchanged `acquire:` entry do by
+// themselves — and a renamed legacy object keeps its place for good.
 
 // Fingerprint returns the fingerprint of o's descriptive fields: name,
 // metadata, content type and expiry, as set (never 0). Callers that fill
@@ -141,6 +145,9 @@ func (ix *Index) reregister(txn *badger.Txn, old, o *fs.Object) (Outcome, *Chang
 	case same && old.Fingerprint == fp:
 		return Unchanged, nil, nil
 	case same && old.Fingerprint == 0:
+		if !describesAsIs(o, old) {
+			return Unchanged, nil, nil
+		}
 		n = old.Clone()
 		n.Fingerprint = fp
 		return Unchanged, nil, txn.Set(objectKey(n.ID), encodeObject(nil, n))
@@ -154,7 +161,11 @@ func (ix *Index) reregister(txn *badger.Txn, old, o *fs.Object) (Outcome, *Chang
 		o.Version = n.Version
 		n.State = fs.StateRegistered
 		n.Stores = nil
-		if old.Fingerprint == 0 || old.Fingerprint == fp {
+		switch {
+		case old.Fingerprint == 0 && !describesAsIs(o, old):
+			n.Fingerprint = 0 // still unknown
+			fallthrough
+		case old.Fingerprint == fp || old.Fingerprint == 0:
 			n.Name, n.Meta, n.ContentType = old.Name, maps.Clone(old.Meta), old.ContentType
 		}
 	}
@@ -162,4 +173,10 @@ func (ix *Index) reregister(txn *badger.Txn, old, o *fs.Object) (Outcome, *Chang
 		return 0, nil, err
 	}
 	return Updated, &Change{Op: OpPut, Old: old, New: n}, nil
+}
+
+// describesAsIs reports whether record o gives old's name, metadata and
+// content type (for objects without a fingerprint).
+func describesAsIs(o, old *fs.Object) bool {
+	return o.Name == old.Name && o.ContentType == old.ContentType && maps.Equal(o.Meta, old.Meta)
 }

@@ -152,26 +152,31 @@ func TestReregisterCorrectionsAndRenames(t *testing.T) {
 	f.register(record("g.grib", "msl", "e3"), Unchanged)
 }
 
-// An object catalogued before fingerprints were kept keeps its fields on
-// its first re-registration (a rename cannot be told from a correction),
-// which records the fingerprint; the next correction is applied.
+// An object catalogued before fingerprints were kept (renamed, or with a
+// record now corrected: one cannot tell) keeps its fields when a record
+// describes it otherwise, and records nothing; a record describing it
+// as it is records the fingerprint, after which a correction applies.
 func TestReregisterLegacyObject(t *testing.T) {
 	f := newReregFixture(t)
 	legacy := record("renamed.grib", "moved", "e1")
 	if err := f.ix.Insert(f.ctx, legacy); err != nil { // no fingerprint
 		t.Fatal(err)
 	}
+	f.lastChange()
 	got := f.register(record("f.grib", "t2m", "e1"), Unchanged)
-	if got.Name != "renamed.grib" || got.Meta["param"] != "moved" || got.Fingerprint == 0 {
-		t.Fatalf("first re-registration of a legacy object: %+v", got)
+	if got.Name != "renamed.grib" || got.Meta["param"] != "moved" || got.Fingerprint != 0 {
+		t.Fatalf("a legacy object described otherwise: %+v", got)
 	}
-	if c := f.lastChange(); c != nil && c.New != nil && c.New.ID == legacy.ID && c.Old != nil {
-		t.Fatalf("adopting a fingerprint published %+v", c)
+	got = f.register(record("renamed.grib", "moved", "e1"), Unchanged)
+	if got.Fingerprint == 0 {
+		t.Fatalf("a legacy object described as it is: no fingerprint recorded: %+v", got)
 	}
-	f.register(record("f.grib", "t2m", "e1"), Unchanged)
+	if c := f.lastChange(); c != nil {
+		t.Fatalf("recording a fingerprint published %+v", c)
+	}
 	got = f.register(record("f.grib", "2t", "e1"), Updated)
 	if got.Name != "f.grib" || got.Meta["param"] != "2t" {
-		t.Fatalf("a correction after the first re-registration: %+v", got)
+		t.Fatalf("a correction once the fingerprint is known: %+v", got)
 	}
 
 	// A legacy object whose content changed: a new version, fields kept.
@@ -183,8 +188,14 @@ func TestReregisterLegacyObject(t *testing.T) {
 	r := record("g.grib", "t2m", "e2")
 	r.Source.Path = "g.grib"
 	got = f.register(r, Updated)
-	if got.Name != "kept.grib" || got.Meta["param"] != "moved" || got.Version != 1 || got.Fingerprint == 0 {
-		t.Fatalf("legacy object with changed content: %+v", got)
+	if got.Name != "kept.grib" || got.Meta["param"] != "moved" || got.Version != 1 || got.ETag != "e2" || got.Fingerprint != 0 {
+		t.Fatalf("legacy object described otherwise, content changed: %+v", got)
+	}
+	r = record("kept.grib", "moved", "e3")
+	r.Source.Path = "g.grib"
+	got = f.register(r, Updated)
+	if got.Version != 2 || got.Fingerprint == 0 {
+		t.Fatalf("legacy object described as it is, content changed: %+v", got)
 	}
 }
 
