@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -167,4 +169,34 @@ func TestChecksumBacklogIsBounded(t *testing.T) {
 		t.Fatalf("sums recorded for %d objects, want those of the %d jobs that waited", recorded, maxChecksumBacklog)
 	}
 	t.Logf("%d cold reads: %d goroutines waiting, %d sums recorded", n, waiting, recorded)
+}
+
+// Hashing a small object's content allocates about its size, not a
+// 1 MiB buffer: every cold read of one is hashed.
+func TestHashingSmallContentAllocatesLittle(t *testing.T) {
+	e := newEnv(t)
+	data := pattern(4096)
+	e.write(t, "small.bin", data)
+	f, err := os.Open(filepath.Join(e.srcRoot, "small.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx := ctxT(t)
+	const runs = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		h := sha256.New()
+		if err := hashSerial(ctx, f, int64(len(data)), h); err != nil {
+			t.Fatal(err)
+		}
+		if err := hashFile(ctx, f, int64(len(data)), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 64<<10 {
+		t.Fatalf("hashing 4 KiB twice allocated %d bytes", per)
+	}
 }
