@@ -261,8 +261,18 @@ func (p *Provider) UnmarshalYAML(n *yaml.Node) error {
 	strict := func(v any) error {
 		known := yamlKeys(reflect.TypeOf(v).Elem())
 		for i := 0; i+1 < len(body.Content); i += 2 {
-			if k := body.Content[i]; !known[k.Value] {
+			k, val := body.Content[i], body.Content[i+1]
+			if known[k.Value] == nil {
 				return fmt.Errorf("line %d: unknown key %q", k.Line, k.Value)
+			}
+			if known[k.Value] == durationType && val.Kind == yaml.ScalarNode {
+				// The drivers' durations take days too, as the
+				// configuration's own do ("timeout: 1d").
+				d, err := ParseDuration(val.Value)
+				if err != nil {
+					return fmt.Errorf("line %d: %w", val.Line, err)
+				}
+				val.Value = d.String()
 			}
 		}
 		return body.Decode(v)
@@ -287,9 +297,10 @@ func (p *Provider) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("line %d: unknown provider type %q (want local, http, s3 or sftp)", n.Line, head.Type)
 }
 
-// yamlKeys returns the keys yaml.v3 decodes into struct type t.
-func yamlKeys(t reflect.Type) map[string]bool {
-	keys := map[string]bool{}
+// yamlKeys returns the keys yaml.v3 decodes into struct type t, with the
+// type of each.
+func yamlKeys(t reflect.Type) map[string]reflect.Type {
+	keys := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -299,10 +310,12 @@ func yamlKeys(t reflect.Type) map[string]bool {
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		keys[name] = true
+		keys[name] = f.Type
 	}
 	return keys
 }
+
+var durationType = reflect.TypeOf(time.Duration(0))
 
 var (
 	unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Errors in a file name the line the operator has to fix, and say what
@@ -18,7 +19,7 @@ func TestConfigErrorMessages(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"providers:\n  x: {type: http, ulr: 'http://a'}\n", `line 2: unknown key "ulr"`},
 		{"providers:\n  x:\n    type: sftp\n    address: a\n    passwd: x\n", `line 5: unknown key "passwd"`},
-		{"providers:\n  x: {type: http,\n      url: 'http://a', timeout: 30}\n", "line 3: bad duration 30: want a number with a unit"},
+		{"providers:\n  x: {type: http,\n      url: 'http://a', timeout: 30}\n", `line 3: bad duration "30": want a number with a unit`},
 		{"stores:\n  - {name: b, type: local,\n     rot: /b}\n", `line 3: unknown key "rot"`},
 		{"cache: {max_size: lots}\n", `line 1: bad size "lots": want a byte count such as`},
 		{"retention: {default: 7days}\n", `bad duration "7days": want a number with a unit (90s, 12h, 7d)`},
@@ -85,5 +86,24 @@ users:
 	}
 	if s, _ := Load(""); len(s.Secrets()) != 0 {
 		t.Fatalf("defaults hold secrets: %v", s.Secrets())
+	}
+}
+
+// A driver's durations take days as the configuration's own do: they
+// were refused ("cannot unmarshal !!str into time.Duration").
+func TestProviderDurationsTakeDays(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	os.WriteFile(p, []byte("providers:\n  web: {type: http, url: 'http://a', timeout: 1d, mirror_backoff: 90s}\n"+
+		"stores:\n  - {name: b, type: s3, endpoint: 'e:9000', bucket: x, timeout: 0.5d}\ndata: "+dir+"\n"), 0o600)
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cfg.Providers["web"].HTTP; h.Timeout != 24*time.Hour || h.MirrorBackoff != 90*time.Second {
+		t.Errorf("http provider: timeout %v, mirror_backoff %v", h.Timeout, h.MirrorBackoff)
+	}
+	if s := cfg.Stores[0].S3; s.Timeout != 12*time.Hour {
+		t.Errorf("s3 store: timeout %v", s.Timeout)
 	}
 }
