@@ -23,6 +23,7 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"stores:\n  - {name: b, type: local,\n     rot: /b}\n", `line 3: unknown key "rot"`},
 		{"cache: {max_size: lots}\n", `line 1: bad size "lots": want a byte count such as`},
 		{"retention: {default: 7days}\n", `bad duration "7days": want a number with a unit (90s, 12h, 7d)`},
+		{"providers: {web: {type: http, url: 'http://a'}}\ngc: {delete_at_source: [web]}\n", `provider "web" is http, which cannot delete files`},
 		{"users: {bob: {views: {nope: r}}}\n", "no such view (the configuration has no views:)"},
 		{"mounts: [{user: bob, path: /mnt}]\n", `no such user "bob" (the configuration has no users:)`},
 		{"listen: {webdav: 8080}\n", `listen.webdav "8080": want host:port`},

@@ -84,8 +84,14 @@ func (c *Config) checkLifecycle() error {
 		return fmt.Errorf("config: gc.batch %d: must be between 1 and 100000", c.GC.Batch)
 	}
 	for _, name := range c.GC.DeleteAtSource {
-		if _, ok := c.Providers[name]; !ok {
+		p, ok := c.Providers[name]
+		switch {
+		case !ok:
 			return fmt.Errorf("config: gc.delete_at_source: no such provider %q", name)
+		case p.HTTP != nil:
+			// HTTP has no delete: the collector would only log a
+			// refusal for every expired object.
+			return fmt.Errorf("config: gc.delete_at_source: provider %q is %s, which cannot delete files (local, s3 and sftp providers can)", name, p.Type)
 		}
 	}
 	return nil
