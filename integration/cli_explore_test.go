@@ -240,8 +240,9 @@ func TestCLIRmGoesOn(t *testing.T) {
 		t.Fatalf("rm: exit %d, %q", code, errs)
 	}
 	for _, id := range []string{a, b} {
-		if _, _, code := c.run("", "stat", id); code != 3 {
-			t.Fatalf("stat %s after rm: exit %d, want 3", id, code)
+		// Named by the command run (it said "get ID: not exist").
+		if _, errs, code := c.run("", "stat", id); code != 3 || !strings.Contains(errs, "stat "+id+": no such object") {
+			t.Fatalf("stat %s after rm: exit %d, %q; want 3, no such object", id, code, errs)
 		}
 	}
 }

@@ -341,6 +341,10 @@ func newStatCmd(g *globals) *cobra.Command {
 			}
 			return withCatalog(cmd, g, func(c catalog) error {
 				o, err := c.Get(cmd.Context(), id)
+				if fs.KindOf(err) == fs.NotExist {
+					// The catalogue's own op is "get": name the command run.
+					return fs.E(fs.NotExist, "stat", id.String(), errors.New("no such object"))
+				}
 				if err != nil {
 					return err
 				}
