@@ -134,7 +134,7 @@ func TestPenaltyAfterRepeatedFailures(t *testing.T) {
 	// The server counts a failure when it has closed the connection,
 	// which may come after the client gave up.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, ok := e.srv.penalty.blocked("127.0.0.1"); ok {
+		if _, ok, _ := e.srv.penalty.blocked("127.0.0.1"); ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -145,7 +145,7 @@ func TestPenaltyAfterRepeatedFailures(t *testing.T) {
 		c.Close()
 		t.Fatal("the right password got in during the penalty")
 	}
-	until, _ := e.srv.penalty.blocked("127.0.0.1")
+	until, _, _ := e.srv.penalty.blocked("127.0.0.1")
 	time.Sleep(time.Until(until) + 100*time.Millisecond)
 	c, err := e.dial("alice", gossh.Password(testPassword))
 	if err != nil {

@@ -23,6 +23,7 @@ type penaltyRec struct {
 	failures int
 	last     time.Time // last failure
 	until    time.Time // refused until then
+	told     bool      // the log was told of this penalty's refusals
 }
 
 const maxTracked = 10000
@@ -52,18 +53,24 @@ func (p *penaltyBox) fail(addr string) {
 	if r.failures >= p.max {
 		r.until = now.Add(p.d)
 		r.failures = 0
+		r.told = false
 	}
 }
 
-// blocked reports whether addr is serving a penalty, and until when.
-func (p *penaltyBox) blocked(addr string) (time.Time, bool) {
+// blocked reports whether addr is serving a penalty, and until when;
+// first is true for the penalty's first refusal only, which the caller
+// logs: a blocked client connecting in a loop wrote a warning per
+// connection (1.5 MB of log a second).
+func (p *penaltyBox) blocked(addr string) (until time.Time, ok, first bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.addrs[addr]
 	if r == nil || !time.Now().Before(r.until) {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
-	return r.until, true
+	first = !r.told
+	r.told = true
+	return r.until, true, first
 }
 
 // prune forgets stale addresses, or if none is stale, any half of them:

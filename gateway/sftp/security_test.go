@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
@@ -236,5 +238,48 @@ func TestServerSideReadFailureIsInternal(t *testing.T) {
 		if strings.Contains(msg, "disk") || strings.Contains(msg, "adir@") || strings.Contains(msg, "cache") || !strings.Contains(msg, "internal server error") && what != "sftp" {
 			t.Errorf("%s: told %q", what, msg)
 		}
+	}
+}
+
+// An address serving a penalty is refused with one log line per
+// penalty: a blocked client connecting in a loop wrote a warning per
+// connection (against serve: 23,562 connections in 3 s, 4.4 MB of log).
+func TestPenaltyRefusalsLoggedOnce(t *testing.T) {
+	var logs lockedBuffer
+	e := newTestEnv(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		o.PenaltyFailures = 2
+		o.PenaltyTime = time.Minute
+	})
+	for range 2 {
+		if c, err := e.dial("alice", gossh.Password("wrong")); err == nil {
+			c.Close()
+			t.Fatal("logged in")
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p := e.srv.penalty
+		p.mu.Lock()
+		r := p.addrs["127.0.0.1"]
+		in := r != nil && !r.until.IsZero()
+		p.mu.Unlock()
+		if in { // (blocked would take the first refusal's log line)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no penalty")
+		}
+	}
+	for range 50 {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, c) // closed by the server
+		c.Close()
+	}
+	if n := strings.Count(logs.String(), "too many failed logins"); n != 1 {
+		t.Errorf("50 refused connections: %d log lines, want 1", n)
 	}
 }

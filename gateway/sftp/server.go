@@ -271,8 +271,10 @@ func (c *conn) Close() error {
 // timer.
 func (s *Server) onConnect(ctx ssh.Context, nc net.Conn) net.Conn {
 	addr := hostOf(nc.RemoteAddr())
-	if until, ok := s.penalty.blocked(addr); ok {
-		s.log.Warn("connection refused: too many failed logins from this address", "addr", addr, "until", until.Format(time.RFC3339))
+	if until, ok, first := s.penalty.blocked(addr); ok {
+		if first {
+			s.log.Warn("connections refused: too many failed logins from this address (logged once per penalty)", "addr", addr, "until", until.Format(time.RFC3339))
+		}
 		return nil
 	}
 	c := &conn{Conn: nc, s: s, addr: addr, id: views.NewRequestID()}
