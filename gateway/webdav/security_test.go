@@ -18,20 +18,31 @@ import (
 	"github.com/datagate/datagate/fs"
 )
 
-// A request without credentials whose body trickles in (slowloris: a
-// byte now and then of a 100 MB PUT) is answered 401 at once and its
-// connection closed; the body was drained, up to 1 GiB with no time
-// bound, before the answer, so one anonymous client held a connection
-// and a goroutine as long as it liked.
-func TestUnauthenticatedBodyIsNotDrained(t *testing.T) {
+// The drain of a refused request's body (so that clients without
+// Expect: 100-continue, as neon, see the status) is bounded in time: a
+// body that trickles in (slowloris: a byte now and then of a 100 MB PUT,
+// without credentials or to a view one may only read) is answered and
+// its connection closed once the drain's grace is over and its rate too
+// low. It was drained, up to 1 GiB with no time bound, before the
+// answer: one client held a connection and a goroutine as long as it
+// liked (against serve: still open after 150 s).
+func TestTrickledBodyDrainIsBounded(t *testing.T) {
 	e := newEnv(t)
-	for _, auth := range []string{"", "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n"} { // none; alice:wrong
-		c, err := net.Dial("tcp", strings.TrimPrefix(e.ts.URL, "http://"))
+	e.srv.drainGrace = time.Second // before any request
+	for _, c := range []struct {
+		auth string
+		code int
+	}{
+		{"", http.StatusUnauthorized},
+		{"Authorization: Basic YWxpY2U6d3Jvbmc=\r\n", http.StatusUnauthorized},          // alice:wrong
+		{"Authorization: Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==\r\n", http.StatusForbidden}, // alice, read-only view
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(e.ts.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		fmt.Fprintf(c, "PUT /files/slow.bin HTTP/1.1\r\nHost: x\r\n%sContent-Length: 100000000\r\n\r\n", auth)
+		defer conn.Close()
+		fmt.Fprintf(conn, "PUT /ro/slow.bin HTTP/1.1\r\nHost: x\r\n%sContent-Length: 100000000\r\n\r\n", c.auth)
 		stop := make(chan struct{})
 		go func() { // the trickle
 			tk := time.NewTicker(50 * time.Millisecond)
@@ -41,21 +52,21 @@ func TestUnauthenticatedBodyIsNotDrained(t *testing.T) {
 				case <-stop:
 					return
 				case <-tk.C:
-					if _, err := c.Write([]byte("x")); err != nil {
+					if _, err := conn.Write([]byte("x")); err != nil {
 						return
 					}
 				}
 			}
 		}()
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		conn.SetReadDeadline(time.Now().Add(8 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		close(stop)
 		if err != nil {
-			t.Fatalf("%q: no answer within 5 s while the body trickles: %v", auth, err)
+			t.Fatalf("%q: no answer within 8 s while the body trickles: %v", c.auth, err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("%q: status %d, want 401", auth, resp.StatusCode)
+		if resp.StatusCode != c.code {
+			t.Errorf("%q: status %d, want %d", c.auth, resp.StatusCode, c.code)
 		}
 	}
 }

@@ -68,13 +68,16 @@ type Options struct {
 // Server is the WebDAV handler. Safe for concurrent use.
 type Server struct {
 	// immutable after New
-	opts      Options
-	log       *slog.Logger
-	auth      *authCache
-	penalty   *penaltyBox
-	logins    *httpserve.Logins // bcrypt checks in flight per address
-	dummyHash []byte            // compared against for unknown users
-	started   time.Time         // the time of directories that have none
+	opts    Options
+	log     *slog.Logger
+	auth    *authCache
+	penalty *penaltyBox
+	logins  *httpserve.Logins // bcrypt checks in flight per address
+	// drainGrace is the time a refused request's body may take to be
+	// read before it must keep drainRate (drainBody).
+	drainGrace time.Duration
+	dummyHash  []byte    // compared against for unknown users
+	started    time.Time // the time of directories that have none
 }
 
 // New checks opts and returns the server.
@@ -107,9 +110,10 @@ func New(opts Options) (*Server, error) {
 	}
 	return &Server{
 		opts: opts, log: log.With("frontend", "webdav"), dummyHash: dummy, started: time.Now().UTC().Truncate(time.Second),
-		auth:    newAuthCache(max(opts.AuthCacheTTL, 0), 10000),
-		penalty: newPenaltyBox(opts.MaxAuthFailures, opts.AuthPenalty),
-		logins:  httpserve.NewLogins(opts.MaxAuthFailures),
+		auth:       newAuthCache(max(opts.AuthCacheTTL, 0), 10000),
+		penalty:    newPenaltyBox(opts.MaxAuthFailures, opts.AuthPenalty),
+		logins:     httpserve.NewLogins(opts.MaxAuthFailures),
+		drainGrace: 10 * time.Second,
 	}, nil
 }
 
@@ -131,6 +135,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many failed logins", http.StatusTooManyRequests)
 		return
 	}
+	if r.Body != nil && r.Body != http.NoBody { // GET, HEAD, PROPFIND without a body: nothing to drain
+		rc := http.NewResponseController(w)
+		body := &drainBody{ReadCloser: r.Body, expect: r.Header.Get("Expect") != "", grace: s.drainGrace, setDeadline: rc.SetReadDeadline}
+		r.Body = body
+		defer body.drain()
+	}
 	user, ok, busy := s.authenticate(r, addr)
 	if busy {
 		w.Header().Set("Retry-After", "1")
@@ -145,19 +155,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.auditFailedLogin(r, claimed)
 	}
 	if !ok {
-		// Not drained: net/http reads at most 256 KiB of what is left
-		// and then closes the connection. Drained, a client without
-		// credentials held a connection and a goroutine for as long as
-		// it sent a byte now and then, up to 1 GiB, and was answered
-		// only then.
 		w.Header().Set("WWW-Authenticate", `Basic realm=`+strconv.Quote(s.opts.Realm)+`, charset="UTF-8"`)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
-	}
-	if r.Body != nil && r.Body != http.NoBody { // GET, HEAD, PROPFIND without a body: nothing to drain
-		body := &drainBody{ReadCloser: r.Body, expect: r.Header.Get("Expect") != ""}
-		r.Body = body
-		defer body.drain()
 	}
 	r = r.WithContext(views.WithUser(r.Context(), user))
 	tree := s.opts.Tree(user)
@@ -304,12 +304,23 @@ const drainLimit = 1 << 30
 // 100-continue) saw "connection was closed by server" instead of the
 // status. Apache reads the rest and answers. A client that asked for
 // 100 Continue and has not been told to send sends nothing: no drain.
+//
+// A drain is bounded in time too: it may take grace, and then must go on
+// at drainRate on average, or the connection is closed. Unbounded, a
+// client (without credentials: neon sends a PUT's first attempt without
+// them) trickling a byte now and then held a connection and a goroutine
+// as long as it liked, and was answered only at the end.
 type drainBody struct {
 	io.ReadCloser
-	expect bool
-	mu     sync.Mutex
-	read   bool // guarded by mu
+	expect      bool
+	grace       time.Duration
+	setDeadline func(time.Time) error // the connection's read deadline
+	mu          sync.Mutex
+	read        bool // guarded by mu
 }
+
+// drainRate is the average rate a drain must keep after its grace.
+const drainRate = 64 << 10 // bytes per second
 
 func (b *drainBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
@@ -325,7 +336,18 @@ func (b *drainBody) drain() {
 	if b.expect && !started {
 		return
 	}
-	io.CopyN(io.Discard, b.ReadCloser, drainLimit)
+	start := time.Now()
+	buf := make([]byte, 32<<10)
+	for n := int64(0); n < drainLimit; {
+		// Not supported (a writer that hides the connection): unbounded.
+		b.setDeadline(start.Add(b.grace + time.Duration(n)*time.Second/drainRate))
+		m, err := b.ReadCloser.Read(buf[:min(int64(len(buf)), drainLimit-n)])
+		n += int64(m)
+		if err != nil {
+			break
+		}
+	}
+	b.setDeadline(time.Time{})
 }
 
 // putOptions reads what a PUT says about its body.
