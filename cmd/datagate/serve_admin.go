@@ -67,7 +67,7 @@ func startAdmin(ctx context.Context, env *serveEnv, errc chan<- error) (stop fun
 	var servers []*http.Server
 	var wg sync.WaitGroup
 	serve := func(l net.Listener, h http.Handler, what string) {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
@@ -106,6 +106,7 @@ func startAdmin(ctx context.Context, env *serveEnv, errc chan<- error) (stop fun
 			os.Remove(sock)
 			return nil, fmt.Errorf("admin listener %s (listen.admin): %w", cfg.Listen.Admin, err)
 		}
+		tl = limitListen(tl, "admin", maxConns, maxConnsPerAddr, log)
 		if host, _, _ := net.SplitHostPort(tl.Addr().String()); !net.ParseIP(host).IsLoopback() {
 			log.Warn("admin API listens beyond loopback", "addr", tl.Addr().String()) // a *net.TCPAddr is a JSON object
 		}

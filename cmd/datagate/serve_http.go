@@ -30,6 +30,7 @@ func serveHTTP(env *serveEnv, l httpListener, h http.Handler) (addr string, stop
 	if err != nil {
 		return "", nil, fmt.Errorf("%s listener %s (listen.%s): %w", l.name, l.addr, l.name, err)
 	}
+	ln = limitListen(ln, l.name, maxConns, maxConnsPerAddr, env.log)
 	scheme := "http"
 	if l.certFile != "" {
 		cert, err := tls.LoadX509KeyPair(l.certFile, l.keyFile)

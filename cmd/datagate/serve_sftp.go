@@ -48,6 +48,7 @@ func startSFTP(ctx context.Context, env *serveEnv) (func(context.Context) error,
 	if err != nil {
 		return nil, fmt.Errorf("sftp listener %s (listen.sftp): %w", cfg.Listen.SFTP, err)
 	}
+	l = limitListen(l, "sftp", maxConns, maxConnsPerAddr, env.log)
 	env.log.Info("SFTP/SCP", "addr", l.Addr().String(), "users", len(env.now().accounts))
 	done := make(chan struct{})
 	go func() {
