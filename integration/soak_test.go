@@ -504,10 +504,10 @@ func TestSoak(t *testing.T) {
 	terminate(t, "serve", srv.cmd, srv.done, srv.log)
 	soakFsck(t, cfg, l)
 	// A request its client gave up on is logged as an error by the S3
-	// front-end (err="context canceled"): the load's end does that.
+	// front-end (err="…context canceled"): the load's end does that.
 	for _, lg := range []string{firstLog, restartLog} {
 		for _, line := range strings.Split(lg, "\n") {
-			if strings.Contains(line, "level=ERROR") && !strings.Contains(line, `err="context canceled"`) {
+			if strings.Contains(line, "level=ERROR") && !strings.Contains(line, `context canceled"`) {
 				t.Errorf("server log: %s", line)
 			}
 		}
