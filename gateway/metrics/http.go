@@ -155,6 +155,9 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.out.Add(float64(st.w.written))
 		k, failed := KindOfStatus(code)
+		if failed && r.Context().Err() != nil {
+			failed = false // its client went away: no error of ours
+		}
 		f.list[methodIndex(r.Method)].done(statusSlot(code), now()-start, failed, k)
 		if completed {
 			st.w, st.body, st.req = respWriter{}, countingBody{}, http.Request{}

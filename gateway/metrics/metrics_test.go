@@ -343,3 +343,38 @@ func TestFetch(t *testing.T) {
 	want(t, m, 2, "datagate_provider_fetch_duration_seconds", "provider", "remote")
 	want(t, m, 1, "datagate_provider_fetch_failures_total", "provider", "remote", "kind", "unavailable")
 }
+
+// A request whose client went away before its answer (a GET cancelled
+// mid-body) is counted, but not among the errors: it is no fault of the
+// server's (the soak test's last seconds counted several as kind other).
+func TestHTTPClientGone(t *testing.T) {
+	m := New(Options{})
+	started := make(chan struct{})
+	done := make(chan struct{})
+	srv := httptest.NewServer(m.HTTP(S3, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		close(started)
+		<-r.Context().Done() // the client has gone
+		http.Error(w, "cut", http.StatusInternalServerError)
+	})))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/big", nil)
+	go func() { <-started; cancel() }()
+	srv.Client().Do(req)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler never saw its client go")
+	}
+	l := []string{"frontend", S3}
+	for end := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if v, _ := value(t, m, "datagate_requests_total", append(l, "op", "GET", "status", "5xx")...); v == 1 || time.Now().After(end) {
+			break
+		}
+	}
+	want(t, m, 1, "datagate_requests_total", append(l, "op", "GET", "status", "5xx")...)
+	if v, ok := value(t, m, "datagate_request_errors_total", append(l, "op", "GET", "kind", "other")...); ok && v != 0 {
+		t.Errorf("a request whose client went away counted as an error: %v", v)
+	}
+}

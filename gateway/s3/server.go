@@ -164,9 +164,14 @@ type req struct {
 
 func (q *req) fail(s *Server, err error) {
 	ae := toAPI(err)
-	if ae.Status >= 500 {
+	switch {
+	case q.r.Context().Err() != nil:
+		// The client went away (a GET cancelled mid-body): not a fault
+		// of the server's to raise an operator for.
+		s.log.DebugContext(q.r.Context(), "s3 request ended: the client went away", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "user", q.user, "err", err)
+	case ae.Status >= 500:
 		s.log.ErrorContext(q.r.Context(), "s3 request failed", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "user", q.user, "err", err)
-	} else {
+	default:
 		s.log.DebugContext(q.r.Context(), "s3 request refused", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "user", q.user, "err", err)
 	}
 	writeError(q.w, q.r, ae, q.id, q.bucket, q.key)

@@ -99,7 +99,11 @@ func sizeIs(f *os.File, size int64) bool {
 // httpError writes the status of a failed lookup.
 func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
-	if code >= 500 {
+	switch {
+	case r.Context().Err() != nil:
+		// The client went away: not the server's fault.
+		s.log.DebugContext(r.Context(), "request ended: the client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+	case code >= 500:
 		s.log.WarnContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	http.Error(w, http.StatusText(code)+reason(code, err), code)
