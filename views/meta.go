@@ -49,6 +49,23 @@ func (t *Tree) Object(ctx context.Context, p string) (*fs.Object, error) {
 	return i.obj.Clone(), nil
 }
 
+// MaxMeta bounds the metadata (keys and values, in bytes) a metadata
+// change may leave an object with (removals are always allowed). Every
+// key is indexed, a header of S3's HEAD and GET and a property of
+// PROPFIND allprop: an object grown through setfattr or PROPPATCH to
+// thousands of keys made listings of megabytes for every user who sees
+// it. S3's own limit is 2 KiB of user metadata.
+const MaxMeta = 16 << 10
+
+// metaBytes sums the lengths of m's keys and values.
+func metaBytes(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 // SetMeta changes the metadata of the file at p (every object at the
 // path, so the path keeps meaning one file): the keys of set get their
 // values, those of del are removed (a key in both is set). A key the
@@ -61,7 +78,8 @@ func (t *Tree) Object(ctx context.Context, p string) (*fs.Object, error) {
 // it is in); Invalid for the reserved "name" (use Rename) and dg. keys,
 // a key or value the index refuses, removing a key the template needs,
 // or metadata the view's filter refuses (naming the view); Exist when
-// the new path is taken by another file or a directory. Returns the
+// the new path is taken by another file or a directory; NoSpace when
+// the object would hold more than MaxMeta bytes of metadata. Returns the
 // file's Info at its (possibly new) path, with its object.
 func (t *Tree) SetMeta(ctx context.Context, p string, set map[string]string, del []string) (_ *Info, err error) {
 	const op = "setmeta"
@@ -111,7 +129,11 @@ func (t *Tree) SetMeta(ctx context.Context, p string, set map[string]string, del
 	if err != nil {
 		return nil, fs.Wrap(op, p, err)
 	}
+	before := metaBytes(cur.Meta)
 	applyMeta(cur, set, del)
+	if after := metaBytes(cur.Meta); after > MaxMeta && after > before {
+		return nil, fs.E(fs.NoSpace, op, p, fmt.Errorf("it would hold %d bytes of metadata: at most %d", after, MaxMeta))
+	}
 	np, err := t.metaPath(l, cur)
 	if err != nil {
 		return nil, fs.E(fs.Invalid, op, p, err)

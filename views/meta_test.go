@@ -294,3 +294,36 @@ func TestObjectWaitsForBackgroundMD5(t *testing.T) {
 		t.Fatalf("object right after create: md5 %x, want %x (err %v)", o.MD5, md, err)
 	}
 }
+
+// Metadata changes may not grow an object past MaxMeta bytes of metadata
+// (each key indexed, a header of every S3 HEAD, a property of every
+// PROPFIND): setfattr or PROPPATCH in a loop grew one without bound.
+// Removals and changes that do not grow it are always allowed.
+func TestSetMetaIsBounded(t *testing.T) {
+	e := newEnv(t, map[string]Def{"up": {Path: "{path...}"}})
+	ctx := ctxT(t)
+	tr := e.tree("alice", map[string]Rights{"up": All})
+	if _, err := tr.Create(ctx, "a.txt", strings.NewReader("a"), CreateOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	val := strings.Repeat("v", 1000)
+	var err error
+	n := 0
+	for ; n < 100 && err == nil; n++ {
+		_, err = tr.SetMeta(ctx, "a.txt", map[string]string{fmt.Sprintf("k%03d", n): val}, nil)
+	}
+	if fs.KindOf(err) != fs.NoSpace || n < 15 || n > 17 {
+		t.Fatalf("after %d keys of 1,000 bytes: %v; want NoSpace near 16", n, err)
+	}
+	o, _ := tr.Object(ctx, "a.txt")
+	if got := metaBytes(o.Meta); got > MaxMeta {
+		t.Fatalf("the object holds %d bytes of metadata", got)
+	}
+	// A value the same size, and a removal, still go.
+	if _, err := tr.SetMeta(ctx, "a.txt", map[string]string{"k000": strings.Repeat("w", 1000)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.SetMeta(ctx, "a.txt", nil, []string{"k001"}); err != nil {
+		t.Fatal(err)
+	}
+}

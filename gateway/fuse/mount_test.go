@@ -1436,3 +1436,24 @@ func TestAppendBesideReader(t *testing.T) {
 		t.Fatalf("after the appends: %q %v, want %q", got, err, want)
 	}
 }
+
+// setfattr may not grow a file's metadata past views.MaxMeta: ENOSPC.
+func TestXattrsAreBounded(t *testing.T) {
+	e := newEnv(t, map[string]views.Rights{"by-type": views.All}, Options{})
+	e.register(t, "a.grib", []byte("a"), map[string]string{"type": "fc"})
+	p := e.path("fc/a.grib")
+	val := bytes.Repeat([]byte("v"), 1000)
+	var err error
+	n := 0
+	for ; n < 100 && err == nil; n++ {
+		err = syscall.Setxattr(p, fmt.Sprintf("user.datagate.k%03d", n), val, 0)
+	}
+	wantErrno(t, err, syscall.ENOSPC)
+	if n < 15 || n > 17 {
+		t.Fatalf("ENOSPC after %d keys of 1,000 bytes, want about 16", n)
+	}
+	// Removing is always allowed.
+	if err := syscall.Removexattr(p, "user.datagate.k000"); err != nil {
+		t.Fatal(err)
+	}
+}
