@@ -268,6 +268,11 @@ func (h *readHandle) follow(ctx context.Context) {
 		return
 	}
 	h.mu.Lock()
+	if h.id == cur { // another READ of h followed first
+		h.mu.Unlock()
+		f.Close()
+		return
+	}
 	old := h.f
 	h.id, h.f, h.p = cur, f, p
 	h.local, _ = f.File()
