@@ -243,20 +243,13 @@ func (n *node) quickOpen(p string) (*readHandle, uint32, bool) {
 // follow moves h to its node's object when a writer of the node pushed
 // a new one since h opened. The new object is opened first: one already
 // replaced again (the next push has dropped it, its node not told yet)
-// leaves h where it is, on an object it holds open.
+// leaves h where it is, on the object it holds open or has pinned.
 func (h *readHandle) follow(ctx context.Context) {
 	cur := h.node.id()
 	h.mu.Lock()
 	same := cur == h.id || cur == (fs.ID{})
-	lazy := h.f == nil
-	if !same && lazy {
-		// A quick open not yet read: its pin moves to the new id.
-		h.fsys.pins.remove(h)
-		h.id = cur
-		h.fsys.pins.add(h)
-	}
 	h.mu.Unlock()
-	if same || lazy {
+	if same {
 		return
 	}
 	p, ok := h.node.path()
@@ -274,12 +267,17 @@ func (h *readHandle) follow(ctx context.Context) {
 		return
 	}
 	old := h.f
+	if old == nil {
+		h.fsys.pins.remove(h) // a quick open not yet read: pinned by the id it leaves
+	}
 	h.id, h.f, h.p = cur, f, p
 	h.local, _ = f.File()
 	h.mu.Unlock()
-	// Closed a little later: a READ answered just before may still be
-	// spliced from its descriptor once its callback has returned.
-	time.AfterFunc(replacedGrace, func() { old.Close() })
+	if old != nil {
+		// Closed a little later: a READ answered just before may still
+		// be spliced from its descriptor once its callback has returned.
+		time.AfterFunc(replacedGrace, func() { old.Close() })
+	}
 }
 
 // replacedGrace is how long an object a handle no longer reads stays open
@@ -320,7 +318,11 @@ func (h *readHandle) file(ctx context.Context) (*views.File, *os.File, syscall.E
 func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (_ gofuse.ReadResult, e syscall.Errno) {
 	defer h.fsys.guard("read", &e)
 	if h.buffered {
-		if c := h.node.openContent(); c != nil {
+		// Not a rewrite's: it starts empty, and a READ the kernel sent
+		// before the truncation, answered short from it, would leave a
+		// page of zeros in the cache. Readers get the last pushed
+		// version meanwhile.
+		if c := h.node.openContent(); c != nil && !c.truncated {
 			if r, ok := c.readLive(dest, off); ok {
 				return r, 0
 			}

@@ -78,7 +78,9 @@ type content struct {
 	given bool
 	// streamable: written from offset 0 only, so far (see above)
 	streamable bool
-	seq        *seqHash // the hash of those writes, if any
+	// truncated: a rewrite's (or a new file's), begun empty (immutable)
+	truncated bool
+	seq       *seqHash // the hash of those writes, if any
 	// spoolErr: a write a feeder could not put in the spool, which no
 	// longer holds the file: any push of the spool fails.
 	spoolErr error
@@ -193,7 +195,7 @@ func (n *node) newContent(ctx context.Context, trunc bool) (*content, syscall.Er
 		n.fsys.log.Error("spool", "err", err)
 		return nil, errno(err)
 	}
-	c := &content{n: n, fsys: n.fsys, handles: 1, spool: sp, dirty: trunc, streamable: trunc}
+	c := &content{n: n, fsys: n.fsys, handles: 1, spool: sp, dirty: trunc, streamable: trunc, truncated: trunc}
 	if !trunc && !n.pending() {
 		if e := c.copyCurrent(ctx); e != 0 {
 			sp.Close()
@@ -217,8 +219,13 @@ func (c *content) join() bool {
 	return true
 }
 
-// copyCurrent fills the spool with the file's current content.
+// copyCurrent fills the spool with the file's current content. It holds
+// the path as a push does (lockPath): an open racing a rename of the file
+// looked the object up at its old name, moved in the store already but
+// not yet in go-fuse's tree, and failed ENOENT (an `echo >>` during log
+// rotation).
 func (c *content) copyCurrent(ctx context.Context) syscall.Errno {
+	defer c.n.lockPath()()
 	p, ok := c.n.path()
 	if !ok {
 		return syscall.ENOENT
