@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
-	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -216,13 +215,14 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 			set[op.key] = op.val
 		}
 	}
-	if d.grows(set, del) {
+	_, err := d.fs.tree.SetMeta(d.ctx, d.name, set, del)
+	if fs.KindOf(err) == fs.NoSpace {
+		// More than views.MaxMeta bytes of metadata: nothing changed.
 		for _, n := range names {
 			bad[n] = http.StatusInsufficientStorage // RFC 4918 9.2.1: no room to record it
 		}
 		return propstats(names, bad), nil
 	}
-	_, err := d.fs.tree.SetMeta(d.ctx, d.name, set, del)
 	code := 0
 	switch fs.KindOf(err) {
 	case fs.Permission: // a key the view fixes
@@ -253,38 +253,6 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 		}
 	}
 	return propstats(names, bad), nil
-}
-
-// maxPatchedMeta bounds the metadata (keys and values, in bytes) a
-// PROPPATCH may leave a file with. Every metadata key is indexed and is
-// a header of S3's HEAD and GET and a property of PROPFIND allprop: 5,000
-// properties of 150 bytes made a file whose listing was 10 MB and that
-// the aws CLI could no longer HEAD ("Connection was closed"), for every
-// user who sees it. S3's own limit is 2 KiB of user metadata.
-const maxPatchedMeta = 16 << 10
-
-// grows reports whether applying set and del would leave the file with
-// more than maxPatchedMeta bytes of metadata, and more than it has:
-// removals are always allowed.
-func (d *davFile) grows(set map[string]string, del []string) bool {
-	o, err := d.fs.tree.Object(d.ctx, d.name)
-	if err != nil {
-		return false // SetMeta will say what is wrong
-	}
-	before, after := 0, 0
-	final := make(map[string]string, len(o.Meta)+len(set))
-	maps.Copy(final, o.Meta)
-	for k, v := range o.Meta {
-		before += len(k) + len(v)
-	}
-	for _, k := range del {
-		delete(final, k)
-	}
-	maps.Copy(final, set) // a key in both is set, as SetMeta does
-	for k, v := range final {
-		after += len(k) + len(v)
-	}
-	return after > maxPatchedMeta && after > before
 }
 
 // chtimes applies a modification time a client set as a property.

@@ -162,7 +162,7 @@ func TestLockOwnerIsBounded(t *testing.T) {
 	}
 }
 
-// PROPPATCH may not leave a file with more than maxPatchedMeta bytes of
+// PROPPATCH may not leave a file with more than views.MaxMeta bytes of
 // metadata (507 for every property, nothing changed; removals are always
 // allowed): 5,000 properties of 150 bytes made a file whose listing was
 // 10 MB and which the aws CLI could no longer HEAD, for every user who
